@@ -1,0 +1,496 @@
+//===- TacOps.cpp - tac operations: builders, syntax, verifiers -----------===//
+//
+// Canonicalization patterns live apart, in TacCanonicalize.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/Tac/TacDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::tac;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+/// Checks that an op whose results mirror its inputs (the "state" of a layer)
+/// has one result per input, of the same type.
+static LogicalResult verifyStateTypes(Operation *op, TypeRange inputs,
+                                      TypeRange results) {
+  if (inputs.size() != results.size())
+    return op->emitOpError() << "has " << inputs.size() << " inputs but "
+                             << results.size()
+                             << " results; expected one result per input";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(inputs, results))) {
+    auto [input, result] = pair;
+    if (input != result)
+      return op->emitOpError()
+             << "result #" << i << " has type " << result << ", but input #"
+             << i << " has type " << input << "; expected matching types";
+  }
+  return success();
+}
+
+/// Checks that `block` takes exactly `expected` arguments. `what` names the
+/// block in messages ("body", "layer 2").
+static LogicalResult verifyBlockArguments(Operation *op, Block &block,
+                                          TypeRange expected, StringRef what,
+                                          StringRef expectedWhat) {
+  if (block.getNumArguments() != expected.size())
+    return op->emitOpError()
+           << what << " has " << block.getNumArguments()
+           << " arguments, but expected " << expected.size() << " ("
+           << expectedWhat << ")";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(block.getArgumentTypes(), expected))) {
+    auto [actual, want] = pair;
+    if (actual != want)
+      return op->emitOpError() << what << " argument #" << i << " has type "
+                               << actual << ", but expected " << want;
+  }
+  return success();
+}
+
+/// `(%arg = %operand : type, ...)`: binds a region argument to each operand.
+/// The argument's type is the operand's type unless `argTypeOf` maps it.
+static ParseResult
+parseBindings(OpAsmParser &parser, SmallVectorImpl<OpAsmParser::Argument> &args,
+              SmallVectorImpl<OpAsmParser::UnresolvedOperand> &operands,
+              SmallVectorImpl<Type> &types) {
+  return parser.parseCommaSeparatedList(
+      OpAsmParser::Delimiter::Paren, [&]() -> ParseResult {
+        OpAsmParser::Argument &arg = args.emplace_back();
+        OpAsmParser::UnresolvedOperand &operand = operands.emplace_back();
+        Type &type = types.emplace_back();
+        if (parser.parseArgument(arg) || parser.parseEqual() ||
+            parser.parseOperand(operand) || parser.parseColonType(type))
+          return failure();
+        arg.type = type;
+        return success();
+      });
+}
+
+static void printBindings(OpAsmPrinter &p, ValueRange args,
+                          ValueRange operands) {
+  p << '(';
+  llvm::interleaveComma(llvm::zip(args, operands), p, [&](auto pair) {
+    auto [arg, operand] = pair;
+    p << arg << " = " << operand << " : " << operand.getType();
+  });
+  p << ')';
+}
+
+/// Parses the selector clause `%sel : type paths #tac.paths<...>`.
+static ParseResult parseSelectorAndPaths(OpAsmParser &parser,
+                                         OperationState &result,
+                                         StringAttr pathsName) {
+  OpAsmParser::UnresolvedOperand selector;
+  Type selectorType;
+  PathSetAttr paths;
+  if (parser.parseOperand(selector) || parser.parseColonType(selectorType) ||
+      parser.resolveOperand(selector, selectorType, result.operands) ||
+      parser.parseKeyword("paths") || parser.parseAttribute(paths))
+    return failure();
+  result.addAttribute(pathsName, paths);
+  return success();
+}
+
+/// Checks every index of `paths` against the layer range [begin, end).
+static LogicalResult verifyPathsInRange(Operation *op, PathSetAttr paths,
+                                        int64_t begin, int64_t end,
+                                        StringRef holder) {
+  for (size_t i = 0; i < paths.getNumPaths(); ++i)
+    for (int64_t layer : paths.getPath(i))
+      if (layer < begin || layer >= end)
+        return op->emitOpError()
+               << "path " << i << " refers to layer " << layer << ", but "
+               << holder << "; expected indices in [" << begin << ", " << end
+               << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GateOp
+//===----------------------------------------------------------------------===//
+
+void GateOp::build(OpBuilder &builder, OperationState &state, Value condition,
+                   ValueRange inputs) {
+  state.addOperands(condition);
+  state.addOperands(inputs);
+  state.addTypes(inputs.getTypes());
+  Block *body = new Block();
+  state.addRegion()->push_back(body);
+  for (Value input : inputs)
+    body->addArgument(input.getType(), input.getLoc());
+}
+
+ParseResult GateOp::parse(OpAsmParser &parser, OperationState &result) {
+  OpAsmParser::UnresolvedOperand condition;
+  SmallVector<OpAsmParser::Argument> args;
+  SmallVector<OpAsmParser::UnresolvedOperand> inputs;
+  SmallVector<Type> types;
+  if (parser.parseOperand(condition) ||
+      parser.resolveOperand(condition, parser.getBuilder().getI1Type(),
+                            result.operands))
+    return failure();
+  SMLoc inputsLoc = parser.getCurrentLocation();
+  if (parseBindings(parser, args, inputs, types) ||
+      parser.resolveOperands(inputs, types, inputsLoc, result.operands) ||
+      parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  result.addTypes(types);
+  return parser.parseRegion(*result.addRegion(), args);
+}
+
+void GateOp::print(OpAsmPrinter &p) {
+  p << ' ' << getCondition() << ' ';
+  printBindings(p, getBody().getArguments(), getInputs());
+  p.printOptionalAttrDictWithKeyword((*this)->getAttrs());
+  p << ' ';
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/false);
+}
+
+LogicalResult GateOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "has no inputs; expected at least one value to "
+                            "pass through or transform";
+  return verifyStateTypes(*this, getInputs().getTypes(), getResultTypes());
+}
+
+LogicalResult GateOp::verifyRegions() {
+  return verifyBlockArguments(*this, getBody().front(), getInputs().getTypes(),
+                              "body", "one per input, typed as the inputs");
+}
+
+LogicalResult GateOp::fold(FoldAdaptor adaptor,
+                           SmallVectorImpl<OpFoldResult> &results) {
+  // A gate that is statically off passes its inputs through. The "on" case
+  // needs to move the body and is a canonicalization pattern.
+  auto condition = dyn_cast_if_present<IntegerAttr>(adaptor.getCondition());
+  if (!condition || !condition.getValue().isZero())
+    return failure();
+  llvm::append_range(results, getInputs());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AdaptiveBlockOp
+//===----------------------------------------------------------------------===//
+
+void AdaptiveBlockOp::build(OpBuilder &builder, OperationState &state,
+                            Value selector, ValueRange inputs,
+                            PathSetAttr paths, unsigned numLayers) {
+  state.addOperands(selector);
+  state.addOperands(inputs);
+  state.addAttribute(getPathsAttrName(state.name), paths);
+  state.addTypes(inputs.getTypes());
+  for (unsigned i = 0; i < numLayers; ++i) {
+    Block *layer = new Block();
+    state.addRegion()->push_back(layer);
+    for (Value input : inputs)
+      layer->addArgument(input.getType(), input.getLoc());
+  }
+}
+
+ParseResult AdaptiveBlockOp::parse(OpAsmParser &parser,
+                                   OperationState &result) {
+  if (parseSelectorAndPaths(parser, result, getPathsAttrName(result.name)))
+    return failure();
+
+  SmallVector<OpAsmParser::UnresolvedOperand> inputs;
+  SmallVector<Type> types;
+  SMLoc inputsLoc = parser.getCurrentLocation();
+  if (parser.parseCommaSeparatedList(
+          OpAsmParser::Delimiter::Paren,
+          [&]() -> ParseResult {
+            return failure(parser.parseOperand(inputs.emplace_back()) ||
+                           parser.parseColonType(types.emplace_back()));
+          }) ||
+      parser.resolveOperands(inputs, types, inputsLoc, result.operands) ||
+      parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  result.addTypes(types);
+
+  // layer (%a, %b) { ... }, repeated; argument types are the state types.
+  unsigned layerIndex = 0;
+  while (succeeded(parser.parseOptionalKeyword("layer"))) {
+    SmallVector<OpAsmParser::Argument> args;
+    SMLoc argsLoc = parser.getCurrentLocation();
+    if (parser.parseArgumentList(args, OpAsmParser::Delimiter::Paren))
+      return failure();
+    if (args.size() != types.size())
+      return parser.emitError(argsLoc)
+             << "layer " << layerIndex << " names " << args.size()
+             << " arguments, but the block has " << types.size()
+             << " inputs; expected one argument per input";
+    for (auto [arg, type] : llvm::zip(args, types))
+      arg.type = type;
+    if (parser.parseRegion(*result.addRegion(), args))
+      return failure();
+    ++layerIndex;
+  }
+  return success();
+}
+
+void AdaptiveBlockOp::print(OpAsmPrinter &p) {
+  p << ' ' << getSelector() << " : " << getSelector().getType() << " paths ";
+  p.printAttribute(getPaths());
+  p << " (";
+  llvm::interleaveComma(getInputs(), p, [&](Value input) {
+    p << input << " : " << input.getType();
+  });
+  p << ')';
+  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
+                                     {getPathsAttrName()});
+  for (Region &layer : getLayers()) {
+    p.printNewline();
+    p << "layer (";
+    llvm::interleaveComma(layer.getArguments(), p,
+                          [&](BlockArgument arg) { p << arg; });
+    p << ") ";
+    p.printRegion(layer, /*printEntryBlockArgs=*/false);
+  }
+}
+
+LogicalResult AdaptiveBlockOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "has no inputs; expected at least one state value";
+  if (failed(verifyStateTypes(*this, getInputs().getTypes(),
+                              getResultTypes())))
+    return failure();
+  if (getLayers().empty())
+    return emitOpError() << "has no layers; expected at least one layer region";
+  return verifyPathsInRange(*this, getPaths(), 0, getNumLayers(),
+                            "the block has " + std::to_string(getNumLayers()) +
+                                " layers");
+}
+
+LogicalResult AdaptiveBlockOp::verifyRegions() {
+  for (auto [i, layer] : llvm::enumerate(getLayers()))
+    if (failed(verifyBlockArguments(*this, layer.front(),
+                                    getInputs().getTypes(),
+                                    "layer " + std::to_string(i),
+                                    "one per input, typed as the inputs")))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LayerStackOp
+//===----------------------------------------------------------------------===//
+
+RankedTensorType LayerStackOp::getSliceType(RankedTensorType stacked) {
+  return RankedTensorType::get(stacked.getShape().drop_front(),
+                               stacked.getElementType(),
+                               stacked.getEncoding());
+}
+
+/// The body's argument types: the state types, then one slice per weight
+/// (a null type for a weight of rank 0, which verify() has rejected).
+static SmallVector<Type> getStackBodyTypes(TypeRange inputTypes,
+                                           TypeRange weightTypes) {
+  SmallVector<Type> types(inputTypes.begin(), inputTypes.end());
+  for (Type weight : weightTypes) {
+    auto ranked = dyn_cast<RankedTensorType>(weight);
+    types.push_back(ranked && ranked.getRank() > 0
+                        ? Type(LayerStackOp::getSliceType(ranked))
+                        : Type());
+  }
+  return types;
+}
+
+void LayerStackOp::build(OpBuilder &builder, OperationState &state,
+                         int64_t begin, int64_t end, ValueRange inputs,
+                         ValueRange weights, Value selector,
+                         PathSetAttr paths) {
+  state.addOperands(inputs);
+  state.addOperands(weights);
+  if (selector)
+    state.addOperands(selector);
+  Properties &props = state.getOrAddProperties<Properties>();
+  props.operandSegmentSizes = {static_cast<int32_t>(inputs.size()),
+                               static_cast<int32_t>(weights.size()),
+                               selector ? 1 : 0};
+  props.begin = builder.getI64IntegerAttr(begin);
+  props.end = builder.getI64IntegerAttr(end);
+  props.paths = paths;
+  state.addTypes(inputs.getTypes());
+  Block *body = new Block();
+  state.addRegion()->push_back(body);
+  for (Value input : inputs)
+    body->addArgument(input.getType(), input.getLoc());
+  for (Value weight : weights) {
+    auto stacked = cast<RankedTensorType>(weight.getType());
+    body->addArgument(getSliceType(stacked), weight.getLoc());
+  }
+}
+
+// layers [b, e) (%h = %x : T) weights (%w = %W : S) select %s : T paths #p
+//   attributes {...} { body }
+ParseResult LayerStackOp::parse(OpAsmParser &parser, OperationState &result) {
+  Builder &builder = parser.getBuilder();
+  int64_t begin = 0, end = 0;
+  if (parser.parseKeyword("layers") || parser.parseLSquare() ||
+      parser.parseInteger(begin) || parser.parseComma() ||
+      parser.parseInteger(end) || parser.parseRParen())
+    return failure();
+  result.addAttribute(getBeginAttrName(result.name),
+                      builder.getI64IntegerAttr(begin));
+  result.addAttribute(getEndAttrName(result.name),
+                      builder.getI64IntegerAttr(end));
+
+  SmallVector<OpAsmParser::Argument> stateArgs, weightArgs;
+  SmallVector<OpAsmParser::UnresolvedOperand> inputs, weights;
+  SmallVector<Type> inputTypes, weightTypes;
+  SMLoc inputsLoc = parser.getCurrentLocation();
+  if (parseBindings(parser, stateArgs, inputs, inputTypes) ||
+      parser.resolveOperands(inputs, inputTypes, inputsLoc, result.operands))
+    return failure();
+
+  if (succeeded(parser.parseOptionalKeyword("weights"))) {
+    SMLoc weightsLoc = parser.getCurrentLocation();
+    if (parseBindings(parser, weightArgs, weights, weightTypes) ||
+        parser.resolveOperands(weights, weightTypes, weightsLoc,
+                               result.operands))
+      return failure();
+    for (auto [i, arg] : llvm::enumerate(weightArgs)) {
+      auto stacked = dyn_cast<RankedTensorType>(arg.type);
+      if (!stacked || stacked.getRank() == 0)
+        return parser.emitError(weightsLoc)
+               << "stacked weight #" << i << " has type " << arg.type
+               << "; expected a ranked tensor of rank >= 1";
+      arg.type = getSliceType(stacked);
+    }
+  }
+
+  bool hasSelector = succeeded(parser.parseOptionalKeyword("select"));
+  if (hasSelector &&
+      parseSelectorAndPaths(parser, result, getPathsAttrName(result.name)))
+    return failure();
+  result.getOrAddProperties<Properties>().operandSegmentSizes = {
+      static_cast<int32_t>(inputs.size()), static_cast<int32_t>(weights.size()),
+      hasSelector ? 1 : 0};
+
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  result.addTypes(inputTypes);
+
+  SmallVector<OpAsmParser::Argument> bodyArgs(stateArgs);
+  llvm::append_range(bodyArgs, weightArgs);
+  return parser.parseRegion(*result.addRegion(), bodyArgs);
+}
+
+void LayerStackOp::print(OpAsmPrinter &p) {
+  Block &body = getBody().front();
+  unsigned numInputs = getInputs().size();
+  p << " layers [" << getBegin() << ", " << getEnd() << ") ";
+  printBindings(p, body.getArguments().take_front(numInputs), getInputs());
+  if (!getWeights().empty()) {
+    p << " weights ";
+    printBindings(p, body.getArguments().drop_front(numInputs), getWeights());
+  }
+  if (getSelector()) {
+    p << " select " << getSelector() << " : " << getSelector().getType()
+      << " paths ";
+    p.printAttribute(*getPaths());
+  }
+  p.printOptionalAttrDictWithKeyword(
+      (*this)->getAttrs(), {getBeginAttrName(), getEndAttrName(),
+                            getPathsAttrName(), getOperandSegmentSizesAttrName()});
+  p << ' ';
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/false);
+}
+
+LogicalResult LayerStackOp::verify() {
+  int64_t begin = getBegin(), end = getEnd();
+  if (begin < 0 || begin > end)
+    return emitOpError() << "has layer range [" << begin << ", " << end
+                         << "); expected 0 <= begin <= end";
+  if (getInputs().empty())
+    return emitOpError() << "has no inputs; expected at least one state value";
+  if (failed(verifyStateTypes(*this, getInputs().getTypes(),
+                              getResultTypes())))
+    return failure();
+
+  int64_t numLayers = end - begin;
+  for (auto [i, weight] : llvm::enumerate(getWeights())) {
+    auto stacked = cast<RankedTensorType>(weight.getType());
+    if (stacked.getRank() == 0)
+      return emitOpError() << "stacked weight #" << i << " has type "
+                           << stacked
+                           << "; expected rank >= 1 with leading dimension "
+                           << numLayers << " (the layer count)";
+    if (stacked.isDynamicDim(0))
+      return emitOpError() << "stacked weight #" << i
+                           << " has a dynamic leading dimension; expected "
+                           << numLayers << " (the layer count of [" << begin
+                           << ", " << end << "))";
+    if (stacked.getDimSize(0) != numLayers)
+      return emitOpError() << "stacked weight #" << i
+                           << " has leading dimension " << stacked.getDimSize(0)
+                           << ", but the stack folds " << numLayers
+                           << " layers [" << begin << ", " << end
+                           << "); expected " << numLayers;
+  }
+
+  if (getSelector() && !getPaths())
+    return emitOpError() << "has a selector but no path set; expected both "
+                            "(select %s : T paths #tac.paths<...>) or neither";
+  if (!getSelector() && getPaths())
+    return emitOpError() << "has a path set but no selector; expected both "
+                            "or neither";
+  if (getPaths())
+    return verifyPathsInRange(*this, *getPaths(), begin, end,
+                              "the stack folds layers [" +
+                                  std::to_string(begin) + ", " +
+                                  std::to_string(end) + ")");
+  return success();
+}
+
+LogicalResult LayerStackOp::verifyRegions() {
+  SmallVector<Type> expected =
+      getStackBodyTypes(getInputs().getTypes(), getWeights().getTypes());
+  return verifyBlockArguments(
+      *this, getBody().front(), expected, "body",
+      "the state, typed as the inputs, then one slice of each stacked weight "
+      "without its leading dimension");
+}
+
+LogicalResult LayerStackOp::fold(FoldAdaptor,
+                                 SmallVectorImpl<OpFoldResult> &results) {
+  // A stack over no layers is the identity on its state.
+  if (getBegin() != getEnd())
+    return failure();
+  llvm::append_range(results, getInputs());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// YieldOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult YieldOp::verify() {
+  Operation *parent = (*this)->getParentOp();
+  TypeRange expected = parent->getResultTypes();
+  if (getValues().size() != expected.size())
+    return emitOpError() << "yields " << getValues().size()
+                         << " values, but the parent '" << parent->getName()
+                         << "' has " << expected.size()
+                         << " results; expected one value per result";
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(getValues().getTypes(), expected))) {
+    auto [actual, want] = pair;
+    if (actual != want)
+      return emitOpError() << "operand #" << i << " has type " << actual
+                           << ", but the parent's result #" << i
+                           << " has type " << want
+                           << "; expected matching types";
+  }
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/Tac/TacOps.cpp.inc"
