@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for tac, then configures and builds it.
+# Idempotent: installs only missing packages, reuses the venv and the build.
+#
+#   scripts/setup.sh            # everything
+#   TAC_SKIP_APT=1 scripts/setup.sh   # no apt-get (packages already there)
+#   TAC_BUILD_DIR=/path scripts/setup.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${TAC_BUILD_DIR:-$ROOT/build}"
+VENV="$ROOT/.venv"
+
+# System packages. LLVM/MLIR 22 come from Debian 12's security archive.
+APT_PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache git pkg-config
+  # LLVM / MLIR 22 (headers, libMLIR.so, lit, FileCheck, mlir-runner)
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  # ONNX import, the compiled file format, unit tests
+  libonnx-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev
+  flatbuffers-compiler libgtest-dev libgmock-dev libonnx-testdata
+  # Python: bindings, training recipe, test helpers
+  python3 python3-venv python3-pip python3-numpy python3-onnx
+  python3-matplotlib python3-torch python3-torchvision libopenblas0-pthread
+  dataset-fashion-mnist
+)
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [[ "${TAC_SKIP_APT:-0}" != 1 ]]; then
+  missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    SUDO=""
+    [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+    log "installing ${#missing[@]} Debian packages: ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+      --no-install-recommends "${missing[@]}"
+  else
+    log "Debian packages: all present"
+  fi
+fi
+
+# Python environment: Debian's torch/numpy stay visible, PyPI extras go in.
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating $VENV"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+if [[ -f "$ROOT/python/requirements.txt" ]]; then
+  log "installing Python requirements into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    -r "$ROOT/python/requirements.txt"
+fi
+
+log "configuring $BUILD_DIR"
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+  -DPython3_EXECUTABLE="$VENV/bin/python" >/dev/null
+
+log "building ($(nproc) jobs)"
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+log "done: tools in $BUILD_DIR/bin"
