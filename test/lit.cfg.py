@@ -6,7 +6,7 @@ from lit.llvm import llvm_config
 
 config.name = "tac"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".onnxtext"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.tac_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit",
@@ -16,7 +16,7 @@ llvm_config.use_default_substitutions()
 # FileCheck, not, count come from LLVM; tac's tools from the build.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["tac-opt"], [config.tac_tools_dir, config.llvm_tools_dir])
+    ["tac-opt", "tac-translate"], [config.tac_tools_dir, config.llvm_tools_dir])
 config.substitutions.append(("%tac_src_root", config.tac_src_root))
 # MLIR's runner support libraries, for tests that execute lowered IR.
 config.substitutions.append(

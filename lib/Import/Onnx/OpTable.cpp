@@ -1,0 +1,54 @@
+//===- OpTable.cpp - dispatch by op type and schema version ---------------===//
+//
+// A handler is registered per (op type, since_version) of the default ONNX
+// domain. The importer asks ONNX's schema registry which schema version is in
+// force at the model's opset, so a new op version slots in as one more entry.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ImportState.h"
+
+using namespace mlir;
+using namespace mlir::tac;
+using namespace mlir::tac::onnx_import;
+
+void OpTable::add(StringRef opType, std::initializer_list<int> versions,
+                  OpHandler handler) {
+  for (int version : versions)
+    handlers[opType.str()][version] = handler;
+}
+
+const OpHandler *OpTable::lookup(StringRef opType, int sinceVersion) const {
+  auto op = handlers.find(opType.str());
+  if (op == handlers.end())
+    return nullptr;
+  auto handler = op->second.find(sinceVersion);
+  return handler == op->second.end() ? nullptr : &handler->second;
+}
+
+std::vector<OnnxOpSupport> OpTable::list() const {
+  std::vector<OnnxOpSupport> rows;
+  for (const auto &[opType, versions] : handlers) {
+    OnnxOpSupport &row = rows.emplace_back();
+    row.opType = opType;
+    for (const auto &entry : versions)
+      row.sinceVersions.push_back(entry.first);
+  }
+  return rows;
+}
+
+const OpTable &OpTable::get() {
+  static const OpTable table = [] {
+    OpTable t;
+    registerElementwiseOps(t);
+    registerShapeOps(t);
+    registerNNOps(t);
+    registerControlFlowOps(t);
+    return t;
+  }();
+  return table;
+}
+
+std::vector<OnnxOpSupport> mlir::tac::getSupportedOnnxOps() {
+  return OpTable::get().list();
+}

@@ -1,0 +1,64 @@
+//===- TensorBuilders.h - linalg/tensor building blocks ---------*- C++ -*-===//
+//
+// Internal to the ONNX importer: the few shapes of IR most ONNX ops reduce
+// to. Elementwise ops with NumPy broadcasting become one linalg.generic;
+// reductions linalg.reduce; reshapes collapse/expand_shape.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TAC_LIB_IMPORT_ONNX_TENSORBUILDERS_H
+#define TAC_LIB_IMPORT_ONNX_TENSORBUILDERS_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <optional>
+
+namespace mlir::tac::onnx_import {
+
+/// NumPy broadcast of `shapes`; nullopt if they are incompatible.
+std::optional<SmallVector<int64_t>>
+broadcastShapes(ArrayRef<ArrayRef<int64_t>> shapes);
+
+/// tensor.empty of the given shape.
+Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                  Type elementType);
+/// A scalar attribute of `elementType` holding `value` (integers truncate).
+TypedAttr scalarAttr(Type elementType, double value);
+/// arith.constant of a scalar.
+Value scalarConstant(OpBuilder &b, Location loc, Type elementType,
+                     double value);
+/// A tensor of `shape` filled with `value` (linalg.fill).
+Value filledTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                   Type elementType, double value);
+
+using ScalarFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+/// One linalg.generic over `shape` applying `fn` to the elements of
+/// `inputs`, each broadcast (NumPy rules) to `shape`.
+Value buildElementwise(OpBuilder &b, Location loc, ValueRange inputs,
+                       ArrayRef<int64_t> shape, Type resultElementType,
+                       ScalarFn fn);
+
+/// Reshapes a static tensor to `shape` (same element count) with
+/// tensor.collapse_shape / tensor.expand_shape.
+Value reshapeTo(OpBuilder &b, Location loc, Value value,
+                ArrayRef<int64_t> shape);
+
+using CombineFn = function_ref<Value(OpBuilder &, Location, Value element,
+                                     Value accumulator)>;
+/// linalg.reduce of `input` over `axes` (sorted, unique) from `init`; the
+/// result drops the reduced dimensions.
+Value buildReduce(OpBuilder &b, Location loc, Value input,
+                  ArrayRef<int64_t> axes, TypedAttr init, CombineFn combine);
+
+/// Re-inserts size-1 dimensions at `axes` (sorted) of a reduced tensor.
+Value keepReducedDims(OpBuilder &b, Location loc, Value reduced,
+                      ArrayRef<int64_t> inputShape, ArrayRef<int64_t> axes);
+
+/// linalg.transpose by `permutation`.
+Value transposeTensor(OpBuilder &b, Location loc, Value value,
+                      ArrayRef<int64_t> permutation);
+
+} // namespace mlir::tac::onnx_import
+
+#endif // TAC_LIB_IMPORT_ONNX_TENSORBUILDERS_H

@@ -1,0 +1,81 @@
+//===- tac-translate.cpp - translations into and out of MLIR --------------===//
+//
+//   tac-translate --import-onnx model.onnx [--input-shape=x:1x3x224x224]
+//   tac-translate --import-onnx model.onnxtext -o model.mlir
+//   tac-translate --list-onnx-ops        the importer's op table
+//
+//===----------------------------------------------------------------------===//
+
+#include "tac/Import/OnnxImporter.h"
+#include "tac/InitAll.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+static llvm::cl::list<std::string> inputShapes(
+    "input-shape",
+    llvm::cl::desc("Static shape of a graph input, NAME:D0xD1x... (repeat "
+                   "for several inputs)"),
+    llvm::cl::value_desc("name:shape"));
+
+static llvm::cl::opt<int64_t> inlineConstantLimit(
+    "inline-constant-limit",
+    llvm::cl::desc("Initializers with more elements become dense_resource "
+                   "blobs (default 16)"),
+    llvm::cl::init(16));
+
+static void printOpTable() {
+  for (const tac::OnnxOpSupport &row : tac::getSupportedOnnxOps()) {
+    llvm::outs() << row.opType << ":";
+    for (int version : row.sinceVersions)
+      llvm::outs() << " " << version;
+    llvm::outs() << "\n";
+  }
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--list-onnx-ops") == 0) {
+      printOpTable();
+      return 0;
+    }
+
+  TranslateToMLIRRegistration importOnnx(
+      "import-onnx", "Import an ONNX model (.onnx or ONNX text) into MLIR",
+      [](llvm::SourceMgr &sourceMgr,
+         MLIRContext *context) -> OwningOpRef<Operation *> {
+        tac::OnnxImportOptions options;
+        options.inlineConstantLimit = inlineConstantLimit;
+        for (const std::string &spec : inputShapes) {
+          std::string error;
+          if (failed(tac::parseInputShape(spec, options, error))) {
+            emitError(UnknownLoc::get(context))
+                << "--input-shape: " << error;
+            return nullptr;
+          }
+        }
+        const llvm::MemoryBuffer *buffer =
+            sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+        OwningOpRef<ModuleOp> module =
+            tac::importOnnxModel(buffer->getMemBufferRef(), context, options);
+        if (!module)
+          return nullptr;
+        return OwningOpRef<Operation *>(module.release());
+      },
+      [](DialectRegistry &registry) {
+        tac::registerOnnxImportDialects(registry);
+      });
+
+  return failed(mlirTranslateMain(argc, argv, "tac translation driver\n"))
+             ? 1
+             : 0;
+}
