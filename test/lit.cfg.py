@@ -6,10 +6,10 @@ from lit.llvm import llvm_config
 
 config.name = "tac"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir", ".onnxtext"]
+config.suffixes = [".mlir", ".onnxtext", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.tac_obj_root, "test")
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit",
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit", "Conformance",
                    "Docs", "Inputs"]
 
 llvm_config.use_default_substitutions()
@@ -21,3 +21,8 @@ config.substitutions.append(("%tac_src_root", config.tac_src_root))
 # MLIR's runner support libraries, for tests that execute lowered IR.
 config.substitutions.append(
     ("%mlir_lib_dir", os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")))
+# Python with onnx (the project venv), and text → binary ONNX for fixtures.
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(
+    ("%onnx_from_text", config.python_executable + " " + os.path.join(
+        config.tac_src_root, "test", "Import", "Inputs", "onnxtext_to_onnx.py")))

@@ -1,6 +1,7 @@
 //===- tac-translate.cpp - translations into and out of MLIR --------------===//
 //
 //   tac-translate --import-onnx model.onnx [--input-shape=x:1x3x224x224]
+//                 [--bind-input=mask=mask.pb] [--inline-constant-limit=N]
 //   tac-translate --import-onnx model.onnxtext -o model.mlir
 //   tac-translate --list-onnx-ops        the importer's op table
 //
@@ -21,18 +22,6 @@
 
 using namespace mlir;
 
-static llvm::cl::list<std::string> inputShapes(
-    "input-shape",
-    llvm::cl::desc("Static shape of a graph input, NAME:D0xD1x... (repeat "
-                   "for several inputs)"),
-    llvm::cl::value_desc("name:shape"));
-
-static llvm::cl::opt<int64_t> inlineConstantLimit(
-    "inline-constant-limit",
-    llvm::cl::desc("Initializers with more elements become dense_resource "
-                   "blobs (default 16)"),
-    llvm::cl::init(16));
-
 static void printOpTable() {
   for (const tac::OnnxOpSupport &row : tac::getSupportedOnnxOps()) {
     llvm::outs() << row.opType << ":";
@@ -43,6 +32,7 @@ static void printOpTable() {
 }
 
 int main(int argc, char **argv) {
+  tac::registerOnnxImportCLOptions();
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--list-onnx-ops") == 0) {
       printOpTable();
@@ -53,18 +43,16 @@ int main(int argc, char **argv) {
       "import-onnx", "Import an ONNX model (.onnx or ONNX text) into MLIR",
       [](llvm::SourceMgr &sourceMgr,
          MLIRContext *context) -> OwningOpRef<Operation *> {
-        tac::OnnxImportOptions options;
-        options.inlineConstantLimit = inlineConstantLimit;
-        for (const std::string &spec : inputShapes) {
-          std::string error;
-          if (failed(tac::parseInputShape(spec, options, error))) {
-            emitError(UnknownLoc::get(context))
-                << "--input-shape: " << error;
-            return nullptr;
-          }
-        }
         const llvm::MemoryBuffer *buffer =
             sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+        tac::OnnxImportOptions options;
+        std::string error;
+        if (failed(tac::getOnnxImportOptionsFromCL(options, error))) {
+          emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
+                                        0, 0))
+              << error;
+          return nullptr;
+        }
         OwningOpRef<ModuleOp> module =
             tac::importOnnxModel(buffer->getMemBufferRef(), context, options);
         if (!module)

@@ -29,6 +29,10 @@ struct OnnxImportOptions {
   /// Static shapes for graph inputs, by input name; they replace symbolic
   /// or dynamic dimensions (e.g. the batch).
   llvm::StringMap<SmallVector<int64_t>> inputShapes;
+  /// Graph inputs frozen to constants: input name → path of a TensorProto
+  /// file. The input is no longer a function argument and its value is known
+  /// at import time (for shape operands or masks fixed at deployment).
+  llvm::StringMap<std::string> boundInputs;
   /// Initializers with more elements than this become `dense_resource`
   /// blobs; smaller ones stay inline (and can fold at import time).
   int64_t inlineConstantLimit = 16;
@@ -41,6 +45,18 @@ struct OnnxImportOptions {
 /// wrong with `spec`.
 LogicalResult parseInputShape(StringRef spec, OnnxImportOptions &options,
                               std::string &error);
+
+/// Parses one `--bind-input` value, `name=path/to/tensor.pb`.
+LogicalResult parseBindInput(StringRef spec, OnnxImportOptions &options,
+                             std::string &error);
+
+/// Registers --input-shape, --bind-input and --inline-constant-limit with
+/// LLVM's command line (call before parsing it).
+void registerOnnxImportCLOptions();
+/// Fills `options` from those command-line options; on failure `error` says
+/// which value is malformed.
+LogicalResult getOnnxImportOptionsFromCL(OnnxImportOptions &options,
+                                         std::string &error);
 
 /// True for file names tac treats as ONNX: `.onnx`, `.onnxtext`, `.onnxtxt`.
 bool isOnnxFileName(StringRef path);

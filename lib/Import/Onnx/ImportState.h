@@ -38,7 +38,8 @@ class ModelImporter;
 
 /// A tensor of the ONNX graph as imported.
 struct OnnxValue {
-  /// The MLIR value: always a ranked tensor with a static shape.
+  /// The MLIR value: always a ranked tensor with a static shape. Null only
+  /// inside the graph's table for a known value not yet used as a value.
   Value value;
   /// The ONNX element type (onnx::TensorProto_DataType): MLIR integers are
   /// signless, so signedness lives here.
@@ -48,7 +49,8 @@ struct OnnxValue {
   DenseElementsAttr known;
 
   RankedTensorType getType() const {
-    return cast<RankedTensorType>(value.getType());
+    return value ? cast<RankedTensorType>(value.getType())
+                 : cast<RankedTensorType>(known.getType());
   }
   ArrayRef<int64_t> getShape() const { return getType().getShape(); }
   int64_t getRank() const { return getType().getRank(); }
@@ -111,8 +113,10 @@ public:
   // Inputs. ONNX marks an omitted optional input with an empty name.
   size_t numInputs() const { return node.input_size(); }
   bool hasInput(size_t i) const;
-  /// The i-th input; reports an error if it is absent.
-  FailureOr<OnnxValue> input(size_t i);
+  /// The i-th input; reports an error if it is absent. Without
+  /// `materialize`, a value known at import time may come back with a null
+  /// `value` (use it to fold without leaving dead constants).
+  FailureOr<OnnxValue> input(size_t i, bool materialize = true);
   /// The i-th input's contents, which must be known at import time (shape
   /// operands, axes); reports an error naming `what` otherwise.
   FailureOr<DenseElementsAttr> knownInput(size_t i, StringRef what);
@@ -188,9 +192,11 @@ public:
   const onnx::GraphProto &graph;
   OpBuilder &builder;
 
-  /// Looks a tensor up by name in this graph and the enclosing ones,
-  /// materialising initializers on first use.
-  FailureOr<OnnxValue> lookup(StringRef name, Location useLoc);
+  /// Looks a tensor up by name in this graph and the enclosing ones. With
+  /// `materialize`, initializers and folded values get their constant op on
+  /// first use; without, only `known` may be read.
+  FailureOr<OnnxValue> lookup(StringRef name, Location useLoc,
+                              bool materialize = true);
   /// Defines (or, for bindings of a branch, shadows) a name in this scope.
   void define(StringRef name, OnnxValue value);
   /// Imports every node of the graph, in order.
@@ -234,6 +240,8 @@ public:
   llvm::StringMap<int64_t> opsets;
   /// The tensors the controller metadata names.
   std::string predictorOutput, policyOutput;
+  /// Set when a metadata-named tensor has the wrong type (reported).
+  bool markerError = false;
 
   /// Creates `arith.constant contents` at the function entry (constants
   /// dominate every use, in branches too).
@@ -243,6 +251,8 @@ public:
 
 private:
   LogicalResult checkSupport(const onnx::GraphProto &graph, int &unsupported);
+  /// The value of a graph input frozen by --bind-input.
+  FailureOr<OnnxValue> bindInput(const onnx::ValueInfoProto &input);
   LogicalResult readMetadata(const onnx::ModelProto &model,
                              func::FuncOp func);
 

@@ -22,6 +22,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <limits>
+
 #include <onnx/defs/parser.h>
 #include <onnx/defs/schema.h>
 
@@ -65,6 +67,18 @@ LogicalResult mlir::tac::parseInputShape(StringRef spec,
   return success();
 }
 
+LogicalResult mlir::tac::parseBindInput(StringRef spec,
+                                        OnnxImportOptions &options,
+                                        std::string &error) {
+  auto [name, path] = spec.split('=');
+  if (name.empty() || path.empty()) {
+    error = "'" + spec.str() + "' is not NAME=FILE.pb";
+    return failure();
+  }
+  options.boundInputs[name] = path.str();
+  return success();
+}
+
 bool mlir::tac::isOnnxFileName(StringRef path) {
   return path.ends_with(".onnx") || path.ends_with(".onnxtext") ||
          path.ends_with(".onnxtxt");
@@ -90,24 +104,32 @@ bool NodeContext::hasInput(size_t i) const {
   return i < numInputs() && !node.input(i).empty();
 }
 
-FailureOr<OnnxValue> NodeContext::input(size_t i) {
+FailureOr<OnnxValue> NodeContext::input(size_t i, bool materialize) {
   if (!hasInput(i))
     return emitError() << "expects input #" << i << ", which is missing",
            failure();
-  return graph.lookup(node.input(i), loc);
+  return graph.lookup(node.input(i), loc, materialize);
 }
 
 FailureOr<DenseElementsAttr> NodeContext::knownInput(size_t i,
                                                      StringRef what) {
-  FailureOr<OnnxValue> value = input(i);
+  if (!hasInput(i))
+    return emitError() << "expects its " << what << " as input #" << i
+                       << ", which is missing",
+           failure();
+  FailureOr<OnnxValue> value =
+      graph.lookup(node.input(i), loc, /*materialize=*/false);
   if (failed(value))
     return failure();
   if (!value->known)
     return emitError() << "needs its " << what << " (input #" << i << " '"
                        << node.input(i)
-                       << "') at compile time, but it is computed at run "
-                          "time; tac needs static shapes (fix the graph "
-                          "inputs' shapes with --input-shape)",
+                       << "') at compile time, but it is only known at run "
+                          "time; tac compiles static shapes: if it derives "
+                          "from a graph input's shape, fix that shape with "
+                          "--input-shape; if it is a graph input itself, "
+                          "freeze it with --bind-input="
+                       << node.input(i) << "=FILE.pb",
            failure();
   return value->known;
 }
@@ -123,7 +145,8 @@ FailureOr<SmallVector<int64_t>> NodeContext::knownIntsInput(size_t i,
                        << known->getElementType(),
            failure();
   SmallVector<int64_t> ints;
-  bool isUnsigned = isOnnxUnsigned(graph.lookup(node.input(i), loc)->onnxType);
+  bool isUnsigned = isOnnxUnsigned(
+      graph.lookup(node.input(i), loc, /*materialize=*/false)->onnxType);
   for (const APInt &v : known->getValues<APInt>())
     ints.push_back(isUnsigned ? static_cast<int64_t>(v.getZExtValue())
                               : v.getSExtValue());
@@ -143,8 +166,9 @@ void NodeContext::setKnownOutput(size_t i, DenseElementsAttr contents,
                                  int32_t onnxType) {
   if (!hasOutput(i))
     return;
-  Value value = graph.model.materializeConstant(contents, loc);
-  graph.define(node.output(i), OnnxValue{value, onnxType, contents});
+  // Materialised by lookup() when something needs the value itself, so
+  // folded shape arithmetic leaves no dead constants.
+  graph.define(node.output(i), OnnxValue{Value(), onnxType, contents});
 }
 
 const onnx::AttributeProto *NodeContext::attr(StringRef name) const {
@@ -219,11 +243,17 @@ Location GraphImporter::nodeLoc(const onnx::NodeProto &node, int index) {
                       model.fileLoc());
 }
 
-FailureOr<OnnxValue> GraphImporter::lookup(StringRef name, Location useLoc) {
+FailureOr<OnnxValue> GraphImporter::lookup(StringRef name, Location useLoc,
+                                            bool materialize) {
   for (GraphImporter *scope = this; scope; scope = scope->parent) {
     auto found = scope->values.find(name);
-    if (found != scope->values.end())
+    if (found != scope->values.end()) {
+      // Values known at import time become constants on first real use.
+      if (!found->second.value && materialize)
+        found->second.value =
+            model.materializeConstant(found->second.known, useLoc);
       return found->second;
+    }
     auto init = scope->initializers.find(name);
     if (init != scope->initializers.end()) {
       DenseElementsAttr known;
@@ -236,10 +266,13 @@ FailureOr<OnnxValue> GraphImporter::lookup(StringRef name, Location useLoc) {
                    << "initializer '" << name << "' cannot be imported: "
                    << error,
                failure();
-      Value value = model.materializeConstant(*contents, useLoc);
-      OnnxValue imported{value, init->second->data_type(), known};
+      // Inline initializers stay lazy like folded values; blobs (not known
+      // at import time) are materialised now.
+      OnnxValue imported{Value(), init->second->data_type(), known};
+      if (!known)
+        imported.value = model.materializeConstant(*contents, useLoc);
       scope->values[name] = imported;
-      return imported;
+      return scope->lookup(name, useLoc, materialize);
     }
   }
   return mlir::emitError(useLoc)
@@ -250,15 +283,35 @@ FailureOr<OnnxValue> GraphImporter::lookup(StringRef name, Location useLoc) {
 }
 
 void GraphImporter::define(StringRef name, OnnxValue value) {
+  if ((name == model.predictorOutput || name == model.policyOutput) &&
+      !value.value)
+    value.value = model.materializeConstant(value.known, model.fileLoc());
   // Controller markers wrap the tensors the metadata names.
   if (name == model.predictorOutput) {
-    value.value = PredictorOutputOp::create(builder, value.value.getLoc(),
-                                            value.value);
-    value.known = {};
+    if (!isa<FloatType>(value.getElementType())) {
+      mlir::emitError(value.value.getLoc())
+          << "metadata 'tac.predictor_output' names '" << name
+          << "', which is " << onnxTypeName(value.onnxType)
+          << "; the complexity predictor's output must be floating-point";
+      model.markerError = true;
+    } else {
+      value.value = PredictorOutputOp::create(builder, value.value.getLoc(),
+                                              value.value);
+      value.known = {};
+    }
   } else if (name == model.policyOutput) {
-    value.value =
-        PolicyOutputOp::create(builder, value.value.getLoc(), value.value);
-    value.known = {};
+    if (!value.getElementType().isSignlessInteger() ||
+        value.getElementType().isInteger(1)) {
+      mlir::emitError(value.value.getLoc())
+          << "metadata 'tac.policy_output' names '" << name << "', which is "
+          << onnxTypeName(value.onnxType)
+          << "; the policy's choice must be an integer tensor";
+      model.markerError = true;
+    } else {
+      value.value =
+          PolicyOutputOp::create(builder, value.value.getLoc(), value.value);
+      value.known = {};
+    }
   }
   values[name] = value;
 }
@@ -266,7 +319,7 @@ void GraphImporter::define(StringRef name, OnnxValue value) {
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
                                         int index) {
   Location loc = nodeLoc(node, index);
-  StringRef domain = node.domain() == "ai.onnx" ? "" : node.domain();
+  StringRef domain = node.domain() == "ai.onnx" ? StringRef() : StringRef(node.domain());
   int64_t opset = model.opsets.lookup(domain);
   const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
       node.op_type(), static_cast<int>(opset), domain.str());
@@ -277,7 +330,7 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
     return failure();
   NodeContext context(*this, node, nodeName(node, index),
                       schema->SinceVersion(), opset, loc);
-  if (failed((*handler)(context)))
+  if (failed((*handler)(context)) || model.markerError)
     return failure();
   for (int i = 0; i < node.output_size(); ++i)
     if (!node.output(i).empty() && !values.count(node.output(i)))
@@ -359,7 +412,7 @@ LogicalResult ModelImporter::checkSupport(const onnx::GraphProto &graph,
       for (const onnx::GraphProto &g : attr.graphs())
         (void)checkSupport(g, unsupported);
     }
-    StringRef domain = node.domain() == "ai.onnx" ? "" : node.domain();
+    StringRef domain = node.domain() == "ai.onnx" ? StringRef() : StringRef(node.domain());
     Location loc = locator.nodeLoc(node, index);
     std::string where = "node '" + locator.nodeName(node, index) + "'";
     auto opset = opsets.find(domain);
@@ -458,6 +511,56 @@ LogicalResult ModelImporter::readMetadata(const onnx::ModelProto &model,
   return success();
 }
 
+FailureOr<OnnxValue>
+ModelImporter::bindInput(const onnx::ValueInfoProto &input) {
+  Location loc =
+      NameLoc::get(StringAttr::get(context, input.name()), fileLoc());
+  std::string path = options.boundInputs.lookup(input.name());
+  auto file = llvm::MemoryBuffer::getFile(path);
+  if (!file)
+    return mlir::emitError(loc) << "--bind-input: cannot read '" << path
+                                << "': " << file.getError().message(),
+           failure();
+  onnx::TensorProto tensor;
+  if ((*file)->getBufferSize() > static_cast<size_t>(INT_MAX) ||
+      !tensor.ParseFromArray((*file)->getBufferStart(),
+                             static_cast<int>((*file)->getBufferSize())))
+    return mlir::emitError(loc) << "--bind-input: '" << path
+                                << "' is not an ONNX TensorProto file",
+           failure();
+  const auto &declared = input.type().tensor_type();
+  if (declared.elem_type() != tensor.data_type())
+    return mlir::emitError(loc)
+               << "--bind-input gives '" << input.name() << "' a "
+               << onnxTypeName(tensor.data_type())
+               << " tensor, but the model declares "
+               << onnxTypeName(declared.elem_type()),
+           failure();
+  if (declared.has_shape()) {
+    bool mismatch = declared.shape().dim_size() != tensor.dims_size();
+    for (int i = 0; !mismatch && i < tensor.dims_size(); ++i)
+      mismatch = declared.shape().dim(i).has_dim_value() &&
+                 declared.shape().dim(i).dim_value() != tensor.dims(i);
+    if (mismatch)
+      return mlir::emitError(loc)
+                 << "--bind-input gives '" << input.name()
+                 << "' a tensor whose shape contradicts the model's",
+             failure();
+  }
+  DenseElementsAttr known;
+  std::string error;
+  // A bound input is known at import time whatever its size: that is its
+  // purpose (shape operands, masks fixed at deployment).
+  FailureOr<ElementsAttr> contents = convertTensorProto(
+      tensor, context, modelDir, std::numeric_limits<int64_t>::max(), known,
+      error);
+  if (failed(contents))
+    return mlir::emitError(loc) << "--bind-input: '" << path
+                                << "' cannot be imported: " << error,
+           failure();
+  return OnnxValue{Value(), tensor.data_type(), known};
+}
+
 /// The static type of a graph input, with --input-shape applied.
 static FailureOr<RankedTensorType>
 getInputType(const onnx::ValueInfoProto &input,
@@ -551,13 +654,37 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   llvm::StringSet<> initializerNames;
   for (const onnx::TensorProto &tensor : graph.initializer())
     initializerNames.insert(tensor.name());
+  llvm::StringSet<> inputNameSet;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    if (!initializerNames.contains(input.name()))
+      inputNameSet.insert(input.name());
+  for (const auto &entry : options.inputShapes)
+    if (!inputNameSet.contains(entry.getKey()))
+      return mlir::emitError(fileLoc())
+                 << "--input-shape names '" << entry.getKey()
+                 << "', which is not a graph input",
+             nullptr;
+  for (const auto &entry : options.boundInputs)
+    if (!inputNameSet.contains(entry.getKey()))
+      return mlir::emitError(fileLoc())
+                 << "--bind-input names '" << entry.getKey()
+                 << "', which is not a graph input",
+             nullptr;
+
   SmallVector<Type> argTypes;
   SmallVector<int32_t> argOnnxTypes;
   SmallVector<Attribute> inputNames;
-  llvm::StringSet<> inputNameSet;
+  SmallVector<std::pair<std::string, OnnxValue>> boundValues;
   for (const onnx::ValueInfoProto &input : graph.input()) {
     if (initializerNames.contains(input.name()))
       continue;
+    if (options.boundInputs.count(input.name())) {
+      FailureOr<OnnxValue> bound = bindInput(input);
+      if (failed(bound))
+        return nullptr;
+      boundValues.emplace_back(input.name(), *bound);
+      continue;
+    }
     int32_t onnxType = 0;
     auto type = getInputType(input, options, context,
                              NameLoc::get(StringAttr::get(context, input.name()),
@@ -568,14 +695,7 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
     argTypes.push_back(*type);
     argOnnxTypes.push_back(onnxType);
     inputNames.push_back(StringAttr::get(context, input.name()));
-    inputNameSet.insert(input.name());
   }
-  for (const auto &entry : options.inputShapes)
-    if (!inputNameSet.contains(entry.getKey()))
-      return mlir::emitError(fileLoc())
-                 << "--input-shape names '" << entry.getKey()
-                 << "', which is not a graph input",
-             nullptr;
 
   auto func = func::FuncOp::create(builder, fileLoc(), options.functionName,
                                    builder.getFunctionType(argTypes, {}));
@@ -589,7 +709,9 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   for (auto [i, name] : llvm::enumerate(inputNames))
     top.define(cast<StringAttr>(name).getValue(),
                OnnxValue{entryBlock->getArgument(i), argOnnxTypes[i], {}});
-  if (failed(top.importNodes()))
+  for (auto &[name, value] : boundValues)
+    top.define(name, value);
+  if (markerError || failed(top.importNodes()))
     return nullptr;
   FailureOr<SmallVector<OnnxValue>> outputs = top.getOutputs();
   if (failed(outputs))
@@ -689,7 +811,10 @@ OwningOpRef<ModuleOp> mlir::tac::importOnnxModel(
       if (!status.IsOK())
         error = status.ErrorMessage();
     } catch (const std::exception &e) {
+      // libonnx's parser throws std::stof/stoi errors on malformed numbers.
       error = e.what();
+      if (StringRef(error).starts_with("sto"))
+        error = "a number is malformed (" + error + ")";
     }
     if (!error.empty())
       return mlir::emitError(fileLoc)

@@ -58,8 +58,10 @@ FailureOr<Value> conditionScalar(NodeContext &n, const OnnxValue &cond) {
                   std::to_string(cond.getType().getNumElements()) +
                   " element(s) of " + onnxTypeName(cond.onnxType)),
            failure();
-  SmallVector<Value> zeros(
-      cond.getRank(), arith::ConstantIndexOp::create(n.builder, n.loc, 0));
+  SmallVector<Value> zeros;
+  if (cond.getRank() > 0)
+    zeros.assign(cond.getRank(),
+                 arith::ConstantIndexOp::create(n.builder, n.loc, 0));
   return tensor::ExtractOp::create(n.builder, n.loc, cond.value, zeros)
       .getResult();
 }

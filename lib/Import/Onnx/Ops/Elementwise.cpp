@@ -93,7 +93,7 @@ LogicalResult importElementwise(NodeContext &n, const ScalarKernel &kernel,
                                 size_t numInputs) {
   SmallVector<OnnxValue> inputs;
   for (size_t i = 0; i < numInputs; ++i) {
-    FailureOr<OnnxValue> v = n.input(i);
+    FailureOr<OnnxValue> v = n.input(i, /*materialize=*/false);
     if (failed(v))
       return failure();
     inputs.push_back(*v);
@@ -146,8 +146,8 @@ LogicalResult importElementwise(NodeContext &n, const ScalarKernel &kernel,
                   " is not supported for this op");
 
   SmallVector<Value> values;
-  for (const OnnxValue &v : inputs)
-    values.push_back(v.value);
+  for (size_t i = 0; i < numInputs; ++i)
+    values.push_back(n.input(i)->value); // now as real values
   Value result = buildElementwise(n.builder, n.loc, values, *shape,
                                   resultElement, body);
   n.setOutput(0, result, resultOnnxType);
@@ -240,7 +240,7 @@ Value castScalar(OpBuilder &b, Location l, Value x, bool fromUnsigned,
 }
 
 LogicalResult importCast(NodeContext &n) {
-  FailureOr<OnnxValue> x = n.input(0);
+  FailureOr<OnnxValue> x = n.input(0, /*materialize=*/false);
   if (failed(x))
     return failure();
   int32_t toOnnx = static_cast<int32_t>(n.intAttr("to", 0));
@@ -270,6 +270,7 @@ LogicalResult importCast(NodeContext &n) {
         toOnnx);
     return success();
   }
+  x = n.input(0);
   Value result = buildElementwise(
       n.builder, n.loc, ValueRange{x->value}, x->getShape(), *to,
       [&](OpBuilder &b, Location l, ValueRange a) {

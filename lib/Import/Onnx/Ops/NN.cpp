@@ -1,9 +1,1003 @@
 //===- NN.cpp - ONNX contractions, normalisations, reductions -------------===//
+//
+// The compute-heavy ops of a transformer: MatMul and Gemm become
+// linalg.matmul / linalg.batch_matmul (a linalg.generic contraction only for
+// the broadcasting remainder); Conv a named linalg convolution behind a
+// tensor.pad; Softmax and LayerNormalization their numerically stable
+// decompositions into linalg.reduce and linalg.generic; ReduceSum/Mean/Max
+// linalg.reduce; ArgMax one linalg.generic reduction with a value and an
+// index accumulator.
+//
+//===----------------------------------------------------------------------===//
 
 #include "../ImportState.h"
 #include "../TensorBuilders.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::tac::onnx_import;
+using onnx::TensorProto;
 
-void mlir::tac::onnx_import::registerNNOps(OpTable &table) {}
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? "," : "") + std::to_string(d);
+  return s + "]";
+}
+
+int64_t product(ArrayRef<int64_t> shape) {
+  int64_t p = 1;
+  for (int64_t d : shape)
+    p *= d;
+  return p;
+}
+
+bool isFloatElement(Type t) { return isa<FloatType>(t); }
+bool isIntElement(Type t) { return t.isInteger() && !t.isInteger(1); }
+
+/// The map from an iteration space `outShape` to an operand of shape
+/// `inShape` aligned to its trailing dimensions (NumPy broadcasting): a
+/// size-1 dimension broadcast to a larger one reads index 0.
+AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> inShape,
+                       ArrayRef<int64_t> outShape) {
+  int64_t rank = outShape.size();
+  int64_t offset = rank - static_cast<int64_t>(inShape.size());
+  SmallVector<AffineExpr> exprs;
+  for (auto [i, d] : llvm::enumerate(inShape)) {
+    int64_t outDim = offset + i;
+    exprs.push_back(d == 1 && outShape[outDim] != 1
+                        ? getAffineConstantExpr(0, ctx)
+                        : getAffineDimExpr(outDim, ctx));
+  }
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+/// The map from a rank-`rank` iteration space to a tensor that lacks the
+/// (sorted) dimensions `dropped`, such as a reduction's result.
+AffineMap dropDimsMap(MLIRContext *ctx, int64_t rank,
+                      ArrayRef<int64_t> dropped) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!llvm::is_contained(dropped, d))
+      exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+/// One all-parallel linalg.generic over `shape` with explicit operand maps.
+Value buildParallel(OpBuilder &b, Location loc, ValueRange inputs,
+                    ArrayRef<AffineMap> inputMaps, ArrayRef<int64_t> shape,
+                    Type resultElement, ScalarFn fn) {
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = shape.size();
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  Value init = emptyTensor(b, loc, shape, resultElement);
+  auto generic = linalg::GenericOp::create(
+      b, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value result = fn(nested, nestedLoc, args.drop_back());
+        linalg::YieldOp::create(nested, nestedLoc, result);
+      });
+  return generic.getResult(0);
+}
+
+Value addScalar(OpBuilder &b, Location l, Value x, Value y) {
+  if (isFloatElement(x.getType()))
+    return arith::AddFOp::create(b, l, x, y);
+  return arith::AddIOp::create(b, l, x, y);
+}
+
+Value mulScalar(OpBuilder &b, Location l, Value x, Value y) {
+  if (isFloatElement(x.getType()))
+    return arith::MulFOp::create(b, l, x, y);
+  return arith::MulIOp::create(b, l, x, y);
+}
+
+/// Float-to-float conversion of one scalar (identity when types agree).
+Value convertFloat(OpBuilder &b, Location l, Value x, Type to) {
+  Type from = x.getType();
+  if (from == to)
+    return x;
+  if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, l, to, x);
+  return arith::TruncFOp::create(b, l, to, x);
+}
+
+/// The smallest value of an element type: -inf for floats, the minimum
+/// integer (0 for unsigned).
+TypedAttr lowestAttr(Type element, bool isUnsigned) {
+  if (auto f = dyn_cast<FloatType>(element))
+    return FloatAttr::get(
+        f, APFloat::getInf(f.getFloatSemantics(), /*Negative=*/true));
+  unsigned width = element.getIntOrFloatBitWidth();
+  return IntegerAttr::get(element, isUnsigned
+                                       ? APInt::getZero(width)
+                                       : APInt::getSignedMinValue(width));
+}
+
+/// Checks that the operands share an element type.
+LogicalResult checkSameElementType(NodeContext &n, const OnnxValue &a,
+                                   const OnnxValue &b, StringRef what) {
+  if (a.getElementType() == b.getElementType())
+    return success();
+  return n.fail(Twine(what) + " has element type " +
+                onnxTypeName(b.onnxType) + " but input #0 has " +
+                onnxTypeName(a.onnxType) + "; ONNX requires them to match");
+}
+
+/// Reports element types an op does not accept.
+LogicalResult checkElement(NodeContext &n, const OnnxValue &v, bool allowInt,
+                           StringRef what = "input #0") {
+  Type t = v.getElementType();
+  if (isFloatElement(t) || (allowInt && isIntElement(t)))
+    return success();
+  return n.fail(Twine(what) + " has element type " + onnxTypeName(v.onnxType) +
+                "; this op takes " +
+                (allowInt ? "float or integer" : "float") + " tensors");
+}
+
+//===----------------------------------------------------------------------===//
+// MatMul
+//===----------------------------------------------------------------------===//
+
+/// A zero-initialised accumulator.
+Value zeroTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                 Type element) {
+  return filledTensor(b, loc, shape, element, 0.0);
+}
+
+/// batch + [M, K] x batchB + [K, N] with NumPy batch broadcasting, as one
+/// linalg.generic contraction.
+Value buildBroadcastContraction(OpBuilder &b, Location loc, Value lhs,
+                                Value rhs, ArrayRef<int64_t> batch, int64_t m,
+                                int64_t n) {
+  MLIRContext *ctx = b.getContext();
+  auto lhsShape = cast<RankedTensorType>(lhs.getType()).getShape();
+  auto rhsShape = cast<RankedTensorType>(rhs.getType()).getShape();
+  int64_t nb = batch.size();
+  int64_t rank = nb + 3; // batch..., m, n, k
+  AffineExpr dm = getAffineDimExpr(nb, ctx), dn = getAffineDimExpr(nb + 1, ctx),
+             dk = getAffineDimExpr(nb + 2, ctx);
+  auto operandMap = [&](ArrayRef<int64_t> shape, AffineExpr r, AffineExpr c) {
+    ArrayRef<int64_t> opBatch = shape.drop_back(2);
+    // Batch dimensions keep their positions in the iteration space.
+    SmallVector<AffineExpr> exprs(
+        broadcastMap(ctx, opBatch, batch).getResults());
+    exprs.push_back(r);
+    exprs.push_back(c);
+    return AffineMap::get(rank, 0, exprs, ctx);
+  };
+  SmallVector<AffineExpr> outExprs;
+  for (int64_t i = 0; i < nb; ++i)
+    outExprs.push_back(getAffineDimExpr(i, ctx));
+  outExprs.push_back(dm);
+  outExprs.push_back(dn);
+  SmallVector<AffineMap> maps = {operandMap(lhsShape, dm, dk),
+                                 operandMap(rhsShape, dk, dn),
+                                 AffineMap::get(rank, 0, outExprs, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  SmallVector<int64_t> outShape(batch);
+  outShape.push_back(m);
+  outShape.push_back(n);
+  Type element = cast<RankedTensorType>(lhs.getType()).getElementType();
+  Value init = zeroTensor(b, loc, outShape, element);
+  auto generic = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{lhs, rhs}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nested, Location l, ValueRange args) {
+        Value p = mulScalar(nested, l, args[0], args[1]);
+        linalg::YieldOp::create(nested, l, addScalar(nested, l, args[2], p));
+      });
+  return generic.getResult(0);
+}
+
+/// ONNX MatMul (NumPy matmul) of two operands of rank >= 1.
+FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
+                             const OnnxValue &rhsIn) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  if (lhsIn.getRank() == 0 || rhsIn.getRank() == 0)
+    return n.fail("operands must have rank >= 1, but A is " +
+                  shapeString(lhsIn.getShape()) + " and B is " +
+                  shapeString(rhsIn.getShape()));
+  Value lhs = lhsIn.value, rhs = rhsIn.value;
+  // A 1-D operand is promoted to a matrix, and the added dimension removed
+  // from the result.
+  bool squeezeM = lhsIn.getRank() == 1, squeezeN = rhsIn.getRank() == 1;
+  if (squeezeM)
+    lhs = reshapeTo(b, loc, lhs, {1, lhsIn.getShape()[0]});
+  if (squeezeN)
+    rhs = reshapeTo(b, loc, rhs, {rhsIn.getShape()[0], 1});
+  auto lhsShape = cast<RankedTensorType>(lhs.getType()).getShape();
+  auto rhsShape = cast<RankedTensorType>(rhs.getType()).getShape();
+  int64_t m = lhsShape[lhsShape.size() - 2], k = lhsShape.back();
+  int64_t k2 = rhsShape[rhsShape.size() - 2], nn = rhsShape.back();
+  if (k != k2)
+    return n.fail("contraction dimensions differ: A " +
+                  shapeString(lhsIn.getShape()) + " has K = " +
+                  std::to_string(k) + " but B " +
+                  shapeString(rhsIn.getShape()) + " has K = " +
+                  std::to_string(k2));
+  ArrayRef<int64_t> batchA = lhsShape.drop_back(2),
+                    batchB = rhsShape.drop_back(2);
+  std::optional<SmallVector<int64_t>> batch =
+      broadcastShapes({batchA, batchB});
+  if (!batch)
+    return n.fail("batch dimensions do not broadcast: A " +
+                  shapeString(lhsIn.getShape()) + ", B " +
+                  shapeString(rhsIn.getShape()));
+  SmallVector<int64_t> resultShape(*batch);
+  resultShape.push_back(m);
+  resultShape.push_back(nn);
+  Type element = lhsIn.getElementType();
+
+  // Size-1 batch dimensions do not change the memory layout, so the
+  // element counts decide: B without batch → one matmul over A's rows; both
+  // holding the full batch → one batch_matmul; otherwise (a real broadcast)
+  // a linalg.generic contraction.
+  int64_t countA = product(batchA), countB = product(batchB),
+          count = product(*batch);
+  Value result;
+  if (countB == 1) {
+    // [..., M, K] x [K, N] (the transformer weight case): fold A's batch
+    // dimensions into its rows.
+    Value lhs2 = reshapeTo(b, loc, lhs, {countA * m, k});
+    Value rhs2 = reshapeTo(b, loc, rhs, {k, nn});
+    Value init = zeroTensor(b, loc, {countA * m, nn}, element);
+    Value mm = linalg::MatmulOp::create(b, loc, TypeRange{init.getType()},
+                                        ValueRange{lhs2, rhs2},
+                                        ValueRange{init})
+                   .getResult(0);
+    result = reshapeTo(b, loc, mm, resultShape);
+  } else if (countA == count && countB == count) {
+    // Equal batch dimensions (attention): one batch dimension.
+    Value lhs3 = reshapeTo(b, loc, lhs, {count, m, k});
+    Value rhs3 = reshapeTo(b, loc, rhs, {count, k, nn});
+    Value init = zeroTensor(b, loc, {count, m, nn}, element);
+    Value bmm = linalg::BatchMatmulOp::create(b, loc, TypeRange{init.getType()},
+                                              ValueRange{lhs3, rhs3},
+                                              ValueRange{init})
+                    .getResult(0);
+    result = reshapeTo(b, loc, bmm, resultShape);
+  } else {
+    result = buildBroadcastContraction(b, loc, lhs, rhs, *batch, m, nn);
+  }
+
+  SmallVector<int64_t> finalShape(*batch);
+  if (!squeezeM)
+    finalShape.push_back(m);
+  if (!squeezeN)
+    finalShape.push_back(nn);
+  return reshapeTo(b, loc, result, finalShape);
+}
+
+LogicalResult importMatMul(NodeContext &n) {
+  FailureOr<OnnxValue> a = n.input(0), bIn = n.input(1);
+  if (failed(a) || failed(bIn))
+    return failure();
+  if (failed(checkElement(n, *a, /*allowInt=*/true)) ||
+      failed(checkSameElementType(n, *a, *bIn, "input #1")))
+    return failure();
+  FailureOr<Value> result = buildMatMul(n, *a, *bIn);
+  if (failed(result))
+    return failure();
+  n.setOutput(0, *result, a->onnxType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Gemm
+//===----------------------------------------------------------------------===//
+
+LogicalResult importGemm(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  FailureOr<OnnxValue> a = n.input(0), bIn = n.input(1);
+  if (failed(a) || failed(bIn))
+    return failure();
+  if (failed(checkElement(n, *a, /*allowInt=*/true)) ||
+      failed(checkSameElementType(n, *a, *bIn, "input #1")))
+    return failure();
+  if (a->getRank() != 2 || bIn->getRank() != 2)
+    return n.fail("expects 2-D A and B, but A is " +
+                  shapeString(a->getShape()) + " and B is " +
+                  shapeString(bIn->getShape()));
+  bool transA = n.intAttr("transA", 0) != 0;
+  bool transB = n.intAttr("transB", 0) != 0;
+  float alpha = n.floatAttr("alpha", 1.0f), beta = n.floatAttr("beta", 1.0f);
+  Type element = a->getElementType();
+  if (isIntElement(element) &&
+      (alpha != std::floor(alpha) || beta != std::floor(beta)))
+    return n.fail("alpha " + std::to_string(alpha) + " and beta " +
+                  std::to_string(beta) +
+                  " must be integral for integer element type " +
+                  onnxTypeName(a->onnxType));
+
+  Value lhs = a->value, rhs = bIn->value;
+  if (transA)
+    lhs = transposeTensor(b, loc, lhs, {1, 0});
+  if (transB)
+    rhs = transposeTensor(b, loc, rhs, {1, 0});
+  auto lhsShape = cast<RankedTensorType>(lhs.getType()).getShape();
+  auto rhsShape = cast<RankedTensorType>(rhs.getType()).getShape();
+  int64_t m = lhsShape[0], k = lhsShape[1], k2 = rhsShape[0],
+          nn = rhsShape[1];
+  if (k != k2)
+    return n.fail("contraction dimensions differ: op(A) is " +
+                  shapeString(lhsShape) + " and op(B) is " +
+                  shapeString(rhsShape) + " (transA = " +
+                  std::to_string(transA) + ", transB = " +
+                  std::to_string(transB) + ")");
+
+  std::optional<OnnxValue> c;
+  if (n.hasInput(2)) {
+    FailureOr<OnnxValue> cIn = n.input(2);
+    if (failed(cIn) || failed(checkSameElementType(n, *a, *cIn, "input #2")))
+      return failure();
+    std::optional<SmallVector<int64_t>> shape =
+        broadcastShapes({ArrayRef<int64_t>{m, nn}, cIn->getShape()});
+    if (cIn->getRank() > 2 || !shape ||
+        *shape != ArrayRef<int64_t>{m, nn})
+      return n.fail("C " + shapeString(cIn->getShape()) +
+                    " does not broadcast to the result shape " +
+                    shapeString({m, nn}));
+    c = *cIn;
+  }
+
+  Value init = zeroTensor(b, loc, {m, nn}, element);
+  Value result = linalg::MatmulOp::create(b, loc, TypeRange{init.getType()},
+                                          ValueRange{lhs, rhs},
+                                          ValueRange{init})
+                     .getResult(0);
+  if (alpha != 1.0f || c) {
+    SmallVector<Value> inputs = {result};
+    SmallVector<AffineMap> maps = {
+        AffineMap::getMultiDimIdentityMap(2, n.getContext())};
+    if (c) {
+      inputs.push_back(c->value);
+      maps.push_back(broadcastMap(n.getContext(), c->getShape(), {m, nn}));
+    }
+    result = buildParallel(
+        b, loc, inputs, maps, {m, nn}, element,
+        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          Value v = args[0];
+          if (alpha != 1.0f)
+            v = mulScalar(nb, l, scalarConstant(nb, l, element, alpha), v);
+          if (args.size() > 1) {
+            Value cv = args[1];
+            if (beta != 1.0f)
+              cv = mulScalar(nb, l, scalarConstant(nb, l, element, beta), cv);
+            v = addScalar(nb, l, v, cv);
+          }
+          return v;
+        });
+  }
+  n.setOutput(0, result, a->onnxType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax
+//===----------------------------------------------------------------------===//
+
+LogicalResult importSoftmax(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  FailureOr<OnnxValue> x = n.input(0);
+  if (failed(x) || failed(checkElement(n, *x, /*allowInt=*/false)))
+    return failure();
+  if (x->getRank() == 0)
+    return n.fail("expects an input of rank >= 1, but it is a scalar");
+  FailureOr<int64_t> axis =
+      n.normalizeAxis(n.intAttr("axis", -1), x->getRank());
+  if (failed(axis))
+    return failure();
+  ArrayRef<int64_t> shape = x->getShape();
+  Type element = x->getElementType();
+  MLIRContext *ctx = n.getContext();
+  int64_t rank = x->getRank();
+  SmallVector<int64_t> axes = {*axis};
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap reduced = dropDimsMap(ctx, rank, axes);
+
+  // max, exp(x - max), sum, exp / sum.
+  Value max = buildReduce(b, loc, x->value, axes, lowestAttr(element, false),
+                          [](OpBuilder &nb, Location l, Value e, Value acc) {
+                            return arith::MaximumFOp::create(nb, l, e, acc);
+                          });
+  Value exp = buildParallel(
+      b, loc, ValueRange{x->value, max}, {identity, reduced}, shape, element,
+      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value d = arith::SubFOp::create(nb, l, args[0], args[1]);
+        return math::ExpOp::create(nb, l, d);
+      });
+  Value sum = buildReduce(b, loc, exp, axes, scalarAttr(element, 0.0),
+                          [](OpBuilder &nb, Location l, Value e, Value acc) {
+                            return arith::AddFOp::create(nb, l, e, acc);
+                          });
+  Value result = buildParallel(
+      b, loc, ValueRange{exp, sum}, {identity, reduced}, shape, element,
+      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        return arith::DivFOp::create(nb, l, args[0], args[1]);
+      });
+  n.setOutput(0, result, x->onnxType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LayerNormalization
+//===----------------------------------------------------------------------===//
+
+LogicalResult importLayerNormalization(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  MLIRContext *ctx = n.getContext();
+  FailureOr<OnnxValue> x = n.input(0), scale = n.input(1);
+  if (failed(x) || failed(scale) ||
+      failed(checkElement(n, *x, /*allowInt=*/false)) ||
+      failed(checkSameElementType(n, *x, *scale, "Scale (input #1)")))
+    return failure();
+  int64_t rank = x->getRank();
+  if (rank == 0)
+    return n.fail("expects an input of rank >= 1, but it is a scalar");
+  FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", -1), rank);
+  if (failed(axis))
+    return failure();
+  ArrayRef<int64_t> shape = x->getShape();
+  auto checkOperand = [&](const OnnxValue &v, StringRef what) {
+    std::optional<SmallVector<int64_t>> s =
+        broadcastShapes({shape, v.getShape()});
+    if (!s || *s != shape)
+      return n.fail(Twine(what) + " " + shapeString(v.getShape()) +
+                    " does not broadcast to the input shape " +
+                    shapeString(shape));
+    return success();
+  };
+  if (failed(checkOperand(*scale, "Scale")))
+    return failure();
+  std::optional<OnnxValue> bias;
+  if (n.hasInput(2)) {
+    FailureOr<OnnxValue> bIn = n.input(2);
+    if (failed(bIn) ||
+        failed(checkSameElementType(n, *x, *bIn, "B (input #2)")) ||
+        failed(checkOperand(*bIn, "B")))
+      return failure();
+    bias = *bIn;
+  }
+  int32_t stashOnnx = static_cast<int32_t>(n.intAttr("stash_type", 1));
+  FailureOr<Type> stash = convertElementType(stashOnnx, ctx);
+  if (failed(stash) || !isFloatElement(*stash))
+    return n.fail("stash_type " + std::to_string(stashOnnx) + " (" +
+                  onnxTypeName(stashOnnx) + ") is not a float type");
+  double epsilon = n.floatAttr("epsilon", 1e-5f);
+
+  Type element = x->getElementType(), compute = *stash;
+  SmallVector<int64_t> axes =
+      llvm::to_vector(llvm::seq<int64_t>(*axis, rank));
+  SmallVector<int64_t> outer(shape.take_front(*axis));
+  double count = static_cast<double>(product(shape.drop_front(*axis)));
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap reduced = dropDimsMap(ctx, rank, axes);
+  AffineMap outerIdentity = AffineMap::getMultiDimIdentityMap(*axis, ctx);
+
+  Value xc = x->value;
+  if (compute != element)
+    xc = buildParallel(b, loc, ValueRange{xc}, {identity}, shape, compute,
+                       [&](OpBuilder &nb, Location l, ValueRange args) {
+                         return convertFloat(nb, l, args[0], compute);
+                       });
+  auto add = [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
+    return arith::AddFOp::create(nb, l, e, acc);
+  };
+  Value sum = buildReduce(b, loc, xc, axes, scalarAttr(compute, 0.0), add);
+  Value mean = buildParallel(
+      b, loc, ValueRange{sum}, {outerIdentity}, outer, compute,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        return arith::DivFOp::create(nb, l, args[0],
+                                     scalarConstant(nb, l, compute, count));
+      });
+  Value centered = buildParallel(
+      b, loc, ValueRange{xc, mean}, {identity, reduced}, shape, compute,
+      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        return arith::SubFOp::create(nb, l, args[0], args[1]);
+      });
+  Value squares = buildReduce(
+      b, loc, centered, axes, scalarAttr(compute, 0.0),
+      [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
+        Value sq = arith::MulFOp::create(nb, l, e, e);
+        return arith::AddFOp::create(nb, l, sq, acc);
+      });
+  Value invStdDev = buildParallel(
+      b, loc, ValueRange{squares}, {outerIdentity}, outer, compute,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value var = arith::DivFOp::create(
+            nb, l, args[0], scalarConstant(nb, l, compute, count));
+        Value shifted = arith::AddFOp::create(
+            nb, l, var, scalarConstant(nb, l, compute, epsilon));
+        Value std = math::SqrtOp::create(nb, l, shifted);
+        return arith::DivFOp::create(nb, l, scalarConstant(nb, l, compute, 1.0),
+                                     std);
+      });
+
+  SmallVector<Value> inputs = {centered, invStdDev, scale->value};
+  SmallVector<AffineMap> maps = {identity, reduced,
+                                 broadcastMap(ctx, scale->getShape(), shape)};
+  if (bias) {
+    inputs.push_back(bias->value);
+    maps.push_back(broadcastMap(ctx, bias->getShape(), shape));
+  }
+  Value y = buildParallel(
+      b, loc, inputs, maps, shape, element,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value normalized = arith::MulFOp::create(nb, l, args[0], args[1]);
+        Value v = convertFloat(nb, l, normalized, element);
+        v = arith::MulFOp::create(nb, l, v, args[2]);
+        if (args.size() > 3)
+          v = arith::AddFOp::create(nb, l, v, args[3]);
+        return v;
+      });
+  n.setOutput(0, y, x->onnxType);
+  int32_t stashType = onnxTypeOf(compute);
+  if (n.hasOutput(1))
+    n.setOutput(1, keepReducedDims(b, loc, mean, shape, axes), stashType);
+  if (n.hasOutput(2))
+    n.setOutput(2, keepReducedDims(b, loc, invStdDev, shape, axes), stashType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReduceSum, ReduceMean, ReduceMax
+//===----------------------------------------------------------------------===//
+
+enum class ReduceKind { Sum, Mean, Max };
+
+LogicalResult importReduce(NodeContext &n, ReduceKind kind,
+                           bool axesFromInput) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  FailureOr<OnnxValue> x = n.input(0);
+  if (failed(x) || failed(checkElement(n, *x, /*allowInt=*/true)))
+    return failure();
+  int64_t rank = x->getRank();
+  // Opset 13 moved ReduceSum's axes to an input; the others follow at 18.
+  if (axesFromInput && n.attr("axes"))
+    return n.fail("takes axes as input #1 at op version " +
+                  std::to_string(n.sinceVersion) +
+                  ", but the node has an 'axes' attribute");
+  if (!axesFromInput && n.numInputs() > 1)
+    return n.fail("takes axes as an attribute at op version " +
+                  std::to_string(n.sinceVersion) + ", but the node has " +
+                  std::to_string(n.numInputs()) + " inputs");
+  SmallVector<int64_t> rawAxes;
+  if (axesFromInput) {
+    if (n.hasInput(1)) {
+      FailureOr<SmallVector<int64_t>> known = n.knownIntsInput(1, "axes");
+      if (failed(known))
+        return failure();
+      rawAxes = *known;
+    }
+  } else if (std::optional<SmallVector<int64_t>> attr = n.intsAttr("axes")) {
+    rawAxes = *attr;
+  }
+  bool keepdims = n.intAttr("keepdims", 1) != 0;
+  if (rawAxes.empty() && axesFromInput &&
+      n.intAttr("noop_with_empty_axes", 0) != 0) {
+    // The identity.
+    if (x->known)
+      n.setKnownOutput(0, x->known, x->onnxType);
+    else
+      n.setOutput(0, x->value, x->onnxType);
+    return success();
+  }
+  SmallVector<int64_t> axes;
+  if (rawAxes.empty()) {
+    axes = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  } else {
+    for (int64_t a : rawAxes) {
+      FailureOr<int64_t> axis = n.normalizeAxis(a, rank, "axes entry");
+      if (failed(axis))
+        return failure();
+      if (llvm::is_contained(axes, *axis))
+        return n.fail("axes lists dimension " + std::to_string(*axis) +
+                      " twice");
+      axes.push_back(*axis);
+    }
+    llvm::sort(axes);
+  }
+  if (axes.empty() || rank == 0) {
+    n.setOutput(0, x->value, x->onnxType);
+    return success();
+  }
+
+  Type element = x->getElementType();
+  bool isFloat = isFloatElement(element);
+  bool isUnsigned = isOnnxUnsigned(x->onnxType);
+  Value result;
+  if (kind == ReduceKind::Max) {
+    result = buildReduce(
+        b, loc, x->value, axes, lowestAttr(element, isUnsigned),
+        [&](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
+          if (isFloat)
+            return arith::MaximumFOp::create(nb, l, e, acc);
+          if (isUnsigned)
+            return arith::MaxUIOp::create(nb, l, e, acc);
+          return arith::MaxSIOp::create(nb, l, e, acc);
+        });
+  } else {
+    result = buildReduce(b, loc, x->value, axes, scalarAttr(element, 0.0),
+                         [](OpBuilder &nb, Location l, Value e, Value acc) {
+                           return addScalar(nb, l, e, acc);
+                         });
+  }
+  if (kind == ReduceKind::Mean) {
+    int64_t count = 1;
+    for (int64_t a : axes)
+      count *= x->getShape()[a];
+    auto type = cast<RankedTensorType>(result.getType());
+    result = buildParallel(
+        b, loc, ValueRange{result},
+        {AffineMap::getMultiDimIdentityMap(type.getRank(), n.getContext())},
+        type.getShape(), element,
+        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          Value c = scalarConstant(nb, l, element, static_cast<double>(count));
+          if (isFloat)
+            return arith::DivFOp::create(nb, l, args[0], c);
+          if (isUnsigned)
+            return arith::DivUIOp::create(nb, l, args[0], c);
+          return arith::DivSIOp::create(nb, l, args[0], c);
+        });
+  }
+  if (keepdims)
+    result = keepReducedDims(b, loc, result, x->getShape(), axes);
+  n.setOutput(0, result, x->onnxType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ArgMax
+//===----------------------------------------------------------------------===//
+
+LogicalResult importArgMax(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  MLIRContext *ctx = n.getContext();
+  FailureOr<OnnxValue> x = n.input(0);
+  if (failed(x) || failed(checkElement(n, *x, /*allowInt=*/true)))
+    return failure();
+  int64_t rank = x->getRank();
+  if (rank == 0)
+    return n.fail("expects an input of rank >= 1, but it is a scalar");
+  FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", 0), rank);
+  if (failed(axis))
+    return failure();
+  bool keepdims = n.intAttr("keepdims", 1) != 0;
+  bool last = n.intAttr("select_last_index", 0) != 0;
+  Type element = x->getElementType();
+  bool isFloat = isFloatElement(element);
+  bool isUnsigned = isOnnxUnsigned(x->onnxType);
+  Type i64 = b.getI64Type();
+
+  SmallVector<int64_t> axes = {*axis};
+  SmallVector<int64_t> outShape;
+  for (auto [i, d] : llvm::enumerate(x->getShape()))
+    if (static_cast<int64_t>(i) != *axis)
+      outShape.push_back(d);
+  Value valueInit = linalg::FillOp::create(
+                        b, loc,
+                        arith::ConstantOp::create(b, loc,
+                                                  lowestAttr(element, isUnsigned))
+                            .getResult(),
+                        emptyTensor(b, loc, outShape, element))
+                        .getResult(0);
+  Value indexInit = filledTensor(b, loc, outShape, i64, 0.0);
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap reduced = dropDimsMap(ctx, rank, axes);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators[*axis] = utils::IteratorType::reduction;
+  int64_t axisDim = *axis;
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{valueInit.getType(), indexInit.getType()},
+      ValueRange{x->value}, ValueRange{valueInit, indexInit},
+      {identity, reduced, reduced}, iterators,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value e = args[0], acc = args[1], accIndex = args[2];
+        Value index = arith::IndexCastOp::create(
+            nb, l, i64, linalg::IndexOp::create(nb, l, axisDim));
+        Value take;
+        if (isFloat) {
+          // NumPy: NaN is the maximum; its first (or last) occurrence wins.
+          Value eNaN =
+              arith::CmpFOp::create(nb, l, arith::CmpFPredicate::UNO, e, e);
+          if (last) {
+            Value ge =
+                arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGE, e, acc);
+            take = arith::OrIOp::create(nb, l, ge, eNaN);
+          } else {
+            Value gt =
+                arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, e, acc);
+            Value accNumber = arith::CmpFOp::create(
+                nb, l, arith::CmpFPredicate::ORD, acc, acc);
+            Value newNaN = arith::AndIOp::create(nb, l, eNaN, accNumber);
+            take = arith::OrIOp::create(nb, l, gt, newNaN);
+          }
+        } else {
+          arith::CmpIPredicate pred =
+              isUnsigned ? (last ? arith::CmpIPredicate::uge
+                                 : arith::CmpIPredicate::ugt)
+                         : (last ? arith::CmpIPredicate::sge
+                                 : arith::CmpIPredicate::sgt);
+          take = arith::CmpIOp::create(nb, l, pred, e, acc);
+        }
+        Value newValue = arith::SelectOp::create(nb, l, take, e, acc);
+        Value newIndex = arith::SelectOp::create(nb, l, take, index, accIndex);
+        linalg::YieldOp::create(nb, l, ValueRange{newValue, newIndex});
+      });
+  Value result = generic.getResult(1);
+  if (keepdims)
+    result = keepReducedDims(b, loc, result, x->getShape(), axes);
+  n.setOutput(0, result, TensorProto::INT64);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Conv
+//===----------------------------------------------------------------------===//
+
+LogicalResult importConv(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  FailureOr<OnnxValue> x = n.input(0), w = n.input(1);
+  if (failed(x) || failed(w) ||
+      failed(checkElement(n, *x, /*allowInt=*/false)) ||
+      failed(checkSameElementType(n, *x, *w, "W (input #1)")))
+    return failure();
+  int64_t rank = x->getRank();
+  if (rank < 3 || rank > 5)
+    return n.fail("supports 1-D, 2-D and 3-D convolutions (input rank 3 to "
+                  "5), but X is " +
+                  shapeString(x->getShape()));
+  if (w->getRank() != rank)
+    return n.fail("W " + shapeString(w->getShape()) + " has rank " +
+                  std::to_string(w->getRank()) + " but X " +
+                  shapeString(x->getShape()) + " has rank " +
+                  std::to_string(rank));
+  int64_t spatial = rank - 2;
+  ArrayRef<int64_t> xShape = x->getShape(), wShape = w->getShape();
+  int64_t batch = xShape[0], channels = xShape[1];
+  int64_t filters = wShape[0], groupChannels = wShape[1];
+  int64_t group = n.intAttr("group", 1);
+  if (group < 1)
+    return n.fail("group " + std::to_string(group) + " must be >= 1");
+  if (channels != groupChannels * group)
+    return n.fail("X " + shapeString(xShape) + " has " +
+                  std::to_string(channels) + " channels but W " +
+                  shapeString(wShape) + " with group " +
+                  std::to_string(group) + " expects " +
+                  std::to_string(groupChannels * group));
+  if (filters % group != 0)
+    return n.fail("W has " + std::to_string(filters) +
+                  " output channels, not a multiple of group " +
+                  std::to_string(group));
+  if (group > 1 && spatial == 3)
+    return n.fail("grouped 3-D convolution (group " + std::to_string(group) +
+                  ") is not supported");
+  SmallVector<int64_t> kernel(wShape.drop_front(2));
+  if (llvm::any_of(kernel, [](int64_t k) { return k < 1; }))
+    return n.fail("W " + shapeString(wShape) +
+                  " has an empty spatial dimension");
+  if (auto ks = n.intsAttr("kernel_shape"); ks && ArrayRef<int64_t>(*ks) != ArrayRef<int64_t>(kernel))
+    return n.fail("kernel_shape " + shapeString(*ks) +
+                  " disagrees with W's spatial dimensions " +
+                  shapeString(kernel));
+  auto spatialAttr = [&](StringRef name, int64_t dflt,
+                         int64_t size) -> FailureOr<SmallVector<int64_t>> {
+    std::optional<SmallVector<int64_t>> v = n.intsAttr(name);
+    if (!v)
+      return SmallVector<int64_t>(size, dflt);
+    if (static_cast<int64_t>(v->size()) != size)
+      return n.fail(Twine(name) + " " + shapeString(*v) + " has " +
+                    std::to_string(v->size()) + " values; expected " +
+                    std::to_string(size));
+    return *v;
+  };
+  FailureOr<SmallVector<int64_t>> strides = spatialAttr("strides", 1, spatial);
+  FailureOr<SmallVector<int64_t>> dilations =
+      spatialAttr("dilations", 1, spatial);
+  if (failed(strides) || failed(dilations))
+    return failure();
+  for (int64_t i = 0; i < spatial; ++i)
+    if ((*strides)[i] < 1 || (*dilations)[i] < 1)
+      return n.fail("strides " + shapeString(*strides) + " and dilations " +
+                    shapeString(*dilations) + " must be >= 1");
+
+  std::string autoPad = n.stringAttr("auto_pad", "NOTSET");
+  SmallVector<int64_t> padBegin(spatial, 0), padEnd(spatial, 0);
+  SmallVector<int64_t> inSpatial(xShape.drop_front(2));
+  if (autoPad == "NOTSET") {
+    FailureOr<SmallVector<int64_t>> pads = spatialAttr("pads", 0, 2 * spatial);
+    if (failed(pads))
+      return failure();
+    for (int64_t i = 0; i < spatial; ++i) {
+      padBegin[i] = (*pads)[i];
+      padEnd[i] = (*pads)[spatial + i];
+      if (padBegin[i] < 0 || padEnd[i] < 0)
+        return n.fail("pads " + shapeString(*pads) + " must be >= 0");
+    }
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    for (int64_t i = 0; i < spatial; ++i) {
+      int64_t out = (inSpatial[i] + (*strides)[i] - 1) / (*strides)[i];
+      int64_t effective = (kernel[i] - 1) * (*dilations)[i] + 1;
+      int64_t total = std::max<int64_t>(
+          0, (out - 1) * (*strides)[i] + effective - inSpatial[i]);
+      int64_t small = total / 2, large = total - small;
+      padBegin[i] = autoPad == "SAME_UPPER" ? small : large;
+      padEnd[i] = autoPad == "SAME_UPPER" ? large : small;
+    }
+  } else if (autoPad != "VALID") {
+    return n.fail("auto_pad '" + autoPad +
+                  "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+  }
+
+  SmallVector<int64_t> outShape = {batch, filters};
+  for (int64_t i = 0; i < spatial; ++i) {
+    int64_t padded = inSpatial[i] + padBegin[i] + padEnd[i];
+    int64_t effective = (kernel[i] - 1) * (*dilations)[i] + 1;
+    if (padded < effective)
+      return n.fail("spatial dimension " + std::to_string(i) + " of X " +
+                    shapeString(xShape) + " (" + std::to_string(padded) +
+                    " with padding) is smaller than the dilated kernel (" +
+                    std::to_string(effective) + ")");
+    outShape.push_back((padded - effective) / (*strides)[i] + 1);
+  }
+
+  Type element = x->getElementType();
+  std::optional<OnnxValue> bias;
+  if (n.hasInput(2)) {
+    FailureOr<OnnxValue> bIn = n.input(2);
+    if (failed(bIn) ||
+        failed(checkSameElementType(n, *x, *bIn, "B (input #2)")))
+      return failure();
+    if (bIn->getShape() != ArrayRef<int64_t>{filters})
+      return n.fail("B " + shapeString(bIn->getShape()) +
+                    " must have shape [" + std::to_string(filters) +
+                    "] (W's output channels)");
+    bias = *bIn;
+  }
+
+  // Zero padding of the spatial dimensions.
+  Value input = x->value;
+  if (llvm::any_of(padBegin, [](int64_t p) { return p != 0; }) ||
+      llvm::any_of(padEnd, [](int64_t p) { return p != 0; })) {
+    SmallVector<int64_t> low = {0, 0}, high = {0, 0}, paddedShape;
+    low.append(padBegin);
+    high.append(padEnd);
+    for (int64_t i = 0; i < rank; ++i)
+      paddedShape.push_back(xShape[i] + low[i] + high[i]);
+    auto paddedType = RankedTensorType::get(paddedShape, element);
+    Value zero = scalarConstant(b, loc, element, 0.0);
+    SmallVector<OpFoldResult> lowPads, highPads;
+    for (int64_t i = 0; i < rank; ++i) {
+      lowPads.push_back(b.getIndexAttr(low[i]));
+      highPads.push_back(b.getIndexAttr(high[i]));
+    }
+    input = tensor::PadOp::create(b, loc, paddedType, input, lowPads,
+                                  highPads, zero);
+  }
+
+  // The accumulator: the bias broadcast along the output channels, or zero.
+  Value init;
+  if (bias) {
+    SmallVector<int64_t> dims = {0};
+    for (int64_t i = 0; i < spatial; ++i)
+      dims.push_back(2 + i);
+    Value empty = emptyTensor(b, loc, outShape, element);
+    init = linalg::BroadcastOp::create(b, loc, bias->value, empty, dims)
+               .getResult()[0];
+  } else {
+    init = zeroTensor(b, loc, outShape, element);
+  }
+
+  Value weights = w->value;
+  SmallVector<int64_t> strideValues(*strides), dilationValues(*dilations);
+  SmallVector<int64_t> convOutShape(outShape);
+  // A grouped 1-D convolution runs as a 2-D one of height 1.
+  bool lift = spatial == 1 && group > 1;
+  if (lift) {
+    auto insertUnit = [&](Value v) {
+      auto shape = cast<RankedTensorType>(v.getType()).getShape();
+      SmallVector<int64_t> s(shape);
+      s.insert(s.begin() + 2, 1);
+      return reshapeTo(b, loc, v, s);
+    };
+    input = insertUnit(input);
+    weights = insertUnit(weights);
+    init = insertUnit(init);
+    convOutShape.insert(convOutShape.begin() + 2, 1);
+    strideValues.insert(strideValues.begin(), 1);
+    dilationValues.insert(dilationValues.begin(), 1);
+    spatial = 2;
+  }
+  Attribute stridesAttr = b.getI64TensorAttr(strideValues);
+  Attribute dilationsAttr = b.getI64TensorAttr(dilationValues);
+
+  Value result;
+  if (group == 1) {
+    // (Named ranges over initializer lists would dangle: build in place.)
+    Type type = init.getType();
+    SmallVector<Value> ins = {input, weights};
+    if (spatial == 1)
+      result = linalg::Conv1DNcwFcwOp::create(b, loc, TypeRange{type}, ins,
+                                              ValueRange{init}, stridesAttr,
+                                              dilationsAttr)
+                   .getResult(0);
+    else if (spatial == 2)
+      result = linalg::Conv2DNchwFchwOp::create(b, loc, TypeRange{type}, ins,
+                                                ValueRange{init}, stridesAttr,
+                                                dilationsAttr)
+                   .getResult(0);
+    else
+      result = linalg::Conv3DNcdhwFcdhwOp::create(b, loc, TypeRange{type}, ins,
+                                                  ValueRange{init},
+                                                  stridesAttr, dilationsAttr)
+                   .getResult(0);
+  } else {
+    // N, G, C/G, H, W  *  G, M/G, C/G, kH, kW  ->  N, G, M/G, OH, OW.
+    auto inShape = cast<RankedTensorType>(input.getType()).getShape();
+    auto kShape = cast<RankedTensorType>(weights.getType()).getShape();
+    Value gInput = reshapeTo(b, loc, input,
+                             {inShape[0], group, groupChannels, inShape[2],
+                              inShape[3]});
+    Value gWeights = reshapeTo(b, loc, weights,
+                               {group, filters / group, groupChannels,
+                                kShape[2], kShape[3]});
+    Value gInit = reshapeTo(b, loc, init,
+                            {convOutShape[0], group, filters / group,
+                             convOutShape[2], convOutShape[3]});
+    Value conv =
+        linalg::Conv2DNgchwGfchwOp::create(
+            b, loc, TypeRange{gInit.getType()}, ValueRange{gInput, gWeights},
+            ValueRange{gInit}, stridesAttr, dilationsAttr)
+            .getResult(0);
+    result = reshapeTo(b, loc, conv, convOutShape);
+  }
+  if (lift)
+    result = reshapeTo(b, loc, result, outShape);
+  n.setOutput(0, result, x->onnxType);
+  return success();
+}
+
+} // namespace
+
+void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
+  table.add("MatMul", {13}, importMatMul);
+  table.add("Gemm", {13}, importGemm);
+  table.add("Softmax", {13}, importSoftmax);
+  table.add("LayerNormalization", {17}, importLayerNormalization);
+  table.add("ReduceSum", {13}, [](NodeContext &n) {
+    return importReduce(n, ReduceKind::Sum, /*axesFromInput=*/true);
+  });
+  table.add("ReduceMean", {13}, [](NodeContext &n) {
+    return importReduce(n, ReduceKind::Mean, /*axesFromInput=*/false);
+  });
+  table.add("ReduceMax", {13}, [](NodeContext &n) {
+    return importReduce(n, ReduceKind::Max, /*axesFromInput=*/false);
+  });
+  table.add("Conv", {11}, importConv);
+  table.add("ArgMax", {13}, importArgMax);
+}
