@@ -64,4 +64,108 @@ def TacLowerToSCF : Pass<"tac-lower-to-scf"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def TacFormAdaptiveBlocks : Pass<"tac-form-adaptive-blocks", "::mlir::ModuleOp"> {
+  let summary = "Turn chains of gates driven by one controller into adaptive blocks";
+  let description = [{
+    Finds, in each function, a chain of `tac.gate`s where each gate's state
+    input is the previous gate's result, and replaces it with one
+    `tac.adaptive_block` whose layers are the gates' regions, in order.
+
+    The path set comes from the function's `tac.paths` attribute (the ONNX
+    metadata key of the same name) when present; otherwise it is derived
+    from the gate conditions: each must compare one integer scalar (the
+    policy's choice, typically marked by `tac.policy_output`) with a
+    constant (`depth > i` style). The thresholds split the choice's range
+    into intervals, each giving one path (the layers whose condition holds
+    there); a policy that is an argmax over K options, or a lookup in a
+    constant table, narrows the range to the values it can produce. A
+    condition that is not of that form is an error naming the gate and
+    saying to supply `tac.paths`.
+
+    The block's selector is computed from the gate conditions at run time:
+    the index of the path whose membership pattern matches them (a pattern
+    matching no path selects the last, deepest path, the block's documented
+    out-of-range rule), so the block computes exactly what the gates did.
+
+    With `depths=4,8,12` on a function without gates, the pass detects the
+    longest run of structurally identical consecutive layers (same ops,
+    same shapes, residual form; names are ignored) and builds a block whose
+    paths are the given prefixes of that run, with a new `index` argument
+    selecting the path; the full depth stays the last path.
+  }];
+  let options = [
+    ListOption<"depths", "depths", "int64_t",
+               "For functions without gates: truncated depths to offer, "
+               "over the detected repeated layers">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def TacFoldLayers : Pass<"tac-fold-layers", "::mlir::ModuleOp"> {
+  let summary = "Fold structurally identical layers into one body over stacked weights";
+  let description = [{
+    Replaces a `tac.adaptive_block` whose layers are structurally identical
+    up to their weights (same ops, attributes, types and internal dataflow;
+    the layers may read different constants of the same type from outside)
+    by a `tac.layer_stack` with the same selector and path set: one body
+    whose weights are stacked constants with the layer count as leading
+    dimension. Values that all layers read in common stay captured.
+    Layers that differ in any other way (shapes, an extra op, an attribute)
+    are left apart. Folding keeps numerics bit-identical: the stacked
+    weights hold the layers' bytes unchanged.
+  }];
+  let options = [
+    Option<"minLayers", "min-layers", "int64_t", /*default=*/"2",
+           "Fold only blocks with at least this many identical layers">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def TacSpecializePaths : Pass<"tac-specialize-paths", "::mlir::ModuleOp"> {
+  let summary = "One static function per path, plus the controller and a dispatch table";
+  let description = [{
+    For each function holding adaptive structure (`tac.adaptive_block`, a
+    selectable `tac.layer_stack`), emits:
+
+    - `@<f>_path<k>` for each path k: the function with every selector fixed
+      to k, blocks inlined, unreachable layers removed, folded stacks turned
+      into a loop over a contiguous path or unrolled over the path's layer
+      indices; no tac ops remain (`tac.path = k`, `tac.layers = [...]`);
+    - `@<f>_controller`: the slice of the function that computes the
+      selector, returning it as `index` (then the complexity predictor's
+      output when the function marks one);
+    - on `@<f>`, the dispatch table: `tac.controller = @<f>_controller` and
+      `tac.variants = [@<f>_path0, ...]` in path order.
+
+    The original function is kept as the reference semantics of the set.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
+  let summary = "FLOPs, bytes and peak activation memory per function (variant)";
+  let description = [{
+    Attaches `tac.cost = {flops, bytes_moved, param_bytes,
+    peak_activation_bytes, naive_activation_bytes}` to every function with a
+    body and, with `report`, prints a table (one row per function, variants
+    with their path). Conventions (docs/passes.md has the full list): a
+    multiply-add is 2 FLOPs, a matmul M×K×N is 2·M·K·N, an elementwise op
+    costs one FLOP per arithmetic op of its body per element, reductions
+    likewise per input element. `bytes_moved` counts every op's operand and
+    result tensor bytes; `param_bytes` the constants (weights) a function
+    reads. Peak activation memory comes from a liveness-based plan of the
+    function's intermediate tensors in one arena (in-place reuse where a
+    value dies at its last use), against the naive plan of one buffer per
+    value.
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print the per-function cost table to stdout">,
+  ];
+}
+
 #endif // TAC_PASSES_TD

@@ -251,6 +251,14 @@ LogicalResult importCast(NodeContext &n) {
   bool fromUnsigned = isOnnxUnsigned(x->onnxType);
   bool toUnsigned = isOnnxUnsigned(toOnnx);
 
+  // A cast to the type the tensor already has is the tensor itself (PyTorch
+  // casts booleans to BOOL before an If, for example).
+  if (x->onnxType == toOnnx) {
+    if (n.hasOutput(0))
+      n.graph.define(n.node.output(0), *x);
+    return success();
+  }
+
   // Integer → integer casts of known values fold (shape arithmetic).
   if (x->known && x->getElementType().isInteger() && to->isInteger() &&
       x->known.getNumElements() <= kFoldLimit) {
