@@ -78,29 +78,42 @@ def classify(model, table):
 BIND_HINT = re.compile(r"--bind-input=([^=\s]+)=FILE\.pb")
 
 
-def import_test(tac_translate, test_dir, model):
+def import_test(tac_translate, test_dir, model, extra_args=(), want_ir=False):
     """Imports one node test. Operands tac needs at compile time (shapes,
     axes) that the test feeds as graph inputs are frozen from the test's
     own data (test_data_set_0) with --bind-input, as a deployment would fix
-    them. Returns (ok, first error line, names bound)."""
+    them. Returns (ok, first error line, names bound), plus the imported IR
+    as a fourth item if want_ir. extra_args go to every tac-translate run."""
     inputs = [i.name for i in model.graph.input
               if i.name not in {t.name for t in model.graph.initializer}]
     bound = {}
     while True:
         cmd = [tac_translate, "--import-onnx", os.path.join(test_dir, "model.onnx")]
+        cmd += list(extra_args)
         cmd += [f"--bind-input={n}={p}" for n, p in bound.items()]
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               errors="backslashreplace")
         if proc.returncode == 0:
-            return True, "", sorted(bound)
+            result = (True, "", sorted(bound))
+            return result + (proc.stdout,) if want_ir else result
         hint = BIND_HINT.search(proc.stderr)
         name = hint.group(1) if hint else None
         data = os.path.join(test_dir, "test_data_set_0",
                             f"input_{inputs.index(name)}.pb") if name in inputs else None
         if not data or name in bound or not os.path.exists(data):
             first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
-            return False, first, sorted(bound)
+            result = (False, first, sorted(bound))
+            return result + ("",) if want_ir else result
         bound[name] = data
+
+
+def node_tests(node_tests_dir, table):
+    """Yields (name, test directory, model, reason) for every node test, in
+    name order; reason is None if the test is selected."""
+    for model_path in sorted(glob.glob(os.path.join(node_tests_dir, "*", "model.onnx"))):
+        model = onnx.load(model_path)
+        test_dir = os.path.dirname(model_path)
+        yield os.path.basename(test_dir), test_dir, model, classify(model, table)
 
 
 def main():
@@ -117,16 +130,12 @@ def main():
 
     table = op_table(args.tac_translate)
     selected, skipped, failures, frozen = [], [], [], []
-    for model_path in sorted(glob.glob(os.path.join(args.node_tests, "*", "model.onnx"))):
-        name = os.path.basename(os.path.dirname(model_path))
-        model = onnx.load(model_path)
-        reason = classify(model, table)
+    for name, test_dir, model, reason in node_tests(args.node_tests, table):
         if reason:
             skipped.append((name, reason))
             continue
         selected.append(name)
-        ok, first, bound = import_test(args.tac_translate,
-                                       os.path.dirname(model_path), model)
+        ok, first, bound = import_test(args.tac_translate, test_dir, model)
         if not ok:
             failures.append((name, first))
         elif bound:

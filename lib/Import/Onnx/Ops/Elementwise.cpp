@@ -339,7 +339,8 @@ void mlir::tac::onnx_import::registerElementwiseOps(OpTable &table) {
             return math::PowFOp::create(b, l, a[0], e);
           }
           if (baseFloat) {
-            Value e = castScalar(b, l, a[1], expUnsigned, b.getI64Type(), false);
+            // An i32 exponent: llvm.powi with an i64 one does not select on x86.
+            Value e = castScalar(b, l, a[1], expUnsigned, b.getI32Type(), false);
             return math::FPowIOp::create(b, l, a[0], e);
           }
           if (!expFloat) {
