@@ -20,8 +20,8 @@ namespace mlir::tac {
 /// (bufferization, inlining).
 void registerAllDialects(DialectRegistry &registry);
 
-/// Registers the tac passes and the upstream passes (all of MLIR's, so any
-/// upstream pipeline step can be tried from tac-opt).
+/// Registers the tac passes and pipelines and the upstream passes (all of
+/// MLIR's, so any upstream pipeline step can be tried from tac-opt).
 void registerAllPasses();
 
 } // namespace mlir::tac

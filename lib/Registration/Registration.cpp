@@ -4,6 +4,7 @@
 
 #include "dialects/Tac/TacDialect.h"
 #include "passes/Passes.h"
+#include "tac/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -52,4 +53,5 @@ void tac::registerAllDialects(DialectRegistry &registry) {
 void tac::registerAllPasses() {
   ::mlir::registerAllPasses();
   registerTacPasses();
+  registerTacPipelines();
 }

@@ -9,10 +9,15 @@ Writes, next to this script (or to --out):
                          condition is `depth > i`, a controller computing
                          depth, and tac's metadata keys
 
+With --gated-depth N it writes only vitN_gated.onnx (every prefix path in
+tac.paths) and vitN_gated.flops.json, each path's FLOPs counted from the
+architecture (vit_flops), for checking tac's cost model.
+
 PyTorch 1.13 (Debian's python3-torch), opset 17, fixed seeds, static
 shapes. Regenerate with: /usr/bin/python3 test/Import/Models/export_models.py
 """
 import argparse
+import json
 import os
 from typing import Optional
 
@@ -91,16 +96,23 @@ class ViT(nn.Module):
 
 class GatedViT(ViT):
     """Each block runs only when the policy's depth exceeds its index.
-    Scripted, so the `if` exports as ONNX If (a traced `if` folds away)."""
+    Scripted, so the `if` exports as ONNX If (a traced `if` folds away).
+    The policy maps the predictor's score in (0, 1) to a depth in
+    [1, depth]."""
 
-    def __init__(self, dim: int = 32):
-        super().__init__(dim=dim)
+    def __init__(self, dim: int = 32, depth: int = 2):
+        super().__init__(dim=dim, depth=depth)
         self.predictor = nn.Linear(dim, 1)
+        self.max_depth = depth
 
     def forward(self, image: torch.Tensor):
         x = self.tokens(image)
         score = torch.sigmoid(self.predictor(x.mean(dim=1)))  # [1, 1]
-        depth = 1 + (score > 0.5).to(torch.int64).reshape(())  # 1 or 2
+        if self.max_depth == 2:
+            depth = 1 + (score > 0.5).to(torch.int64).reshape(())  # 1 or 2
+        else:
+            levels = float(self.max_depth) - 0.001
+            depth = 1 + (score * levels).to(torch.int64).reshape(())
         i = 0
         for block in self.blocks:
             if bool(depth > i):
@@ -145,10 +157,71 @@ def export(model, args, path, inputs, outputs, metadata=None):
     print(f"{os.path.basename(path)}: {len(m.graph.node)} nodes, ops {ops}")
 
 
+def vit_flops(dim, depth, heads=2, patch=7, classes=10, image=28):
+    """FLOPs of the gated ViT per path (depth 1..depth), counted from the
+    architecture with tac's conventions (docs/passes.md): a multiply-add is
+    2 FLOPs, every other arithmetic op of the imported IR 1 FLOP per element:
+    LayerNormalization 7 per element + 5 per row (sum, centre, square-sum,
+    normalise·scale+bias; mean, variance, +eps, sqrt, reciprocal), Softmax 5
+    per element (max, sub, exp, sum, div), GELU as exported 5 per element
+    (div, erf, add, mul, mul), a bias add 1 per element. Independent of the
+    compiler: it never reads the ONNX graph."""
+    n = (image // patch) ** 2 + 1  # tokens
+    hd, m = dim // heads, 2 * dim
+
+    def layernorm(rows, width):
+        return 7 * rows * width + 5 * rows
+
+    def linear(rows, k, out):
+        return 2 * rows * k * out + rows * out
+
+    block = (layernorm(n, dim)
+             + 4 * linear(n, dim, dim)                 # q, k, v, out
+             + 2 * heads * n * n * hd + heads * n * n  # QK^T, / sqrt(hd)
+             + 5 * heads * n * n                       # softmax
+             + 2 * heads * n * n * hd                  # attention · V
+             + n * dim                                 # residual
+             + layernorm(n, dim)
+             + linear(n, dim, m) + 5 * n * m           # fc1, GELU
+             + linear(n, m, dim) + n * dim)            # fc2, residual
+    patches = (image // patch) ** 2
+    stem = (2 * dim * patches * patch * patch + dim * patches  # conv + bias
+            + n * dim)                                         # + positions
+    controller = (n * dim + dim            # mean over tokens (sum, divide)
+                  + 2 * dim + 1            # Linear(dim, 1)
+                  + 4                      # sigmoid
+                  + 3                      # score * levels, to int, + 1
+                  + depth)                 # one `depth > i` per gate
+    head = layernorm(n, dim) + 2 * dim * classes + classes
+    return {k: stem + controller + head + k * block for k in range(1, depth + 1)}
+
+
+def export_deep(out, depth, dim=32):
+    """A gated ViT of `depth` layers whose metadata lists every prefix path,
+    and a JSON of each path's FLOPs counted independently."""
+    path = os.path.join(out, f"vit{depth}_gated.onnx")
+    paths = [list(range(k)) for k in range(1, depth + 1)]
+    export(torch.jit.script(GatedViT(dim=dim, depth=depth).eval()),
+           (torch.randn(1, 1, 28, 28),), path, ["image"],
+           ["logits", "score", "depth"],
+           {"tac.predictor_output": "score", "tac.policy_output": "depth",
+            "tac.paths": json.dumps(paths)})
+    flops = vit_flops(dim, depth)
+    with open(path.replace(".onnx", ".flops.json"), "w") as f:
+        json.dump({"paths": paths,
+                   "flops": [flops[len(p)] for p in paths]}, f, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--gated-depth", type=int,
+                        help="only export a gated ViT of this depth (with "
+                             "every prefix path) and its per-path FLOPs")
     args = parser.parse_args()
+    if args.gated_depth:
+        export_deep(args.out, args.gated_depth)
+        return
     image = torch.randn(1, 1, 28, 28)
     export(ViT(), (image,), os.path.join(args.out, "vit_tiny.onnx"),
            ["image"], ["logits"])

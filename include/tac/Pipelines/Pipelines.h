@@ -1,0 +1,39 @@
+//===- Pipelines.h - named tac pass pipelines -------------------*- C++ -*-===//
+//
+// The pipelines tac-opt registers and tac-compile runs, built in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TAC_PIPELINES_PIPELINES_H
+#define TAC_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
+namespace mlir::tac {
+
+struct AdaptivePipelineOptions
+    : public PassPipelineOptions<AdaptivePipelineOptions> {
+  Option<bool> fold{*this, "fold",
+                    llvm::cl::desc("Fold identical layers (tac-fold-layers)"),
+                    llvm::cl::init(true)};
+  Option<bool> report{*this, "report",
+                      llvm::cl::desc("Print the per-variant cost table"),
+                      llvm::cl::init(false)};
+};
+
+/// form adaptive blocks → fold layers → specialise paths → estimate cost:
+/// an imported adaptive model becomes a controller, one static function per
+/// path and a dispatch table, each variant with its cost.
+void buildAdaptivePipeline(OpPassManager &pm,
+                           const AdaptivePipelineOptions &options);
+
+/// Registers the pipelines with tac-opt (`--tac-adaptive`).
+void registerTacPipelines();
+
+} // namespace mlir::tac
+
+#endif // TAC_PIPELINES_PIPELINES_H
