@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialects/Tac/TacDialect.h"
+#include "passes/LayerMatching.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -374,17 +375,86 @@ struct TacFormAdaptiveBlocks
     return success();
   }
 
+  /// Static model: the detected run of repeated layers becomes a block whose
+  /// paths are the requested prefixes (the full run last), selected by a
+  /// new trailing `index` argument of the function.
+  LogicalResult formTruncatedDepths(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    std::optional<RepeatedLayers> run = findRepeatedLayers(body, 2);
+    if (!run)
+      return func.emitError()
+             << "--tac-form-adaptive-blocks depths=: found no run of at "
+                "least 2 structurally identical consecutive layers (residual "
+                "form, one state value between layers) in this function",
+             failure();
+    int64_t numLayers = run->layers.size();
+    std::set<int64_t> wanted(depths.begin(), depths.end());
+    wanted.insert(numLayers);
+    SmallVector<SmallVector<int64_t>> paths;
+    for (int64_t depth : wanted) {
+      if (depth < 0 || depth > numLayers)
+        return func.emitError()
+                   << "--tac-form-adaptive-blocks depths=: depth " << depth
+                   << " is out of range; the function has " << numLayers
+                   << " repeated layers, so depths must be in [0, "
+                   << numLayers << "]",
+               failure();
+      paths.push_back(llvm::to_vector(llvm::seq<int64_t>(0, depth)));
+    }
+    PathSetAttr pathSet =
+        PathSetAttr::get(&getContext(), ArrayRef<SmallVector<int64_t>>(paths));
+
+    // Constants between the layers belong to no layer: hoist them above the
+    // first one so every layer region still sees them.
+    Operation *firstOp = run->layers.front().ops.front();
+    Operation *lastOp = run->layers.back().ops.back();
+    for (Operation &op : llvm::make_early_inc_range(llvm::make_range(
+             Block::iterator(firstOp), std::next(Block::iterator(lastOp)))))
+      if (op.hasTrait<OpTrait::ConstantLike>())
+        op.moveBefore(firstOp);
+
+    // The selector: a new trailing index argument.
+    unsigned argIndex = func.getNumArguments();
+    if (failed(func.insertArgument(argIndex, IndexType::get(&getContext()),
+                                   {}, func.getLoc())))
+      return failure();
+    Value selector = func.getArgument(argIndex);
+    if (auto names = func->getAttrOfType<ArrayAttr>("tac.input_names")) {
+      SmallVector<Attribute> extended(names.begin(), names.end());
+      extended.push_back(StringAttr::get(&getContext(), "tac.path"));
+      func->setAttr("tac.input_names", ArrayAttr::get(&getContext(), extended));
+    }
+
+    Value input = run->layers.front().input;
+    Value output = run->layers.back().output;
+    OpBuilder b(firstOp);
+    auto block = AdaptiveBlockOp::create(b, firstOp->getLoc(), selector,
+                                         ValueRange{input}, pathSet,
+                                         numLayers);
+    for (auto [i, layer] : llvm::enumerate(run->layers)) {
+      Block &region = block.getLayers()[i].front();
+      for (Operation *op : layer.ops)
+        op->moveBefore(&region, region.end());
+      layer.input.replaceUsesWithIf(region.getArgument(0), [&](OpOperand &use) {
+        return block.getLayers()[i].isAncestor(use.getOwner()->getParentRegion());
+      });
+      OpBuilder yb = OpBuilder::atBlockEnd(&region);
+      YieldOp::create(yb, layer.ops.back()->getLoc(), ValueRange{layer.output});
+    }
+    output.replaceUsesWithIf(block.getResult(0), [&](OpOperand &use) {
+      return !block->isAncestor(use.getOwner());
+    });
+    return success();
+  }
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())
         continue;
       SmallVector<SmallVector<GateOp>> chains = findChains(func);
       if (chains.empty()) {
-        if (!depths.empty()) {
-          func.emitError() << "--tac-form-adaptive-blocks: depths= for "
-                              "functions without gates is not available yet";
+        if (!depths.empty() && failed(formTruncatedDepths(func)))
           return signalPassFailure();
-        }
         continue;
       }
       for (const SmallVector<GateOp> &chain : chains)

@@ -3,6 +3,8 @@
 #ifndef TAC_PASSES_PASSES_H
 #define TAC_PASSES_PASSES_H
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

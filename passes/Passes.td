@@ -36,7 +36,8 @@ def TacSelectPath : Pass<"tac-select-path"> {
     Option<"path", "path", "int64_t", /*default=*/"-1",
            "Index of the path to keep in every path set; -1 keeps the last">
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -59,7 +60,8 @@ def TacLowerToSCF : Pass<"tac-lower-to-scf"> {
 
     The pass fails, naming the op, if any tac op is left.
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
@@ -98,7 +100,8 @@ def TacFormAdaptiveBlocks : Pass<"tac-form-adaptive-blocks", "::mlir::ModuleOp">
                "For functions without gates: truncated depths to offer, "
                "over the detected repeated layers">,
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -119,7 +122,8 @@ def TacFoldLayers : Pass<"tac-fold-layers", "::mlir::ModuleOp"> {
     Option<"minLayers", "min-layers", "int64_t", /*default=*/"2",
            "Fold only blocks with at least this many identical layers">,
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -141,7 +145,8 @@ def TacSpecializePaths : Pass<"tac-specialize-paths", "::mlir::ModuleOp"> {
 
     The original function is kept as the reference semantics of the set.
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
