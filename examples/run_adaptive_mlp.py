@@ -19,15 +19,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 PATHS = [[0], [0, 1], [0, 1, 2, 3]]
 SCALES = [0.1, 1.0, 4.0]
-CPU_PIPELINE = [
-    "--tac-lower-to-scf", "--convert-elementwise-to-linalg",
-    "--one-shot-bufferize=bufferize-function-boundaries",
-    "--convert-linalg-to-loops", "--convert-scf-to-cf",
-    "--expand-strided-metadata", "--lower-affine", "--convert-math-to-llvm",
-    "--convert-math-to-libm", "--finalize-memref-to-llvm",
-    "--convert-arith-to-llvm", "--convert-cf-to-llvm",
-    "--convert-func-to-llvm", "--reconcile-unrealized-casts",
-]
+CPU_PIPELINE = ["--tac-reference-cpu"]  # lib/Pipelines/Pipelines.cpp
 
 
 def reference(scale):

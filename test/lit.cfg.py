@@ -21,6 +21,12 @@ config.substitutions.append(("%tac_src_root", config.tac_src_root))
 # MLIR's runner support libraries, for tests that execute lowered IR.
 config.substitutions.append(
     ("%mlir_lib_dir", os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")))
+# Runs lowered IR's @main with MLIR's runner support libraries.
+_mlir_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+config.substitutions.insert(0, (
+    "%run_main", "mlir-runner -e main -entry-point-result=void "
+    "-shared-libs=" + os.path.join(_mlir_lib_dir, "libmlir_runner_utils.so") +
+    "," + os.path.join(_mlir_lib_dir, "libmlir_c_runner_utils.so")))
 # Python with onnx (the project venv), and text → binary ONNX for fixtures.
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(

@@ -25,7 +25,31 @@ void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
   pm.addPass(createTacEstimateCost(cost));
 }
 
+/// The reference lowering to LLVM: every loop scalar, no tiling or
+/// vectorisation. Slow, simple, and the oracle the optimised backends are
+/// checked against (with mlir-runner). One definition for every script.
+static constexpr const char *kReferenceCpuPipeline =
+    "tac-lower-to-scf,convert-elementwise-to-linalg,"
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "allow-return-allocs-from-loops},"
+    "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
+    "lower-affine,convert-math-to-funcs,convert-math-to-llvm,"
+    "convert-math-to-libm,finalize-memref-to-llvm,convert-arith-to-llvm,"
+    "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts";
+
+LogicalResult mlir::tac::buildReferenceCpuPipeline(OpPassManager &pm) {
+  return parsePassPipeline(kReferenceCpuPipeline, pm);
+}
+
 void mlir::tac::registerTacPipelines() {
+  PassPipelineRegistration<>(
+      "tac-reference-cpu",
+      "Lower tac and upstream tensor IR to the LLVM dialect with plain loops "
+      "(the reference semantics; run the result with mlir-runner)",
+      [](OpPassManager &pm) {
+        if (failed(buildReferenceCpuPipeline(pm)))
+          llvm::report_fatal_error("tac-reference-cpu: malformed pipeline");
+      });
   PassPipelineRegistration<AdaptivePipelineOptions>(
       "tac-adaptive",
       "Form adaptive blocks, fold layers, specialise paths, estimate cost",

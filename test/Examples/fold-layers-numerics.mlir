@@ -3,14 +3,8 @@
 // and as dense_resource blobs) and its folded tac.layer_stack run through the
 // reference lowering and upstream MLIR's CPU pipeline for every selector
 // value (one out of range); the printed bit patterns of the results match.
-// DEFINE: %{run} = --tac-lower-to-scf --convert-elementwise-to-linalg \
-// DEFINE:   --one-shot-bufferize="bufferize-function-boundaries allow-return-allocs-from-loops" \
-// DEFINE:   --convert-linalg-to-loops --convert-scf-to-cf --expand-strided-metadata \
-// DEFINE:   --lower-affine --convert-math-to-llvm --convert-math-to-libm \
-// DEFINE:   --finalize-memref-to-llvm --convert-arith-to-llvm \
-// DEFINE:   --convert-cf-to-llvm --convert-func-to-llvm --reconcile-unrealized-casts
-// DEFINE: %{runner} = mlir-runner -e main -entry-point-result=void \
-// DEFINE:   -shared-libs=%mlir_lib_dir/libmlir_runner_utils.so,%mlir_lib_dir/libmlir_c_runner_utils.so
+// DEFINE: %{run} = --tac-reference-cpu
+// DEFINE: %{runner} = %run_main
 // RUN: tac-opt %s --tac-fold-layers | FileCheck %s --check-prefix=FOLDED
 // RUN: tac-opt %s %{run} | %{runner} > %t.reference
 // RUN: tac-opt %s --tac-fold-layers %{run} | %{runner} > %t.folded

@@ -1,13 +1,7 @@
 // Executes adaptive IR through the reference lowering and upstream MLIR's
 // CPU pipeline, for several selector values: the numbers prove the
 // semantics of gates, blocks, stacks and the out-of-range rule.
-// RUN: tac-opt %s --tac-lower-to-scf --convert-elementwise-to-linalg \
-// RUN:   --one-shot-bufferize="bufferize-function-boundaries" \
-// RUN:   --convert-linalg-to-loops --convert-scf-to-cf --expand-strided-metadata \
-// RUN:   --lower-affine --finalize-memref-to-llvm --convert-arith-to-llvm \
-// RUN:   --convert-cf-to-llvm --convert-func-to-llvm --reconcile-unrealized-casts \
-// RUN: | mlir-runner -e main -entry-point-result=void \
-// RUN:   -shared-libs=%mlir_lib_dir/libmlir_runner_utils.so,%mlir_lib_dir/libmlir_c_runner_utils.so \
+// RUN: tac-opt %s --tac-reference-cpu | %run_main \
 // RUN: | FileCheck %s
 
 func.func private @printMemrefF32(tensor<*xf32>)

@@ -8,6 +8,7 @@
 #define TAC_PIPELINES_PIPELINES_H
 
 #include "mlir/Pass/PassOptions.h"
+#include "mlir/Support/LLVM.h"
 
 namespace mlir {
 class OpPassManager;
@@ -31,7 +32,12 @@ struct AdaptivePipelineOptions
 void buildAdaptivePipeline(OpPassManager &pm,
                            const AdaptivePipelineOptions &options);
 
-/// Registers the pipelines with tac-opt (`--tac-adaptive`).
+/// The reference lowering of tac and upstream tensor IR to the LLVM dialect
+/// (plain loops; the oracle for optimised backends): `--tac-reference-cpu`.
+LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
+
+/// Registers the pipelines with tac-opt (`--tac-adaptive`,
+/// `--tac-reference-cpu`).
 void registerTacPipelines();
 
 } // namespace mlir::tac

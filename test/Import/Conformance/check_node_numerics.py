@@ -45,16 +45,7 @@ import run_node_tests  # noqa: E402
 # and math.fpowi with an i64 exponent (Pow of a float by an integer) lowers
 # to llvm.powi.*.i64, which the x86 backend rejects ("POWI exponent does not
 # match sizeof(int)"); the pass outlines both as software loops.
-CPU_PIPELINE = [
-    "--tac-lower-to-scf", "--convert-elementwise-to-linalg",
-    "--one-shot-bufferize=bufferize-function-boundaries",
-    "--convert-linalg-to-loops", "--convert-scf-to-cf",
-    "--expand-strided-metadata", "--lower-affine", "--convert-math-to-funcs",
-    "--convert-math-to-llvm",
-    "--convert-math-to-libm", "--finalize-memref-to-llvm",
-    "--convert-arith-to-llvm", "--convert-cf-to-llvm",
-    "--convert-func-to-llvm", "--reconcile-unrealized-casts",
-]
+CPU_PIPELINE = ["--tac-reference-cpu"]  # lib/Pipelines/Pipelines.cpp
 # Every initializer inline: no dense_resource blobs reach the LLVM lowering.
 IMPORT_ARGS = ["--inline-constant-limit=1000000000000"]
 TIMEOUT_S = 300
