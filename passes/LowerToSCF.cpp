@@ -205,6 +205,14 @@ struct TacLowerToSCF : mlir::tac::impl::TacLowerToSCFBase<TacLowerToSCF> {
                                      config)))
       return signalPassFailure();
 
+    // Attributes of the tac dialect (a function's #tac.paths) go too, so
+    // the result parses without the tac dialect (e.g. in mlir-runner).
+    getOperation()->walk([](Operation *op) {
+      for (NamedAttribute attr : llvm::to_vector(op->getDiscardableAttrs()))
+        if (isa<TacDialect>(attr.getValue().getDialect()))
+          op->removeDiscardableAttr(attr.getName());
+    });
+
     WalkResult leftover = getOperation()->walk([](Operation *op) {
       if (isa<TacDialect>(op->getDialect())) {
         op->emitError() << "'" << op->getName()

@@ -56,7 +56,9 @@ def TacLowerToSCF : Pass<"tac-lower-to-scf"> {
       `tensor.extract_slice`s of the stacked weights; with a selector, an
       `scf.index_switch` whose cases loop over contiguous paths and unroll
       the others;
-    - controller markers → their operand.
+    - controller markers → their operand;
+    - attributes whose value belongs to the tac dialect (a function's
+      `tac.paths`) are dropped, so the result needs no tac dialect to parse.
 
     The pass fails, naming the op, if any tac op is left.
   }];
