@@ -157,17 +157,26 @@ def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
   let summary = "FLOPs, bytes and peak activation memory per function (variant)";
   let description = [{
     Attaches `tac.cost = {flops, bytes_moved, param_bytes,
-    peak_activation_bytes, naive_activation_bytes}` to every function with a
-    body and, with `report`, prints a table (one row per function, variants
-    with their path). Conventions (docs/passes.md has the full list): a
-    multiply-add is 2 FLOPs, a matmul M×K×N is 2·M·K·N, an elementwise op
-    costs one FLOP per arithmetic op of its body per element, reductions
-    likewise per input element. `bytes_moved` counts every op's operand and
-    result tensor bytes; `param_bytes` the constants (weights) a function
-    reads. Peak activation memory comes from a liveness-based plan of the
-    function's intermediate tensors in one arena (in-place reuse where a
-    value dies at its last use), against the naive plan of one buffer per
-    value.
+    peak_activation_bytes, naive_activation_bytes}` (i64) to every function
+    with a body, `tac.cost_note` to functions that still hold gates,
+    adaptive blocks or selectable stacks (costed on their full path), and
+    `tac.arena_bytes` to the module: the largest peak over the variants
+    (functions with `tac.path`), or over all functions if there are none.
+    With `report`, prints a table (one row per function; variants with
+    their path and FLOPs as a share of the full path's).
+
+    Conventions (docs/passes.md): a multiply-add is 2 FLOPs; a linalg op
+    costs its iteration-space size times the arith/math ops of its payload
+    (constants and casts free), so a matmul M×K×N is 2·M·K·N and an
+    elementwise op one FLOP per such op per element; loops with static trip
+    counts multiply their bodies. `bytes_moved` counts the tensors each op
+    reads and writes (views move nothing; an `outs` operand is read only
+    when the payload uses it); `param_bytes` the distinct constants a
+    function reads. Peak activation memory comes from a liveness-based plan
+    of the intermediate tensors in one arena (inputs and constants outside,
+    outputs inside, in-place reuse where a value dies), against the naive
+    plan of one buffer per written value. Unknown ops count 0 FLOPs and are
+    listed in the report.
   }];
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
