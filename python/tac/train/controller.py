@@ -1,0 +1,164 @@
+"""Controller: complexity predictor + RL depth policy.
+
+Both run on features available after the always-executed prefix (patch
+embedding + the first ``prefix`` layers):
+
+* ``feat`` -- the class token after the prefix, through the backbone's shared
+  final LayerNorm (``dim`` values), and the softmax of the prefix exit's logits
+  (``classes`` values; the backbone's own cheap early guess).
+
+Complexity predictor (supervised, BCE): ``feat`` -> MLP -> ``depth`` sigmoid
+outputs; output ``d-1`` estimates P(the depth-d model classifies this input
+correctly).  The target is the measured per-depth correctness of the frozen
+backbone on the held-out split.  The *difficulty* of an input is the smallest
+depth from which the backbone stays right; the predictor's vector is a soft,
+per-depth version of that number (and more useful to the policy).
+
+Policy (REINFORCE with a leave-one-out baseline over several sampled depths
+per image, or a learned state-value baseline, plus a decaying entropy bonus):
+[predictor output, prefix-exit max-prob, prefix-exit entropy] -> MLP -> logits
+over the allowed depths {prefix, ..., depth}.  Reward for choosing depth d:
+``correct(d) - lam * FLOPs(d) / FLOPs(full)``.  At inference the policy takes
+the argmax.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+
+class Predictor(nn.Module):
+    def __init__(self, in_dim: int, depth: int, hidden: int = 64):
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.fc2 = nn.Linear(hidden, depth)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Probabilities [B, depth]."""
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(feat))))
+
+
+def policy_state(pred: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """Policy input: predictor output, prefix-exit confidence and entropy."""
+    conf = probs.max(dim=-1, keepdim=True)[0]
+    ent = -(probs * torch.log(probs + 1e-6)).sum(dim=-1, keepdim=True)
+    return torch.cat([pred, conf, ent], dim=-1)
+
+
+class Policy(nn.Module):
+    def __init__(self, in_dim: int, actions: int, hidden: int = 32):
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.fc2 = nn.Linear(hidden, actions)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        """Logits over actions [B, actions]."""
+        return self.fc2(torch.relu(self.fc1(state)))
+
+
+class Value(nn.Module):
+    """State-value baseline for REINFORCE (training only, not exported)."""
+
+    def __init__(self, in_dim: int, hidden: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.net(state).squeeze(-1)
+
+
+def train_predictor(feat: torch.Tensor, correct: torch.Tensor, epochs: int = 60,
+                    batch: int = 256, lr: float = 3e-3, weight_decay: float = 1e-3,
+                    hidden: int = 64, seed: int = 0,
+                    log=print) -> Predictor:
+    """feat [N, F]; correct [N, depth] in {0,1}."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    pred = Predictor(feat.shape[1], correct.shape[1], hidden)
+    opt = torch.optim.AdamW(pred.parameters(), lr=lr, weight_decay=weight_decay)
+    n = feat.shape[0]
+    steps = math.ceil(n / batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps)
+    bar = tqdm(range(epochs), desc="predictor", unit="epoch", leave=False,
+               dynamic_ncols=True, mininterval=1.0)
+    for _ in bar:
+        perm = torch.randperm(n, generator=g)
+        tot = 0.0
+        for i in range(steps):
+            idx = perm[i * batch:(i + 1) * batch]
+            p = pred(feat[idx]).clamp(1e-6, 1 - 1e-6)
+            loss = F.binary_cross_entropy(p, correct[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(idx)
+        bar.set_postfix(bce=f"{tot / n:.4f}")
+    bar.close()
+    pred.eval()
+    log(f"predictor: final train BCE {tot / n:.4f}")
+    return pred
+
+
+def train_policy(state: torch.Tensor, correct: torch.Tensor, cost: torch.Tensor,
+                 lam: float, epochs: int = 150, batch: int = 512, lr: float = 3e-3,
+                 entropy: float = 0.02, hidden: int = 32, samples: int = 4,
+                 seed: int = 0, desc: str = "policy") -> Policy:
+    """REINFORCE with a baseline.
+
+    state [N, S]; correct [N, A] (correctness of each *action*'s depth);
+    cost [A] = FLOPs(action's path) / FLOPs(full depth).
+
+    Each image is one episode of one step: the policy samples a depth, the
+    reward is ``correct - lam * cost``.  With ``samples`` > 1, every image gets
+    that many sampled actions and each one's baseline is the mean reward of
+    the image's other samples (leave-one-out, "RLOO"); with ``samples`` == 1 a
+    learned state-value network is the baseline.
+    """
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    n, a = correct.shape
+    pol = Policy(state.shape[1], a, hidden)
+    val = Value(state.shape[1], hidden)
+    params = list(pol.parameters()) + (list(val.parameters()) if samples == 1 else [])
+    opt = torch.optim.Adam(params, lr=lr)
+    steps = math.ceil(n / batch)
+    total = epochs * steps
+    step = 0
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False,
+               dynamic_ncols=True, mininterval=1.0)
+    for _ in bar:
+        perm = torch.randperm(n, generator=g)
+        tot_r = 0.0
+        for i in range(steps):
+            idx = perm[i * batch:(i + 1) * batch]
+            s = state[idx]
+            dist = torch.distributions.Categorical(logits=pol(s))
+            act = dist.sample((samples,))                        # [K, B]
+            reward = correct[idx][torch.arange(len(idx))[None, :], act] - lam * cost[act]
+            if samples > 1:
+                base = (reward.sum(0, keepdim=True) - reward) / (samples - 1)
+                vloss = torch.zeros(())
+            else:
+                v = val(s)[None, :]
+                base = v.detach()
+                vloss = 0.5 * F.mse_loss(v, reward)
+            adv = reward - base
+            # entropy bonus decays linearly to 0 so the final policy is sharp
+            beta = entropy * max(0.0, 1.0 - step / (0.8 * total))
+            loss = (-(adv * dist.log_prob(act)).mean() + vloss
+                    - beta * dist.entropy().mean())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            tot_r += float(reward.mean(0).sum())
+        bar.set_postfix(reward=f"{tot_r / n:.4f}")
+    bar.close()
+    pol.eval()
+    return pol
