@@ -78,7 +78,18 @@ Value mlir::tac::onnx_import::buildElementwise(OpBuilder &b, Location loc,
     }
     maps.push_back(AffineMap::get(rank, 0, exprs, ctx));
   }
-  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+  return buildParallel(b, loc, inputs, maps, shape, resultElementType, fn);
+}
+
+Value mlir::tac::onnx_import::buildParallel(OpBuilder &b, Location loc,
+                                            ValueRange inputs,
+                                            ArrayRef<AffineMap> inputMaps,
+                                            ArrayRef<int64_t> shape,
+                                            Type resultElementType,
+                                            ScalarFn fn) {
+  int64_t rank = shape.size();
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, b.getContext()));
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
   Value init = emptyTensor(b, loc, shape, resultElementType);

@@ -39,6 +39,12 @@ Value buildElementwise(OpBuilder &b, Location loc, ValueRange inputs,
                        ArrayRef<int64_t> shape, Type resultElementType,
                        ScalarFn fn);
 
+/// One all-parallel linalg.generic over `shape` reading `inputs` through
+/// `inputMaps` (one per input) and applying `fn` to their elements.
+Value buildParallel(OpBuilder &b, Location loc, ValueRange inputs,
+                    ArrayRef<AffineMap> inputMaps, ArrayRef<int64_t> shape,
+                    Type resultElementType, ScalarFn fn);
+
 /// Reshapes a static tensor to `shape` (same element count) with
 /// tensor.collapse_shape / tensor.expand_shape.
 Value reshapeTo(OpBuilder &b, Location loc, Value value,

@@ -75,26 +75,6 @@ AffineMap dropDimsMap(MLIRContext *ctx, int64_t rank,
   return AffineMap::get(rank, 0, exprs, ctx);
 }
 
-/// One all-parallel linalg.generic over `shape` with explicit operand maps.
-Value buildParallel(OpBuilder &b, Location loc, ValueRange inputs,
-                    ArrayRef<AffineMap> inputMaps, ArrayRef<int64_t> shape,
-                    Type resultElement, ScalarFn fn) {
-  MLIRContext *ctx = b.getContext();
-  int64_t rank = shape.size();
-  SmallVector<AffineMap> maps(inputMaps);
-  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  Value init = emptyTensor(b, loc, shape, resultElement);
-  auto generic = linalg::GenericOp::create(
-      b, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        Value result = fn(nested, nestedLoc, args.drop_back());
-        linalg::YieldOp::create(nested, nestedLoc, result);
-      });
-  return generic.getResult(0);
-}
-
 Value addScalar(OpBuilder &b, Location l, Value x, Value y) {
   if (isFloatElement(x.getType()))
     return arith::AddFOp::create(b, l, x, y);
