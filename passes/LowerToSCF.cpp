@@ -113,21 +113,9 @@ struct LayerStackToLoops : OpRewritePattern<LayerStackOp> {
                                       ValueRange state) {
     Location loc = op.getLoc();
     SmallVector<Value> args(state);
-    for (auto [weight, sliceArg] :
-         llvm::zip(op.getWeights(), op.getWeightSliceArgs())) {
-      auto type = cast<RankedTensorType>(weight.getType());
-      SmallVector<OpFoldResult> offsets(type.getRank(),
-                                        rewriter.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes =
-          tensor::getMixedSizes(rewriter, loc, weight);
-      SmallVector<OpFoldResult> strides(type.getRank(),
-                                        rewriter.getIndexAttr(1));
-      offsets[0] = position;
-      sizes[0] = rewriter.getIndexAttr(1);
-      args.push_back(tensor::ExtractSliceOp::create(
-          rewriter, loc, cast<RankedTensorType>(sliceArg.getType()), weight,
-          offsets, sizes, strides));
-    }
+    for (Value weight : op.getWeights())
+      args.push_back(op.sliceWeight(rewriter, loc, weight, position, 1,
+                                    /*dropLayerDim=*/true));
     return cloneLayer(rewriter, op.getBody().front(), args);
   }
 

@@ -93,19 +93,10 @@ struct SliceStackToKnownPath : OpRewritePattern<LayerStackOp> {
     int64_t first = path.front(), count = path.size();
     Location loc = op.getLoc();
     SmallVector<Value> slices;
-    for (Value weight : op.getWeights()) {
-      auto type = cast<RankedTensorType>(weight.getType());
-      SmallVector<OpFoldResult> offsets(type.getRank(),
-                                        rewriter.getIndexAttr(0));
-      SmallVector<OpFoldResult> sizes =
-          tensor::getMixedSizes(rewriter, loc, weight);
-      SmallVector<OpFoldResult> strides(type.getRank(),
-                                        rewriter.getIndexAttr(1));
-      offsets[0] = rewriter.getIndexAttr(first - op.getBegin());
-      sizes[0] = rewriter.getIndexAttr(count);
-      slices.push_back(tensor::ExtractSliceOp::create(rewriter, loc, weight,
-                                                      offsets, sizes, strides));
-    }
+    for (Value weight : op.getWeights())
+      slices.push_back(op.sliceWeight(rewriter, loc, weight,
+                                      rewriter.getIndexAttr(first - op.getBegin()),
+                                      count, /*dropLayerDim=*/false));
     auto stack = LayerStackOp::create(rewriter, loc, first, first + count,
                                       op.getInputs(), slices, Value(),
                                       PathSetAttr());

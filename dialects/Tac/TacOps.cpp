@@ -302,6 +302,22 @@ static SmallVector<Type> getStackBodyTypes(TypeRange inputTypes,
   return types;
 }
 
+Value LayerStackOp::sliceWeight(OpBuilder &builder, Location loc,
+                                Value weight, OpFoldResult first,
+                                int64_t count, bool dropLayerDim) {
+  auto type = cast<RankedTensorType>(weight.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), builder.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(builder, loc, weight);
+  SmallVector<OpFoldResult> strides(type.getRank(), builder.getIndexAttr(1));
+  offsets[0] = first;
+  sizes[0] = builder.getIndexAttr(count);
+  if (dropLayerDim)
+    return tensor::ExtractSliceOp::create(builder, loc, getSliceType(type),
+                                          weight, offsets, sizes, strides);
+  return tensor::ExtractSliceOp::create(builder, loc, weight, offsets, sizes,
+                                        strides);
+}
+
 void LayerStackOp::build(OpBuilder &builder, OperationState &state,
                          int64_t begin, int64_t end, ValueRange inputs,
                          ValueRange weights, Value selector,

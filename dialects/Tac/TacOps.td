@@ -179,6 +179,13 @@ def Tac_LayerStackOp : Tac_Op<"layer_stack",
     ::mlir::Block::BlockArgListType getWeightSliceArgs() {
       return getBody().front().getArguments().drop_front(getInputs().size());
     }
+    /// A tensor.extract_slice of stacked weight `weight` over `count` layers
+    /// from position `first` (relative to `begin`). With `count` 1 and
+    /// `dropLayerDim`, the slice is rank-reducing: one layer's weight, typed
+    /// as the body argument that receives it.
+    ::mlir::Value sliceWeight(::mlir::OpBuilder &builder, ::mlir::Location loc,
+                              ::mlir::Value weight, ::mlir::OpFoldResult first,
+                              int64_t count, bool dropLayerDim);
   }];
 }
 
