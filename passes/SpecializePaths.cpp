@@ -143,9 +143,7 @@ struct TacSpecializePaths
     // the number of paths (path k means path k everywhere).
     const AdaptiveSite &first = sites.front();
     for (const AdaptiveSite &site : sites) {
-      if (site.op->getParentOp() != func.getOperation() &&
-          site.op->getParentOfType<func::FuncOp>() == func &&
-          site.op->getBlock() != &func.getBody().front())
+      if (site.op->getBlock() != &func.getBody().front())
         return site.op->emitError()
                    << "tac-specialize-paths: adaptive ops nested in other "
                       "regions are not supported; keep them at the top "

@@ -213,8 +213,6 @@ public:
 
   /// A node's name, or "<op type>#<index in its graph>" when unnamed.
   static std::string nodeName(const onnx::NodeProto &node, int index);
-  /// Location of a node: its name in the model file.
-  Location nodeLoc(const onnx::NodeProto &node, int index);
 
 private:
   LogicalResult importNode(const onnx::NodeProto &node, int index);
@@ -248,6 +246,8 @@ public:
   Value materializeConstant(ElementsAttr contents, Location loc);
   /// Location for model-level messages.
   Location fileLoc();
+  /// Location of a node: its name in the model file.
+  Location nodeLoc(const onnx::NodeProto &node, int index);
 
 private:
   LogicalResult checkSupport(const onnx::GraphProto &graph, int &unsupported);

@@ -238,9 +238,10 @@ std::string GraphImporter::nodeName(const onnx::NodeProto &node, int index) {
                              : node.name();
 }
 
-Location GraphImporter::nodeLoc(const onnx::NodeProto &node, int index) {
-  return NameLoc::get(StringAttr::get(model.context, nodeName(node, index)),
-                      model.fileLoc());
+Location ModelImporter::nodeLoc(const onnx::NodeProto &node, int index) {
+  return NameLoc::get(
+      StringAttr::get(context, GraphImporter::nodeName(node, index)),
+      fileLoc());
 }
 
 FailureOr<OnnxValue> GraphImporter::lookup(StringRef name, Location useLoc,
@@ -318,7 +319,7 @@ void GraphImporter::define(StringRef name, OnnxValue value) {
 
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
                                         int index) {
-  Location loc = nodeLoc(node, index);
+  Location loc = model.nodeLoc(node, index);
   StringRef domain = node.domain() == "ai.onnx" ? StringRef() : StringRef(node.domain());
   int64_t opset = model.opsets.lookup(domain);
   const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
@@ -404,7 +405,6 @@ Value ModelImporter::materializeConstant(ElementsAttr contents,
 /// its subgraphs.
 LogicalResult ModelImporter::checkSupport(const onnx::GraphProto &graph,
                                           int &unsupported) {
-  GraphImporter locator(*this, nullptr, graph);
   for (auto [index, node] : llvm::enumerate(graph.node())) {
     for (const onnx::AttributeProto &attr : node.attribute()) {
       if (attr.has_g())
@@ -413,8 +413,8 @@ LogicalResult ModelImporter::checkSupport(const onnx::GraphProto &graph,
         (void)checkSupport(g, unsupported);
     }
     StringRef domain = node.domain() == "ai.onnx" ? StringRef() : StringRef(node.domain());
-    Location loc = locator.nodeLoc(node, index);
-    std::string where = "node '" + locator.nodeName(node, index) + "'";
+    Location loc = nodeLoc(node, index);
+    std::string where = "node '" + GraphImporter::nodeName(node, index) + "'";
     auto opset = opsets.find(domain);
     if (opset == opsets.end()) {
       ++unsupported;

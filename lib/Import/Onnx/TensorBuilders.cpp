@@ -57,27 +57,68 @@ Value mlir::tac::onnx_import::filledTensor(OpBuilder &b, Location loc,
   return linalg::FillOp::create(b, loc, scalar, init).getResult(0);
 }
 
+AffineMap mlir::tac::onnx_import::broadcastMap(MLIRContext *ctx,
+                                               ArrayRef<int64_t> inShape,
+                                               ArrayRef<int64_t> outShape) {
+  int64_t rank = outShape.size();
+  int64_t offset = rank - static_cast<int64_t>(inShape.size());
+  SmallVector<AffineExpr> exprs;
+  for (auto [i, d] : llvm::enumerate(inShape)) {
+    int64_t outDim = offset + i;
+    exprs.push_back(d == 1 && outShape[outDim] != 1
+                        ? getAffineConstantExpr(0, ctx)
+                        : getAffineDimExpr(outDim, ctx));
+  }
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+Value mlir::tac::onnx_import::castElement(OpBuilder &b, Location l, Value x,
+                                          bool fromUnsigned, Type to,
+                                          bool toUnsigned) {
+  Type from = x.getType();
+  if (from == to)
+    return x;
+  if (to.isInteger(1)) { // nonzero → true
+    Value zero = arith::ConstantOp::create(b, l, b.getZeroAttr(from));
+    if (isa<FloatType>(from))
+      return arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, x, zero);
+    return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, x, zero);
+  }
+  if (auto toFloat = dyn_cast<FloatType>(to)) {
+    if (auto fromFloat = dyn_cast<FloatType>(from)) {
+      if (fromFloat.getWidth() < toFloat.getWidth())
+        return arith::ExtFOp::create(b, l, to, x);
+      return arith::TruncFOp::create(b, l, to, x);
+    }
+    if (fromUnsigned || from.isInteger(1))
+      return arith::UIToFPOp::create(b, l, to, x);
+    return arith::SIToFPOp::create(b, l, to, x);
+  }
+  // to integer
+  if (isa<FloatType>(from)) {
+    if (toUnsigned)
+      return arith::FPToUIOp::create(b, l, to, x);
+    return arith::FPToSIOp::create(b, l, to, x);
+  }
+  unsigned fromWidth = from.getIntOrFloatBitWidth();
+  unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (fromWidth > toWidth)
+    return arith::TruncIOp::create(b, l, to, x);
+  if (fromUnsigned || from.isInteger(1))
+    return arith::ExtUIOp::create(b, l, to, x);
+  return arith::ExtSIOp::create(b, l, to, x);
+}
+
 Value mlir::tac::onnx_import::buildElementwise(OpBuilder &b, Location loc,
                                                ValueRange inputs,
                                                ArrayRef<int64_t> shape,
                                                Type resultElementType,
                                                ScalarFn fn) {
-  MLIRContext *ctx = b.getContext();
-  int64_t rank = shape.size();
   SmallVector<AffineMap> maps;
-  for (Value input : inputs) {
-    ArrayRef<int64_t> inShape = cast<RankedTensorType>(input.getType()).getShape();
-    int64_t offset = rank - static_cast<int64_t>(inShape.size());
-    SmallVector<AffineExpr> exprs;
-    for (auto [i, d] : llvm::enumerate(inShape)) {
-      int64_t outDim = offset + i;
-      // A size-1 dimension broadcast to a larger one reads index 0.
-      exprs.push_back(d == 1 && shape[outDim] != 1
-                          ? getAffineConstantExpr(0, ctx)
-                          : getAffineDimExpr(outDim, ctx));
-    }
-    maps.push_back(AffineMap::get(rank, 0, exprs, ctx));
-  }
+  for (Value input : inputs)
+    maps.push_back(broadcastMap(
+        b.getContext(), cast<RankedTensorType>(input.getType()).getShape(),
+        shape));
   return buildParallel(b, loc, inputs, maps, shape, resultElementType, fn);
 }
 

@@ -32,6 +32,17 @@ Value scalarConstant(OpBuilder &b, Location loc, Type elementType,
 Value filledTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                    Type elementType, double value);
 
+/// The map from an iteration space of shape `outShape` to an operand of
+/// shape `inShape` aligned to its trailing dimensions (NumPy broadcasting):
+/// a size-1 dimension broadcast to a larger one reads index 0.
+AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> inShape,
+                       ArrayRef<int64_t> outShape);
+
+/// Converts one scalar between element types with ONNX Cast semantics
+/// (signedness from the ONNX types; to i1: x != 0).
+Value castElement(OpBuilder &b, Location l, Value x, bool fromUnsigned,
+                  Type to, bool toUnsigned);
+
 using ScalarFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 /// One linalg.generic over `shape` applying `fn` to the elements of
 /// `inputs`, each broadcast (NumPy rules) to `shape`.

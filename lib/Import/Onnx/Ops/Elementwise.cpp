@@ -202,43 +202,6 @@ ScalarKernel comparison(arith::CmpFPredicate f, arith::CmpIPredicate s,
 // Cast
 //===----------------------------------------------------------------------===//
 
-/// Converts one scalar between element kinds with ONNX Cast semantics.
-Value castScalar(OpBuilder &b, Location l, Value x, bool fromUnsigned,
-                 Type to, bool toUnsigned) {
-  Type from = x.getType();
-  if (from == to)
-    return x;
-  if (to.isInteger(1)) { // nonzero → true
-    Value zero = arith::ConstantOp::create(b, l, b.getZeroAttr(from));
-    if (isa<FloatType>(from))
-      return arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, x, zero);
-    return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, x, zero);
-  }
-  if (auto toFloat = dyn_cast<FloatType>(to)) {
-    if (auto fromFloat = dyn_cast<FloatType>(from)) {
-      if (fromFloat.getWidth() < toFloat.getWidth())
-        return arith::ExtFOp::create(b, l, to, x);
-      return arith::TruncFOp::create(b, l, to, x);
-    }
-    if (fromUnsigned || from.isInteger(1))
-      return arith::UIToFPOp::create(b, l, to, x);
-    return arith::SIToFPOp::create(b, l, to, x);
-  }
-  // to integer
-  if (isa<FloatType>(from)) {
-    if (toUnsigned)
-      return arith::FPToUIOp::create(b, l, to, x);
-    return arith::FPToSIOp::create(b, l, to, x);
-  }
-  unsigned fromWidth = from.getIntOrFloatBitWidth();
-  unsigned toWidth = to.getIntOrFloatBitWidth();
-  if (fromWidth > toWidth)
-    return arith::TruncIOp::create(b, l, to, x);
-  if (fromUnsigned || from.isInteger(1))
-    return arith::ExtUIOp::create(b, l, to, x);
-  return arith::ExtSIOp::create(b, l, to, x);
-}
-
 LogicalResult importCast(NodeContext &n) {
   FailureOr<OnnxValue> x = n.input(0, /*materialize=*/false);
   if (failed(x))
@@ -282,7 +245,7 @@ LogicalResult importCast(NodeContext &n) {
   Value result = buildElementwise(
       n.builder, n.loc, ValueRange{x->value}, x->getShape(), *to,
       [&](OpBuilder &b, Location l, ValueRange a) {
-        return castScalar(b, l, a[0], fromUnsigned, *to, toUnsigned);
+        return castElement(b, l, a[0], fromUnsigned, *to, toUnsigned);
       });
   n.setOutput(0, result, toOnnx);
   return success();
@@ -335,23 +298,23 @@ void mlir::tac::onnx_import::registerElementwiseOps(OpTable &table) {
         n.builder, n.loc, ValueRange{base->value, exponent->value}, *shape,
         element, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
           if (baseFloat && expFloat) {
-            Value e = castScalar(b, l, a[1], false, element, false);
+            Value e = castElement(b, l, a[1], false, element, false);
             return math::PowFOp::create(b, l, a[0], e);
           }
           if (baseFloat) {
             // An i32 exponent: llvm.powi with an i64 one does not select on x86.
-            Value e = castScalar(b, l, a[1], expUnsigned, b.getI32Type(), false);
+            Value e = castElement(b, l, a[1], expUnsigned, b.getI32Type(), false);
             return math::FPowIOp::create(b, l, a[0], e);
           }
           if (!expFloat) {
-            Value e = castScalar(b, l, a[1], expUnsigned, element, false);
+            Value e = castElement(b, l, a[1], expUnsigned, element, false);
             return math::IPowIOp::create(b, l, a[0], e);
           }
           // Integer base, float exponent: compute in the exponent's type.
-          Value x = castScalar(b, l, a[0], isOnnxUnsigned(base->onnxType),
+          Value x = castElement(b, l, a[0], isOnnxUnsigned(base->onnxType),
                                expType, false);
           Value p = math::PowFOp::create(b, l, x, a[1]);
-          return castScalar(b, l, p, false, element,
+          return castElement(b, l, p, false, element,
                             isOnnxUnsigned(base->onnxType));
         });
     n.setOutput(0, result, base->onnxType);

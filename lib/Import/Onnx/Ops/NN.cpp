@@ -37,32 +37,8 @@ std::string shapeString(ArrayRef<int64_t> shape) {
   return s + "]";
 }
 
-int64_t product(ArrayRef<int64_t> shape) {
-  int64_t p = 1;
-  for (int64_t d : shape)
-    p *= d;
-  return p;
-}
-
 bool isFloatElement(Type t) { return isa<FloatType>(t); }
 bool isIntElement(Type t) { return t.isInteger() && !t.isInteger(1); }
-
-/// The map from an iteration space `outShape` to an operand of shape
-/// `inShape` aligned to its trailing dimensions (NumPy broadcasting): a
-/// size-1 dimension broadcast to a larger one reads index 0.
-AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> inShape,
-                       ArrayRef<int64_t> outShape) {
-  int64_t rank = outShape.size();
-  int64_t offset = rank - static_cast<int64_t>(inShape.size());
-  SmallVector<AffineExpr> exprs;
-  for (auto [i, d] : llvm::enumerate(inShape)) {
-    int64_t outDim = offset + i;
-    exprs.push_back(d == 1 && outShape[outDim] != 1
-                        ? getAffineConstantExpr(0, ctx)
-                        : getAffineDimExpr(outDim, ctx));
-  }
-  return AffineMap::get(rank, 0, exprs, ctx);
-}
 
 /// The map from a rank-`rank` iteration space to a tensor that lacks the
 /// (sorted) dimensions `dropped`, such as a reduction's result.
@@ -85,16 +61,6 @@ Value mulScalar(OpBuilder &b, Location l, Value x, Value y) {
   if (isFloatElement(x.getType()))
     return arith::MulFOp::create(b, l, x, y);
   return arith::MulIOp::create(b, l, x, y);
-}
-
-/// Float-to-float conversion of one scalar (identity when types agree).
-Value convertFloat(OpBuilder &b, Location l, Value x, Type to) {
-  Type from = x.getType();
-  if (from == to)
-    return x;
-  if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
-    return arith::ExtFOp::create(b, l, to, x);
-  return arith::TruncFOp::create(b, l, to, x);
 }
 
 /// The smallest value of an element type: -inf for floats, the minimum
@@ -134,12 +100,6 @@ LogicalResult checkElement(NodeContext &n, const OnnxValue &v, bool allowInt,
 // MatMul
 //===----------------------------------------------------------------------===//
 
-/// A zero-initialised accumulator.
-Value zeroTensor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
-                 Type element) {
-  return filledTensor(b, loc, shape, element, 0.0);
-}
-
 /// batch + [M, K] x batchB + [K, N] with NumPy batch broadcasting, as one
 /// linalg.generic contraction.
 Value buildBroadcastContraction(OpBuilder &b, Location loc, Value lhs,
@@ -176,7 +136,7 @@ Value buildBroadcastContraction(OpBuilder &b, Location loc, Value lhs,
   outShape.push_back(m);
   outShape.push_back(n);
   Type element = cast<RankedTensorType>(lhs.getType()).getElementType();
-  Value init = zeroTensor(b, loc, outShape, element);
+  Value init = filledTensor(b, loc, outShape, element, 0.0);
   auto generic = linalg::GenericOp::create(
       b, loc, init.getType(), ValueRange{lhs, rhs}, ValueRange{init}, maps,
       iterators, [&](OpBuilder &nested, Location l, ValueRange args) {
@@ -230,15 +190,15 @@ FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
   // element counts decide: B without batch → one matmul over A's rows; both
   // holding the full batch → one batch_matmul; otherwise (a real broadcast)
   // a linalg.generic contraction.
-  int64_t countA = product(batchA), countB = product(batchB),
-          count = product(*batch);
+  int64_t countA = ShapedType::getNumElements(batchA), countB = ShapedType::getNumElements(batchB),
+          count = ShapedType::getNumElements(*batch);
   Value result;
   if (countB == 1) {
     // [..., M, K] x [K, N] (the transformer weight case): fold A's batch
     // dimensions into its rows.
     Value lhs2 = reshapeTo(b, loc, lhs, {countA * m, k});
     Value rhs2 = reshapeTo(b, loc, rhs, {k, nn});
-    Value init = zeroTensor(b, loc, {countA * m, nn}, element);
+    Value init = filledTensor(b, loc, {countA * m, nn}, element, 0.0);
     Value mm = linalg::MatmulOp::create(b, loc, TypeRange{init.getType()},
                                         ValueRange{lhs2, rhs2},
                                         ValueRange{init})
@@ -248,7 +208,7 @@ FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
     // Equal batch dimensions (attention): one batch dimension.
     Value lhs3 = reshapeTo(b, loc, lhs, {count, m, k});
     Value rhs3 = reshapeTo(b, loc, rhs, {count, k, nn});
-    Value init = zeroTensor(b, loc, {count, m, nn}, element);
+    Value init = filledTensor(b, loc, {count, m, nn}, element, 0.0);
     Value bmm = linalg::BatchMatmulOp::create(b, loc, TypeRange{init.getType()},
                                               ValueRange{lhs3, rhs3},
                                               ValueRange{init})
@@ -339,7 +299,7 @@ LogicalResult importGemm(NodeContext &n) {
     c = *cIn;
   }
 
-  Value init = zeroTensor(b, loc, {m, nn}, element);
+  Value init = filledTensor(b, loc, {m, nn}, element, 0.0);
   Value result = linalg::MatmulOp::create(b, loc, TypeRange{init.getType()},
                                           ValueRange{lhs, rhs},
                                           ValueRange{init})
@@ -470,7 +430,7 @@ LogicalResult importLayerNormalization(NodeContext &n) {
   SmallVector<int64_t> axes =
       llvm::to_vector(llvm::seq<int64_t>(*axis, rank));
   SmallVector<int64_t> outer(shape.take_front(*axis));
-  double count = static_cast<double>(product(shape.drop_front(*axis)));
+  double count = static_cast<double>(ShapedType::getNumElements(shape.drop_front(*axis)));
   AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
   AffineMap reduced = dropDimsMap(ctx, rank, axes);
   AffineMap outerIdentity = AffineMap::getMultiDimIdentityMap(*axis, ctx);
@@ -479,7 +439,7 @@ LogicalResult importLayerNormalization(NodeContext &n) {
   if (compute != element)
     xc = buildParallel(b, loc, ValueRange{xc}, {identity}, shape, compute,
                        [&](OpBuilder &nb, Location l, ValueRange args) {
-                         return convertFloat(nb, l, args[0], compute);
+                         return castElement(nb, l, args[0], false, compute, false);
                        });
   auto add = [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
     return arith::AddFOp::create(nb, l, e, acc);
@@ -525,7 +485,7 @@ LogicalResult importLayerNormalization(NodeContext &n) {
       b, loc, inputs, maps, shape, element,
       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         Value normalized = arith::MulFOp::create(nb, l, args[0], args[1]);
-        Value v = convertFloat(nb, l, normalized, element);
+        Value v = castElement(nb, l, normalized, false, element, false);
         v = arith::MulFOp::create(nb, l, v, args[2]);
         if (args.size() > 3)
           v = arith::AddFOp::create(nb, l, v, args[3]);
@@ -890,7 +850,7 @@ LogicalResult importConv(NodeContext &n) {
     init = linalg::BroadcastOp::create(b, loc, bias->value, empty, dims)
                .getResult()[0];
   } else {
-    init = zeroTensor(b, loc, outShape, element);
+    init = filledTensor(b, loc, outShape, element, 0.0);
   }
 
   Value weights = w->value;
