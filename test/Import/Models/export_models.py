@@ -218,9 +218,11 @@ def main():
     parser.add_argument("--gated-depth", type=int,
                         help="only export a gated ViT of this depth (with "
                              "every prefix path) and its per-path FLOPs")
+    parser.add_argument("--width", type=int, default=32,
+                        help="with --gated-depth: the ViT's width")
     args = parser.parse_args()
     if args.gated_depth:
-        export_deep(args.out, args.gated_depth)
+        export_deep(args.out, args.gated_depth, args.width)
         return
     image = torch.randn(1, 1, 28, 28)
     export(ViT(), (image,), os.path.join(args.out, "vit_tiny.onnx"),
