@@ -68,8 +68,6 @@ FailureOr<Type> convertElementType(int32_t onnxType, MLIRContext *context);
 std::string onnxTypeName(int32_t onnxType);
 bool isOnnxFloat(int32_t onnxType);
 bool isOnnxUnsigned(int32_t onnxType);
-bool isOnnxSignedInt(int32_t onnxType);
-bool isOnnxBool(int32_t onnxType);
 /// The ONNX element type that `type` imports from, for values a handler
 /// creates (signed for integers, except i1 which is BOOL).
 int32_t onnxTypeOf(Type elementType);

@@ -44,14 +44,6 @@ bool mlir::tac::onnx_import::isOnnxUnsigned(int32_t t) {
   return t == TensorProto::UINT8 || t == TensorProto::UINT16 ||
          t == TensorProto::UINT32 || t == TensorProto::UINT64;
 }
-bool mlir::tac::onnx_import::isOnnxSignedInt(int32_t t) {
-  return t == TensorProto::INT8 || t == TensorProto::INT16 ||
-         t == TensorProto::INT32 || t == TensorProto::INT64;
-}
-bool mlir::tac::onnx_import::isOnnxBool(int32_t t) {
-  return t == TensorProto::BOOL;
-}
-
 int32_t mlir::tac::onnx_import::onnxTypeOf(Type t) {
   if (t.isF32()) return TensorProto::FLOAT;
   if (t.isF64()) return TensorProto::DOUBLE;
