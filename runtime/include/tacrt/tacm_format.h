@@ -1,0 +1,126 @@
+// tacm_format.h: the .tacm file layout shared by the writer (tac-compile) and
+// the reader (libtacrt). Plain C++ and FlatBuffers only: no LLVM/MLIR.
+//
+// File layout (all integers little-endian):
+//   [0, 64)            TacmHeader
+//   [64, 64+meta)      the FlatBuffer (runtime/schema/tacm.fbs, root Model)
+//   weights, code      sections at 64-byte aligned absolute offsets named in
+//                      the FlatBuffer; padding bytes are zero
+// The header checksum covers every byte after the header, so a flipped byte
+// anywhere is caught before anything is parsed or executed.
+#ifndef TACRT_TACM_FORMAT_H
+#define TACRT_TACM_FORMAT_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tac::format {
+
+inline constexpr char kMagic[4] = {'T', 'A', 'C', 'M'};
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr size_t kHeaderSize = 64;
+inline constexpr size_t kSectionAlignment = 64;
+
+struct TacmHeader {
+  char magic[4];           // "TACM"
+  uint32_t formatVersion;  // kFormatVersion of the writer
+  uint64_t metadataOffset; // == kHeaderSize
+  uint64_t metadataSize;
+  uint64_t fileSize;       // total bytes; detects truncation
+  uint64_t checksum;       // checksum64 of bytes [kHeaderSize, fileSize)
+  char producer[24];       // "tac 0.1.0", NUL-padded
+};
+static_assert(sizeof(TacmHeader) == kHeaderSize, "header is 64 bytes");
+
+/// A fast 64-bit checksum (not cryptographic) over `size` bytes.
+uint64_t checksum64(const void *data, size_t size);
+
+// ---- Writer-side description (what tac-compile fills in) ----------------
+
+enum class DType : uint8_t { F32 = 0, F16, BF16, F64, I8, I16, I32, I64, U8, Bool,
+                            U16, U32, U64 };
+size_t dtypeSize(DType type);
+const char *dtypeName(DType type);
+
+struct TensorSpecDesc {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+enum class Space : uint8_t { Arena = 0, Weights = 1, Input = 2 };
+
+struct BufferRefDesc {
+  Space space = Space::Arena;
+  uint32_t index = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+enum class StepKind : uint8_t { Kernel = 0, Copy = 1 };
+
+struct StepDesc {
+  StepKind kind = StepKind::Kernel;
+  uint32_t kernel = 0;
+  std::vector<BufferRefDesc> args;
+  uint64_t bytes = 0;
+};
+
+/// One arena allocation: bytes [offset, offset+size) hold one value from step
+/// firstStep through lastStep, inclusive (see ArenaBuffer in tacm.fbs).
+struct ArenaBufferDesc {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint32_t firstStep = 0;
+  uint32_t lastStep = 0;
+};
+
+struct PlanDesc {
+  std::string name;
+  int32_t path = -1;
+  std::vector<int32_t> layers;
+  std::vector<StepDesc> steps;
+  uint64_t arenaBytes = 0;
+  std::vector<BufferRefDesc> outputs;
+  uint64_t flops = 0, bytesMoved = 0, paramBytes = 0, peakActivationBytes = 0;
+  /// The compiler's arena allocation; the loader rejects plans whose live
+  /// buffers overlap. Empty: not described, and not checked.
+  std::vector<ArenaBufferDesc> buffers;
+};
+
+struct KernelDesc {
+  std::string symbol;
+  uint32_t numArgs = 0;
+};
+
+struct CodeObjectDesc {
+  std::string arch = "x86_64";
+  std::string cpu;
+  std::vector<std::string> features;
+  std::vector<uint8_t> bytes; // the shared object
+};
+
+struct ModelDesc {
+  std::string producer;
+  std::vector<TensorSpecDesc> inputs, outputs;
+  std::vector<KernelDesc> kernels;
+  std::vector<CodeObjectDesc> code;
+  std::vector<uint8_t> weights;
+  bool hasController = false;
+  PlanDesc controller;
+  uint32_t controllerPathOutput = 0;
+  uint32_t numPaths = 0;
+  std::vector<PlanDesc> variants;
+};
+
+/// Serialises `model` to `path`. Returns false and sets `error` on failure.
+bool writeTacm(const ModelDesc &model, const std::string &path,
+               std::string *error);
+/// Serialises `model` into bytes (what writeTacm writes).
+std::vector<uint8_t> serializeTacm(const ModelDesc &model);
+
+} // namespace tac::format
+
+#endif // TACRT_TACM_FORMAT_H

@@ -1,0 +1,132 @@
+/* tacrt.h: the C API of libtacrt, the tac runtime (link with -ltacrt).
+ *
+ * Load a compiled .tacm model once, create one session per thread, run.
+ * Every function returns a tac_status; on failure tac_last_error() holds a
+ * message (per thread) saying what is wrong and what to do. Nothing throws.
+ *
+ *   tac_model *model;
+ *   if (tac_model_load("model.tacm", &model) != TAC_OK) {
+ *     fprintf(stderr, "%s\n", tac_last_error()); return 1;
+ *   }
+ *   tac_session *session;
+ *   tac_session_create(model, &session);
+ *   tac_tensor in = {x, TAC_F32, 2, shape, sizeof x};
+ *   tac_tensor out = {y, TAC_F32, 0, NULL, sizeof y};
+ *   tac_run_info info;
+ *   tac_session_run(session, &in, 1, &out, 1, NULL, &info);
+ *   printf("path %d\n", info.path);
+ *   tac_session_free(session); tac_model_free(model);
+ *
+ * See docs/runtime.md.
+ */
+#ifndef TACRT_TACRT_H
+#define TACRT_TACRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tac_status {
+  TAC_OK = 0,
+  TAC_ERROR_INVALID_ARGUMENT = 1, /* a bad argument, input or option */
+  TAC_ERROR_INVALID_FILE = 2,     /* the .tacm file is missing or damaged */
+  TAC_ERROR_UNSUPPORTED = 3,      /* cannot run here (format, CPU) */
+  TAC_ERROR_OUT_OF_MEMORY = 4,
+  TAC_ERROR_INTERNAL = 5          /* the model misbehaved at run time */
+} tac_status;
+
+/* Element types; the values are the .tacm DType values. */
+typedef enum tac_dtype {
+  TAC_F32 = 0, TAC_F16, TAC_BF16, TAC_F64, TAC_I8, TAC_I16, TAC_I32,
+  TAC_I64, TAC_U8, TAC_BOOL, TAC_U16, TAC_U32, TAC_U64
+} tac_dtype;
+
+typedef enum tac_dispatch {
+  TAC_DISPATCH_AUTO = 0,   /* the controller picks the path */
+  TAC_DISPATCH_FIXED = 1,  /* run tac_run_options.path */
+  TAC_DISPATCH_BUDGET = 2  /* the controller's pick, capped at budget_flops */
+} tac_dispatch;
+
+/* A dense C-order tensor in caller memory. For inputs, dtype/rank/shape
+ * must match the model's input and byte_size its size. For outputs only
+ * data and byte_size are read: byte_size must be at least the output's
+ * size; rank/shape may be 0/NULL. */
+typedef struct tac_tensor {
+  void *data;
+  tac_dtype dtype;
+  size_t rank;
+  const int64_t *shape;
+  size_t byte_size;
+} tac_tensor;
+
+typedef struct tac_run_options {
+  tac_dispatch dispatch;
+  int32_t path;          /* TAC_DISPATCH_FIXED */
+  uint64_t budget_flops; /* TAC_DISPATCH_BUDGET */
+} tac_run_options;
+
+typedef struct tac_run_info {
+  int32_t path;           /* the variant that ran (-1: static model) */
+  int32_t requested_path; /* what the policy (or FIXED) asked for */
+  int rounded;            /* 1: requested path not compiled, rounded up */
+  int budget_limited;     /* 1: the budget forced a cheaper variant */
+  uint64_t flops;         /* variant + controller (when it ran) */
+  uint64_t controller_flops;
+  double time_us;         /* controller + variant */
+  const int32_t *layers;  /* the layers that ran; owned by the model */
+  size_t num_layers;
+} tac_run_info;
+
+typedef struct tac_model tac_model;
+typedef struct tac_session tac_session;
+
+/* The message of this thread's last failed call ("" if none). Valid until
+ * this thread's next failing call. */
+const char *tac_last_error(void);
+/* "0.1.0" */
+const char *tac_version(void);
+const char *tac_dtype_name(tac_dtype dtype);
+
+tac_status tac_model_load(const char *path, tac_model **model);
+void tac_model_free(tac_model *model);
+
+size_t tac_model_num_inputs(const tac_model *model);
+size_t tac_model_num_outputs(const tac_model *model);
+/* Index out of range: NULL / TAC_F32 / 0 / NULL, and tac_last_error set. */
+const char *tac_model_input_name(const tac_model *model, size_t index);
+tac_dtype tac_model_input_dtype(const tac_model *model, size_t index);
+size_t tac_model_input_rank(const tac_model *model, size_t index);
+const int64_t *tac_model_input_shape(const tac_model *model, size_t index);
+size_t tac_model_input_byte_size(const tac_model *model, size_t index);
+const char *tac_model_output_name(const tac_model *model, size_t index);
+tac_dtype tac_model_output_dtype(const tac_model *model, size_t index);
+size_t tac_model_output_rank(const tac_model *model, size_t index);
+const int64_t *tac_model_output_shape(const tac_model *model, size_t index);
+size_t tac_model_output_byte_size(const tac_model *model, size_t index);
+
+const char *tac_model_producer(const tac_model *model);
+uint32_t tac_model_num_paths(const tac_model *model);
+size_t tac_model_num_variants(const tac_model *model);
+int32_t tac_model_variant_path(const tac_model *model, size_t index);
+uint64_t tac_model_variant_flops(const tac_model *model, size_t index);
+uint64_t tac_model_controller_flops(const tac_model *model);
+
+/* A session holds a reference to the model: freeing the model first is
+ * allowed. One session per thread. */
+tac_status tac_session_create(tac_model *model, tac_session **session);
+void tac_session_free(tac_session *session);
+
+/* Runs one input set. options NULL: TAC_DISPATCH_AUTO; info may be NULL. */
+tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
+                           size_t num_inputs, tac_tensor *outputs,
+                           size_t num_outputs, const tac_run_options *options,
+                           tac_run_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TACRT_TACRT_H */

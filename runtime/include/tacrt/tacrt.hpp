@@ -1,0 +1,284 @@
+// tacrt.hpp: the C++ API of libtacrt, the tac runtime. It loads a compiled
+// .tacm file and runs it on the CPU: the controller picks a path per input
+// and the runtime runs that path's variant. No LLVM/MLIR inside; no
+// exceptions: every fallible call returns a Status or an Expected<T>.
+//
+//   auto model = tac::rt::Model::load("model.tacm");
+//   if (!model) { std::cerr << model.status().message(); return 1; }
+//   auto session = tac::rt::Session::create(*model);
+//   std::vector<tac::rt::Tensor> outputs;             // session allocates
+//   tac::rt::RunInfo info;
+//   tac::rt::Status st = (*session)->run({tac::rt::Tensor::view(x, ...)},
+//                                        outputs, {}, &info);
+//
+// See docs/runtime.md for the dispatch rules and the error messages.
+#ifndef TACRT_TACRT_HPP
+#define TACRT_TACRT_HPP
+
+#include "tacrt/tacm_format.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tac::rt {
+
+using format::DType;
+using format::dtypeName;
+using format::dtypeSize;
+
+/// The runtime's version ("0.1.0") and the .tacm format it reads.
+const char *version();
+uint32_t formatVersion();
+
+//===----------------------------------------------------------------------===//
+// Status / Expected
+//===----------------------------------------------------------------------===//
+
+enum class ErrorCode {
+  Ok = 0,
+  InvalidArgument, // the caller passed something wrong (inputs, options)
+  InvalidFile,     // the .tacm file is missing, damaged or inconsistent
+  Unsupported,     // valid file, but this machine/runtime cannot run it
+  OutOfMemory,
+  Internal,        // the model misbehaved at run time (e.g. a bad path)
+};
+
+/// Ok, or an error code with a message that says what is wrong and what to
+/// do about it.
+class [[nodiscard]] Status {
+public:
+  Status() = default;
+  static Status success() { return Status(); }
+  static Status error(ErrorCode code, std::string message) {
+    return Status(code, std::move(message));
+  }
+  bool ok() const { return code_ == ErrorCode::Ok; }
+  explicit operator bool() const { return ok(); }
+  ErrorCode code() const { return code_; }
+  const std::string &message() const { return message_; }
+
+private:
+  Status(ErrorCode code, std::string message)
+      : code_(code), message_(std::move(message)) {}
+  ErrorCode code_ = ErrorCode::Ok;
+  std::string message_;
+};
+
+/// A value or the Status saying why there is none.
+template <typename T> class [[nodiscard]] Expected {
+public:
+  Expected(T value) : value_(std::move(value)) {}
+  Expected(Status status) : status_(std::move(status)) {}
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const Status &status() const { return status_; }
+  T &value() { return *value_; }
+  const T &value() const { return *value_; }
+  T &operator*() { return *value_; }
+  const T &operator*() const { return *value_; }
+  T *operator->() { return &*value_; }
+  const T *operator->() const { return &*value_; }
+
+private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+//===----------------------------------------------------------------------===//
+// Tensors
+//===----------------------------------------------------------------------===//
+
+/// Bytes of a dense tensor, or nullopt when the shape has a negative
+/// dimension or the size overflows.
+std::optional<uint64_t> tensorBytes(DType dtype,
+                                    const std::vector<int64_t> &shape);
+/// "float32[1, 4]"
+std::string describeType(DType dtype, const std::vector<int64_t> &shape);
+
+/// The name, element type and static shape of a model input or output.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t byteSize = 0;
+};
+
+/// A dense, C-order tensor: either a view of caller memory or a buffer it
+/// owns (shared between copies).
+class Tensor {
+public:
+  Tensor() = default;
+  /// Views `data` (not copied, not freed): caller memory, aligned to at least
+  /// the element size.
+  static Tensor view(void *data, DType dtype, std::vector<int64_t> shape);
+  static Tensor view(const void *data, DType dtype,
+                     std::vector<int64_t> shape) {
+    return view(const_cast<void *>(data), dtype, std::move(shape));
+  }
+  /// Allocates a zeroed, 64-byte aligned tensor; fails for bad shapes or
+  /// when memory runs out.
+  static Expected<Tensor> allocate(DType dtype, std::vector<int64_t> shape);
+
+  void *data() { return data_; }
+  const void *data() const { return data_; }
+  template <typename T> T *dataAs() { return static_cast<T *>(data_); }
+  template <typename T> const T *dataAs() const {
+    return static_cast<const T *>(data_);
+  }
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  /// Bytes of the tensor (0 when the shape is invalid).
+  uint64_t byteSize() const;
+
+private:
+  void *data_ = nullptr;
+  DType dtype_ = DType::F32;
+  std::vector<int64_t> shape_;
+  std::shared_ptr<void> storage_; // set when the tensor owns its bytes
+};
+
+//===----------------------------------------------------------------------===//
+// Model
+//===----------------------------------------------------------------------===//
+
+/// One compiled path: what it runs and what it costs.
+struct VariantInfo {
+  std::string name;            // the function it came from, "main_path3"
+  int32_t path = -1;           // -1: the one variant of a static model
+  std::vector<int32_t> layers; // the layers it runs
+  uint64_t flops = 0;
+  uint64_t arenaBytes = 0;
+};
+
+class Model;
+using ModelRef = std::shared_ptr<const Model>;
+
+/// A verified, loaded .tacm file. Immutable after load: one Model serves any
+/// number of Sessions on any threads.
+class Model {
+public:
+  /// Maps, verifies and prepares `path`. Every check failure (size, magic,
+  /// version, checksum, FlatBuffer, plan consistency, memory plan, CPU
+  /// features, missing kernel symbols) is an error Status naming the problem.
+  static Expected<ModelRef> load(const std::string &path);
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  const std::string &filePath() const;
+  const std::string &producer() const;
+  const std::vector<TensorSpec> &inputs() const;
+  const std::vector<TensorSpec> &outputs() const;
+  /// Size of the model's path set; the variants may cover fewer paths.
+  uint32_t numPaths() const;
+  bool hasController() const;
+  uint64_t controllerFlops() const;
+  /// The compiled variants, sorted by path.
+  const std::vector<VariantInfo> &variants() const;
+  /// The variant compiled for `path`, or null.
+  const VariantInfo *findVariant(int32_t path) const;
+  /// The arena a session allocates (max over controller and variants).
+  uint64_t arenaBytes() const;
+  /// Which code object was loaded: its index and LLVM CPU name.
+  size_t codeObjectIndex() const;
+  const std::string &codeObjectCpu() const;
+
+  struct Impl; // runtime/lib/ModelImpl.h
+
+private:
+  friend class Session;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+enum class Dispatch {
+  Auto,   // the controller picks the path
+  Fixed,  // RunOptions::path
+  Budget, // the controller's pick, capped at RunOptions::budgetFlops
+};
+
+struct RunOptions {
+  Dispatch dispatch = Dispatch::Auto;
+  int32_t path = -1;        // Fixed
+  uint64_t budgetFlops = 0; // Budget: variant FLOPs allowed per run
+
+  static RunOptions automatic() { return RunOptions(); }
+  static RunOptions fixed(int32_t path) {
+    RunOptions o;
+    o.dispatch = Dispatch::Fixed;
+    o.path = path;
+    return o;
+  }
+  static RunOptions budget(uint64_t flops) {
+    RunOptions o;
+    o.dispatch = Dispatch::Budget;
+    o.budgetFlops = flops;
+    return o;
+  }
+};
+
+/// What one run did.
+struct RunInfo {
+  int32_t path = -1;           // the variant that ran
+  int32_t requestedPath = -1;  // what the policy (or Fixed) asked for
+  bool rounded = false;        // requested path not compiled: rounded up
+  bool budgetLimited = false;  // the budget forced a cheaper variant
+  uint64_t flops = 0;          // variant + controller (when it ran)
+  uint64_t controllerFlops = 0; // 0 when the controller did not run
+  double timeUs = 0;           // controller + variant, microseconds
+  std::vector<int32_t> layers; // the layers that ran
+};
+
+/// Per-thread execution state: one 64-byte aligned arena. A Session is not
+/// thread-safe; create one per thread (they share the Model).
+class Session {
+public:
+  static Expected<std::unique_ptr<Session>> create(ModelRef model);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  /// Runs one input set. `inputs` match model->inputs() in order, dtype and
+  /// shape. `outputs` is either empty (the session allocates one tensor per
+  /// model output) or has one tensor per output: caller views of the right
+  /// dtype and shape are written in place, empty Tensor() entries are
+  /// allocated.
+  Status run(const std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
+             const RunOptions &options = {}, RunInfo *info = nullptr);
+
+  const Model &model() const { return *model_; }
+
+  /// The same run with raw pointers (what the C API uses): `inputs[i]` has
+  /// model->inputs()[i]'s bytes, `outputs[i]` room for output i.
+  Status runRaw(const void *const *inputs, void *const *outputs,
+                const RunOptions &options, RunInfo *info);
+
+private:
+  Session(ModelRef model, void *arena);
+  ModelRef model_;
+  void *arena_;
+  std::vector<void *> args_; // reused pointer array for kernel calls
+};
+
+//===----------------------------------------------------------------------===//
+// Checks usable before writing a file (the loader runs them too)
+//===----------------------------------------------------------------------===//
+
+/// Checks a plan's arena allocation (PlanDesc::buffers): every buffer lies in
+/// [0, arenaBytes) with firstStep <= lastStep < steps; no two buffers whose
+/// step ranges intersect share bytes; every Arena BufferRef a step uses (and
+/// every Arena output, used at the last step) lies inside a buffer live at
+/// that step. A plan without buffers passes (nothing to check).
+Status verifyPlanMemory(const format::PlanDesc &plan);
+
+} // namespace tac::rt
+
+#endif // TACRT_TACRT_HPP

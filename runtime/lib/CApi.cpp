@@ -1,0 +1,253 @@
+// The C API: a thin layer over the C++ one that turns Status into tac_status
+// plus a thread-local message.
+#include "tacrt/tacrt.h"
+#include "tacrt/tacrt.hpp"
+
+#include <cstring>
+
+using namespace tac::rt;
+
+struct tac_model {
+  ModelRef model;
+};
+struct tac_session {
+  std::unique_ptr<Session> session;
+};
+
+static_assert(TAC_BOOL == static_cast<int>(DType::Bool) &&
+                  TAC_U64 == static_cast<int>(DType::U64),
+              "tac_dtype mirrors the .tacm DType");
+
+namespace {
+thread_local std::string lastError;
+
+tac_status fail(ErrorCode code, std::string message) {
+  lastError = std::move(message);
+  switch (code) {
+  case ErrorCode::Ok: return TAC_OK;
+  case ErrorCode::InvalidArgument: return TAC_ERROR_INVALID_ARGUMENT;
+  case ErrorCode::InvalidFile: return TAC_ERROR_INVALID_FILE;
+  case ErrorCode::Unsupported: return TAC_ERROR_UNSUPPORTED;
+  case ErrorCode::OutOfMemory: return TAC_ERROR_OUT_OF_MEMORY;
+  case ErrorCode::Internal: return TAC_ERROR_INTERNAL;
+  }
+  return TAC_ERROR_INTERNAL;
+}
+
+tac_status fail(const Status &status) {
+  return fail(status.code(), status.message());
+}
+
+/// The spec `index` of `specs`, or null with the error set.
+const TensorSpec *spec(const tac_model *model, size_t index, bool input,
+                       const char *function) {
+  if (!model) {
+    lastError = std::string(function) + ": model is NULL";
+    return nullptr;
+  }
+  const auto &specs = input ? model->model->inputs() : model->model->outputs();
+  if (index >= specs.size()) {
+    lastError = std::string(function) + ": index " + std::to_string(index) +
+                " out of range (the model has " + std::to_string(specs.size()) +
+                (input ? " inputs)" : " outputs)");
+    return nullptr;
+  }
+  return &specs[index];
+}
+} // namespace
+
+extern "C" {
+
+const char *tac_last_error(void) { return lastError.c_str(); }
+const char *tac_version(void) { return version(); }
+const char *tac_dtype_name(tac_dtype dtype) {
+  return static_cast<unsigned>(dtype) <= TAC_U64
+             ? dtypeName(static_cast<DType>(dtype))
+             : "unknown";
+}
+
+tac_status tac_model_load(const char *path, tac_model **model) {
+  if (!path || !model)
+    return fail(ErrorCode::InvalidArgument,
+                "tac_model_load: path and model must not be NULL");
+  *model = nullptr;
+  Expected<ModelRef> loaded = Model::load(path);
+  if (!loaded)
+    return fail(loaded.status());
+  *model = new tac_model{std::move(*loaded)};
+  return TAC_OK;
+}
+
+void tac_model_free(tac_model *model) { delete model; }
+
+size_t tac_model_num_inputs(const tac_model *model) {
+  return model ? model->model->inputs().size() : 0;
+}
+size_t tac_model_num_outputs(const tac_model *model) {
+  return model ? model->model->outputs().size() : 0;
+}
+
+#define TACRT_SPEC_ACCESSORS(kind, isInput)                                    \
+  const char *tac_model_##kind##_name(const tac_model *model, size_t index) { \
+    const TensorSpec *s = spec(model, index, isInput, __func__);               \
+    return s ? s->name.c_str() : nullptr;                                      \
+  }                                                                            \
+  tac_dtype tac_model_##kind##_dtype(const tac_model *model, size_t index) {  \
+    const TensorSpec *s = spec(model, index, isInput, __func__);               \
+    return s ? static_cast<tac_dtype>(s->dtype) : TAC_F32;                     \
+  }                                                                            \
+  size_t tac_model_##kind##_rank(const tac_model *model, size_t index) {      \
+    const TensorSpec *s = spec(model, index, isInput, __func__);               \
+    return s ? s->shape.size() : 0;                                            \
+  }                                                                            \
+  const int64_t *tac_model_##kind##_shape(const tac_model *model,             \
+                                          size_t index) {                      \
+    const TensorSpec *s = spec(model, index, isInput, __func__);               \
+    return s ? s->shape.data() : nullptr;                                      \
+  }                                                                            \
+  size_t tac_model_##kind##_byte_size(const tac_model *model, size_t index) { \
+    const TensorSpec *s = spec(model, index, isInput, __func__);               \
+    return s ? static_cast<size_t>(s->byteSize) : 0;                           \
+  }
+TACRT_SPEC_ACCESSORS(input, true)
+TACRT_SPEC_ACCESSORS(output, false)
+#undef TACRT_SPEC_ACCESSORS
+
+const char *tac_model_producer(const tac_model *model) {
+  return model ? model->model->producer().c_str() : "";
+}
+uint32_t tac_model_num_paths(const tac_model *model) {
+  return model ? model->model->numPaths() : 0;
+}
+size_t tac_model_num_variants(const tac_model *model) {
+  return model ? model->model->variants().size() : 0;
+}
+int32_t tac_model_variant_path(const tac_model *model, size_t index) {
+  if (!model || index >= model->model->variants().size())
+    return -1;
+  return model->model->variants()[index].path;
+}
+uint64_t tac_model_variant_flops(const tac_model *model, size_t index) {
+  if (!model || index >= model->model->variants().size())
+    return 0;
+  return model->model->variants()[index].flops;
+}
+uint64_t tac_model_controller_flops(const tac_model *model) {
+  return model ? model->model->controllerFlops() : 0;
+}
+
+tac_status tac_session_create(tac_model *model, tac_session **session) {
+  if (!model || !session)
+    return fail(ErrorCode::InvalidArgument,
+                "tac_session_create: model and session must not be NULL");
+  *session = nullptr;
+  Expected<std::unique_ptr<Session>> created = Session::create(model->model);
+  if (!created)
+    return fail(created.status());
+  *session = new tac_session{std::move(*created)};
+  return TAC_OK;
+}
+
+void tac_session_free(tac_session *session) { delete session; }
+
+tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
+                           size_t num_inputs, tac_tensor *outputs,
+                           size_t num_outputs, const tac_run_options *options,
+                           tac_run_info *info) {
+  if (!session)
+    return fail(ErrorCode::InvalidArgument, "tac_session_run: session is NULL");
+  const Model &model = session->session->model();
+  const std::vector<TensorSpec> &in = model.inputs();
+  const std::vector<TensorSpec> &out = model.outputs();
+  if (num_inputs != in.size() || (num_inputs > 0 && !inputs)) {
+    std::string names;
+    for (const TensorSpec &s : in)
+      names += (names.empty() ? "" : ", ") + s.name;
+    return fail(ErrorCode::InvalidArgument,
+                "expected " + std::to_string(in.size()) + " inputs (" + names +
+                    "), got " + std::to_string(num_inputs));
+  }
+  if (num_outputs != out.size() || (num_outputs > 0 && !outputs))
+    return fail(ErrorCode::InvalidArgument,
+                "expected " + std::to_string(out.size()) +
+                    " output buffers, got " + std::to_string(num_outputs));
+
+  std::vector<const void *> inputData(num_inputs);
+  for (size_t i = 0; i < num_inputs; ++i) {
+    const tac_tensor &t = inputs[i];
+    const TensorSpec &s = in[i];
+    bool sameShape = t.rank == s.shape.size() &&
+                     (t.rank == 0 || (t.shape && std::memcmp(t.shape,
+                                                             s.shape.data(),
+                                                             t.rank * 8) == 0));
+    if (t.rank > 0 && !t.shape)
+      return fail(ErrorCode::InvalidArgument,
+                  "input " + std::to_string(i) + " '" + s.name +
+                      "': rank " + std::to_string(t.rank) +
+                      " but shape is NULL");
+    if (static_cast<int>(t.dtype) != static_cast<int>(s.dtype) || !sameShape)
+      return fail(ErrorCode::InvalidArgument,
+                  "input " + std::to_string(i) + " '" + s.name +
+                      "': expected " + describeType(s.dtype, s.shape) +
+                      ", got " +
+                      describeType(static_cast<DType>(t.dtype),
+                                   std::vector<int64_t>(t.shape,
+                                                        t.shape + t.rank)));
+    if (t.byte_size != s.byteSize)
+      return fail(ErrorCode::InvalidArgument,
+                  "input " + std::to_string(i) + " '" + s.name + "': byte_size " +
+                      std::to_string(t.byte_size) + ", expected " +
+                      std::to_string(s.byteSize));
+    inputData[i] = t.data;
+  }
+  std::vector<void *> outputData(num_outputs);
+  for (size_t o = 0; o < num_outputs; ++o) {
+    if (outputs[o].byte_size < out[o].byteSize)
+      return fail(ErrorCode::InvalidArgument,
+                  "output " + std::to_string(o) + " '" + out[o].name +
+                      "': the buffer has " +
+                      std::to_string(outputs[o].byte_size) +
+                      " bytes, the output needs " +
+                      std::to_string(out[o].byteSize) + " (" +
+                      describeType(out[o].dtype, out[o].shape) + ")");
+    outputData[o] = outputs[o].data;
+  }
+
+  RunOptions runOptions;
+  if (options) {
+    switch (options->dispatch) {
+    case TAC_DISPATCH_AUTO: break;
+    case TAC_DISPATCH_FIXED: runOptions = RunOptions::fixed(options->path); break;
+    case TAC_DISPATCH_BUDGET:
+      runOptions = RunOptions::budget(options->budget_flops);
+      break;
+    default:
+      return fail(ErrorCode::InvalidArgument,
+                  "tac_run_options.dispatch " +
+                      std::to_string(static_cast<int>(options->dispatch)) +
+                      " is not a tac_dispatch value (AUTO, FIXED, BUDGET)");
+    }
+  }
+  RunInfo runInfo;
+  Status status = session->session->runRaw(inputData.data(), outputData.data(),
+                                           runOptions, &runInfo);
+  if (!status)
+    return fail(status);
+  if (info) {
+    info->path = runInfo.path;
+    info->requested_path = runInfo.requestedPath;
+    info->rounded = runInfo.rounded;
+    info->budget_limited = runInfo.budgetLimited;
+    info->flops = runInfo.flops;
+    info->controller_flops = runInfo.controllerFlops;
+    info->time_us = runInfo.timeUs;
+    // Point into the model (alive as long as the session) rather than the
+    // per-run copy.
+    const VariantInfo *variant = model.findVariant(runInfo.path);
+    info->layers = variant->layers.data();
+    info->num_layers = variant->layers.size();
+  }
+  return TAC_OK;
+}
+
+} // extern "C"

@@ -1,0 +1,630 @@
+// Model::load: map a .tacm file, verify everything it says before anything
+// is used, and load the native code. Each check has its own message saying
+// what is wrong and what to do.
+#include "ModelImpl.h"
+
+#include "tacm_generated.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dlfcn.h>
+
+#ifndef TACRT_VERSION
+#error "TACRT_VERSION must be defined by the build"
+#endif
+
+namespace tac::rt {
+
+const char *version() { return TACRT_VERSION; }
+uint32_t formatVersion() { return format::kFormatVersion; }
+
+Model::Impl::~Impl() {
+  if (mapping)
+    munmap(mapping, mappingSize);
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const std::string &Model::filePath() const { return impl_->filePath; }
+const std::string &Model::producer() const { return impl_->producer; }
+const std::vector<TensorSpec> &Model::inputs() const { return impl_->inputs; }
+const std::vector<TensorSpec> &Model::outputs() const {
+  return impl_->outputs;
+}
+uint32_t Model::numPaths() const { return impl_->numPaths; }
+bool Model::hasController() const { return impl_->hasController; }
+uint64_t Model::controllerFlops() const {
+  return impl_->hasController ? impl_->controller.flops : 0;
+}
+const std::vector<VariantInfo> &Model::variants() const {
+  return impl_->variantInfo;
+}
+const VariantInfo *Model::findVariant(int32_t path) const {
+  for (const VariantInfo &v : impl_->variantInfo)
+    if (v.path == path)
+      return &v;
+  return nullptr;
+}
+uint64_t Model::arenaBytes() const { return impl_->arenaBytes; }
+size_t Model::codeObjectIndex() const { return impl_->codeIndex; }
+const std::string &Model::codeObjectCpu() const { return impl_->codeCpu; }
+
+namespace {
+using format::BufferRefDesc;
+using format::PlanDesc;
+using format::Space;
+using format::StepKind;
+
+std::string str(const flatbuffers::String *s) {
+  return s ? s->str() : std::string();
+}
+
+/// Overflow-safe "[offset, offset+size) lies in [0, limit)".
+bool inBounds(uint64_t offset, uint64_t size, uint64_t limit) {
+  return size <= limit && offset <= limit - size;
+}
+
+std::string range(uint64_t offset, uint64_t size) {
+  return "[" + std::to_string(offset) + ", " +
+         (offset + size < offset ? std::string("overflow")
+                                 : std::to_string(offset + size)) +
+         ")";
+}
+
+/// Printable text for messages: a damaged header may hold any bytes.
+std::string printable(const char *data, size_t size) {
+  std::string out;
+  for (size_t i = 0; i < size && data[i]; ++i) {
+    unsigned char c = static_cast<unsigned char>(data[i]);
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
+
+std::string hex(uint64_t value) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%016llx",
+                static_cast<unsigned long long>(value));
+  return buf;
+}
+
+/// Builds the loaded model; every failure is an InvalidFile status whose
+/// message starts with the file name.
+class Loader {
+public:
+  Loader(Model::Impl &model, const uint8_t *file, uint64_t fileSize)
+      : m(model), file(file), fileSize(fileSize) {}
+
+  Status load();
+
+private:
+  Status invalid(const std::string &what) const {
+    return Status::error(ErrorCode::InvalidFile,
+                         "invalid: '" + m.filePath + "': " + what +
+                             "; the file is inconsistent: recompile it with "
+                             "tac-compile (a compiler bug if it persists)");
+  }
+  Status corrupted(const std::string &what) const {
+    return Status::error(ErrorCode::InvalidFile,
+                         "corrupted: '" + m.filePath + "': " + what +
+                             "; the file was damaged after tac-compile "
+                             "wrote it: copy it again or recompile it");
+  }
+
+  Status checkHeader();
+  Status checkSections();
+  Status readSpecs(const flatbuffers::Vector<flatbuffers::Offset<fb::TensorSpec>>
+                       *specs,
+                   const char *what, std::vector<TensorSpec> &out);
+  PlanDesc readPlan(const fb::Plan &plan) const;
+  Status checkRef(const std::string &where, const BufferRefDesc &ref,
+                  const PlanDesc &plan) const;
+  Status checkPlan(const std::string &label, const PlanDesc &plan) const;
+  Status checkOutputs(const std::string &label, const PlanDesc &plan) const;
+  Status loadCode();
+  ExecPlan toExec(const PlanDesc &plan) const;
+
+  Model::Impl &m;
+  const uint8_t *file;
+  uint64_t fileSize;
+  format::TacmHeader header{};
+  const fb::Model *root = nullptr;
+  uint64_t metadataEnd = 0;
+  std::vector<KernelFn> kernelFns;
+};
+
+Status Loader::checkHeader() {
+  using namespace format;
+  if (fileSize < kHeaderSize)
+    return Status::error(
+        ErrorCode::InvalidFile,
+        "truncated: '" + m.filePath + "' is " + std::to_string(fileSize) +
+            " bytes, smaller than the 64-byte .tacm header; the file is "
+            "incomplete: copy it again or recompile it");
+  std::memcpy(&header, file, sizeof(header));
+  if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0)
+    return Status::error(
+        ErrorCode::InvalidFile,
+        "'" + m.filePath + "' is not a .tacm file (it starts with '" +
+            printable(header.magic, 4) +
+            "', not 'TACM'); pass a model compiled by tac-compile");
+  std::string producer = printable(header.producer, sizeof(header.producer));
+  if (header.formatVersion != kFormatVersion)
+    return Status::error(
+        ErrorCode::Unsupported,
+        "'" + m.filePath + "' was built by " +
+            (producer.empty() ? std::string("an unknown producer") : producer) +
+            " (format " + std::to_string(header.formatVersion) +
+            "); this runtime (tac " + version() + ", format " +
+            std::to_string(kFormatVersion) + ") reads format " +
+            std::to_string(kFormatVersion) +
+            ": recompile it with this tac-compile");
+  if (header.fileSize != fileSize)
+    return Status::error(
+        ErrorCode::InvalidFile,
+        std::string(header.fileSize > fileSize ? "truncated: '" : "extended: '") +
+            m.filePath + "' is " + std::to_string(fileSize) +
+            " bytes but its header records " +
+            std::to_string(header.fileSize) +
+            (header.fileSize > fileSize
+                 ? "; the file is incomplete: copy it again or recompile it"
+                 : "; bytes were appended to it: copy it again or recompile "
+                   "it"));
+  uint64_t sum = checksum64(file + kHeaderSize, fileSize - kHeaderSize);
+  if (sum != header.checksum)
+    return Status::error(ErrorCode::InvalidFile,
+                         "corrupted: checksum mismatch in '" + m.filePath +
+                             "' (header " + hex(header.checksum) +
+                             ", contents " + hex(sum) +
+                             "); the file was damaged after tac-compile wrote "
+                             "it: copy it again or recompile it");
+  // The checksum does not cover the header, so each remaining header field
+  // is checked against what the writer always produces.
+  if (header.metadataOffset != kHeaderSize ||
+      header.metadataSize % kSectionAlignment != 0 ||
+      header.metadataSize == 0 ||
+      !inBounds(header.metadataOffset, header.metadataSize, fileSize))
+    return corrupted("the metadata range " +
+                     range(header.metadataOffset, header.metadataSize) +
+                     " is not a 64-aligned range after the header inside the " +
+                     std::to_string(fileSize) + "-byte file");
+  metadataEnd = header.metadataOffset + header.metadataSize;
+
+  const uint8_t *metadata = file + header.metadataOffset;
+  if (!fb::ModelBufferHasIdentifier(metadata))
+    return corrupted("the metadata lacks the FlatBuffer identifier 'TACM'");
+  flatbuffers::Verifier::Options options;
+  options.max_tables = header.metadataSize / 4 + 1;
+  flatbuffers::Verifier verifier(metadata, header.metadataSize, options);
+  if (!fb::VerifyModelBuffer(verifier))
+    return corrupted("the metadata is not a valid tac.fb.Model FlatBuffer "
+                     "(the FlatBuffers verifier rejected it)");
+  root = fb::GetModel(metadata);
+
+  // The producer is repeated in the header (readable without parsing);
+  // the two must agree byte for byte.
+  char expected[sizeof(header.producer)] = {};
+  std::string fbProducer = str(root->producer());
+  std::memcpy(expected, fbProducer.data(),
+              std::min(fbProducer.size(), sizeof(expected)));
+  if (std::memcmp(expected, header.producer, sizeof(expected)) != 0)
+    return corrupted("the header's producer '" + producer +
+                     "' differs from the metadata's '" + fbProducer + "'");
+  m.producer = fbProducer;
+  return Status::success();
+}
+
+Status Loader::checkSections() {
+  // Sections lie after the metadata and inside the file; the first one
+  // starts right at the (padded) metadata end, as the writer lays them out.
+  uint64_t firstSection = fileSize;
+  bool anySection = false;
+  uint64_t weightsOffset = root->weights_offset();
+  uint64_t weightsSize = root->weights_size();
+  if (weightsSize > 0) {
+    if (weightsOffset % format::kSectionAlignment != 0 ||
+        weightsOffset < metadataEnd ||
+        !inBounds(weightsOffset, weightsSize, fileSize))
+      return invalid("the weight section " + range(weightsOffset, weightsSize) +
+                     " is not a 64-aligned range after the metadata (which "
+                     "ends at " + std::to_string(metadataEnd) +
+                     ") inside the " + std::to_string(fileSize) +
+                     "-byte file");
+    firstSection = std::min(firstSection, weightsOffset);
+    anySection = true;
+  }
+  m.weights = weightsSize > 0 ? file + weightsOffset : file;
+  m.weightsSize = weightsSize;
+
+  const auto *code = root->code();
+  for (uint32_t i = 0; code && i < code->size(); ++i) {
+    const fb::CodeObject *object = code->Get(i);
+    if (object->size() == 0 || object->offset() < metadataEnd ||
+        !inBounds(object->offset(), object->size(), fileSize))
+      return invalid("code object " + std::to_string(i) + " " +
+                     range(object->offset(), object->size()) +
+                     " is empty or not inside the file after the metadata "
+                     "(which ends at " + std::to_string(metadataEnd) + ")");
+    firstSection = std::min<uint64_t>(firstSection, object->offset());
+    anySection = true;
+  }
+  if (anySection ? firstSection != metadataEnd : fileSize != metadataEnd)
+    return corrupted("the header's metadata size " +
+                     std::to_string(header.metadataSize) +
+                     " does not end where the first section starts (" +
+                     std::to_string(firstSection) + ")");
+  return Status::success();
+}
+
+Status Loader::readSpecs(
+    const flatbuffers::Vector<flatbuffers::Offset<fb::TensorSpec>> *specs,
+    const char *what, std::vector<TensorSpec> &out) {
+  for (uint32_t i = 0; specs && i < specs->size(); ++i) {
+    const fb::TensorSpec *spec = specs->Get(i);
+    TensorSpec t;
+    t.name = str(spec->name());
+    std::string label = std::string(what) + " " + std::to_string(i) + " '" +
+                        t.name + "'";
+    if (t.name.empty())
+      return invalid(std::string(what) + " " + std::to_string(i) +
+                     " has no name");
+    if (spec->dtype() > fb::DType_MAX)
+      return invalid(label + " has an unknown dtype " +
+                     std::to_string(spec->dtype()));
+    t.dtype = static_cast<DType>(spec->dtype());
+    if (spec->shape())
+      t.shape.assign(spec->shape()->begin(), spec->shape()->end());
+    std::optional<uint64_t> bytes = tensorBytes(t.dtype, t.shape);
+    if (!bytes)
+      return invalid(label + " has shape " + describeType(t.dtype, t.shape) +
+                     ": dimensions must be static (>= 0) and the size must "
+                     "fit in 64 bits");
+    t.byteSize = *bytes;
+    out.push_back(std::move(t));
+  }
+  return Status::success();
+}
+
+PlanDesc Loader::readPlan(const fb::Plan &plan) const {
+  auto readRefs = [](const flatbuffers::Vector<const fb::BufferRef *> *refs) {
+    std::vector<BufferRefDesc> out;
+    for (uint32_t i = 0; refs && i < refs->size(); ++i) {
+      const fb::BufferRef *r = refs->Get(i);
+      out.push_back({static_cast<Space>(r->space()), r->index(), r->offset(),
+                     r->size()});
+    }
+    return out;
+  };
+  PlanDesc desc;
+  desc.name = str(plan.name());
+  desc.path = plan.path();
+  if (plan.layers())
+    desc.layers.assign(plan.layers()->begin(), plan.layers()->end());
+  for (uint32_t i = 0; plan.steps() && i < plan.steps()->size(); ++i) {
+    const fb::Step *step = plan.steps()->Get(i);
+    format::StepDesc s;
+    s.kind = static_cast<StepKind>(step->kind());
+    s.kernel = step->kernel();
+    s.args = readRefs(step->args());
+    s.bytes = step->bytes();
+    desc.steps.push_back(std::move(s));
+  }
+  desc.arenaBytes = plan.arena_bytes();
+  desc.outputs = readRefs(plan.outputs());
+  desc.flops = plan.flops();
+  desc.bytesMoved = plan.bytes_moved();
+  desc.paramBytes = plan.param_bytes();
+  desc.peakActivationBytes = plan.peak_activation_bytes();
+  for (uint32_t i = 0; plan.buffers() && i < plan.buffers()->size(); ++i) {
+    const fb::ArenaBuffer *b = plan.buffers()->Get(i);
+    desc.buffers.push_back(
+        {b->offset(), b->size(), b->first_step(), b->last_step()});
+  }
+  return desc;
+}
+
+Status Loader::checkRef(const std::string &where, const BufferRefDesc &ref,
+                        const PlanDesc &plan) const {
+  std::string bytes = "bytes " + range(ref.offset, ref.size);
+  switch (ref.space) {
+  case Space::Arena:
+    if (ref.index != 0)
+      return invalid(where + ": an Arena reference has index " +
+                     std::to_string(ref.index) + " (must be 0)");
+    if (!inBounds(ref.offset, ref.size, plan.arenaBytes))
+      return invalid(where + ": arena " + bytes + " out of bounds (the plan's "
+                     "arena is " + std::to_string(plan.arenaBytes) + " bytes)");
+    return Status::success();
+  case Space::Weights:
+    if (ref.index != 0)
+      return invalid(where + ": a Weights reference has index " +
+                     std::to_string(ref.index) + " (must be 0)");
+    if (!inBounds(ref.offset, ref.size, m.weightsSize))
+      return invalid(where + ": weight " + bytes + " out of bounds (the "
+                     "weight section is " + std::to_string(m.weightsSize) +
+                     " bytes)");
+    return Status::success();
+  case Space::Input:
+    if (ref.index >= m.inputs.size())
+      return invalid(where + ": input index " + std::to_string(ref.index) +
+                     " out of range (the model has " +
+                     std::to_string(m.inputs.size()) + " inputs)");
+    if (!inBounds(ref.offset, ref.size, m.inputs[ref.index].byteSize))
+      return invalid(where + ": input '" + m.inputs[ref.index].name + "' " +
+                     bytes + " out of bounds (the input is " +
+                     std::to_string(m.inputs[ref.index].byteSize) + " bytes)");
+    return Status::success();
+  }
+  return invalid(where + ": unknown buffer space " +
+                 std::to_string(static_cast<int>(ref.space)));
+}
+
+Status Loader::checkPlan(const std::string &label, const PlanDesc &plan) const {
+  if (plan.arenaBytes > m.arenaBytes)
+    return invalid(label + " needs a " + std::to_string(plan.arenaBytes) +
+                   "-byte arena, more than the model's arena_bytes " +
+                   std::to_string(m.arenaBytes));
+  const auto *kernels = root->kernels();
+  uint32_t numKernels = kernels ? kernels->size() : 0;
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const format::StepDesc &step = plan.steps[s];
+    std::string where = label + " step " + std::to_string(s);
+    if (step.kind == StepKind::Kernel) {
+      if (step.kernel >= numKernels)
+        return invalid(where + ": kernel index " + std::to_string(step.kernel) +
+                       " out of range (the model has " +
+                       std::to_string(numKernels) + " kernels)");
+      uint32_t numArgs = kernels->Get(step.kernel)->num_args();
+      if (step.args.size() != numArgs)
+        return invalid(where + ": kernel '" +
+                       str(kernels->Get(step.kernel)->symbol()) + "' takes " +
+                       std::to_string(numArgs) + " arguments, the step passes " +
+                       std::to_string(step.args.size()));
+    } else if (step.kind == StepKind::Copy) {
+      if (step.args.size() != 2)
+        return invalid(where + ": a copy takes 2 arguments (destination, "
+                       "source), the step passes " +
+                       std::to_string(step.args.size()));
+      if (step.bytes > step.args[0].size || step.bytes > step.args[1].size)
+        return invalid(where + ": copies " + std::to_string(step.bytes) +
+                       " bytes between references of " +
+                       std::to_string(step.args[0].size) + " and " +
+                       std::to_string(step.args[1].size) + " bytes");
+      if (step.args[0].space != Space::Arena)
+        return invalid(where + ": a copy writes into read-only memory (the "
+                       "weights or an input); only the arena is writable");
+    } else {
+      return invalid(where + ": unknown step kind " +
+                     std::to_string(static_cast<int>(step.kind)));
+    }
+    for (size_t a = 0; a < step.args.size(); ++a)
+      if (Status st = checkRef(where + " argument " + std::to_string(a),
+                               step.args[a], plan);
+          !st)
+        return st;
+  }
+  for (size_t o = 0; o < plan.outputs.size(); ++o)
+    if (Status st = checkRef(label + " output " + std::to_string(o),
+                             plan.outputs[o], plan);
+        !st)
+      return st;
+  if (Status st = verifyPlanMemory(plan); !st)
+    return invalid(label + ": " + st.message().substr(0, st.message().find(';')));
+  return Status::success();
+}
+
+Status Loader::checkOutputs(const std::string &label,
+                            const PlanDesc &plan) const {
+  if (plan.outputs.size() != m.outputs.size())
+    return invalid(label + " has " + std::to_string(plan.outputs.size()) +
+                   " outputs, the model declares " +
+                   std::to_string(m.outputs.size()));
+  for (size_t o = 0; o < plan.outputs.size(); ++o)
+    if (plan.outputs[o].size != m.outputs[o].byteSize)
+      return invalid(label + " output " + std::to_string(o) + " is " +
+                     std::to_string(plan.outputs[o].size) + " bytes, but '" +
+                     m.outputs[o].name + "' (" +
+                     describeType(m.outputs[o].dtype, m.outputs[o].shape) +
+                     ") is " + std::to_string(m.outputs[o].byteSize));
+  return Status::success();
+}
+
+Status Loader::loadCode() {
+  const auto *kernels = root->kernels();
+  const auto *code = root->code();
+  uint32_t numKernels = kernels ? kernels->size() : 0;
+  for (uint32_t k = 0; k < numKernels; ++k)
+    if (str(kernels->Get(k)->symbol()).empty())
+      return invalid("kernel " + std::to_string(k) + " has no symbol name");
+  if (numKernels == 0)
+    return Status::success();
+  if (!code || code->size() == 0)
+    return invalid(std::to_string(numKernels) +
+                   " kernels but no code object holding them");
+
+  // The first object (best first) whose arch and features this CPU has.
+  std::string reasons;
+  for (uint32_t i = 0; i < code->size(); ++i) {
+    const fb::CodeObject *object = code->Get(i);
+    std::string name = "code object " + std::to_string(i) + " (" +
+                       str(object->arch()) + ", " + str(object->cpu()) + ")";
+    std::string reason;
+    if (str(object->arch()) != hostArch())
+      reason = "is for " + str(object->arch()) + ", this machine is " +
+               hostArch();
+    for (uint32_t f = 0; reason.empty() && object->features() &&
+                         f < object->features()->size();
+         ++f) {
+      std::string feature = str(object->features()->Get(f));
+      std::optional<bool> has = cpuSupports(feature);
+      if (!has)
+        reason = "needs '" + feature + "', a feature this runtime does not "
+                 "know";
+      else if (!*has)
+        reason = "needs '" + feature + "', which this CPU lacks";
+    }
+    if (!reason.empty()) {
+      reasons += (reasons.empty() ? "" : "; ") + name + " " + reason;
+      continue;
+    }
+    if (Status st = loadNativeCode(file + object->offset(), object->size(),
+                                   name + " of '" + m.filePath + "'", m.code);
+        !st)
+      return st;
+    m.codeIndex = i;
+    m.codeCpu = str(object->cpu());
+    for (uint32_t k = 0; k < numKernels; ++k) {
+      std::string symbol = str(kernels->Get(k)->symbol());
+      void *address = dlsym(m.code.handle, symbol.c_str());
+      if (!address)
+        return invalid("kernel symbol '" + symbol + "' is missing from " +
+                       name);
+      kernelFns.push_back(reinterpret_cast<KernelFn>(address));
+    }
+    return Status::success();
+  }
+  return Status::error(ErrorCode::Unsupported,
+                       "'" + m.filePath +
+                           "' has no code object this CPU can run: " + reasons +
+                           "; recompile the model for this machine's CPU");
+}
+
+ExecPlan Loader::toExec(const PlanDesc &plan) const {
+  ExecPlan exec;
+  exec.flops = plan.flops;
+  exec.outputs = plan.outputs;
+  for (const format::StepDesc &step : plan.steps) {
+    ExecStep e;
+    e.kind = step.kind;
+    e.fn = step.kind == StepKind::Kernel ? kernelFns[step.kernel] : nullptr;
+    e.firstArg = static_cast<uint32_t>(exec.args.size());
+    e.numArgs = static_cast<uint32_t>(step.args.size());
+    e.bytes = step.bytes;
+    exec.args.insert(exec.args.end(), step.args.begin(), step.args.end());
+    exec.steps.push_back(e);
+  }
+  return exec;
+}
+
+Status Loader::load() {
+  if (Status st = checkHeader(); !st)
+    return st;
+  if (Status st = checkSections(); !st)
+    return st;
+  if (Status st = readSpecs(root->inputs(), "input", m.inputs); !st)
+    return st;
+  if (Status st = readSpecs(root->outputs(), "output", m.outputs); !st)
+    return st;
+  m.arenaBytes = root->arena_bytes();
+  m.numPaths = root->num_paths();
+
+  // Plans: semantics first, code afterwards, so nothing unverified runs.
+  PlanDesc controller;
+  m.hasController = root->controller() != nullptr;
+  if (m.hasController) {
+    controller = readPlan(*root->controller());
+    if (Status st = checkPlan("controller", controller); !st)
+      return st;
+    m.controllerPathOutput = root->controller_path_output();
+    if (m.controllerPathOutput >= controller.outputs.size())
+      return invalid("controller_path_output is " +
+                     std::to_string(m.controllerPathOutput) +
+                     " but the controller has " +
+                     std::to_string(controller.outputs.size()) + " outputs");
+    if (controller.outputs[m.controllerPathOutput].size != 8)
+      return invalid("the controller's path output " +
+                     std::to_string(m.controllerPathOutput) + " is " +
+                     std::to_string(
+                         controller.outputs[m.controllerPathOutput].size) +
+                     " bytes, not one int64 (8 bytes)");
+    if (m.numPaths == 0)
+      return invalid("the model has a controller but num_paths is 0");
+  }
+  const auto *variants = root->variants();
+  if (!variants || variants->size() == 0)
+    return invalid("the model has no variants");
+  std::vector<PlanDesc> plans;
+  for (uint32_t i = 0; i < variants->size(); ++i) {
+    PlanDesc plan = readPlan(*variants->Get(i));
+    std::string label = "variant " + std::to_string(i) + " '" + plan.name +
+                        "' (path " + std::to_string(plan.path) + ")";
+    if (plan.path == -1) {
+      if (m.hasController || variants->size() != 1)
+        return invalid(label + ": path -1 marks the single variant of a "
+                       "static model, but this model has " +
+                       std::string(m.hasController ? "a controller"
+                                                   : "several variants"));
+    } else if (plan.path < 0 || static_cast<uint32_t>(plan.path) >= m.numPaths) {
+      return invalid(label + ": path out of range (num_paths is " +
+                     std::to_string(m.numPaths) + ")");
+    }
+    if (!plans.empty() && plan.path <= plans.back().path)
+      return invalid(label + ": variants must be sorted by path without "
+                     "duplicates (the previous one has path " +
+                     std::to_string(plans.back().path) + ")");
+    if (Status st = checkPlan(label, plan); !st)
+      return st;
+    if (Status st = checkOutputs(label, plan); !st)
+      return st;
+    plans.push_back(std::move(plan));
+  }
+
+  if (Status st = loadCode(); !st)
+    return st;
+  if (m.hasController)
+    m.controller = toExec(controller);
+  for (PlanDesc &plan : plans) {
+    m.variants.push_back(toExec(plan));
+    m.variantInfo.push_back({std::move(plan.name), plan.path,
+                             std::move(plan.layers), plan.flops,
+                             plan.arenaBytes});
+  }
+  return Status::success();
+}
+} // namespace
+
+Expected<ModelRef> Model::load(const std::string &path) {
+  auto impl = std::make_unique<Impl>();
+  impl->filePath = path;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::error(ErrorCode::InvalidFile,
+                         "cannot open '" + path + "': " + std::strerror(errno) +
+                             "; check the path to the .tacm file");
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    return Status::error(ErrorCode::InvalidFile,
+                         "'" + path + "' is not a regular file; pass the "
+                         "path to a .tacm file");
+  }
+  uint64_t size = static_cast<uint64_t>(info.st_size);
+  if (size > 0) {
+    void *mapping = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapping == MAP_FAILED) {
+      int err = errno;
+      close(fd);
+      return Status::error(ErrorCode::OutOfMemory,
+                           "cannot map '" + path + "': " + std::strerror(err));
+    }
+    impl->mapping = mapping;
+    impl->mappingSize = size;
+  }
+  close(fd);
+
+  static const uint8_t kEmpty = 0;
+  const uint8_t *bytes =
+      impl->mapping ? static_cast<const uint8_t *>(impl->mapping) : &kEmpty;
+  if (Status st = Loader(*impl, bytes, size).load(); !st)
+    return st;
+  return ModelRef(new Model(std::move(impl)));
+}
+
+} // namespace tac::rt

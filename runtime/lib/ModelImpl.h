@@ -1,0 +1,76 @@
+// The loaded form of a .tacm model, shared by the loader and the executor.
+#ifndef TACRT_LIB_MODELIMPL_H
+#define TACRT_LIB_MODELIMPL_H
+
+#include "tacrt/tacrt.hpp"
+
+namespace tac::rt {
+
+using KernelFn = void (*)(void *const *args);
+
+/// One step ready to run: the kernel's address resolved, its arguments a
+/// slice of ExecPlan::args.
+struct ExecStep {
+  format::StepKind kind;
+  KernelFn fn;       // Kernel steps
+  uint32_t firstArg; // into ExecPlan::args
+  uint32_t numArgs;
+  uint64_t bytes;    // Copy steps
+};
+
+/// A verified plan in the executor's form.
+struct ExecPlan {
+  std::vector<ExecStep> steps;
+  std::vector<format::BufferRefDesc> args;
+  std::vector<format::BufferRefDesc> outputs;
+  uint64_t flops = 0;
+};
+
+/// A shared object loaded from a code section; unloaded on destruction.
+struct NativeCode {
+  void *handle = nullptr;
+  int fd = -1; // the memfd it was opened from, kept open while loaded
+  NativeCode() = default;
+  NativeCode(const NativeCode &) = delete;
+  NativeCode &operator=(const NativeCode &) = delete;
+  ~NativeCode();
+};
+
+struct Model::Impl {
+  std::string filePath;
+  std::string producer;
+  // The read-only mapping of the whole file (weights are read in place).
+  void *mapping = nullptr;
+  size_t mappingSize = 0;
+  const uint8_t *weights = nullptr;
+  uint64_t weightsSize = 0;
+
+  std::vector<TensorSpec> inputs, outputs;
+  uint32_t numPaths = 0;
+  bool hasController = false;
+  uint32_t controllerPathOutput = 0;
+  ExecPlan controller;
+  std::vector<ExecPlan> variants; // parallel to variantInfo
+  std::vector<VariantInfo> variantInfo;
+  uint64_t arenaBytes = 0;
+
+  size_t codeIndex = 0;
+  std::string codeCpu;
+  NativeCode code;
+
+  ~Impl();
+};
+
+/// Whether this CPU has `feature` (a name __builtin_cpu_supports takes);
+/// nullopt for a name this runtime does not know.
+std::optional<bool> cpuSupports(const std::string &feature);
+/// The architecture this runtime runs on ("x86_64", "aarch64").
+const char *hostArch();
+/// dlopens a shared object held in memory (memfd, else an unlinked temp
+/// file). `what` names it in error messages.
+Status loadNativeCode(const uint8_t *bytes, size_t size,
+                      const std::string &what, NativeCode &code);
+
+} // namespace tac::rt
+
+#endif // TACRT_LIB_MODELIMPL_H

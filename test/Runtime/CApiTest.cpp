@@ -1,0 +1,116 @@
+// The C API: a load/run round trip and its error reporting.
+#include "TestUtil.h"
+
+#include "tacrt/tacrt.h"
+
+using namespace tacrt_test;
+using ::testing::HasSubstr;
+
+TEST(CApi, RoundTrip) {
+  std::string path = writeModel(adaptiveModel());
+  tac_model *model = nullptr;
+  ASSERT_EQ(tac_model_load(path.c_str(), &model), TAC_OK) << tac_last_error();
+  ASSERT_EQ(tac_model_num_inputs(model), 1u);
+  EXPECT_STREQ(tac_model_input_name(model, 0), "x");
+  EXPECT_EQ(tac_model_input_dtype(model, 0), TAC_F32);
+  ASSERT_EQ(tac_model_input_rank(model, 0), 2u);
+  EXPECT_EQ(tac_model_input_shape(model, 0)[1], 4);
+  EXPECT_EQ(tac_model_input_byte_size(model, 0), 16u);
+  EXPECT_EQ(tac_model_num_outputs(model), 1u);
+  EXPECT_STREQ(tac_model_output_name(model, 0), "y");
+  EXPECT_EQ(tac_model_output_byte_size(model, 0), 16u);
+  EXPECT_STREQ(tac_model_producer(model), "tac 0.1.0");
+  EXPECT_EQ(tac_model_num_paths(model), 4u);
+  ASSERT_EQ(tac_model_num_variants(model), 3u);
+  EXPECT_EQ(tac_model_variant_path(model, 2), 3);
+  EXPECT_EQ(tac_model_variant_flops(model, 2), 4 * kLayerFlops);
+  EXPECT_EQ(tac_model_controller_flops(model), kControllerFlops);
+  EXPECT_EQ(tac_model_input_name(model, 5), nullptr);
+  EXPECT_THAT(tac_last_error(), HasSubstr("index 5 out of range"));
+
+  tac_session *session = nullptr;
+  ASSERT_EQ(tac_session_create(model, &session), TAC_OK);
+  tac_model_free(model); // the session keeps the model alive
+
+  alignas(64) float x[4] = {0.5f, 0.5f, 0.5f, 1.0f}; // sum 2.5: path 2 -> 3
+  alignas(64) float y[4] = {};
+  const int64_t shape[2] = {1, 4};
+  tac_tensor in = {x, TAC_F32, 2, shape, sizeof x};
+  tac_tensor out = {y, TAC_F32, 0, nullptr, sizeof y};
+  tac_run_info info;
+  ASSERT_EQ(tac_session_run(session, &in, 1, &out, 1, nullptr, &info), TAC_OK)
+      << tac_last_error();
+  EXPECT_EQ(info.path, 3);
+  EXPECT_EQ(info.requested_path, 2);
+  EXPECT_EQ(info.rounded, 1);
+  EXPECT_EQ(info.budget_limited, 0);
+  EXPECT_EQ(info.flops, 4 * kLayerFlops + kControllerFlops);
+  EXPECT_EQ(info.controller_flops, kControllerFlops);
+  ASSERT_EQ(info.num_layers, 4u);
+  EXPECT_EQ(info.layers[3], 3);
+  Vec4 want = reference({x[0], x[1], x[2], x[3]}, 4);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_FLOAT_EQ(y[i], want[i]);
+
+  tac_run_options fixed = {TAC_DISPATCH_FIXED, 1, 0};
+  ASSERT_EQ(tac_session_run(session, &in, 1, &out, 1, &fixed, &info), TAC_OK);
+  EXPECT_EQ(info.path, 1);
+  EXPECT_EQ(info.num_layers, 2u);
+  tac_run_options budget = {TAC_DISPATCH_BUDGET, 0, 30};
+  ASSERT_EQ(tac_session_run(session, &in, 1, &out, 1, &budget, &info), TAC_OK);
+  EXPECT_EQ(info.path, 1);
+  EXPECT_EQ(info.budget_limited, 1);
+  tac_session_free(session);
+}
+
+TEST(CApi, Errors) {
+  tac_model *model = nullptr;
+  EXPECT_EQ(tac_model_load("/nonexistent.tacm", &model),
+            TAC_ERROR_INVALID_FILE);
+  EXPECT_EQ(model, nullptr);
+  EXPECT_THAT(tac_last_error(), HasSubstr("cannot open '/nonexistent.tacm'"));
+  EXPECT_EQ(tac_model_load(nullptr, &model), TAC_ERROR_INVALID_ARGUMENT);
+
+  std::string path = writeModel(adaptiveModel());
+  ASSERT_EQ(tac_model_load(path.c_str(), &model), TAC_OK);
+  tac_session *session = nullptr;
+  ASSERT_EQ(tac_session_create(model, &session), TAC_OK);
+  alignas(64) float x[4] = {}, y[4] = {};
+  const int64_t shape[2] = {1, 4}, wrongShape[1] = {4};
+  tac_tensor in = {x, TAC_F32, 2, shape, sizeof x};
+  tac_tensor out = {y, TAC_F32, 0, nullptr, sizeof y};
+
+  EXPECT_EQ(tac_session_run(session, &in, 0, &out, 1, nullptr, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(tac_last_error(), "expected 1 inputs (x), got 0");
+
+  tac_tensor badType = {x, TAC_I32, 2, shape, sizeof x};
+  EXPECT_EQ(tac_session_run(session, &badType, 1, &out, 1, nullptr, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(tac_last_error(),
+               "input 0 'x': expected float32[1, 4], got int32[1, 4]");
+  tac_tensor badShape = {x, TAC_F32, 1, wrongShape, sizeof x};
+  EXPECT_EQ(tac_session_run(session, &badShape, 1, &out, 1, nullptr, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(tac_last_error(),
+               "input 0 'x': expected float32[1, 4], got float32[4]");
+
+  tac_tensor small = {y, TAC_F32, 0, nullptr, 8};
+  EXPECT_EQ(tac_session_run(session, &in, 1, &small, 1, nullptr, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(),
+              HasSubstr("output 0 'y': the buffer has 8 bytes, the output "
+                        "needs 16"));
+
+  tac_run_options fixed = {TAC_DISPATCH_FIXED, 2, 0};
+  EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, &fixed, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("compiled paths: 0, 1, 3"));
+  tac_run_options bad = {static_cast<tac_dispatch>(9), 0, 0};
+  EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, &bad, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(tac_session_run(nullptr, &in, 1, &out, 1, nullptr, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  tac_session_free(session);
+  tac_model_free(model);
+}
