@@ -184,4 +184,62 @@ def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
   ];
 }
 
+def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::ModuleOp"> {
+  let summary = "Shape the functions tac compiles into plans for bufferization";
+  let description = [{
+    Prepares every public function for the kernels + plan backend, at tensor
+    level:
+
+    - a function that dispatches between specialised variants (it carries
+      `tac.variants`) is erased: the runtime dispatches, from the
+      controller's result, to the variants' own plans;
+    - scalar results become rank-0 tensors (`index` becomes `i64`), so every
+      result is a buffer the plan can point at;
+    - a result that no destination-style op writes (a slice, a constant, an
+      argument, or a reshape of one) is copied into a fresh tensor, so
+      every result lies contiguously in the arena.
+
+    ```
+    func.func @main_controller(%x: tensor<4xf32>) -> (index, tensor<4xf32>)
+    // becomes
+    func.func @main_controller(%x: tensor<4xf32>) -> (tensor<i64>, tensor<4xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def TacOutlineKernels : Pass<"tac-outline-kernels", "::mlir::ModuleOp"> {
+  let summary = "Outline the compute of bufferized functions into kernel functions";
+  let description = [{
+    Splits every bufferized public function into host code and kernels. Host
+    code is what a plan can replay without computing: allocations, views
+    (`memref.subview`, `expand_shape`, `collapse_shape`, `cast`,
+    `reinterpret_cast`), `memref.get_global`, index arithmetic, constant-trip
+    `scf.for` loops and the return. Every other op is compute: each linalg
+    op becomes its own kernel, and scalar compute (loads, arithmetic on
+    loaded values, stores) joins the kernel of the ops it feeds, grown to a
+    contiguous run so no kernel moves past another one's writes.
+
+    A kernel is a private `func.func @tac_kernel_<n>` whose arguments are
+    the memrefs the outlined ops touch (constants are cloned in); the host
+    calls it with `func.call`. Identical kernels, for example the same layer
+    in several depth variants, are outlined once and shared.
+
+    A scalar computed from memory that steers host code (a loop bound or a
+    view offset read from a tensor) cannot be replayed by a static plan and
+    is reported as an error naming the op.
+
+    ```
+    linalg.fill ins(%c0 : f32) outs(%a : memref<4xf32>)
+    // becomes
+    func.call @tac_kernel_0(%a) : (memref<4xf32>) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // TAC_PASSES_TD

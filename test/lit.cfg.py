@@ -16,7 +16,7 @@ llvm_config.use_default_substitutions()
 # FileCheck, not, count come from LLVM; tac's tools from the build.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["tac-opt", "tac-translate", "tac-compile"],
+    ["tac-opt", "tac-translate", "tac-compile", "tac-run"],
     [config.tac_tools_dir, config.llvm_tools_dir])
 config.substitutions.append(("%tac_src_root", config.tac_src_root))
 # MLIR's runner support libraries, for tests that execute lowered IR.

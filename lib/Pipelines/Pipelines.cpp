@@ -4,7 +4,9 @@
 
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -28,6 +30,22 @@ void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
 /// The reference lowering to LLVM: every loop scalar, no tiling or
 /// vectorisation. Slow, simple, and the oracle the optimised backends are
 /// checked against (with mlir-runner). One definition for every script.
+void mlir::tac::buildKernelsPipeline(OpPassManager &pm) {
+  pm.addPass(createTacPreparePlanFunctions());
+  pm.addPass(createTacLowerToSCF());
+  pm.addPass(createConvertElementwiseToLinalgPass());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createTacOutlineKernels());
+}
+
 static constexpr const char *kReferenceCpuPipeline =
     "tac-lower-to-scf,convert-elementwise-to-linalg,"
     "one-shot-bufferize{bufferize-function-boundaries "
@@ -50,6 +68,11 @@ void mlir::tac::registerTacPipelines() {
         if (failed(buildReferenceCpuPipeline(pm)))
           llvm::report_fatal_error("tac-reference-cpu: malformed pipeline");
       });
+  PassPipelineRegistration<>(
+      "tac-kernels",
+      "Fuse, bufferize and outline kernels: the host functions a plan "
+      "replays, calling one kernel function per fused op",
+      buildKernelsPipeline);
   PassPipelineRegistration<AdaptivePipelineOptions>(
       "tac-adaptive",
       "Form adaptive blocks, fold layers, specialise paths, estimate cost",

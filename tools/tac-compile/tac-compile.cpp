@@ -1,17 +1,21 @@
 //===- tac-compile.cpp - the tac compiler driver --------------------------===//
 //
-//   tac-compile model.onnx [--input-shape=x:1x3x224x224] [--report]
-//               [--compile-to=import|adaptive|variants] [-o out.mlir]
+//   tac-compile model.onnx -o model.tacm [--target=cpu]
+//               [--input-shape=x:1x3x224x224] [--report] [--cpu=host,x86-64]
+//               [--compile-to=import|adaptive|variants|kernels] [-o out.mlir]
 //
-// Runs the compiler phase by phase, reporting each on stderr, and writes the
-// MLIR of the last phase. The phases after `variants` (kernels, the .tacm
-// file) come with the CPU backend; asking for them says so.
+// Runs the compiler phase by phase, reporting each on stderr. By default it
+// writes the compiled .tacm file; --compile-to=<phase> stops earlier and
+// writes that phase's MLIR instead.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tac/Import/OnnxImporter.h"
 #include "tac/InitAll.h"
 #include "tac/Pipelines/Pipelines.h"
+
+#include "tac/Backend/Backend.h"
+#include "tacrt/tacrt.hpp"
 
 #include "passes/Passes.h"
 
@@ -51,12 +55,13 @@ llvm::cl::opt<Phase> compileTo(
                    "adaptive blocks formed and identical layers folded"),
         clEnumValN(Phase::Variants, "variants",
                    "one static function per path, the controller, the "
-                   "dispatch table and each variant's cost (default)"),
+                   "dispatch table and each variant's cost"),
         clEnumValN(Phase::Kernels, "kernels",
-                   "fused kernels and plans (CPU backend, not built yet)"),
+                   "bufferized host functions calling fused kernel "
+                   "functions (what the plans replay)"),
         clEnumValN(Phase::Tacm, "tacm",
-                   "the compiled .tacm file (CPU backend, not built yet)")),
-    llvm::cl::init(Phase::Variants));
+                   "the compiled .tacm file (default; needs -o FILE)")),
+    llvm::cl::init(Phase::Tacm));
 llvm::cl::opt<std::string> target("target",
                                   llvm::cl::desc("cpu (cuda: not built yet)"),
                                   llvm::cl::init("cpu"));
@@ -66,6 +71,17 @@ llvm::cl::opt<bool> report("report",
 llvm::cl::opt<bool> noFold("no-fold",
                            llvm::cl::desc("Do not fold identical layers"),
                            llvm::cl::init(false));
+llvm::cl::list<std::string> cpus(
+    "cpu",
+    llvm::cl::desc("CPU levels to compile kernels for, best first; the "
+                   "runtime picks the first the machine supports ('host' is "
+                   "this machine; default: host,x86-64)"),
+    llvm::cl::CommaSeparated);
+llvm::cl::list<int64_t> keepPaths(
+    "paths",
+    llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
+                   "rounds other choices up to the next compiled path)"),
+    llvm::cl::CommaSeparated);
 llvm::cl::list<int64_t> depths(
     "depths",
     llvm::cl::desc("Static models: truncated depths to compile as variants "
@@ -94,22 +110,15 @@ private:
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DialectRegistry registry;
-  tac::registerAllDialects(registry);
-  tac::registerOnnxImportCLOptions();
+  mlir::tac::registerAllDialects(registry);
+  mlir::tac::registerAllPasses(); // the kernel lowering parses a pipeline
+  mlir::tac::registerOnnxImportCLOptions();
   llvm::cl::ParseCommandLineOptions(argc, argv, "tac compiler driver\n");
 
   if (target != "cpu") {
     llvm::errs() << "error: --target=" << target
                  << " is not available yet; the CUDA backend is not built. "
                     "Use --target=cpu.\n";
-    return 1;
-  }
-  if (compileTo == Phase::Kernels || compileTo == Phase::Tacm) {
-    llvm::errs() << "error: --compile-to="
-                 << (compileTo == Phase::Kernels ? "kernels" : "tacm")
-                 << " needs the CPU backend, which is not built yet; stop at "
-                    "--compile-to=variants (the default) or run the "
-                    "variants with `tac-opt --tac-reference-cpu`.\n";
     return 1;
   }
 
@@ -125,15 +134,22 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  if (compileTo == Phase::Tacm && outputFile == "-") {
+    llvm::errs() << "error: a .tacm file is binary; name it with -o "
+                    "model.tacm (or stop earlier with --compile-to=<phase> "
+                    "to print MLIR)\n";
+    return 1;
+  }
+
   progress.start("import");
   OwningOpRef<ModuleOp> module;
-  if (tac::isOnnxFileName(inputFile)) {
-    tac::OnnxImportOptions options;
-    if (failed(tac::getOnnxImportOptionsFromCL(options, error))) {
+  if (mlir::tac::isOnnxFileName(inputFile)) {
+    mlir::tac::OnnxImportOptions options;
+    if (failed(mlir::tac::getOnnxImportOptionsFromCL(options, error))) {
       llvm::errs() << "\nerror: " << error << "\n";
       return 1;
     }
-    module = tac::importOnnxModel(input->getMemBufferRef(), &context, options);
+    module = mlir::tac::importOnnxModel(input->getMemBufferRef(), &context, options);
   } else {
     sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
     module = parseSourceFile<ModuleOp>(sourceMgr, &context);
@@ -159,22 +175,67 @@ int main(int argc, char **argv) {
 
   if (compileTo >= Phase::Adaptive &&
       !runPhase("form adaptive blocks, fold layers", [&](PassManager &pm) {
-        tac::TacFormAdaptiveBlocksOptions form;
+        mlir::tac::TacFormAdaptiveBlocksOptions form;
         form.depths.assign(depths.begin(), depths.end());
-        pm.addPass(tac::createTacFormAdaptiveBlocks(form));
+        pm.addPass(mlir::tac::createTacFormAdaptiveBlocks(form));
         pm.addPass(createCanonicalizerPass());
         if (!noFold)
-          pm.addPass(tac::createTacFoldLayers());
+          pm.addPass(mlir::tac::createTacFoldLayers());
       }))
     return 1;
   if (compileTo >= Phase::Variants &&
       !runPhase("specialise paths, estimate cost", [&](PassManager &pm) {
-        pm.addPass(tac::createTacSpecializePaths());
-        tac::TacEstimateCostOptions cost;
+        pm.addPass(mlir::tac::createTacSpecializePaths());
+        mlir::tac::TacEstimateCostOptions cost;
         cost.report = report;
-        pm.addPass(tac::createTacEstimateCost(cost));
+        pm.addPass(mlir::tac::createTacEstimateCost(cost));
       }))
     return 1;
+
+  if (compileTo >= Phase::Kernels &&
+      !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
+        mlir::tac::buildKernelsPipeline(pm);
+      }))
+    return 1;
+
+  if (compileTo == Phase::Tacm) {
+    progress.start("plans, native code");
+    mlir::tac::BackendOptions options;
+    if (!cpus.empty())
+      options.cpus.assign(cpus.begin(), cpus.end());
+    options.paths.assign(keepPaths.begin(), keepPaths.end());
+    options.producer = "tac " TAC_VERSION;
+    FailureOr<mlir::tac::format::ModelDesc> desc = mlir::tac::buildModelDesc(*module, options);
+    if (failed(desc)) {
+      llvm::errs() << "\n";
+      return 1;
+    }
+    // The loader rejects plans whose live buffers overlap; catch a compiler
+    // bug here, not at the user's first load.
+    std::vector<const mlir::tac::format::PlanDesc *> plans;
+    if (desc->hasController)
+      plans.push_back(&desc->controller);
+    for (const auto &variant : desc->variants)
+      plans.push_back(&variant);
+    for (const auto *plan : plans)
+      if (::tac::rt::Status status = ::tac::rt::verifyPlanMemory(*plan);
+          !status.ok()) {
+        llvm::errs() << "\nerror: internal: plan " << plan->name
+                     << " fails the memory check: " << status.message()
+                     << "\n";
+        return 1;
+      }
+    progress.done();
+    progress.start("write " + outputFile.getValue());
+    if (!mlir::tac::format::writeTacm(*desc, outputFile, &error)) {
+      llvm::errs() << "\nerror: " << error << "\n";
+      return 1;
+    }
+    progress.done();
+    if (report)
+      mlir::tac::printPlanReport(*desc, llvm::outs());
+    return 0;
+  }
 
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputFile, &error);

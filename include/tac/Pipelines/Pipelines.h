@@ -36,6 +36,11 @@ void buildAdaptivePipeline(OpPassManager &pm,
 /// (plain loops; the oracle for optimised backends): `--tac-reference-cpu`.
 LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
 
+/// Tensor IR after the adaptive passes -> bufferized host functions calling
+/// `@tac_kernel_<n>` functions, the input of the plan builder and the CPU
+/// code generator (lib/Backend).
+void buildKernelsPipeline(OpPassManager &pm);
+
 /// Registers the pipelines with tac-opt (`--tac-adaptive`,
 /// `--tac-reference-cpu`).
 void registerTacPipelines();

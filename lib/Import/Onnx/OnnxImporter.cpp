@@ -751,6 +751,21 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   func::ReturnOp::create(builder, fileLoc(), results);
   func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   func->setAttr("tac.output_names", builder.getArrayAttr(outputNames));
+  // MLIR integers are signless; the compiled file's signature keeps ONNX's
+  // unsigned types (attributes only where one occurs).
+  SmallVector<int64_t> unsignedInputs, unsignedOutputs;
+  for (auto [i, type] : llvm::enumerate(argOnnxTypes))
+    if (isOnnxUnsigned(type))
+      unsignedInputs.push_back(i);
+  for (auto [i, value] : llvm::enumerate(*outputs))
+    if (isOnnxUnsigned(value.onnxType))
+      unsignedOutputs.push_back(i);
+  if (!unsignedInputs.empty())
+    func->setAttr("tac.unsigned_inputs",
+                  builder.getDenseI64ArrayAttr(unsignedInputs));
+  if (!unsignedOutputs.empty())
+    func->setAttr("tac.unsigned_outputs",
+                  builder.getDenseI64ArrayAttr(unsignedOutputs));
 
   if (!predictorOutput.empty() && !func->walk([](PredictorOutputOp) {
         return WalkResult::interrupt();

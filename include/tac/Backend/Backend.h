@@ -1,0 +1,100 @@
+//===- Backend.h - kernels + plans, CPU code, the .tacm file -----*- C++ -*-===//
+//
+// The back half of tac-compile: from the adaptive passes' output (the
+// controller and one function per variant, at tensor level) to a .tacm
+// file the runtime executes:
+//
+//   buildKernelsPipeline   (tac/Pipelines) tensor IR -> fused linalg ->
+//                          bufferized host functions calling kernels
+//   buildPlan              replays one host function at compile time into a
+//                          flat plan of steps over arena/weight/input offsets,
+//                          with a liveness-based arena
+//   compileCpuKernels      kernels -> LLVM -> native shared object
+//   buildModelDesc         everything above, as the file's description
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TAC_BACKEND_BACKEND_H
+#define TAC_BACKEND_BACKEND_H
+
+#include "tacrt/tacm_format.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir {
+class OpPassManager;
+namespace func {
+class FuncOp;
+} // namespace func
+} // namespace mlir
+
+namespace mlir::tac {
+
+namespace format = ::tac::format;
+
+/// The weight section: each memref.global's bytes at a 64-byte aligned
+/// offset, added the first time a plan reads it.
+class WeightTable {
+public:
+  explicit WeightTable(ModuleOp module) : module(module) {}
+  /// The byte offset of global `name`, serialising it on first use.
+  FailureOr<uint64_t> offsetOf(StringRef name, Location loc);
+  std::vector<uint8_t> takeBytes() { return std::move(bytes); }
+
+private:
+  ModuleOp module;
+  llvm::StringMap<uint64_t> offsets;
+  std::vector<uint8_t> bytes;
+};
+
+/// The kernel symbols plans call, numbered in first-use order.
+struct KernelTable {
+  std::vector<std::string> symbols;
+  std::vector<uint32_t> numArgs;
+  llvm::StringMap<uint32_t> index;
+};
+
+/// Replays host function `func` (after buildKernelsPipeline) into a plan.
+FailureOr<format::PlanDesc> buildPlan(func::FuncOp func, WeightTable &weights,
+                                      KernelTable &kernels);
+
+/// One CPU level to compile the kernels for.
+struct CpuTarget {
+  std::string cpu;                   // LLVM CPU name ("x86-64-v3", "skylake")
+  std::string llvmFeatures;          // "+avx2,+fma,..."
+  std::vector<std::string> features; // names the runtime checks
+};
+
+/// Resolves "host" (this machine's CPU and features) or an LLVM x86-64 CPU
+/// name into a target.
+FailureOr<CpuTarget> resolveCpuTarget(StringRef name);
+
+/// Compiles every `tac_kernel_*` function of `module` (after
+/// buildKernelsPipeline) into a shared object exporting
+/// `void <symbol>(void *const *args)` for each symbol in `kernels`.
+FailureOr<std::vector<uint8_t>>
+compileCpuKernels(ModuleOp module, const KernelTable &kernels,
+                  const CpuTarget &target);
+
+struct BackendOptions {
+  std::vector<std::string> cpus = {"host", "x86-64"};
+  std::string producer;
+  /// Paths to compile (empty: all).
+  std::vector<int64_t> paths;
+};
+
+/// The whole .tacm description of `module` (after buildKernelsPipeline).
+FailureOr<format::ModelDesc> buildModelDesc(ModuleOp module,
+                                            const BackendOptions &options);
+
+/// Prints one row per plan: path, layers, FLOPs, arena bytes, steps.
+void printPlanReport(const format::ModelDesc &model, llvm::raw_ostream &os);
+
+} // namespace mlir::tac
+
+#endif // TAC_BACKEND_BACKEND_H

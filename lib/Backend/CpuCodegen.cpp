@@ -1,0 +1,286 @@
+//===- CpuCodegen.cpp - kernels to a native shared object ----------------===//
+//
+// The kernel functions go through MLIR's LLVM lowering with the bare-pointer
+// calling convention (each memref argument is one pointer to its first
+// element), LLVM's O3 pipeline tuned for one CPU level, and the system C
+// compiler driver as linker. Each kernel gets an exported wrapper with the
+// runtime's uniform ABI, `void symbol(void *const *args)`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tac/Backend/Backend.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace mlir::tac;
+
+namespace {
+
+// Lowering of the kernel functions; memref.copy never reaches it (the
+// outliner turns strided copies into linalg.copy).
+constexpr const char *kKernelLowering =
+    "convert-linalg-to-loops,lower-affine,convert-scf-to-cf,"
+    "expand-strided-metadata,lower-affine,convert-math-to-funcs,"
+    "convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
+    "arith-expand{include-bf16=1},convert-arith-to-llvm,convert-index-to-llvm,"
+    "convert-cf-to-llvm,"
+    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},"
+    "reconcile-unrealized-casts";
+
+// CPU features the runtime can check with __builtin_cpu_supports, by their
+// LLVM name (the same spelling).
+constexpr const char *kCheckableFeatures[] = {
+    "sse4.1", "sse4.2",   "popcnt",   "avx",      "avx2",    "fma",  "bmi",
+    "bmi2",   "avx512f",  "avx512bw", "avx512dq", "avx512vl", "avx512cd"};
+
+const llvm::Target *x86Target(llvm::Triple &triple, std::string &error) {
+  static bool initialised = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialised;
+  triple = llvm::Triple("x86_64-unknown-linux-gnu");
+  return llvm::TargetRegistry::lookupTarget(triple, error);
+}
+
+std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const CpuTarget &target,
+                                                       std::string &error) {
+  llvm::Triple triple;
+  const llvm::Target *x86 = x86Target(triple, error);
+  if (!x86)
+    return nullptr;
+  llvm::TargetOptions options;
+  return std::unique_ptr<llvm::TargetMachine>(x86->createTargetMachine(
+      triple, target.cpu, target.llvmFeatures, options, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// Gives every kernel argument offset 0: the runtime passes a pointer to the
+/// view's first element, so the kernel sees the view from there.
+void normaliseKernelSignatures(ModuleOp module) {
+  for (auto func : module.getOps<func::FuncOp>()) {
+    SmallVector<Type> inputs;
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = cast<MemRefType>(arg.getType());
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
+        auto layout = StridedLayoutAttr::get(type.getContext(), 0, strides);
+        type = MemRefType::get(type.getShape(), type.getElementType(), layout,
+                               type.getMemorySpace());
+        arg.setType(type);
+      }
+      inputs.push_back(type);
+    }
+    func.setType(FunctionType::get(module.getContext(), inputs, {}));
+  }
+}
+
+LogicalResult runProgram(StringRef program, ArrayRef<StringRef> args,
+                         Location loc) {
+  SmallString<128> log;
+  if (llvm::sys::fs::createTemporaryFile("tac-link", "log", log))
+    return emitError(loc, "cannot create a temporary file for the linker log");
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                          StringRef(log)};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
+                                     0, &message);
+  auto output = llvm::MemoryBuffer::getFile(log);
+  llvm::sys::fs::remove(log);
+  if (rc != 0)
+    return emitError(loc, "linking the kernels with ")
+           << program << " failed (" << (message.empty() ? "exit " + std::to_string(rc) : message)
+           << "): " << (output ? (*output)->getBuffer().trim() : "");
+  return success();
+}
+
+} // namespace
+
+FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
+  CpuTarget target;
+  if (name == "host") {
+    target.cpu = llvm::sys::getHostCPUName().str();
+    std::string features;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      features += (features.empty() ? "" : ",") +
+                  std::string(feature.second ? "+" : "-") +
+                  feature.first().str();
+    target.llvmFeatures = features;
+  } else {
+    target.cpu = name.str();
+  }
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      makeTargetMachine(target, error);
+  if (!machine)
+    return emitError(UnknownLoc::get(nullptr), error), failure();
+  const llvm::MCSubtargetInfo *info = machine->getMCSubtargetInfo();
+  if (!info->isCPUStringValid(target.cpu))
+    return failure();
+  for (const char *feature : kCheckableFeatures)
+    if (info->checkFeatures(std::string("+") + feature))
+      target.features.push_back(feature);
+  return target;
+}
+
+FailureOr<std::vector<uint8_t>>
+mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
+                             const CpuTarget &target) {
+  Location loc = module.getLoc();
+  MLIRContext *context = module.getContext();
+
+  // A module of the kernels alone (host functions and globals stay behind).
+  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
+  {
+    OpBuilder builder(context);
+    builder.setInsertionPointToEnd(kernelModule->getBody());
+    for (const std::string &symbol : kernels.symbols) {
+      auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
+      if (!kernel)
+        return emitError(loc, "kernel @") << symbol << " not found", failure();
+      auto copy = cast<func::FuncOp>(builder.clone(*kernel));
+      copy.setPublic();
+    }
+  }
+  normaliseKernelSignatures(*kernelModule);
+  PassManager pm(context);
+  if (failed(parsePassPipeline(kKernelLowering, pm)))
+    return emitError(loc, "malformed kernel lowering pipeline"), failure();
+  if (failed(pm.run(*kernelModule)))
+    return emitError(loc, "lowering the kernels to LLVM failed"), failure();
+
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  context->appendDialectRegistry(registry);
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*kernelModule, llvmContext, "tac_kernels");
+  if (!llvmModule)
+    return emitError(loc, "translating the kernels to LLVM IR failed"),
+           failure();
+
+  // Uniform entry points: void symbol(void *const *args).
+  llvm::Type *ptr = llvm::PointerType::getUnqual(llvmContext);
+  auto *entryType = llvm::FunctionType::get(llvm::Type::getVoidTy(llvmContext),
+                                            {ptr}, false);
+  for (llvm::Function &function : *llvmModule)
+    if (!function.isDeclaration())
+      function.setLinkage(llvm::GlobalValue::InternalLinkage);
+  for (auto [symbol, numArgs] : llvm::zip(kernels.symbols, kernels.numArgs)) {
+    llvm::Function *impl = llvmModule->getFunction(symbol);
+    if (!impl || impl->arg_size() != numArgs)
+      return emitError(loc, "kernel ")
+                 << symbol << " lowered to an unexpected signature",
+             failure();
+    impl->setName(symbol + ".impl");
+    auto *entry = llvm::Function::Create(
+        entryType, llvm::GlobalValue::ExternalLinkage, symbol, *llvmModule);
+    llvm::IRBuilder<> builder(
+        llvm::BasicBlock::Create(llvmContext, "entry", entry));
+    SmallVector<llvm::Value *> args;
+    for (unsigned i = 0; i < numArgs; ++i)
+      args.push_back(builder.CreateLoad(
+          ptr, builder.CreateConstInBoundsGEP1_64(ptr, entry->getArg(0), i)));
+    builder.CreateCall(impl, args);
+    builder.CreateRetVoid();
+  }
+
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      makeTargetMachine(target, error);
+  if (!machine)
+    return emitError(loc, error), failure();
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  for (llvm::Function &function : *llvmModule)
+    if (!function.isDeclaration()) {
+      function.addFnAttr("target-cpu", target.cpu);
+      if (!target.llvmFeatures.empty())
+        function.addFnAttr("target-features", target.llvmFeatures);
+    }
+
+  {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder builder(machine.get());
+    builder.registerModuleAnalyses(mam);
+    builder.registerCGSCCAnalyses(cgam);
+    builder.registerFunctionAnalyses(fam);
+    builder.registerLoopAnalyses(lam);
+    builder.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager passes =
+        builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+    passes.run(*llvmModule, mam);
+  }
+
+  SmallString<128> objectPath, libraryPath;
+  if (llvm::sys::fs::createTemporaryFile("tac-kernels", "o", objectPath) ||
+      llvm::sys::fs::createTemporaryFile("tac-kernels", "so", libraryPath))
+    return emitError(loc, "cannot create temporary files for the kernels"),
+           failure();
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(objectPath);
+    llvm::sys::fs::remove(libraryPath);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(objectPath, ec);
+    if (ec)
+      return emitError(loc, "cannot write ") << objectPath << ": "
+                                             << ec.message(),
+             failure();
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, out, nullptr,
+                                     llvm::CodeGenFileType::ObjectFile))
+      return emitError(loc, "LLVM cannot emit object code for ")
+                 << target.cpu,
+             failure();
+    codegen.run(*llvmModule);
+  }
+
+  // The C compiler driver links the object into a shared object against
+  // libm (expf, erff, ...).
+  llvm::ErrorOr<std::string> driver = llvm::sys::findProgramByName("cc");
+  if (!driver)
+    driver = llvm::sys::findProgramByName("gcc");
+  if (!driver)
+    return emitError(loc, "no C compiler driver (cc) on PATH to link the "
+                          "kernels; install gcc (apt-get install gcc)"),
+           failure();
+  if (failed(runProgram(*driver,
+                        {*driver, "-shared", "-Wl,-z,defs", "-o",
+                         libraryPath, objectPath, "-lm"},
+                        loc)))
+    return failure();
+  auto library = llvm::MemoryBuffer::getFile(libraryPath);
+  if (!library)
+    return emitError(loc, "cannot read the linked kernels"), failure();
+  StringRef bytes = (*library)->getBuffer();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}

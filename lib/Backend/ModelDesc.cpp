@@ -1,0 +1,187 @@
+//===- ModelDesc.cpp - the whole .tacm description of a module -----------===//
+
+#include "tac/Backend/Backend.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <set>
+
+using namespace mlir;
+using namespace mlir::tac;
+
+namespace {
+
+FailureOr<format::DType> dtypeOf(Type type, bool isUnsigned, Location loc) {
+  if (isUnsigned) {
+    if (type.isInteger(8)) return format::DType::U8;
+    if (type.isInteger(16)) return format::DType::U16;
+    if (type.isInteger(32)) return format::DType::U32;
+    if (type.isInteger(64)) return format::DType::U64;
+  }
+  if (type.isF32()) return format::DType::F32;
+  if (type.isF16()) return format::DType::F16;
+  if (type.isBF16()) return format::DType::BF16;
+  if (type.isF64()) return format::DType::F64;
+  if (type.isInteger(1)) return format::DType::Bool;
+  if (type.isInteger(8)) return format::DType::I8;
+  if (type.isInteger(16)) return format::DType::I16;
+  if (type.isInteger(32)) return format::DType::I32;
+  if (type.isInteger(64)) return format::DType::I64;
+  return emitError(loc, "element type ") << type
+                                          << " has no .tacm dtype";
+}
+
+FailureOr<std::vector<format::TensorSpecDesc>>
+signatureOf(func::FuncOp func, TypeRange types, StringRef namesAttr,
+            StringRef unsignedAttr, StringRef fallback) {
+  auto names = func->getAttrOfType<ArrayAttr>(namesAttr);
+  auto unsignedOnes = func->getAttrOfType<DenseI64ArrayAttr>(unsignedAttr);
+  std::vector<format::TensorSpecDesc> specs;
+  for (auto [i, type] : llvm::enumerate(types)) {
+    auto memref = dyn_cast<MemRefType>(type);
+    if (!memref || !memref.hasStaticShape())
+      return func.emitError("signature type ") << type << " is not a static "
+                                                          "buffer";
+    format::TensorSpecDesc spec;
+    spec.name = names && i < names.size()
+                    ? cast<StringAttr>(names[i]).getValue().str()
+                    : (fallback + Twine(i)).str();
+    FailureOr<format::DType> dtype =
+        dtypeOf(memref.getElementType(),
+                unsignedOnes &&
+                    llvm::is_contained(unsignedOnes.asArrayRef(), int64_t(i)),
+                func.getLoc());
+    if (failed(dtype))
+      return failure();
+    spec.dtype = *dtype;
+    spec.shape.assign(memref.getShape().begin(), memref.getShape().end());
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+} // namespace
+
+FailureOr<format::ModelDesc>
+mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
+  format::ModelDesc model;
+  model.producer = options.producer;
+  WeightTable weights(module);
+  KernelTable kernels;
+
+  func::FuncOp controller;
+  SmallVector<func::FuncOp> variants;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    auto role = func->getAttrOfType<StringAttr>("tac.role");
+    if (role && role.getValue() == "controller") {
+      controller = func;
+      continue;
+    }
+    if (auto path = func->getAttrOfType<IntegerAttr>("tac.path"))
+      if (!options.paths.empty() &&
+          !llvm::is_contained(options.paths, path.getInt()))
+        continue;
+    variants.push_back(func);
+  }
+  if (variants.empty())
+    return module.emitError("nothing to compile: no public function")
+           << (options.paths.empty() ? "" : " for the requested paths");
+  if (variants.size() > 1)
+    for (func::FuncOp variant : variants)
+      if (!variant->hasAttr("tac.path"))
+        return variant.emitError(
+            "several functions to compile but this one is no path variant; "
+            "a static model has one public function");
+
+  func::FuncOp first = variants.front();
+  FailureOr<std::vector<format::TensorSpecDesc>> inputs = signatureOf(
+      first, first.getArgumentTypes(), "tac.input_names",
+      "tac.unsigned_inputs", "input");
+  FailureOr<std::vector<format::TensorSpecDesc>> outputs = signatureOf(
+      first, first.getResultTypes(), "tac.output_names",
+      "tac.unsigned_outputs", "output");
+  if (failed(inputs) || failed(outputs))
+    return failure();
+  model.inputs = std::move(*inputs);
+  model.outputs = std::move(*outputs);
+  for (func::FuncOp variant : variants)
+    if (variant.getFunctionType() != first.getFunctionType())
+      return variant.emitError("variant signature ")
+             << variant.getFunctionType() << " differs from @"
+             << first.getSymName() << "'s " << first.getFunctionType();
+
+  if (controller) {
+    if (controller.getArgumentTypes() != first.getArgumentTypes())
+      return controller.emitError("controller inputs differ from the model's");
+    FailureOr<format::PlanDesc> plan = buildPlan(controller, weights, kernels);
+    if (failed(plan))
+      return failure();
+    model.hasController = true;
+    model.controller = std::move(*plan);
+    model.controllerPathOutput = 0; // tac-specialize-paths returns it first
+  }
+  if (auto numPaths = first->getAttrOfType<IntegerAttr>("tac.num_paths"))
+    model.numPaths = numPaths.getInt();
+  for (func::FuncOp variant : variants) {
+    FailureOr<format::PlanDesc> plan = buildPlan(variant, weights, kernels);
+    if (failed(plan))
+      return failure();
+    model.variants.push_back(std::move(*plan));
+  }
+  llvm::stable_sort(model.variants, [](const auto &a, const auto &b) {
+    return a.path < b.path;
+  });
+  model.weights = weights.takeBytes();
+  for (auto [symbol, numArgs] : llvm::zip(kernels.symbols, kernels.numArgs))
+    model.kernels.push_back({symbol, numArgs});
+
+  std::set<std::string> seenCpus;
+  for (const std::string &name : options.cpus) {
+    FailureOr<CpuTarget> target = resolveCpuTarget(name);
+    if (failed(target))
+      return module.emitError("unknown CPU '")
+             << name << "'; use 'host' or an LLVM x86-64 CPU name such as "
+             << "x86-64, x86-64-v3 or skylake";
+    if (!seenCpus.insert(target->cpu + target->llvmFeatures).second)
+      continue;
+    FailureOr<std::vector<uint8_t>> code =
+        compileCpuKernels(module, kernels, *target);
+    if (failed(code))
+      return failure();
+    format::CodeObjectDesc object;
+    object.cpu = target->cpu;
+    object.features = target->features;
+    object.bytes = std::move(*code);
+    model.code.push_back(std::move(object));
+  }
+  return model;
+}
+
+void mlir::tac::printPlanReport(const format::ModelDesc &model,
+                                llvm::raw_ostream &os) {
+  os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6}\n", "plan",
+                      "path", "layers", "flops", "arena_bytes", "steps");
+  auto row = [&](const format::PlanDesc &plan) {
+    std::string layers;
+    for (int32_t layer : plan.layers)
+      layers += (layers.empty() ? "" : ",") + std::to_string(layer);
+    os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6}\n",
+                        plan.name, plan.path, layers.empty() ? "-" : layers,
+                        plan.flops, plan.arenaBytes, plan.steps.size());
+  };
+  if (model.hasController)
+    row(model.controller);
+  for (const format::PlanDesc &plan : model.variants)
+    row(plan);
+  uint64_t codeBytes = 0;
+  for (const format::CodeObjectDesc &code : model.code)
+    codeBytes += code.bytes.size();
+  os << llvm::formatv("kernels: {0}, weights: {1} B, native code: {2} B in "
+                      "{3} object(s)\n",
+                      model.kernels.size(), model.weights.size(), codeBytes,
+                      model.code.size());
+}

@@ -1,0 +1,84 @@
+// RUN: tac-opt %s --tac-outline-kernels --split-input-file --verify-diagnostics | FileCheck %s
+
+// Each linalg op becomes a kernel the host calls; identical ones share one.
+// Allocations, views, weights and contiguous copies stay on the host.
+
+// CHECK-LABEL: func.func @host
+// CHECK: %[[A:.*]] = memref.alloc
+// CHECK: call @tac_kernel_0(%[[A]]) : (memref<4xf32>) -> ()
+// CHECK: %[[B:.*]] = memref.alloc
+// CHECK: call @tac_kernel_0(%[[B]]) : (memref<4xf32>) -> ()
+// CHECK: memref.copy %[[A]], %[[B]]
+// CHECK: %[[S:.*]] = memref.subview %arg0[1, 0] [1, 4] [1, 1]
+// CHECK: call @tac_kernel_1(%[[S]], %[[B]])
+// CHECK: return %[[B]]
+// CHECK: func.func private @tac_kernel_0(%{{.*}}: memref<4xf32>)
+// CHECK-NEXT: arith.constant 0.0
+// CHECK-NEXT: linalg.fill
+// CHECK: func.func private @tac_kernel_1(%{{.*}}: memref<4xf32, strided<[1], offset: 4>>, %{{.*}}: memref<4xf32>)
+// CHECK: linalg.generic
+func.func @host(%w: memref<2x4xf32>) -> memref<4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %a = memref.alloc() : memref<4xf32>
+  linalg.fill ins(%zero : f32) outs(%a : memref<4xf32>)
+  %b = memref.alloc() : memref<4xf32>
+  linalg.fill ins(%zero : f32) outs(%b : memref<4xf32>)
+  memref.copy %a, %b : memref<4xf32> to memref<4xf32>
+  %row = memref.subview %w[1, 0] [1, 4] [1, 1] : memref<2x4xf32> to memref<4xf32, strided<[1], offset: 4>>
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                  iterator_types = ["parallel"]}
+      ins(%row : memref<4xf32, strided<[1], offset: 4>>) outs(%b : memref<4xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  }
+  return %b : memref<4xf32>
+}
+
+// -----
+
+// Scalars flowing between compute ops keep those ops in one kernel; a
+// strided copy becomes a linalg.copy inside a kernel; a loop with constant
+// bounds stays on the host, its index feeding views.
+
+// CHECK-LABEL: func.func @scalars
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<i64>
+// CHECK: call @tac_kernel_1(%arg0, %[[OUT]]) : (memref<4xf32>, memref<i64>) -> ()
+// CHECK: scf.for %[[I:.*]] = %c0 to %c2 step %c1
+// CHECK:   %[[V:.*]] = memref.subview %arg1[%[[I]], 0]
+// CHECK:   call @tac_kernel_0(%[[V]], %{{.*}})
+// CHECK: func.func private @tac_kernel_0(%{{.*}}: memref<4xf32, strided<[1], offset: ?>>, %{{.*}}: memref<4xf32, strided<[8], offset: ?>>)
+// CHECK: linalg.copy
+// CHECK: func.func private @tac_kernel_1(
+// CHECK: memref.load
+// CHECK: arith.fptosi
+// CHECK: memref.store
+func.func @scalars(%x: memref<4xf32>, %w: memref<2x4xf32>) -> memref<i64> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %v = memref.load %x[%c0] : memref<4xf32>
+  %i = arith.fptosi %v : f32 to i64
+  %out = memref.alloc() : memref<i64>
+  memref.store %i, %out[] : memref<i64>
+  %t = memref.alloc() : memref<4x8xf32>
+  scf.for %k = %c0 to %c2 step %c1 {
+    %row = memref.subview %w[%k, 0] [1, 4] [1, 1] : memref<2x4xf32> to memref<4xf32, strided<[1], offset: ?>>
+    %col = memref.subview %t[0, %k] [4, 1] [1, 1] : memref<4x8xf32> to memref<4xf32, strided<[8], offset: ?>>
+    memref.copy %row, %col : memref<4xf32, strided<[1], offset: ?>> to memref<4xf32, strided<[8], offset: ?>>
+  }
+  return %out : memref<i64>
+}
+
+// -----
+
+// A plan is fixed at compile time: host code cannot depend on a value read
+// from memory.
+
+func.func @data_dependent(%x: memref<4xindex>, %y: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.load %x[%c0] : memref<4xindex>
+  // expected-error @below {{host code depends on a value computed at run time}}
+  %v = memref.subview %y[%n] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: ?>>
+  return
+}

@@ -1,0 +1,57 @@
+// RUN: tac-opt %s --tac-prepare-plan-functions --split-input-file | FileCheck %s
+
+// The dispatch function goes: the runtime dispatches from the controller's
+// path (now a rank-0 i64 tensor) to the variants, which learn the path count.
+
+// CHECK-NOT: func.func @main(
+// CHECK-LABEL: func.func @main_controller
+// CHECK-SAME: -> (tensor<i64>, tensor<4xf32>)
+// CHECK-SAME: tac.role = "controller"
+// CHECK: %[[I64:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK: %[[T:.*]] = tensor.from_elements %[[I64]] : tensor<i64>
+// CHECK: %[[COPY:.*]] = linalg.copy ins(%arg0
+// CHECK: return %[[T]], %[[COPY]]
+// CHECK-LABEL: func.func @main_path0
+// CHECK-SAME: tac.num_paths = 2 : i64
+// CHECK-LABEL: func.func @main_path1
+// CHECK-SAME: tac.num_paths = 2 : i64
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32>
+    attributes {tac.controller = @main_controller,
+                tac.variants = [@main_path0, @main_path1]} {
+  return %x : tensor<4xf32>
+}
+func.func @main_controller(%x: tensor<4xf32>) -> (index, tensor<4xf32>) {
+  %c1 = arith.constant 1 : index
+  // The argument is returned as is: it gets copied into a fresh tensor.
+  return %c1, %x : index, tensor<4xf32>
+}
+func.func @main_path0(%x: tensor<4xf32>) -> tensor<4xf32> attributes {tac.path = 0 : i64} {
+  %e = tensor.empty() : tensor<4xf32>
+  %y = linalg.copy ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+func.func @main_path1(%x: tensor<4xf32>) -> tensor<4xf32> attributes {tac.path = 1 : i64} {
+  %e = tensor.empty() : tensor<4xf32>
+  %y = linalg.copy ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Results no op writes into (a slice, an argument) are copied into fresh
+// tensors; a result an op writes stays; an unused index argument goes.
+
+// CHECK-LABEL: func.func @slices
+// CHECK-SAME: (%[[X:.*]]: tensor<4x4xf32>) -> (tensor<2x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>)
+// CHECK: %[[S:.*]] = tensor.extract_slice %[[X]]
+// CHECK: %[[F:.*]] = linalg.fill
+// CHECK: %[[C:.*]] = linalg.copy ins(%[[S]] : tensor<2x4xf32>)
+// CHECK: %[[A:.*]] = linalg.copy ins(%[[X]] : tensor<4x4xf32>)
+// CHECK: return %[[C]], %[[F]], %[[A]]
+func.func @slices(%x: tensor<4x4xf32>, %depth: index) -> (tensor<2x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) {
+  %s = tensor.extract_slice %x[1, 0] [2, 4] [1, 1] : tensor<4x4xf32> to tensor<2x4xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x4xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %s, %f, %x : tensor<2x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>
+}
