@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""End-to-end: tac-run and tac-compile fail cleanly on bad input.
+
+With vit_tiny.onnx (one input `image`, f32 1x1x28x28) compiled to a .tacm,
+and a good run as the baseline (exit 0), every case below must make the
+tool exit with code 1 (not 0, not a signal, not a hang) and print an error
+on stderr (tac-run: `tac-run: error: ...`):
+
+tac-run, bad inputs (the message must name the input and, where there is
+one, the expected and the actual shape or element type):
+  wrong shape (.npy and .pb), wrong dtype (float64 .npy), missing input,
+  unknown input name, too many inputs (an extra name), the same input
+  twice, an input file that does not exist, an input file that is not a
+  tensor;
+tac-run, corrupted .tacm (an error, never a crash):
+  one byte flipped in the middle, one byte flipped in the header, truncated
+  to half, empty file, a text file named .tacm, a missing file;
+tac-compile, malformed ONNX (the message must name the file):
+  random bytes, a truncated model, an empty file, a missing file.
+
+Prints one line per case and `bad inputs handled N/M`; exit code 1 if any
+case is mishandled.
+"""
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tac_e2e as e2e  # noqa: E402
+
+SHAPE = (1, 1, 28, 28)
+F32_WORDS = ("f32", "float32", "float")
+F64_WORDS = ("f64", "float64", "double")
+
+
+class Checker:
+    def __init__(self):
+        self.total = self.passed = 0
+
+    def expect_error(self, label, result, mentions=(), any_of=(), prefix=None):
+        """result must be exit 1 with an error on stderr that contains every
+        string in mentions, one string of each group in any_of, and (if
+        prefix) starts a line with prefix. Shapes are (tuple,) checks."""
+        self.total += 1
+        problems = []
+        err = result.stderr
+        if result.timed_out or result.returncode != 1:
+            problems.append(f"{result.status()}, expected exit code 1")
+        if "error" not in err.lower():
+            problems.append("no error message on stderr")
+        if prefix and not any(l.startswith(prefix) for l in err.splitlines()):
+            problems.append(f"no line starting with {prefix!r}")
+        for m in mentions:
+            if isinstance(m, tuple):
+                if not e2e.mentions_shape(err, m):
+                    problems.append(f"message does not give the shape {list(m)}")
+            elif m not in err:
+                problems.append(f"message does not mention {m!r}")
+        for group in any_of:
+            if not any(w in err.lower() for w in group):
+                problems.append(f"message mentions none of {list(group)}")
+        message = err.strip().splitlines()[0] if err.strip() else "(no stderr)"
+        if problems:
+            print(f"FAIL {label}: {'; '.join(problems)}\n"
+                  f"       command: {result.command_line()}\n"
+                  f"       stderr: {err.strip()[:500]!r}")
+        else:
+            self.passed += 1
+            print(f"ok   {label}: {message[:160]}")
+
+
+def write_pb(path, array, name="image"):
+    from onnx import numpy_helper
+    tensor = numpy_helper.from_array(array, name)
+    with open(path, "wb") as f:
+        f.write(tensor.SerializeToString())
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tac-compile", required=True, help="the tac-compile binary")
+    parser.add_argument("--tac-run", required=True, help="the tac-run binary")
+    parser.add_argument("--work", help="scratch folder (kept); default: a "
+                                       "temporary folder, removed")
+    args = parser.parse_args()
+    errors = e2e.check_tools(tac_compile=args.tac_compile, tac_run=args.tac_run)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    compile_, run_ = map(os.path.abspath, (args.tac_compile, args.tac_run))
+    temporary = args.work is None
+    work = tempfile.mkdtemp(prefix="tac-e2e-bad-") if temporary else args.work
+    os.makedirs(work, exist_ok=True)
+    try:
+        return check(compile_, run_, work)
+    finally:
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def check(tac_compile, tac_run, work):
+    c = Checker()
+    model = os.path.join(e2e.MODELS_DIR, "vit_tiny.onnx")
+    tacm = os.path.join(work, "vit_tiny.tacm")
+    result = e2e.compile_model(tac_compile, model, tacm)
+    if not result.ok or not os.path.isfile(tacm):
+        print(f"FAIL compiling vit_tiny.onnx: {result.describe()}; "
+              f"command: {result.command_line()}")
+        print("bad inputs handled 0/1")
+        return 1
+    rng = np.random.RandomState(0)
+    good = os.path.join(work, "good.npy")
+    np.save(good, rng.randn(*SHAPE).astype(np.float32))
+
+    def run(label, inputs, tacm_path=tacm, extra=()):
+        return e2e.run_model(tac_run, tacm_path, inputs, extra=extra)
+
+    # The baseline: a good run succeeds, so the failures below are the
+    # inputs' doing.
+    base = run("good", {"image": good}, extra=("--json",))
+    c.total += 1
+    if not base.ok:
+        print(f"FAIL baseline run of a good input: {base.describe()}; "
+              f"command: {base.command_line()}")
+        print(f"bad inputs handled {c.passed}/{c.total}")
+        return 1
+    c.passed += 1
+    print("ok   baseline: a good input runs (exit 0)")
+    prefix = "tac-run: error:"
+
+    # ---- bad inputs -------------------------------------------------------
+    wrong_shape = os.path.join(work, "wrong_shape.npy")
+    np.save(wrong_shape, rng.randn(1, 1, 28, 27).astype(np.float32))
+    c.expect_error("wrong shape (.npy 1x1x28x27)", run("", {"image": wrong_shape}),
+                   mentions=("image", SHAPE, (1, 1, 28, 27)), prefix=prefix)
+    wrong_rank = os.path.join(work, "wrong_rank.npy")
+    np.save(wrong_rank, rng.randn(28, 28).astype(np.float32))
+    c.expect_error("wrong rank (.npy 28x28)", run("", {"image": wrong_rank}),
+                   mentions=("image", SHAPE, (28, 28)), prefix=prefix)
+    wrong_shape_pb = write_pb(os.path.join(work, "wrong_shape.pb"),
+                              rng.randn(1, 1, 14, 14).astype(np.float32))
+    c.expect_error("wrong shape (.pb 1x1x14x14)", run("", {"image": wrong_shape_pb}),
+                   mentions=("image", SHAPE, (1, 1, 14, 14)), prefix=prefix)
+    wrong_dtype = os.path.join(work, "wrong_dtype.npy")
+    np.save(wrong_dtype, rng.randn(*SHAPE).astype(np.float64))
+    c.expect_error("wrong dtype (float64 .npy)", run("", {"image": wrong_dtype}),
+                   mentions=("image",), any_of=(F32_WORDS, F64_WORDS), prefix=prefix)
+    wrong_int = os.path.join(work, "wrong_int.npy")
+    np.save(wrong_int, np.zeros(SHAPE, dtype=np.int64))
+    c.expect_error("wrong dtype (int64 .npy)", run("", {"image": wrong_int}),
+                   mentions=("image",), any_of=(F32_WORDS, ("i64", "int64")), prefix=prefix)
+    c.expect_error("missing input (no --input)", run("", {}),
+                   mentions=("image",), prefix=prefix)
+    c.expect_error("unknown input name", run("", {"imagex": good}),
+                   mentions=("imagex",), prefix=prefix)
+    c.expect_error("too many inputs (an extra name)",
+                   run("", {"image": good, "image2": good}),
+                   mentions=("image2",), prefix=prefix)
+    dup = e2e.run([tac_run, tacm, f"--input=image={good}", f"--input=image={good}"])
+    c.expect_error("the same input twice", dup, mentions=("image",), prefix=prefix)
+    missing_file = os.path.join(work, "does_not_exist.npy")
+    c.expect_error("input file does not exist", run("", {"image": missing_file}),
+                   mentions=("does_not_exist.npy",), prefix=prefix)
+    not_tensor = os.path.join(work, "not_a_tensor.npy")
+    with open(not_tensor, "w") as f:
+        f.write("this is not a numpy file\n")
+    c.expect_error("input file is not a tensor", run("", {"image": not_tensor}),
+                   mentions=("not_a_tensor.npy",), prefix=prefix)
+
+    # ---- corrupted .tacm --------------------------------------------------
+    data = open(tacm, "rb").read()
+
+    def variant(name, content):
+        path = os.path.join(work, name)
+        with open(path, "wb") as f:
+            f.write(content)
+        return path
+
+    middle = bytearray(data)
+    middle[len(data) // 2] ^= 0xFF
+    header = bytearray(data)
+    header[min(20, len(data) - 1)] ^= 0x01  # inside the header's sizes
+    corrupted = [
+        ("one byte flipped in the middle", variant("flipped.tacm", bytes(middle))),
+        ("one byte flipped in the header", variant("flipped_header.tacm", bytes(header))),
+        ("truncated to half", variant("truncated.tacm", data[:len(data) // 2])),
+        ("empty file", variant("empty.tacm", b"")),
+        ("a text file named .tacm", variant("text.tacm",
+                                            b"this is a text file, not a compiled model\n" * 20)),
+        ("the first 64 bytes only", variant("header_only.tacm", data[:64])),
+    ]
+    for label, path in corrupted:
+        c.expect_error(f".tacm {label}", run("", {"image": good}, tacm_path=path),
+                       prefix=prefix)
+    missing_tacm = os.path.join(work, "missing.tacm")
+    c.expect_error(".tacm missing", run("", {"image": good}, tacm_path=missing_tacm),
+                   mentions=("missing.tacm",), prefix=prefix)
+
+    # ---- malformed ONNX for tac-compile ------------------------------------
+    onnx_bytes = open(model, "rb").read()
+    random.seed(0)
+    malformed = [
+        ("random bytes", variant("random.onnx", bytes(random.getrandbits(8) for _ in range(4096)))),
+        ("a truncated model", variant("truncated.onnx", onnx_bytes[:len(onnx_bytes) // 2])),
+        ("an empty file", variant("empty.onnx", b"")),
+    ]
+    for label, path in malformed:
+        out = os.path.join(work, os.path.basename(path) + ".tacm")
+        result = e2e.compile_model(tac_compile, path, out)
+        c.expect_error(f"tac-compile on {label}", result,
+                       mentions=(os.path.basename(path),))
+        if os.path.exists(out):
+            print(f"       note: a failed tac-compile left {os.path.basename(out)} behind")
+    missing_onnx = os.path.join(work, "no_such_model.onnx")
+    c.expect_error("tac-compile on a missing file",
+                   e2e.compile_model(tac_compile, missing_onnx,
+                                     os.path.join(work, "no_such_model.tacm")),
+                   mentions=("no_such_model.onnx",))
+
+    print(f"bad inputs handled {c.passed}/{c.total}")
+    return 0 if c.passed == c.total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
