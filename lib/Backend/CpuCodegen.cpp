@@ -12,6 +12,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -98,6 +101,62 @@ void normaliseKernelSignatures(ModuleOp module) {
   }
 }
 
+/// Orders each linalg op's loops so the innermost one walks the output's
+/// contiguous dimension with reductions just outside it (matmul i,j,k
+/// becomes i,k,j): LLVM then vectorises the inner loop without reassociating
+/// float sums. Ops whose inputs would be read across rows stay as they are.
+void orderLoopsForVectorization(ModuleOp module) {
+  IRRewriter rewriter(module.getContext());
+  SmallVector<linalg::LinalgOp> ops;
+  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+  for (linalg::LinalgOp op : ops) {
+    if (op.getNumDpsInits() == 0 || op.getNumLoops() < 2 ||
+        op.getNumReductionLoops() == 0)
+      continue;
+    AffineMap output = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+    if (output.getNumResults() == 0)
+      continue;
+    auto last = dyn_cast<AffineDimExpr>(output.getResults().back());
+    if (!last || !linalg::isParallelIterator(
+                     op.getIteratorTypesArray()[last.getPosition()]))
+      continue;
+    unsigned inner = last.getPosition();
+    bool contiguousInput = false, stridedInput = false;
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(input);
+      for (auto [i, expr] : llvm::enumerate(map.getResults()))
+        if (expr.isFunctionOfDim(inner)) {
+          bool isLast = i + 1 == map.getNumResults() && isa<AffineDimExpr>(expr);
+          contiguousInput |= isLast;
+          stridedInput |= !isLast;
+        }
+    }
+    if (!contiguousInput || stridedInput)
+      continue;
+    SmallVector<unsigned> order;
+    auto iterators = op.getIteratorTypesArray();
+    for (unsigned d = 0; d < op.getNumLoops(); ++d)
+      if (d != inner && linalg::isParallelIterator(iterators[d]))
+        order.push_back(d);
+    for (unsigned d = 0; d < op.getNumLoops(); ++d)
+      if (linalg::isReductionIterator(iterators[d]))
+        order.push_back(d);
+    order.push_back(inner);
+    if (llvm::equal(order, llvm::seq<unsigned>(0, op.getNumLoops())))
+      continue;
+    rewriter.setInsertionPoint(op);
+    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic) {
+      FailureOr<linalg::GenericOp> general =
+          linalg::generalizeNamedOp(rewriter, op);
+      if (failed(general))
+        continue;
+      generic = *general;
+    }
+    (void)linalg::interchangeGenericOp(rewriter, generic, order);
+  }
+}
+
 LogicalResult runProgram(StringRef program, ArrayRef<StringRef> args,
                          Location loc) {
   SmallString<128> log;
@@ -166,6 +225,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     }
   }
   normaliseKernelSignatures(*kernelModule);
+  orderLoopsForVectorization(*kernelModule);
   PassManager pm(context);
   if (failed(parsePassPipeline(kKernelLowering, pm)))
     return emitError(loc, "malformed kernel lowering pipeline"), failure();
@@ -197,6 +257,9 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
                  << symbol << " lowered to an unexpected signature",
              failure();
     impl->setName(symbol + ".impl");
+    if (!kernels.mayAlias[&symbol - kernels.symbols.data()])
+      for (unsigned i = 0; i < numArgs; ++i)
+        impl->addParamAttr(i, llvm::Attribute::NoAlias);
     auto *entry = llvm::Function::Create(
         entryType, llvm::GlobalValue::ExternalLinkage, symbol, *llvmModule);
     llvm::IRBuilder<> builder(

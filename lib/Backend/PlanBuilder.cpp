@@ -297,6 +297,7 @@ LogicalResult PlanBuilder::replayOp(Operation *op) {
     if (inserted) {
       kernels.symbols.push_back(symbol.str());
       kernels.numArgs.push_back(call.getNumOperands());
+      kernels.mayAlias.push_back(false);
     }
     PendingStep step{format::StepKind::Kernel, it->second, {}, 0};
     for (Value operand : call.getOperands()) {
@@ -304,6 +305,14 @@ LogicalResult PlanBuilder::replayOp(Operation *op) {
       if (failed(ref))
         return failure();
       use(*ref, steps.size());
+      // Kernels assume their arguments do not overlap unless a call says
+      // otherwise. Views of different live buffers never overlap.
+      for (const PendingRef &other : step.args)
+        if (other.view.space == ref->view.space &&
+            other.view.root == ref->view.root &&
+            other.view.byteOffset < ref->view.byteOffset + int64_t(ref->extent) &&
+            ref->view.byteOffset < other.view.byteOffset + int64_t(other.extent))
+          kernels.mayAlias[it->second] = true;
       step.args.push_back(*ref);
     }
     steps.push_back(std::move(step));

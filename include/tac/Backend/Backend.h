@@ -56,6 +56,8 @@ private:
 struct KernelTable {
   std::vector<std::string> symbols;
   std::vector<uint32_t> numArgs;
+  /// Whether some call passes overlapping buffers (no `noalias` then).
+  std::vector<bool> mayAlias;
   llvm::StringMap<uint32_t> index;
 };
 
