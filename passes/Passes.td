@@ -184,6 +184,25 @@ def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
   ];
 }
 
+def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
+  let summary = "Fuse elementwise linalg producers into all-parallel consumers";
+  let description = [{
+    Like upstream `linalg-fuse-elementwise-ops`, but a producer is fused only
+    into a consumer whose loops are all parallel and only when nothing else
+    reads it. Fusing an elementwise producer into a contraction (a GELU into
+    the next matmul) would recompute it once per output column; fusing a
+    shared producer would recompute it per consumer. Reshapes are folded
+    into the fused ops by expansion under the same rule.
+
+    ```
+    // bias + GELU (elementwise) then a matmul: the first two fuse into one
+    // generic, the matmul stays a separate op reading its result.
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
 def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::ModuleOp"> {
   let summary = "Shape the functions tac compiles into plans for bufferization";
   let description = [{

@@ -34,7 +34,7 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm) {
   pm.addPass(createTacPreparePlanFunctions());
   pm.addPass(createTacLowerToSCF());
   pm.addPass(createConvertElementwiseToLinalgPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createTacFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

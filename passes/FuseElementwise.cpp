@@ -1,0 +1,55 @@
+//===- FuseElementwise.cpp - elementwise fusion that keeps reductions lean ===//
+//
+// Upstream's linalg-fuse-elementwise-ops fuses a producer into any consumer,
+// including a contraction: an elementwise GELU feeding a matmul is then
+// recomputed once per output column (N times the work, and transcendental
+// calls in the inner loop). tac fuses elementwise producers only into
+// consumers whose loops are all parallel, so every fused op does the work
+// of one pass over its output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::tac {
+#define GEN_PASS_DEF_TACFUSEELEMENTWISE
+#include "passes/Passes.h.inc"
+} // namespace mlir::tac
+
+using namespace mlir;
+
+namespace {
+
+/// Fuse into all-parallel consumers only, and only a producer nothing else
+/// reads (fusing a shared producer would recompute it per consumer).
+bool intoParallelConsumer(OpOperand *fused) {
+  Operation *producer = fused->get().getDefiningOp();
+  auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
+  return producer && producer->hasOneUse() && consumer &&
+         consumer.getNumReductionLoops() == 0;
+}
+
+struct FuseElementwise
+    : mlir::tac::impl::TacFuseElementwiseBase<FuseElementwise> {
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    RewritePatternSet patterns(context);
+    linalg::populateElementwiseOpsFusionPatterns(patterns, intoParallelConsumer);
+    linalg::populateFoldReshapeOpsByExpansionPatterns(patterns,
+                                                      intoParallelConsumer);
+    affine::AffineApplyOp::getCanonicalizationPatterns(patterns, context);
+    linalg::GenericOp::getCanonicalizationPatterns(patterns, context);
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, context);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, context);
+    context->getLoadedDialect<linalg::LinalgDialect>()
+        ->getCanonicalizationPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
