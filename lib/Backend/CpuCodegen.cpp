@@ -14,7 +14,9 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -226,6 +228,16 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   }
   normaliseKernelSignatures(*kernelModule);
   orderLoopsForVectorization(*kernelModule);
+  // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
+  // calls would keep the loops around them from vectorising.
+  {
+    RewritePatternSet patterns(context);
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == "math.exp" || name == "math.erf" || name == "math.tanh";
+    });
+    if (failed(applyPatternsGreedily(*kernelModule, std::move(patterns))))
+      return emitError(loc, "approximating math functions failed"), failure();
+  }
   PassManager pm(context);
   if (failed(parsePassPipeline(kKernelLowering, pm)))
     return emitError(loc, "malformed kernel lowering pipeline"), failure();
