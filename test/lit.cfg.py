@@ -33,3 +33,20 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(
     ("%onnx_from_text", config.python_executable + " " + os.path.join(
         config.tac_src_root, "test", "Import", "Inputs", "onnxtext_to_onnx.py")))
+
+# CUDA backend (test/Cuda): `ptxas` when the CUDA toolkit's ptxas is here
+# (tests that assemble the generated PTX), `cuda-driver` when libcuda.so.1
+# loads (tests of the no-driver error path are UNSUPPORTED then).
+import ctypes
+import shutil
+_ptxas = shutil.which("ptxas") or next(
+    (p for p in [os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")]
+     if os.access(p, os.X_OK)), None)
+if _ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", _ptxas))
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

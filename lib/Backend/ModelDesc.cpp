@@ -139,6 +139,21 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   for (auto [symbol, numArgs] : llvm::zip(kernels.symbols, kernels.numArgs))
     model.kernels.push_back({symbol, numArgs});
 
+  if (options.cuda) {
+    FailureOr<CudaKernels> cuda =
+        compileCudaKernels(module, kernels, options.cudaTarget);
+    if (failed(cuda))
+      return failure();
+    for (const std::string &note : cuda->notes)
+      llvm::errs() << "\nnote: " << note;
+    model.gpuKernels = std::move(cuda->kernels);
+    model.gpuCode = std::move(cuda->code);
+    if (options.ptxOut)
+      *options.ptxOut = std::move(cuda->ptx);
+  }
+  if (!options.cpu)
+    return model;
+
   std::set<std::string> seenCpus;
   for (const std::string &name : options.cpus) {
     FailureOr<CpuTarget> target = resolveCpuTarget(name);
@@ -184,4 +199,20 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
                       "{3} object(s)\n",
                       model.kernels.size(), model.weights.size(), codeBytes,
                       model.code.size());
+  if (!model.gpuCode.empty()) {
+    uint64_t gpuBytes = 0, launches = 0, gemms = 0;
+    for (const format::GpuCodeObjectDesc &code : model.gpuCode)
+      gpuBytes += code.bytes.size();
+    for (const format::GpuKernelDesc &kernel : model.gpuKernels) {
+      launches += kernel.launches.size();
+      gemms += kernel.hasGemm;
+    }
+    std::string archs;
+    for (const std::string &arch : model.gpuCode.front().archs)
+      archs += (archs.empty() ? "" : ",") + arch;
+    os << llvm::formatv("cuda: {0} launches, {1} GEMM kernels (cuBLASLt), "
+                        "{2} B {3} ({4})\n",
+                        launches, gemms, gpuBytes,
+                        model.gpuCode.front().format, archs);
+  }
 }

@@ -55,6 +55,8 @@ const VariantInfo *Model::findVariant(int32_t path) const {
 uint64_t Model::arenaBytes() const { return impl_->arenaBytes; }
 size_t Model::codeObjectIndex() const { return impl_->codeIndex; }
 const std::string &Model::codeObjectCpu() const { return impl_->codeCpu; }
+bool Model::hasCpuCode() const { return impl_->hasCpuCode; }
+bool Model::hasCudaCode() const { return impl_->gpuCode != nullptr; }
 
 namespace {
 using format::BufferRefDesc;
@@ -129,6 +131,8 @@ private:
   Status checkPlan(const std::string &label, const PlanDesc &plan) const;
   Status checkOutputs(const std::string &label, const PlanDesc &plan) const;
   Status loadCode();
+  Status readGpu();
+  Status checkGpuPlan(const std::string &label, const PlanDesc &plan) const;
   ExecPlan toExec(const PlanDesc &plan) const;
 
   Model::Impl &m;
@@ -252,6 +256,20 @@ Status Loader::checkSections() {
                      range(object->offset(), object->size()) +
                      " is empty or not inside the file after the metadata "
                      "(which ends at " + std::to_string(metadataEnd) + ")");
+    firstSection = std::min<uint64_t>(firstSection, object->offset());
+    anySection = true;
+  }
+  const auto *gpuCode = root->gpu_code();
+  for (uint32_t i = 0; gpuCode && i < gpuCode->size(); ++i) {
+    const fb::GpuCodeObject *object = gpuCode->Get(i);
+    if (object->size() == 0 || object->offset() < metadataEnd ||
+        object->offset() % format::kSectionAlignment != 0 ||
+        !inBounds(object->offset(), object->size(), fileSize))
+      return invalid("GPU code object " + std::to_string(i) + " " +
+                     range(object->offset(), object->size()) +
+                     " is empty or not a 64-aligned range inside the file "
+                     "after the metadata (which ends at " +
+                     std::to_string(metadataEnd) + ")");
     firstSection = std::min<uint64_t>(firstSection, object->offset());
     anySection = true;
   }
@@ -443,11 +461,18 @@ Status Loader::loadCode() {
   for (uint32_t k = 0; k < numKernels; ++k)
     if (str(kernels->Get(k)->symbol()).empty())
       return invalid("kernel " + std::to_string(k) + " has no symbol name");
-  if (numKernels == 0)
+  if (numKernels == 0) {
+    m.hasCpuCode = true;
     return Status::success();
-  if (!code || code->size() == 0)
+  }
+  if (!code || code->size() == 0) {
+    // A --target=cuda file: its kernels live in the GPU code object; a CPU
+    // session says so when it is created.
+    if (root->gpu_code() && root->gpu_code()->size() > 0)
+      return Status::success();
     return invalid(std::to_string(numKernels) +
                    " kernels but no code object holding them");
+  }
 
   // The first object (best first) whose arch and features this CPU has.
   std::string reasons;
@@ -480,6 +505,7 @@ Status Loader::loadCode() {
       return st;
     m.codeIndex = i;
     m.codeCpu = str(object->cpu());
+    m.hasCpuCode = true;
     for (uint32_t k = 0; k < numKernels; ++k) {
       std::string symbol = str(kernels->Get(k)->symbol());
       void *address = dlsym(m.code.handle, symbol.c_str());
@@ -496,6 +522,157 @@ Status Loader::loadCode() {
                            "; recompile the model for this machine's CPU");
 }
 
+/// The CUDA sections: GPU kernels parallel to the kernels, their launches
+/// and GEMMs consistent with the kernels' arguments, a code object.
+Status Loader::readGpu() {
+  const auto *kernels = root->kernels();
+  const auto *gpuKernels = root->gpu_kernels();
+  const auto *gpuCode = root->gpu_code();
+  uint32_t numKernels = kernels ? kernels->size() : 0;
+  for (uint32_t k = 0; k < numKernels; ++k)
+    m.kernelSymbols.push_back(str(kernels->Get(k)->symbol()));
+  bool anyKernels = gpuKernels && gpuKernels->size() > 0;
+  bool anyCode = gpuCode && gpuCode->size() > 0;
+  if (!anyKernels && !anyCode)
+    return Status::success();
+  if (!anyCode && numKernels > 0)
+    return invalid("GPU kernels but no GPU code object holding them");
+  if ((gpuKernels ? gpuKernels->size() : 0) != numKernels)
+    return invalid("gpu_kernels has " +
+                   std::to_string(gpuKernels ? gpuKernels->size() : 0) +
+                   " entries, but the model has " +
+                   std::to_string(numKernels) +
+                   " kernels (they must be parallel)");
+  for (uint32_t k = 0; k < numKernels; ++k) {
+    const fb::GpuKernel *kernel = gpuKernels->Get(k);
+    uint32_t numArgs = kernels->Get(k)->num_args();
+    std::string where = "GPU kernel " + std::to_string(k) + " ('" +
+                        m.kernelSymbols[k] + "')";
+    format::GpuKernelDesc desc;
+    const auto *launches = kernel->launches();
+    for (uint32_t l = 0; launches && l < launches->size(); ++l) {
+      const fb::GpuLaunch *launch = launches->Get(l);
+      std::string at = where + " launch " + std::to_string(l);
+      format::GpuLaunchDesc d;
+      d.entry = str(launch->entry());
+      if (d.entry.empty())
+        return invalid(at + " has no entry name");
+      if (!launch->grid() || launch->grid()->size() != 3 || !launch->block() ||
+          launch->block()->size() != 3)
+        return invalid(at + ": grid and block must have 3 dimensions each");
+      uint64_t threads = 1;
+      for (int i = 0; i < 3; ++i) {
+        d.grid[i] = launch->grid()->Get(i);
+        d.block[i] = launch->block()->Get(i);
+        threads *= d.block[i];
+        if (d.grid[i] == 0 || d.block[i] == 0)
+          return invalid(at + ": a grid or block dimension is 0");
+      }
+      if (threads > 1024 || d.grid[1] > 65535 || d.grid[2] > 65535)
+        return invalid(at + ": block of " + std::to_string(threads) +
+                       " threads or grid y/z over CUDA's limits (1024 "
+                       "threads, 65535 blocks in y and z)");
+      d.sharedBytes = launch->shared_bytes();
+      for (uint32_t a = 0; launch->args() && a < launch->args()->size(); ++a) {
+        uint32_t arg = launch->args()->Get(a);
+        if (arg >= numArgs)
+          return invalid(at + " parameter " + std::to_string(a) +
+                         " is kernel argument " + std::to_string(arg) +
+                         ", but the kernel takes " + std::to_string(numArgs));
+        d.args.push_back(arg);
+      }
+      desc.launches.push_back(std::move(d));
+    }
+    if (numKernels > 0 && desc.launches.empty() && !kernel->gemm())
+      return invalid(where + " has neither launches nor a GEMM");
+    if (const fb::GpuGemm *g = kernel->gemm()) {
+      format::GpuGemmDesc &d = desc.gemm;
+      desc.hasGemm = true;
+      d.aArg = g->a_arg();
+      d.bArg = g->b_arg();
+      d.cArg = g->c_arg();
+      d.batch = g->batch();
+      d.m = g->m();
+      d.n = g->n();
+      d.k = g->k();
+      d.aTrans = g->a_trans();
+      d.bTrans = g->b_trans();
+      d.lda = g->lda();
+      d.ldb = g->ldb();
+      d.ldc = g->ldc();
+      d.strideA = g->stride_a();
+      d.strideB = g->stride_b();
+      d.strideC = g->stride_c();
+      d.beta = g->beta();
+      const uint64_t kMax = uint64_t(1) << 31;
+      if (d.aArg >= numArgs || d.bArg >= numArgs || d.cArg >= numArgs ||
+          d.cArg == d.aArg || d.cArg == d.bArg)
+        return invalid(where + ": GEMM operands must be distinct kernel "
+                       "arguments below " + std::to_string(numArgs));
+      if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0 || d.m >= kMax ||
+          d.n >= kMax || d.k >= kMax)
+        return invalid(where + ": GEMM sizes must be in [1, 2^31)");
+      if (d.lda < (d.aTrans ? d.m : d.k) || d.ldb < (d.bTrans ? d.k : d.n) ||
+          d.ldc < d.n || d.lda >= kMax || d.ldb >= kMax || d.ldc >= kMax ||
+          d.strideA >= kMax * kMax || d.strideB >= kMax * kMax ||
+          d.strideC >= kMax * kMax)
+        return invalid(where + ": GEMM leading dimensions are smaller than "
+                       "the matrices they hold");
+      if (d.beta != 0.0f && d.beta != 1.0f)
+        return invalid(where + ": GEMM beta must be 0 or 1");
+    }
+    m.gpuKernels.push_back(std::move(desc));
+  }
+  const fb::GpuCodeObject *object = gpuCode->Get(0);
+  m.gpuCodeFormat = str(object->format());
+  if (m.gpuCodeFormat != "fatbin" && m.gpuCodeFormat != "ptx")
+    return invalid("GPU code object 0 has format '" + m.gpuCodeFormat +
+                   "'; this runtime reads 'fatbin' and 'ptx'");
+  m.gpuCode = file + object->offset();
+  m.gpuCodeSize = object->size();
+  if (m.gpuCodeFormat == "ptx" && m.gpuCode[m.gpuCodeSize - 1] != 0)
+    return invalid("GPU code object 0 (PTX) is not NUL-terminated");
+  for (uint32_t i = 0; object->archs() && i < object->archs()->size(); ++i)
+    m.gpuArchs.push_back(str(object->archs()->Get(i)));
+  return Status::success();
+}
+
+/// Bytes a row-major (rows x cols, leading dimension ld) matrix spans, or
+/// a column-major one when `trans`, repeated `batch` times `stride` apart.
+static uint64_t gemmExtent(uint64_t rows, uint64_t cols, uint64_t ld,
+                           bool trans, uint32_t batch, uint64_t stride) {
+  uint64_t outer = trans ? cols : rows, inner = trans ? rows : cols;
+  return 4 * ((batch - 1) * stride + (outer - 1) * ld + inner);
+}
+
+Status Loader::checkGpuPlan(const std::string &label,
+                            const PlanDesc &plan) const {
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const format::StepDesc &step = plan.steps[s];
+    if (step.kind != StepKind::Kernel || !m.gpuKernels[step.kernel].hasGemm)
+      continue;
+    const format::GpuGemmDesc &g = m.gpuKernels[step.kernel].gemm;
+    struct {
+      const char *name;
+      uint32_t arg;
+      uint64_t bytes;
+    } operands[] = {
+        {"A", g.aArg, gemmExtent(g.m, g.k, g.lda, g.aTrans, g.batch, g.strideA)},
+        {"B", g.bArg, gemmExtent(g.k, g.n, g.ldb, g.bTrans, g.batch, g.strideB)},
+        {"C", g.cArg, gemmExtent(g.m, g.n, g.ldc, false, g.batch, g.strideC)}};
+    for (const auto &op : operands)
+      if (op.bytes > step.args[op.arg].size)
+        return invalid(label + " step " + std::to_string(s) + ": GEMM " +
+                       op.name + " spans " + std::to_string(op.bytes) +
+                       " bytes, but its buffer has " +
+                       std::to_string(step.args[op.arg].size));
+    if (step.args[g.cArg].space != Space::Arena)
+      return invalid(label + " step " + std::to_string(s) +
+                     ": a GEMM writes into read-only memory");
+  }
+  return Status::success();
+}
+
 ExecPlan Loader::toExec(const PlanDesc &plan) const {
   ExecPlan exec;
   exec.flops = plan.flops;
@@ -503,7 +680,10 @@ ExecPlan Loader::toExec(const PlanDesc &plan) const {
   for (const format::StepDesc &step : plan.steps) {
     ExecStep e;
     e.kind = step.kind;
-    e.fn = step.kind == StepKind::Kernel ? kernelFns[step.kernel] : nullptr;
+    e.fn = step.kind == StepKind::Kernel && !kernelFns.empty()
+               ? kernelFns[step.kernel]
+               : nullptr;
+    e.kernel = step.kind == StepKind::Kernel ? step.kernel : 0;
     e.firstArg = static_cast<uint32_t>(exec.args.size());
     e.numArgs = static_cast<uint32_t>(step.args.size());
     e.bytes = step.bytes;
@@ -576,6 +756,16 @@ Status Loader::load() {
     plans.push_back(std::move(plan));
   }
 
+  if (Status st = readGpu(); !st)
+    return st;
+  if (!m.gpuKernels.empty()) {
+    if (m.hasController)
+      if (Status st = checkGpuPlan("controller", controller); !st)
+        return st;
+    for (const PlanDesc &plan : plans)
+      if (Status st = checkGpuPlan("variant '" + plan.name + "'", plan); !st)
+        return st;
+  }
   if (Status st = loadCode(); !st)
     return st;
   if (m.hasController)

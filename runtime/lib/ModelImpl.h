@@ -12,7 +12,8 @@ using KernelFn = void (*)(void *const *args);
 /// slice of ExecPlan::args.
 struct ExecStep {
   format::StepKind kind;
-  KernelFn fn;       // Kernel steps
+  KernelFn fn;       // Kernel steps (null when the file has no CPU code)
+  uint32_t kernel;   // Kernel steps: index into the model's kernels
   uint32_t firstArg; // into ExecPlan::args
   uint32_t numArgs;
   uint64_t bytes;    // Copy steps
@@ -57,6 +58,15 @@ struct Model::Impl {
   size_t codeIndex = 0;
   std::string codeCpu;
   NativeCode code;
+  bool hasCpuCode = false; // false: a --target=cuda file
+
+  // CUDA (docs/cuda.md); empty gpuKernels: the file has no CUDA code.
+  std::vector<format::GpuKernelDesc> gpuKernels; // parallel to the kernels
+  std::vector<std::string> kernelSymbols;
+  const uint8_t *gpuCode = nullptr; // the first GPU code object, in place
+  uint64_t gpuCodeSize = 0;
+  std::string gpuCodeFormat;        // "fatbin" | "ptx"
+  std::vector<std::string> gpuArchs;
 
   ~Impl();
 };

@@ -1,4 +1,5 @@
 // Tensors, sessions and the CPU plan executor with path dispatch.
+#include "CudaExecutor.h"
 #include "ModelImpl.h"
 
 #include <chrono>
@@ -84,10 +85,38 @@ Session::Session(ModelRef model, void *arena)
 
 Session::~Session() { std::free(arena_); }
 
+bool cudaAvailable(std::string *why) { return cuda::deviceAvailable(why); }
+
+std::string Session::deviceSummary() const {
+  return cuda_ ? "cuda: " + cuda_->summary() : std::string("cpu");
+}
+
+Expected<std::unique_ptr<Session>>
+Session::create(ModelRef model, const SessionOptions &options) {
+  if (!model)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "Session::create: no model (load one first)");
+  if (options.device == Device::Cpu)
+    return create(std::move(model));
+  Expected<std::unique_ptr<CudaExecutor>> executor =
+      CudaExecutor::create(*model, options);
+  if (!executor)
+    return executor.status();
+  std::unique_ptr<Session> session(new Session(std::move(model), nullptr));
+  session->cuda_ = std::move(*executor);
+  return session;
+}
+
 Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
   if (!model)
     return Status::error(ErrorCode::InvalidArgument,
                          "Session::create: no model (load one first)");
+  if (!model->hasCpuCode())
+    return Status::error(ErrorCode::Unsupported,
+                         "'" + model->filePath() +
+                             "' holds no CPU code (compiled with "
+                             "--target=cuda): run it on CUDA (--device=cuda) "
+                             "or recompile with --target=cpu,cuda");
   uint64_t bytes = model->arenaBytes();
   void *arena = allocateAligned(bytes);
   if (!arena)
@@ -257,6 +286,36 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
 
   RunInfo result;
   Bases bases{static_cast<uint8_t *>(arena_), m.weights, inputs};
+  if (cuda_) {
+    auto start = std::chrono::steady_clock::now();
+    if (Status st = cuda_->copyIn(inputs); !st)
+      return st;
+    if (cuda_->deviceDispatch() && options.dispatch == Dispatch::Auto) {
+      int32_t variant = -1;
+      int64_t value = -1;
+      if (Status st = cuda_->runDeviceDispatch(outputs, variant, value); !st)
+        return st;
+      if (variant < 0 || variant >= static_cast<int32_t>(variants.size()))
+        return Status::error(ErrorCode::Internal,
+                             "the controller of '" + m.filePath +
+                                 "' chose path " + std::to_string(value) +
+                                 ", outside the model's paths 0.." +
+                                 std::to_string(m.numPaths - 1) +
+                                 "; the model's policy is broken: check its "
+                                 "export, or run with a fixed path");
+      if (info) {
+        result.requestedPath = static_cast<int32_t>(value);
+        result.path = variants[variant].path;
+        result.rounded = result.path != result.requestedPath;
+        result.controllerFlops = m.controller.flops;
+        result.flops = variants[variant].flops + result.controllerFlops;
+        result.timeUs = microsecondsSince(start);
+        result.layers = variants[variant].layers;
+        *info = std::move(result);
+      }
+      return Status::success();
+    }
+  }
   double controllerUs = 0;
   size_t chosen = 0;
   bool needPolicy = options.dispatch != Dispatch::Fixed;
@@ -293,11 +352,16 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
     int32_t policyPath;
     if (m.hasController) {
       auto start = std::chrono::steady_clock::now();
-      execute(m.controller, bases, args_);
       int64_t value;
-      std::memcpy(&value,
-                  bases.resolve(m.controller.outputs[m.controllerPathOutput]),
-                  sizeof(value));
+      if (cuda_) {
+        if (Status st = cuda_->runController(value); !st)
+          return st;
+      } else {
+        execute(m.controller, bases, args_);
+        std::memcpy(&value,
+                    bases.resolve(m.controller.outputs[m.controllerPathOutput]),
+                    sizeof(value));
+      }
       controllerUs = microsecondsSince(start);
       if (value < 0 || value >= static_cast<int64_t>(m.numPaths))
         return Status::error(ErrorCode::Internal,
@@ -328,10 +392,15 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
 
   auto start = std::chrono::steady_clock::now();
   const ExecPlan &plan = m.variants[chosen];
-  execute(plan, bases, args_);
-  for (size_t o = 0; o < plan.outputs.size(); ++o)
-    std::memcpy(outputs[o], bases.resolve(plan.outputs[o]),
-                plan.outputs[o].size);
+  if (cuda_) {
+    if (Status st = cuda_->runVariant(chosen, outputs); !st)
+      return st;
+  } else {
+    execute(plan, bases, args_);
+    for (size_t o = 0; o < plan.outputs.size(); ++o)
+      std::memcpy(outputs[o], bases.resolve(plan.outputs[o]),
+                  plan.outputs[o].size);
+  }
   double variantUs = microsecondsSince(start);
 
   if (info) {

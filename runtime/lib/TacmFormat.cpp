@@ -182,9 +182,34 @@ uint64_t modelArenaBytes(const ModelDesc &model) {
 /// The metadata FlatBuffer with the given section offsets. ForceDefaults
 /// writes every scalar, so the buffer's size does not depend on the offsets'
 /// values: the writer can measure it first and fill the offsets in after.
+std::vector<flatbuffers::Offset<fb::GpuKernel>>
+buildGpuKernels(flatbuffers::FlatBufferBuilder &fbb, const ModelDesc &model) {
+  std::vector<flatbuffers::Offset<fb::GpuKernel>> out;
+  for (const GpuKernelDesc &kernel : model.gpuKernels) {
+    std::vector<flatbuffers::Offset<fb::GpuLaunch>> launches;
+    for (const GpuLaunchDesc &launch : kernel.launches) {
+      std::vector<uint32_t> grid(launch.grid, launch.grid + 3);
+      std::vector<uint32_t> block(launch.block, launch.block + 3);
+      launches.push_back(fb::CreateGpuLaunchDirect(
+          fbb, launch.entry.c_str(), &grid, &block, launch.sharedBytes,
+          &launch.args));
+    }
+    flatbuffers::Offset<fb::GpuGemm> gemm = 0;
+    if (kernel.hasGemm) {
+      const GpuGemmDesc &g = kernel.gemm;
+      gemm = fb::CreateGpuGemm(fbb, g.aArg, g.bArg, g.cArg, g.batch, g.m, g.n,
+                               g.k, g.aTrans, g.bTrans, g.lda, g.ldb, g.ldc,
+                               g.strideA, g.strideB, g.strideC, g.beta);
+    }
+    out.push_back(fb::CreateGpuKernelDirect(fbb, &launches, gemm));
+  }
+  return out;
+}
+
 flatbuffers::DetachedBuffer
 buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
-              const std::vector<uint64_t> &codeOffsets) {
+              const std::vector<uint64_t> &codeOffsets,
+              const std::vector<uint64_t> &gpuCodeOffsets) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   fbb.ForceDefaults(true);
   auto inputs = buildSpecs(fbb, model.inputs);
@@ -209,11 +234,27 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
   std::vector<flatbuffers::Offset<fb::Plan>> variants;
   for (const PlanDesc &plan : model.variants)
     variants.push_back(buildPlan(fbb, plan));
+  // CPU-only files keep exactly their old metadata: the CUDA vectors are
+  // written only when there is CUDA code.
+  std::vector<flatbuffers::Offset<fb::GpuKernel>> gpuKernels =
+      buildGpuKernels(fbb, model);
+  std::vector<flatbuffers::Offset<fb::GpuCodeObject>> gpuCode;
+  for (size_t i = 0; i < model.gpuCode.size(); ++i) {
+    const GpuCodeObjectDesc &object = model.gpuCode[i];
+    std::vector<flatbuffers::Offset<flatbuffers::String>> archs;
+    for (const std::string &arch : object.archs)
+      archs.push_back(fbb.CreateString(arch));
+    gpuCode.push_back(fb::CreateGpuCodeObjectDirect(
+        fbb, object.format.c_str(), &archs, gpuCodeOffsets[i],
+        object.bytes.size()));
+  }
+  bool cuda = !model.gpuKernels.empty() || !model.gpuCode.empty();
   auto root = fb::CreateModelDirect(
       fbb, model.producer.c_str(), &inputs, &outputs, &kernels, &code,
       weightsOffset, model.weights.size(), controller,
       model.controllerPathOutput, model.numPaths, &variants,
-      modelArenaBytes(model));
+      modelArenaBytes(model), cuda ? &gpuKernels : nullptr,
+      cuda ? &gpuCode : nullptr);
   fb::FinishModelBuffer(fbb, root);
   return fbb.Release();
 }
@@ -222,6 +263,7 @@ struct Layout {
   uint64_t metadataSize = 0; // padded to kSectionAlignment
   uint64_t weightsOffset = 0;
   std::vector<uint64_t> codeOffsets;
+  std::vector<uint64_t> gpuCodeOffsets;
   uint64_t fileSize = 0;
 };
 
@@ -241,6 +283,10 @@ Layout layOut(const ModelDesc &model, uint64_t flatbufferSize) {
     layout.codeOffsets.push_back(cursor);
     cursor = alignUp(cursor + object.bytes.size(), kSectionAlignment);
   }
+  for (const GpuCodeObjectDesc &object : model.gpuCode) {
+    layout.gpuCodeOffsets.push_back(cursor);
+    cursor = alignUp(cursor + object.bytes.size(), kSectionAlignment);
+  }
   // The file ends where the last non-empty section ends (no tail padding).
   uint64_t end = kHeaderSize + layout.metadataSize;
   if (!model.weights.empty())
@@ -248,6 +294,9 @@ Layout layOut(const ModelDesc &model, uint64_t flatbufferSize) {
   for (size_t i = 0; i < model.code.size(); ++i)
     if (!model.code[i].bytes.empty())
       end = layout.codeOffsets[i] + model.code[i].bytes.size();
+  for (size_t i = 0; i < model.gpuCode.size(); ++i)
+    if (!model.gpuCode[i].bytes.empty())
+      end = layout.gpuCodeOffsets[i] + model.gpuCode[i].bytes.size();
   layout.fileSize = end;
   return layout;
 }
@@ -255,14 +304,18 @@ Layout layOut(const ModelDesc &model, uint64_t flatbufferSize) {
 
 std::vector<uint8_t> serializeTacm(const ModelDesc &model) {
   std::vector<uint64_t> zeros(model.code.size(), 0);
-  Layout layout = layOut(model, buildMetadata(model, 0, zeros).size());
+  std::vector<uint64_t> gpuZeros(model.gpuCode.size(), 0);
+  Layout layout =
+      layOut(model, buildMetadata(model, 0, zeros, gpuZeros).size());
   flatbuffers::DetachedBuffer metadata =
-      buildMetadata(model, layout.weightsOffset, layout.codeOffsets);
+      buildMetadata(model, layout.weightsOffset, layout.codeOffsets,
+                    layout.gpuCodeOffsets);
   // ForceDefaults makes the size independent of the offsets; recompute the
   // layout anyway should that ever not hold (it converges at once then).
   while (alignUp(metadata.size(), kSectionAlignment) != layout.metadataSize) {
     layout = layOut(model, metadata.size());
-    metadata = buildMetadata(model, layout.weightsOffset, layout.codeOffsets);
+    metadata = buildMetadata(model, layout.weightsOffset, layout.codeOffsets,
+                             layout.gpuCodeOffsets);
   }
 
   std::vector<uint8_t> file(layout.fileSize, 0);
@@ -274,6 +327,11 @@ std::vector<uint8_t> serializeTacm(const ModelDesc &model) {
     if (!model.code[i].bytes.empty())
       std::memcpy(file.data() + layout.codeOffsets[i],
                   model.code[i].bytes.data(), model.code[i].bytes.size());
+  for (size_t i = 0; i < model.gpuCode.size(); ++i)
+    if (!model.gpuCode[i].bytes.empty())
+      std::memcpy(file.data() + layout.gpuCodeOffsets[i],
+                  model.gpuCode[i].bytes.data(),
+                  model.gpuCode[i].bytes.size());
 
   TacmHeader header{};
   std::memcpy(header.magic, kMagic, sizeof(kMagic));

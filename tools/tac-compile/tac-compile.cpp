@@ -1,6 +1,7 @@
 //===- tac-compile.cpp - the tac compiler driver --------------------------===//
 //
-//   tac-compile model.onnx -o model.tacm [--target=cpu]
+//   tac-compile model.onnx -o model.tacm [--target=cpu|cuda|cpu,cuda]
+//               [--cuda-arch=sm_80,sm_87,sm_90] [--dump-ptx=FILE]
 //               [--input-shape=x:1x3x224x224] [--report] [--cpu=host,x86-64]
 //               [--compile-to=import|adaptive|variants|kernels] [-o out.mlir]
 //
@@ -62,9 +63,26 @@ llvm::cl::opt<Phase> compileTo(
         clEnumValN(Phase::Tacm, "tacm",
                    "the compiled .tacm file (default; needs -o FILE)")),
     llvm::cl::init(Phase::Tacm));
-llvm::cl::opt<std::string> target("target",
-                                  llvm::cl::desc("cpu (cuda: not built yet)"),
-                                  llvm::cl::init("cpu"));
+llvm::cl::list<std::string> targets(
+    "target",
+    llvm::cl::desc("Code to put in the .tacm: cpu, cuda, or cpu,cuda "
+                   "(default: cpu)"),
+    llvm::cl::CommaSeparated);
+llvm::cl::list<std::string> cudaArchs(
+    "cuda-arch",
+    llvm::cl::desc("--target=cuda: chips to build cubins for (default: "
+                   "sm_80,sm_87,sm_90; the newest also gets PTX)"),
+    llvm::cl::CommaSeparated);
+llvm::cl::opt<bool> cudaPtxOnly(
+    "cuda-ptx-only",
+    llvm::cl::desc("--target=cuda: embed PTX of the oldest chip only (no "
+                   "ptxas/fatbinary)"),
+    llvm::cl::init(false));
+llvm::cl::opt<std::string> dumpPtx(
+    "dump-ptx",
+    llvm::cl::desc("--target=cuda: also write the generated PTX of every "
+                   "chip to this file ('-': stdout)"),
+    llvm::cl::value_desc("path"), llvm::cl::init(""));
 llvm::cl::opt<bool> report("report",
                            llvm::cl::desc("Print the per-variant cost table"),
                            llvm::cl::init(false));
@@ -115,10 +133,21 @@ int main(int argc, char **argv) {
   mlir::tac::registerOnnxImportCLOptions();
   llvm::cl::ParseCommandLineOptions(argc, argv, "tac compiler driver\n");
 
-  if (target != "cpu") {
-    llvm::errs() << "error: --target=" << target
-                 << " is not available yet; the CUDA backend is not built. "
-                    "Use --target=cpu.\n";
+  bool wantCpu = targets.empty(), wantCuda = false;
+  for (const std::string &t : targets) {
+    if (t == "cpu")
+      wantCpu = true;
+    else if (t == "cuda")
+      wantCuda = true;
+    else {
+      llvm::errs() << "error: unknown --target=" << t
+                   << "; use cpu, cuda, or cpu,cuda\n";
+      return 1;
+    }
+  }
+  if (!wantCuda && (!cudaArchs.empty() || !dumpPtx.empty() || cudaPtxOnly)) {
+    llvm::errs() << "error: --cuda-arch, --cuda-ptx-only and --dump-ptx need "
+                    "--target=cuda (or cpu,cuda)\n";
     return 1;
   }
 
@@ -199,8 +228,17 @@ int main(int argc, char **argv) {
     return 1;
 
   if (compileTo == Phase::Tacm) {
-    progress.start("plans, native code");
+    progress.start(wantCuda ? (wantCpu ? "plans, native code, CUDA kernels"
+                                       : "plans, CUDA kernels")
+                            : "plans, native code");
     mlir::tac::BackendOptions options;
+    options.cpu = wantCpu;
+    options.cuda = wantCuda;
+    if (!cudaArchs.empty())
+      options.cudaTarget.chips.assign(cudaArchs.begin(), cudaArchs.end());
+    options.cudaTarget.ptxOnly = cudaPtxOnly;
+    std::vector<std::pair<std::string, std::string>> ptx;
+    options.ptxOut = &ptx;
     if (!cpus.empty())
       options.cpus.assign(cpus.begin(), cpus.end());
     options.paths.assign(keepPaths.begin(), keepPaths.end());
@@ -209,6 +247,17 @@ int main(int argc, char **argv) {
     if (failed(desc)) {
       llvm::errs() << "\n";
       return 1;
+    }
+    if (!dumpPtx.empty()) {
+      std::unique_ptr<llvm::ToolOutputFile> out =
+          openOutputFile(dumpPtx, &error);
+      if (!out) {
+        llvm::errs() << "\nerror: " << error << "\n";
+        return 1;
+      }
+      for (const auto &[chip, text] : ptx)
+        out->os() << "// ---- tac: PTX for " << chip << "\n" << text;
+      out->keep();
     }
     // The loader rejects plans whose live buffers overlap; catch a compiler
     // bug here, not at the user's first load.

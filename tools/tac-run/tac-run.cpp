@@ -1,4 +1,5 @@
-// tac-run: runs a compiled .tacm model on the CPU through libtacrt, prints
+// tac-run: runs a compiled .tacm model on the CPU or a CUDA GPU through
+// libtacrt, prints
 // the path the controller chose, its cost and time, and optionally writes
 // the outputs or benchmarks the model. See docs/runtime.md.
 #include "TensorFiles.h"
@@ -25,7 +26,7 @@ namespace {
 const char *kUsage =
     "usage: tac-run model.tacm [options]\n"
     "\n"
-    "Runs a compiled tac model on the CPU and reports the path it took.\n"
+    "Runs a compiled tac model on the CPU (or CUDA) and reports the path it took.\n"
     "\n"
     "  --input=NAME=FILE    bind input NAME to FILE (.npy or ONNX .pb)\n"
     "  --input=FILE         bind FILE to the next unbound input, in order\n"
@@ -33,6 +34,14 @@ const char *kUsage =
     "                       [0, 1), integers and booleans 0 or 1 (seed 0)\n"
     "  --path=K             run compiled path K (no controller)\n"
     "  --budget-flops=X     cap the variant's FLOPs at X (e.g. 2.5e6)\n"
+    "  --device=cpu|cuda    where to run (default cpu); cuda needs a GPU,\n"
+    "                       the NVIDIA driver and a --target=cuda file\n"
+    "  --dispatch=host|device  CUDA: the host reads the controller's path\n"
+    "                       and launches that variant's graph (host), or one\n"
+    "                       graph with a SWITCH node picks it on the GPU\n"
+    "  --no-graphs          CUDA: replay the plans on a stream (no graphs)\n"
+    "  --no-cublas          CUDA: run GEMMs with the generated kernels\n"
+    "  --tf32               CUDA: let cuBLASLt use TF32 for GEMMs\n"
     "  --benchmark=N        3 warm-up runs, then N timed runs: latency\n"
     "                       min/median/max and the path histogram (with\n"
     "                       --random, each run draws fresh inputs)\n"
@@ -55,6 +64,8 @@ struct Options {
   uint64_t benchmark = 0;
   bool json = false;
   bool printOutputs = false;
+  rt::SessionOptions session;
+  bool dispatchGiven = false;
 };
 
 /// A failure: its one-line message goes to stderr as "tac-run: error: ...".
@@ -144,6 +155,35 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
         return Failure{"--benchmark=" + value +
                        ": expected a positive number of runs"};
       o.benchmark = static_cast<uint64_t>(number);
+    } else if (flag == "--device") {
+      if (auto f = needValue())
+        return f;
+      if (value == "cpu")
+        o.session.device = rt::Device::Cpu;
+      else if (value == "cuda")
+        o.session.device = rt::Device::Cuda;
+      else
+        return Failure{"--device=" + value + ": expected cpu or cuda"};
+    } else if (flag == "--dispatch") {
+      if (auto f = needValue())
+        return f;
+      if (value == "host")
+        o.session.dispatch = rt::GpuDispatch::Host;
+      else if (value == "device")
+        o.session.dispatch = rt::GpuDispatch::Device;
+      else
+        return Failure{"--dispatch=" + value + ": expected host or device"};
+      o.dispatchGiven = true;
+    } else if (flag == "--no-graphs" || flag == "--no-cublas" ||
+               flag == "--tf32") {
+      if (auto f = noValue())
+        return f;
+      if (flag == "--no-graphs")
+        o.session.cudaGraphs = false;
+      else if (flag == "--no-cublas")
+        o.session.cublas = false;
+      else
+        o.session.allowTf32 = true;
     } else if (flag == "--json") {
       if (auto f = noValue())
         return f;
@@ -159,6 +199,11 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
   if (o.model.empty())
     return Failure{"no model given; usage: tac-run model.tacm [options] "
                    "(see --help)"};
+  if (o.session.device == rt::Device::Cpu &&
+      (o.dispatchGiven || !o.session.cudaGraphs || !o.session.cublas ||
+       o.session.allowTf32))
+    return Failure{"--dispatch, --no-graphs, --no-cublas and --tf32 apply to "
+                   "--device=cuda"};
   if (o.fixedPath && o.budget)
     return Failure{"--path and --budget-flops exclude each other: pick one "
                    "dispatch mode"};
@@ -340,7 +385,7 @@ int runMain(int argc, char **argv) {
     return fail(loaded.status().message());
   const rt::Model &model = **loaded;
   rt::Expected<std::unique_ptr<rt::Session>> created =
-      rt::Session::create(*loaded);
+      rt::Session::create(*loaded, o.session);
   if (!created)
     return fail(created.status().message());
   rt::Session &session = **created;
@@ -411,7 +456,8 @@ int runMain(int argc, char **argv) {
       << (info.rounded ? "true" : "false") << ",\"budget_limited\":"
       << (info.budgetLimited ? "true" : "false") << ",\"flops\":"
       << info.flops << ",\"controller_flops\":" << info.controllerFlops
-      << ",\"time_us\":" << info.timeUs << ",\"layers\":"
+      << ",\"time_us\":" << info.timeUs << ",\"device\":"
+      << jsonString(session.deviceSummary()) << ",\"layers\":"
       << jsonList(std::vector<int64_t>(info.layers.begin(), info.layers.end()))
       << ",\"outputs\":[";
     for (size_t i = 0; i < outputs.size(); ++i)
@@ -439,6 +485,8 @@ int runMain(int argc, char **argv) {
   std::cout << "model: " << o.model << " (" << model.producer() << "), "
             << model.variants().size() << " compiled variant(s) of "
             << model.numPaths() << " paths\n";
+  if (session.device() == rt::Device::Cuda)
+    std::cout << "device: " << session.deviceSummary() << "\n";
   std::cout << "path: " << info.path;
   if (o.fixedPath)
     std::cout << " (fixed)";

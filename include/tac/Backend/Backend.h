@@ -83,7 +83,43 @@ FailureOr<std::vector<uint8_t>>
 compileCpuKernels(ModuleOp module, const KernelTable &kernels,
                   const CpuTarget &target);
 
+/// What the CUDA backend compiles for (docs/cuda.md).
+struct CudaTarget {
+  /// Chips with a cubin each; the newest also gets embedded PTX.
+  std::vector<std::string> chips = {"sm_80", "sm_87", "sm_90"};
+  /// PTX ISA feature: the NVPTX default (+ptx60) aborts for sm_90.
+  std::string ptxFeatures = "+ptx80";
+  /// CUDA toolkit (libdevice, ptxas, fatbinary); empty: $CUDA_HOME, else
+  /// /usr/local/cuda.
+  std::string toolkitPath;
+  /// Embed the oldest chip's PTX only (no ptxas/fatbinary).
+  bool ptxOnly = false;
+};
+
+/// The CUDA form of a KernelTable.
+struct CudaKernels {
+  std::vector<format::GpuKernelDesc> kernels; // parallel to KernelTable
+  std::vector<format::GpuCodeObjectDesc> code;
+  /// (chip, PTX text) per chip, in CudaTarget::chips order.
+  std::vector<std::pair<std::string, std::string>> ptx;
+  /// Remarks for the user (e.g. PTX only because ptxas is missing).
+  std::vector<std::string> notes;
+};
+
+/// Compiles every kernel in `kernels` (functions of `module` after
+/// buildKernelsPipeline) to CUDA: launch descriptions, GEMM descriptions for
+/// cuBLASLt, and a fatbin (or PTX) holding every entry.
+FailureOr<CudaKernels> compileCudaKernels(ModuleOp module,
+                                          const KernelTable &kernels,
+                                          const CudaTarget &target);
+
 struct BackendOptions {
+  /// Code to produce: CPU shared objects, CUDA kernels, or both.
+  bool cpu = true;
+  bool cuda = false;
+  CudaTarget cudaTarget;
+  /// Filled with the PTX per chip when `cuda` (for --dump-ptx and tests).
+  std::vector<std::pair<std::string, std::string>> *ptxOut = nullptr;
   std::vector<std::string> cpus = {"host", "x86-64"};
   std::string producer;
   /// Paths to compile (empty: all).

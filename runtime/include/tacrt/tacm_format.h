@@ -102,6 +102,40 @@ struct CodeObjectDesc {
   std::vector<uint8_t> bytes; // the shared object
 };
 
+/// One launch of a GPU kernel entry (GpuLaunch in tacm.fbs).
+struct GpuLaunchDesc {
+  std::string entry;
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t sharedBytes = 0;
+  std::vector<uint32_t> args; // step argument index per pointer parameter
+};
+
+/// A (batched) f32 matrix product a kernel computes (GpuGemm in tacm.fbs).
+struct GpuGemmDesc {
+  uint32_t aArg = 0, bArg = 1, cArg = 2;
+  uint32_t batch = 1;
+  uint64_t m = 0, n = 0, k = 0;
+  bool aTrans = false, bTrans = false;
+  uint64_t lda = 0, ldb = 0, ldc = 0;
+  uint64_t strideA = 0, strideB = 0, strideC = 0;
+  float beta = 1.0f;
+};
+
+/// The GPU form of one kernel (GpuKernel in tacm.fbs).
+struct GpuKernelDesc {
+  std::vector<GpuLaunchDesc> launches;
+  bool hasGemm = false;
+  GpuGemmDesc gemm;
+};
+
+/// A CUDA code object: "fatbin" or "ptx" bytes.
+struct GpuCodeObjectDesc {
+  std::string format = "fatbin";
+  std::vector<std::string> archs;
+  std::vector<uint8_t> bytes;
+};
+
 struct ModelDesc {
   std::string producer;
   std::vector<TensorSpecDesc> inputs, outputs;
@@ -113,6 +147,9 @@ struct ModelDesc {
   uint32_t controllerPathOutput = 0;
   uint32_t numPaths = 0;
   std::vector<PlanDesc> variants;
+  /// CUDA (empty: a CPU-only file): parallel to `kernels`, and the code.
+  std::vector<GpuKernelDesc> gpuKernels;
+  std::vector<GpuCodeObjectDesc> gpuCode;
 };
 
 /// Serialises `model` to `path`. Returns false and sets `error` on failure.

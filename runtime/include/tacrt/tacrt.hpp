@@ -155,6 +155,7 @@ struct VariantInfo {
 };
 
 class Model;
+class CudaExecutor; // runtime/lib/CudaExecutor.h
 using ModelRef = std::shared_ptr<const Model>;
 
 /// A verified, loaded .tacm file. Immutable after load: one Model serves any
@@ -186,11 +187,15 @@ public:
   /// Which code object was loaded: its index and LLVM CPU name.
   size_t codeObjectIndex() const;
   const std::string &codeObjectCpu() const;
+  /// Whether the file holds CPU code / CUDA code (tac-compile --target).
+  bool hasCpuCode() const;
+  bool hasCudaCode() const;
 
   struct Impl; // runtime/lib/ModelImpl.h
 
 private:
   friend class Session;
+  friend class CudaExecutor;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -237,11 +242,37 @@ struct RunInfo {
   std::vector<int32_t> layers; // the layers that ran
 };
 
-/// Per-thread execution state: one 64-byte aligned arena. A Session is not
-/// thread-safe; create one per thread (they share the Model).
+/// Where a session runs.
+enum class Device { Cpu, Cuda };
+
+/// How a CUDA session picks the variant when the controller decides
+/// (Dispatch::Auto): Host reads the controller's path back (4-8 bytes) and
+/// launches that variant's graph; Device runs one graph holding the
+/// controller, a select kernel and a SWITCH conditional node over the
+/// variants (no host round trip; needs a CUDA 12.8+ driver).
+enum class GpuDispatch { Host, Device };
+
+struct SessionOptions {
+  Device device = Device::Cpu;
+  int cudaDevice = 0;                   // ordinal
+  GpuDispatch dispatch = GpuDispatch::Host;
+  bool cudaGraphs = true;  // false: replay each plan on the stream per run
+  bool cublas = true;      // GEMM kernels through cuBLASLt when available
+  bool allowTf32 = false;  // cuBLASLt may round GEMM inputs to TF32
+};
+
+/// Whether a CUDA device can be used here; `why` gets the reason when not
+/// ("no CUDA driver (libcuda.so.1 not found)", "no CUDA device").
+bool cudaAvailable(std::string *why = nullptr);
+
+/// Per-thread execution state: one 64-byte aligned arena (CPU), or on CUDA
+/// the device buffers, kernels and one captured graph per plan. A Session
+/// is not thread-safe; create one per thread (they share the Model).
 class Session {
 public:
   static Expected<std::unique_ptr<Session>> create(ModelRef model);
+  static Expected<std::unique_ptr<Session>>
+  create(ModelRef model, const SessionOptions &options);
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
@@ -261,11 +292,17 @@ public:
   Status runRaw(const void *const *inputs, void *const *outputs,
                 const RunOptions &options, RunInfo *info);
 
+  /// Which device this session runs on, and (CUDA) a one-line summary of
+  /// its setup: device name, graphs, GEMMs through cuBLASLt, dispatch.
+  Device device() const { return cuda_ ? Device::Cuda : Device::Cpu; }
+  std::string deviceSummary() const;
+
 private:
   Session(ModelRef model, void *arena);
   ModelRef model_;
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
+  std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
 };
 
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,713 @@
+//===- CudaCodegen.cpp - kernels to NVPTX, cubins and a fatbin -----------===//
+//
+// The same kernel functions the CPU backend compiles (one linalg op each,
+// after tac-outline-kernels) become CUDA kernels:
+//
+//   1. GEMM recognition: a kernel that is one f32 contraction whose batch,
+//      M, N and K dimension groups each collapse to one stride per operand
+//      gets a GpuGemm description (the executor may call cuBLASLt); its
+//      generated kernel stays as the fallback.
+//   2. Loops: every linalg op has its loops ordered parallel-first, is
+//      lowered to one scf.parallel (parallel dims) around scf.for
+//      (reductions), and the parallel nest is linearised with the output's
+//      last dimension fastest, then tiled by up to 256: blocks along x,
+//      threads along x. Consecutive threads touch consecutive elements of
+//      the output (coalesced for elementwise ops). A kernel with no
+//      parallel loop runs as one thread.
+//   3. gpu.launch (convert-parallel-loops-to-gpu), every pure value the
+//      launch uses sunk into it, gpu-kernel-outlining: each launch now takes
+//      only the kernel function's memref arguments, so a launch is
+//      described by (entry, grid, block, argument indices) and the runtime
+//      launches it from its own plan (capturable into a CUDA Graph).
+//   4. All gpu.funcs in one gpu.module -> NVVM (bare-pointer memrefs: one
+//      pointer per argument) -> PTX per chip (gpu-module-to-binary, NVPTX,
+//      libdevice from the CUDA toolkit for math functions) -> ptxas cubins
+//      -> fatbinary (cubins for every chip + the newest chip's PTX).
+//
+//===----------------------------------------------------------------------===//
+
+#include "tac/Backend/Backend.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/Utils/GPUUtils.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+using namespace mlir::tac;
+
+namespace {
+
+constexpr int64_t kMaxBlock = 256;
+
+/// Kernel arguments get offset 0 (the runtime passes each view's first
+/// element), as in the CPU backend.
+void normaliseKernelSignatures(ModuleOp module) {
+  for (auto func : module.getOps<func::FuncOp>()) {
+    SmallVector<Type> inputs;
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = cast<MemRefType>(arg.getType());
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
+        auto layout = StridedLayoutAttr::get(type.getContext(), 0, strides);
+        type = MemRefType::get(type.getShape(), type.getElementType(), layout,
+                               type.getMemorySpace());
+        arg.setType(type);
+      }
+      inputs.push_back(type);
+    }
+    func.setType(FunctionType::get(module.getContext(), inputs, {}));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM recognition
+//===----------------------------------------------------------------------===//
+
+/// One dimension group (batch, M, N or K) of one operand, collapsed.
+struct Group {
+  bool present = false; // some dim of size > 1 of the group indexes it
+  int64_t stride = 0;   // elements, of the group's linear index
+};
+
+/// Collapses the loop dims `dims` (in loop order; the linear index takes the
+/// last one fastest) in operand `map`/`type`; fails when they are not one
+/// uniformly strided run.
+FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
+                          MemRefType type, ArrayRef<int64_t> loopSizes) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return failure();
+  Group group;
+  bool absent = false;
+  int64_t expected = -1; // stride the next-outer dim must have
+  for (unsigned d : llvm::reverse(dims)) {
+    if (loopSizes[d] == 1)
+      continue;
+    std::optional<unsigned> pos = map.getResultPosition(
+        getAffineDimExpr(d, map.getContext()));
+    // A group is either wholly in the operand or wholly absent.
+    if (!pos) {
+      if (group.present)
+        return failure();
+      absent = true;
+      continue;
+    }
+    if (absent)
+      return failure();
+    int64_t stride = strides[*pos];
+    if (ShapedType::isDynamic(stride))
+      return failure();
+    if (!group.present) {
+      group.present = true;
+      group.stride = stride;
+    } else if (stride != expected) {
+      return failure();
+    }
+    expected = stride * loopSizes[d];
+  }
+  return group;
+}
+
+std::optional<format::GpuGemmDesc> recogniseGemm(func::FuncOp func) {
+  linalg::LinalgOp op;
+  for (Operation &nested : func.getBody().front()) {
+    if (isa<func::ReturnOp, arith::ConstantOp>(nested))
+      continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(nested);
+    if (!linalgOp || op)
+      return std::nullopt;
+    op = linalgOp;
+  }
+  if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !linalg::isaContractionOpInterface(op) || !op.hasPureBufferSemantics())
+    return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.empty() || dims->n.empty() || dims->k.empty())
+    return std::nullopt;
+  for (Value v : op->getOperands())
+    if (!cast<MemRefType>(v.getType()).getElementType().isF32())
+      return std::nullopt;
+  for (AffineMap map : op.getIndexingMapsArray())
+    if (!map.isProjectedPermutation())
+      return std::nullopt;
+  SmallVector<int64_t> sizes = op.getStaticLoopRanges();
+  if (llvm::any_of(sizes, ShapedType::isDynamic))
+    return std::nullopt;
+
+  // Operand roles: A holds M and K, B holds K and N (swap if listed the
+  // other way round), C holds M and N.
+  OpOperand *a = op.getDpsInputOperand(0), *b = op.getDpsInputOperand(1);
+  OpOperand *c = op.getDpsInitOperand(0);
+  auto holds = [&](OpOperand *operand, ArrayRef<unsigned> group) {
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    return llvm::any_of(group, [&](unsigned d) {
+      return map.getResultPosition(getAffineDimExpr(d, map.getContext()))
+          .has_value();
+    });
+  };
+  if (!holds(a, dims->m) && holds(b, dims->m))
+    std::swap(a, b);
+
+  auto groupOf = [&](OpOperand *operand,
+                     ArrayRef<unsigned> group) -> FailureOr<Group> {
+    return collapse(group, op.getMatchingIndexingMap(operand),
+                    cast<MemRefType>(operand->get().getType()), sizes);
+  };
+  auto product = [&](ArrayRef<unsigned> group) {
+    int64_t p = 1;
+    for (unsigned d : group)
+      p *= sizes[d];
+    return p;
+  };
+  int64_t batch = product(dims->batch), m = product(dims->m),
+          n = product(dims->n), k = product(dims->k);
+  FailureOr<Group> aM = groupOf(a, dims->m), aK = groupOf(a, dims->k),
+                   bK = groupOf(b, dims->k), bN = groupOf(b, dims->n),
+                   cM = groupOf(c, dims->m), cN = groupOf(c, dims->n),
+                   aB = groupOf(a, dims->batch), bB = groupOf(b, dims->batch),
+                   cB = groupOf(c, dims->batch);
+  for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
+    if (failed(*g))
+      return std::nullopt;
+  // M and N must be in C, K in A and B (when larger than one).
+  if ((m > 1 && (!aM->present || !cM->present)) ||
+      (n > 1 && (!bN->present || !cN->present)) ||
+      (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
+    return std::nullopt;
+
+  format::GpuGemmDesc g;
+  g.aArg = a->getOperandNumber();
+  g.bArg = b->getOperandNumber();
+  g.cArg = c->getOperandNumber();
+  g.batch = static_cast<uint32_t>(batch);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.beta = 1.0f; // linalg contractions accumulate into C
+  // A: M x K. Row-major when K is contiguous (or trivially one).
+  auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
+                   bool &trans, uint64_t &ld) -> bool {
+    int64_t rs = rows > 1 ? r.stride : cols, cs = cols > 1 ? cl.stride : 1;
+    if (cs == 1 && rs >= cols) {
+      trans = false;
+      ld = rows > 1 ? rs : cols;
+      return true;
+    }
+    rs = rows > 1 ? r.stride : 1;
+    cs = cols > 1 ? cl.stride : rows;
+    if (rs == 1 && cs >= rows) {
+      trans = true;
+      ld = cs;
+      return true;
+    }
+    return false;
+  };
+  if (!layout(m, k, *aM, *aK, g.aTrans, g.lda) ||
+      !layout(k, n, *bK, *bN, g.bTrans, g.ldb))
+    return std::nullopt;
+  bool cTrans;
+  if (!layout(m, n, *cM, *cN, cTrans, g.ldc) || cTrans)
+    return std::nullopt;
+  g.strideA = batch > 1 && aB->present ? aB->stride : 0;
+  g.strideB = batch > 1 && bB->present ? bB->stride : 0;
+  g.strideC = batch > 1 ? cB->stride : 0;
+  return g;
+}
+
+//===----------------------------------------------------------------------===//
+// Loops -> mapped scf.parallel
+//===----------------------------------------------------------------------===//
+
+/// Orders every linalg op's loops parallel-first, so its lowering is one
+/// scf.parallel around the reduction loops.
+void orderParallelFirst(ModuleOp module) {
+  IRRewriter rewriter(module.getContext());
+  SmallVector<linalg::LinalgOp> ops;
+  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+  for (linalg::LinalgOp op : ops) {
+    auto iterators = op.getIteratorTypesArray();
+    SmallVector<unsigned> order;
+    for (unsigned d = 0; d < iterators.size(); ++d)
+      if (linalg::isParallelIterator(iterators[d]))
+        order.push_back(d);
+    for (unsigned d = 0; d < iterators.size(); ++d)
+      if (!linalg::isParallelIterator(iterators[d]))
+        order.push_back(d);
+    if (llvm::equal(order, llvm::seq<unsigned>(0, iterators.size())))
+      continue;
+    rewriter.setInsertionPoint(op);
+    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic) {
+      FailureOr<linalg::GenericOp> general =
+          linalg::generalizeNamedOp(rewriter, op);
+      if (failed(general))
+        continue;
+      generic = *general;
+    }
+    (void)linalg::interchangeGenericOp(rewriter, generic, order);
+  }
+}
+
+/// Replaces `loop` by a one-dimensional scf.parallel over the product of
+/// its trip counts (all constant), recomputing each original induction
+/// variable with the last dimension fastest.
+FailureOr<scf::ParallelOp> linearise(RewriterBase &rewriter,
+                                     scf::ParallelOp loop, int64_t &total) {
+  SmallVector<int64_t> lbs, ubs, steps;
+  for (auto [lb, ub, step] : llvm::zip(loop.getLowerBound(),
+                                       loop.getUpperBound(), loop.getStep())) {
+    APInt l, u, s;
+    if (!matchPattern(lb, m_ConstantInt(&l)) ||
+        !matchPattern(ub, m_ConstantInt(&u)) ||
+        !matchPattern(step, m_ConstantInt(&s)) || s.getSExtValue() <= 0)
+      return failure();
+    lbs.push_back(l.getSExtValue());
+    ubs.push_back(u.getSExtValue());
+    steps.push_back(s.getSExtValue());
+  }
+  SmallVector<int64_t> trips;
+  total = 1;
+  for (size_t d = 0; d < lbs.size(); ++d) {
+    trips.push_back(std::max<int64_t>(0, (ubs[d] - lbs[d] + steps[d] - 1) /
+                                             steps[d]));
+    total *= trips.back();
+  }
+  if (!loop.getInitVals().empty())
+    return failure();
+  Location loc = loop.getLoc();
+  rewriter.setInsertionPoint(loop);
+  auto cst = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(rewriter, loc, v).getResult();
+  };
+  auto flat = scf::ParallelOp::create(rewriter, loc, ValueRange{cst(0)},
+                                      ValueRange{cst(total)},
+                                      ValueRange{cst(1)});
+  rewriter.setInsertionPointToStart(flat.getBody());
+  Value linear = flat.getInductionVars()[0];
+  SmallVector<Value> ivs(lbs.size());
+  for (size_t i = lbs.size(); i-- > 0;) {
+    Value index = linear;
+    if (i > 0) {
+      index = arith::RemUIOp::create(rewriter, loc, linear, cst(trips[i]));
+      linear = arith::DivUIOp::create(rewriter, loc, linear, cst(trips[i]));
+    }
+    if (steps[i] != 1)
+      index = arith::MulIOp::create(rewriter, loc, index, cst(steps[i]));
+    if (lbs[i] != 0)
+      index = arith::AddIOp::create(rewriter, loc, index, cst(lbs[i]));
+    ivs[i] = index;
+  }
+  Block *body = loop.getBody();
+  Operation *oldYield = body->getTerminator();
+  rewriter.eraseOp(oldYield);
+  Operation *newYield = flat.getBody()->getTerminator();
+  rewriter.inlineBlockBefore(body, newYield, ivs);
+  rewriter.eraseOp(loop);
+  return flat;
+}
+
+LogicalResult mapKernelLoops(func::FuncOp func) {
+  IRRewriter rewriter(func.getContext());
+  MLIRContext *ctx = func.getContext();
+  Block &entry = func.getBody().front();
+  // Anything with side effects outside a parallel loop (scalar outputs,
+  // all-reduction loops): the whole body runs as one thread.
+  bool serial = llvm::any_of(entry.without_terminator(), [](Operation &op) {
+    return !isa<scf::ParallelOp>(op) && !isPure(&op);
+  });
+  if (serial) {
+    rewriter.setInsertionPointToStart(&entry);
+    Location loc = func.getLoc();
+    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    auto single = scf::ParallelOp::create(rewriter, loc, ValueRange{zero},
+                                          ValueRange{one}, ValueRange{one});
+    Operation *yield = single.getBody()->getTerminator();
+    SmallVector<Operation *> toMove;
+    for (Operation &op : entry.without_terminator())
+      if (&op != single && &op != zero.getDefiningOp() &&
+          &op != one.getDefiningOp())
+        toMove.push_back(&op);
+    for (Operation *op : toMove)
+      op->moveBefore(yield);
+  }
+  SmallVector<scf::ParallelOp> loops(entry.getOps<scf::ParallelOp>());
+  for (scf::ParallelOp loop : loops) {
+    // Nested parallel loops (none after orderParallelFirst, but be safe)
+    // run sequentially inside the thread.
+    loop.getBody()->walk([&](scf::ParallelOp nested) {
+      SmallVector<gpu::ParallelLoopDimMappingAttr> seq;
+      for (unsigned i = 0; i < nested.getNumLoops(); ++i)
+        seq.push_back(gpu::ParallelLoopDimMappingAttr::get(
+            ctx, gpu::Processor::Sequential, rewriter.getDimIdentityMap(),
+            rewriter.getDimIdentityMap()));
+      (void)gpu::setMappingAttr(nested, seq);
+    });
+    int64_t total;
+    FailureOr<scf::ParallelOp> flat = linearise(rewriter, loop, total);
+    if (failed(flat))
+      return func.emitError("GPU mapping: a parallel loop without constant "
+                            "bounds");
+    if (total == 0) {
+      rewriter.eraseOp(*flat);
+      continue;
+    }
+    int64_t tile = std::min<int64_t>(kMaxBlock, (total + 31) / 32 * 32);
+    auto [outer, inner] = scf::tileParallelLoop(*flat, {tile},
+                                                /*noMinMaxBounds=*/true);
+    auto map = [&](gpu::Processor p) {
+      return gpu::ParallelLoopDimMappingAttr::get(
+          ctx, p, rewriter.getDimIdentityMap(), rewriter.getDimIdentityMap());
+    };
+    if (failed(gpu::setMappingAttr(outer, {map(gpu::Processor::BlockX)})) ||
+        failed(gpu::setMappingAttr(inner, {map(gpu::Processor::ThreadX)})))
+      return func.emitError("GPU mapping: invalid loop mapping");
+  }
+  return success();
+}
+
+/// The constant value of a launch dimension.
+std::optional<uint32_t> constantDim(Value v) {
+  APInt value;
+  if (!matchPattern(v, m_ConstantInt(&value)) || value.isNegative() ||
+      value.getZExtValue() > UINT32_MAX)
+    return std::nullopt;
+  return static_cast<uint32_t>(value.getZExtValue());
+}
+
+std::string toolkitPath(const CudaTarget &target) {
+  if (!target.toolkitPath.empty())
+    return target.toolkitPath;
+  for (const char *var : {"CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"})
+    if (const char *value = std::getenv(var); value && *value)
+      return value;
+  return "/usr/local/cuda";
+}
+
+/// A CUDA tool from the toolkit's bin/ or PATH.
+std::optional<std::string> findCudaTool(StringRef name,
+                                        const std::string &toolkit) {
+  SmallString<128> path(toolkit);
+  llvm::sys::path::append(path, "bin", name);
+  if (llvm::sys::fs::can_execute(path))
+    return std::string(path);
+  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName(name))
+    return *found;
+  return std::nullopt;
+}
+
+LogicalResult runTool(StringRef program, ArrayRef<StringRef> args,
+                      Location loc) {
+  SmallString<128> log;
+  if (llvm::sys::fs::createTemporaryFile("tac-cuda", "log", log))
+    return emitError(loc, "cannot create a temporary file for a tool log");
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                          StringRef(log)};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
+                                     0, &message);
+  auto output = llvm::MemoryBuffer::getFile(log);
+  llvm::sys::fs::remove(log);
+  if (rc != 0)
+    return emitError(loc, "")
+           << program << " failed ("
+           << (message.empty() ? "exit " + std::to_string(rc) : message)
+           << "): " << (output ? (*output)->getBuffer().trim() : "");
+  return success();
+}
+
+FailureOr<std::vector<uint8_t>> readFile(StringRef path, Location loc) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return emitError(loc, "cannot read ") << path, failure();
+  StringRef bytes = (*buffer)->getBuffer();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+} // namespace
+
+FailureOr<CudaKernels>
+mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
+                              const CudaTarget &target) {
+  Location loc = module.getLoc();
+  MLIRContext *context = module.getContext();
+  if (target.chips.empty())
+    return emitError(loc, "no CUDA architecture to compile for"), failure();
+  for (const std::string &chip : target.chips)
+    if (unsigned number; !StringRef(chip).starts_with("sm_") ||
+                         StringRef(chip).drop_front(3).getAsInteger(10, number))
+      return emitError(loc, "unknown CUDA architecture '")
+                 << chip << "'; use names such as sm_80, sm_87, sm_90",
+             failure();
+  {
+    DialectRegistry registry;
+    registerAllExtensions(registry);
+    NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+    registerAllToLLVMIRTranslations(registry);
+    context->appendDialectRegistry(registry);
+    context->loadDialect<gpu::GPUDialect, NVVM::NVVMDialect,
+                         LLVM::LLVMDialect, scf::SCFDialect,
+                         arith::ArithDialect, memref::MemRefDialect,
+                         affine::AffineDialect, cf::ControlFlowDialect>();
+  }
+
+  CudaKernels result;
+  result.kernels.resize(kernels.symbols.size());
+
+  // The kernels alone, as in the CPU backend.
+  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
+  {
+    OpBuilder builder(context);
+    builder.setInsertionPointToEnd(kernelModule->getBody());
+    for (const std::string &symbol : kernels.symbols) {
+      auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
+      if (!kernel)
+        return emitError(loc, "kernel @") << symbol << " not found", failure();
+      auto copy = cast<func::FuncOp>(builder.clone(*kernel));
+      copy.setPublic();
+    }
+  }
+  normaliseKernelSignatures(*kernelModule);
+  for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
+    auto func = kernelModule->lookupSymbol<func::FuncOp>(symbol);
+    if (std::optional<format::GpuGemmDesc> gemm = recogniseGemm(func)) {
+      result.kernels[i].hasGemm = true;
+      result.kernels[i].gemm = *gemm;
+    }
+  }
+  orderParallelFirst(*kernelModule);
+  {
+    PassManager pm(context);
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    if (failed(pm.run(*kernelModule)))
+      return emitError(loc, "lowering the kernels to loops failed"), failure();
+  }
+  for (auto func : kernelModule->getOps<func::FuncOp>())
+    if (failed(mapKernelLoops(func)))
+      return failure();
+  {
+    PassManager pm(context);
+    pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+    pm.addPass(createCanonicalizerPass());
+    if (failed(pm.run(*kernelModule)))
+      return emitError(loc, "mapping the kernels' loops to GPU launches "
+                            "failed"),
+             failure();
+  }
+  // Every pure value a launch uses moves inside it, so launches take only
+  // the kernel function's arguments.
+  SmallVector<gpu::LaunchOp> launches;
+  kernelModule->walk([&](gpu::LaunchOp op) { launches.push_back(op); });
+  for (gpu::LaunchOp launch : launches)
+    if (failed(sinkOperationsIntoLaunchOp(launch, [](Operation *op) {
+          return op->getNumRegions() == 0 && isPure(op);
+        })))
+      return emitError(loc, "sinking values into a GPU launch failed"),
+             failure();
+  {
+    PassManager pm(context);
+    pm.addPass(createGpuKernelOutliningPass());
+    pm.addPass(createCanonicalizerPass()); // constant launch dimensions
+    if (failed(pm.run(*kernelModule)))
+      return emitError(loc, "outlining the GPU kernels failed"), failure();
+  }
+
+  // Launch descriptions, per kernel in plan order.
+  for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
+    auto func = kernelModule->lookupSymbol<func::FuncOp>(symbol);
+    WalkResult walk = func.walk([&](gpu::LaunchFuncOp op) {
+      format::GpuLaunchDesc launch;
+      launch.entry = op.getKernelName().str();
+      gpu::KernelDim3 grid = op.getGridSizeOperandValues();
+      gpu::KernelDim3 block = op.getBlockSizeOperandValues();
+      Value dims[6] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
+      for (int d = 0; d < 6; ++d) {
+        std::optional<uint32_t> value = constantDim(dims[d]);
+        if (!value) {
+          op.emitError("GPU launch of @") << symbol << " has a non-constant "
+                                                       "grid or block size";
+          return WalkResult::interrupt();
+        }
+        (d < 3 ? launch.grid[d] : launch.block[d - 3]) = *value;
+      }
+      if (Value shared = op.getDynamicSharedMemorySize()) {
+        std::optional<uint32_t> bytes = constantDim(shared);
+        if (!bytes) {
+          op.emitError("non-constant dynamic shared memory");
+          return WalkResult::interrupt();
+        }
+        launch.sharedBytes = *bytes;
+      }
+      for (Value operand : op.getKernelOperands()) {
+        auto arg = dyn_cast<BlockArgument>(operand);
+        if (!arg || arg.getOwner() != &func.getBody().front() ||
+            !isa<MemRefType>(arg.getType())) {
+          op.emitError("GPU launch of @")
+              << symbol << " takes a value that is not one of the kernel's "
+              << "buffer arguments: " << operand;
+          return WalkResult::interrupt();
+        }
+        launch.args.push_back(arg.getArgNumber());
+      }
+      result.kernels[i].launches.push_back(std::move(launch));
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+  }
+
+  // One gpu.module holding every kernel entry.
+  OwningOpRef<ModuleOp> deviceModule = ModuleOp::create(loc);
+  {
+    OpBuilder builder(context);
+    builder.setInsertionPointToEnd(deviceModule->getBody());
+    SmallVector<Attribute> targets;
+    std::string toolkit = toolkitPath(target);
+    for (const std::string &chip : target.chips)
+      targets.push_back(NVVM::NVVMTargetAttr::get(
+          context, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip,
+          target.ptxFeatures));
+    auto gpuModule = gpu::GPUModuleOp::create(
+        builder, loc, "tac_cuda_kernels", builder.getArrayAttr(targets));
+    builder.setInsertionPointToStart(gpuModule.getBody());
+    for (auto source : kernelModule->getOps<gpu::GPUModuleOp>())
+      for (Operation &op : source.getBody()->without_terminator())
+        builder.clone(op);
+    deviceModule.get()->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                                builder.getUnitAttr());
+    PassManager pm(context);
+    OpPassManager &gpm = pm.nest<gpu::GPUModuleOp>();
+    gpm.addPass(memref::createExpandStridedMetadataPass());
+    gpm.addPass(createLowerAffinePass());
+    gpm.addPass(createSCFToControlFlowPass());
+    ConvertGpuOpsToNVVMOpsOptions nvvm;
+    nvvm.useBarePtrCallConv = true;
+    gpm.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+    gpm.addPass(createCanonicalizerPass());
+    gpm.addPass(createReconcileUnrealizedCastsPass());
+    GpuModuleToBinaryPassOptions binary;
+    binary.compilationTarget = "isa"; // PTX; ptxas/fatbinary run below
+    binary.toolkitPath = toolkit;
+    pm.addPass(createGpuModuleToBinaryPass(binary));
+    if (failed(pm.run(*deviceModule)))
+      return emitError(loc, "lowering the GPU kernels to PTX failed (math "
+                            "functions need libdevice: set CUDA_HOME to the "
+                            "CUDA toolkit)"),
+             failure();
+  }
+  for (auto binary : deviceModule->getOps<gpu::BinaryOp>())
+    for (Attribute attr : binary.getObjects()) {
+      auto object = cast<gpu::ObjectAttr>(attr);
+      auto nvvmTarget = cast<NVVM::NVVMTargetAttr>(object.getTarget());
+      result.ptx.push_back(
+          {nvvmTarget.getChip().str(), object.getObject().getValue().str()});
+    }
+  if (result.ptx.size() != target.chips.size())
+    return emitError(loc, "expected PTX for ")
+               << target.chips.size() << " chips, got " << result.ptx.size(),
+           failure();
+
+  // cubins + fatbin when the toolkit's ptxas and fatbinary are here.
+  std::string toolkit = toolkitPath(target);
+  std::optional<std::string> ptxas = findCudaTool("ptxas", toolkit);
+  std::optional<std::string> fatbinary = findCudaTool("fatbinary", toolkit);
+  format::GpuCodeObjectDesc object;
+  if (!ptxas || !fatbinary || target.ptxOnly) {
+    // PTX of the oldest chip: the driver JIT-compiles it for any newer one.
+    size_t oldest = 0;
+    for (size_t i = 1; i < result.ptx.size(); ++i)
+      if (std::stoi(result.ptx[i].first.substr(3)) <
+          std::stoi(result.ptx[oldest].first.substr(3)))
+        oldest = i;
+    object.format = "ptx";
+    object.archs = {result.ptx[oldest].first};
+    const std::string &text = result.ptx[oldest].second;
+    object.bytes.assign(text.begin(), text.end());
+    object.bytes.push_back(0); // cuLibraryLoadData takes NUL-terminated PTX
+    if (!target.ptxOnly)
+      result.notes.push_back("ptxas/fatbinary not found (looked in " +
+                             toolkit + "/bin and PATH): embedding " +
+                             object.archs[0] +
+                             " PTX only; the driver compiles it at load");
+    result.code.push_back(std::move(object));
+    return result;
+  }
+  SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("tac-cuda", dir))
+    return emitError(loc, "cannot create a temporary directory"), failure();
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(dir); });
+  std::vector<std::string> fatArgs = {*fatbinary, "-64", "--create=" +
+                                      (dir + "/kernels.fatbin").str()};
+  size_t newest = 0;
+  for (size_t i = 0; i < result.ptx.size(); ++i) {
+    const auto &[chip, text] = result.ptx[i];
+    std::string ptxPath = (dir + "/" + chip + ".ptx").str();
+    std::string cubinPath = (dir + "/" + chip + ".cubin").str();
+    {
+      std::error_code ec;
+      llvm::raw_fd_ostream out(ptxPath, ec);
+      if (ec)
+        return emitError(loc, "cannot write ") << ptxPath, failure();
+      out << text;
+    }
+    if (failed(runTool(*ptxas,
+                       {*ptxas, "-arch=" + chip, "-O3", "-o", cubinPath,
+                        ptxPath},
+                       loc)))
+      return failure();
+    fatArgs.push_back("--image3=kind=elf,sm=" + chip.substr(3) +
+                      ",file=" + cubinPath);
+    object.archs.push_back(chip);
+    if (std::stoi(chip.substr(3)) > std::stoi(result.ptx[newest].first.substr(3)))
+      newest = i;
+  }
+  fatArgs.push_back("--image3=kind=ptx,sm=" +
+                    result.ptx[newest].first.substr(3) + ",file=" +
+                    (dir + "/" + result.ptx[newest].first + ".ptx").str());
+  SmallVector<StringRef> argRefs(fatArgs.begin(), fatArgs.end());
+  if (failed(runTool(*fatbinary, argRefs, loc)))
+    return failure();
+  FailureOr<std::vector<uint8_t>> bytes =
+      readFile((dir + "/kernels.fatbin").str(), loc);
+  if (failed(bytes))
+    return failure();
+  object.format = "fatbin";
+  object.bytes = std::move(*bytes);
+  result.code.push_back(std::move(object));
+  return result;
+}

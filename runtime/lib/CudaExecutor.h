@@ -1,0 +1,87 @@
+// The CUDA executor of one Session (docs/cuda.md): device buffers, kernels,
+// cuBLASLt GEMMs and one instantiated CUDA Graph per plan.
+#ifndef TACRT_LIB_CUDAEXECUTOR_H
+#define TACRT_LIB_CUDAEXECUTOR_H
+
+#include "CudaApi.h"
+#include "ModelImpl.h"
+
+namespace tac::rt {
+
+class CudaExecutor {
+public:
+  /// Loads the model's GPU code, uploads the weights, allocates the arena
+  /// and captures + instantiates one graph per plan (and, for
+  /// GpuDispatch::Device, the SWITCH graph).
+  static Expected<std::unique_ptr<CudaExecutor>>
+  create(const Model &model, const SessionOptions &options);
+  ~CudaExecutor();
+  CudaExecutor(const CudaExecutor &) = delete;
+  CudaExecutor &operator=(const CudaExecutor &) = delete;
+
+  /// Copies the inputs to the device (once per run).
+  Status copyIn(const void *const *inputs);
+  /// Runs the controller and returns its path (reads 8 bytes back).
+  Status runController(int64_t &path);
+  /// Runs variant `index`, copies its outputs to the host, waits.
+  Status runVariant(size_t index, void *const *outputs);
+  /// GpuDispatch::Device: controller, select and the chosen variant in one
+  /// graph launch; returns the variant index the device chose (-1: the
+  /// controller's path was out of range) and the path value.
+  Status runDeviceDispatch(void *const *outputs, int32_t &variant,
+                           int64_t &path);
+  bool deviceDispatch() const { return switchExec_ != nullptr; }
+  std::string summary() const { return summary_; }
+
+private:
+  explicit CudaExecutor(const Model &model) : model_(model) {}
+  Status init(const SessionOptions &options);
+  Status check(cuda::CUresult result, const char *what) const;
+  cuda::CUdeviceptr resolve(const format::BufferRefDesc &ref) const;
+  Status setUpGemms(const SessionOptions &options);
+  /// Enqueues every step of `plan` on the stream (captured or not).
+  Status enqueue(const ExecPlan &plan);
+  Status capture(const ExecPlan &plan, cuda::CUgraphExec &exec);
+  Status instantiate(cuda::CUgraph graph, cuda::CUgraphExec &exec);
+  Status buildSwitchGraph();
+  Status launchPlan(const ExecPlan &plan, cuda::CUgraphExec exec);
+
+  struct Gemm {
+    bool ready = false;
+    cuda::cublasLtMatmulDesc_t desc = nullptr;
+    cuda::cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cuda::cublasLtMatmulAlgo_t algo{};
+  };
+
+  const Model &model_;
+  const Model::Impl *m_ = nullptr;
+  const cuda::Driver *cu_ = nullptr;
+  const cuda::Blas *blas_ = nullptr;
+  cuda::CUdevice device_ = 0;
+  cuda::CUcontext context_ = nullptr;
+  cuda::CUstream stream_ = nullptr;
+  cuda::CUlibrary library_ = nullptr;
+  cuda::CUlibrary selectLibrary_ = nullptr;
+  cuda::CUfunction selectFn_ = nullptr;
+  // functions_[kernel][launch]
+  std::vector<std::vector<cuda::CUfunction>> functions_;
+  cuda::CUdeviceptr weights_ = 0, arena_ = 0, scratch_ = 0, workspace_ = 0;
+  uint64_t scratchBytes_ = 0, workspaceBytes_ = 0;
+  std::vector<cuda::CUdeviceptr> inputs_;
+  // GpuDispatch::Device: each output staged at a fixed place, the path
+  // table, the chosen variant.
+  std::vector<cuda::CUdeviceptr> staged_;
+  cuda::CUdeviceptr table_ = 0, chosen_ = 0;
+  void *host_ = nullptr; // pinned: [0,8) path, [8,12) chosen variant
+  cuda::cublasLtHandle_t blasHandle_ = nullptr;
+  std::vector<Gemm> gemms_; // parallel to the kernels
+  bool graphs_ = true;
+  cuda::CUgraphExec controllerExec_ = nullptr;
+  std::vector<cuda::CUgraphExec> variantExecs_;
+  cuda::CUgraphExec switchExec_ = nullptr;
+  std::string summary_;
+};
+
+} // namespace tac::rt
+
+#endif // TACRT_LIB_CUDAEXECUTOR_H
