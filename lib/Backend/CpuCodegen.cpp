@@ -11,6 +11,7 @@
 #include "tac/Backend/Backend.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -82,27 +83,6 @@ std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const CpuTarget &target,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
 }
 
-/// Gives every kernel argument offset 0: the runtime passes a pointer to the
-/// view's first element, so the kernel sees the view from there.
-void normaliseKernelSignatures(ModuleOp module) {
-  for (auto func : module.getOps<func::FuncOp>()) {
-    SmallVector<Type> inputs;
-    for (BlockArgument arg : func.getArguments()) {
-      auto type = cast<MemRefType>(arg.getType());
-      SmallVector<int64_t> strides;
-      int64_t offset;
-      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
-        auto layout = StridedLayoutAttr::get(type.getContext(), 0, strides);
-        type = MemRefType::get(type.getShape(), type.getElementType(), layout,
-                               type.getMemorySpace());
-        arg.setType(type);
-      }
-      inputs.push_back(type);
-    }
-    func.setType(FunctionType::get(module.getContext(), inputs, {}));
-  }
-}
-
 /// Orders each linalg op's loops so the innermost one walks the output's
 /// contiguous dimension with reductions just outside it (matmul i,j,k
 /// becomes i,k,j): LLVM then vectorises the inner loop without reassociating
@@ -159,6 +139,91 @@ void orderLoopsForVectorization(ModuleOp module) {
   }
 }
 
+// The BLAS bridge linked into every kernel object that has GEMM kernels:
+// the kernels pass raw addresses as 64-bit integers (the same registers as
+// pointers in the x86-64 C ABI). tac runs single-threaded: unless the user
+// sets OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, OpenBLAS is told to use one
+// thread.
+constexpr const char *kBlasBridge = R"c(
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+void cblas_sgemm(int, int, int, int, int, int, float, const float *, int,
+                 const float *, int, float, float *, int);
+__attribute__((constructor)) static void tac_blas_threads(void) {
+  if (getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS"))
+    return;
+  void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  if (set)
+    set(1);
+}
+void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
+               int64_t n, int64_t k, int64_t ta, int64_t tb, int64_t lda,
+               int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,
+               float beta) {
+  for (int64_t i = 0; i < batch; ++i)
+    cblas_sgemm(101, ta ? 112 : 111, tb ? 112 : 111, (int)m, (int)n, (int)k,
+                1.0f, (const float *)a + i * sa, (int)lda,
+                (const float *)b + i * sb, (int)ldb, beta, (float *)c + i * sc,
+                (int)ldc);
+}
+)c";
+
+/// Gives every kernel that is one GEMM (and whose calls never overlap its
+/// operands, as BLAS requires) a body that calls tac_sgemm. Returns whether
+/// any kernel does.
+bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
+  MLIRContext *context = kernelModule.getContext();
+  Location loc = kernelModule.getLoc();
+  OpBuilder builder(context);
+  Type i64 = builder.getI64Type();
+  func::FuncOp sgemm;
+  for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
+    if (kernels.mayAlias[i])
+      continue;
+    auto kernel = kernelModule.lookupSymbol<func::FuncOp>(symbol);
+    std::optional<format::GpuGemmDesc> gemm = recogniseGemm(kernel);
+    if (!gemm)
+      continue;
+    if (!sgemm) {
+      builder.setInsertionPointToEnd(kernelModule.getBody());
+      SmallVector<Type> params(15, i64);
+      params.push_back(builder.getF32Type());
+      sgemm = func::FuncOp::create(builder, loc, "tac_sgemm",
+                                   FunctionType::get(context, params, {}));
+      sgemm.setPrivate();
+    }
+    Block &body = kernel.getBody().front();
+    while (!body.empty())
+      body.back().erase();
+    builder.setInsertionPointToStart(&body);
+    auto address = [&](uint32_t arg) -> Value {
+      Value pointer = memref::ExtractAlignedPointerAsIndexOp::create(
+          builder, loc, kernel.getArgument(arg));
+      return arith::IndexCastOp::create(builder, loc, i64, pointer);
+    };
+    auto constant = [&](int64_t value) -> Value {
+      return arith::ConstantOp::create(builder, loc,
+                                       builder.getI64IntegerAttr(value));
+    };
+    const format::GpuGemmDesc &g = *gemm;
+    SmallVector<Value> args = {
+        address(g.aArg),          address(g.bArg),
+        address(g.cArg),          constant(g.batch),
+        constant(g.m),            constant(g.n),
+        constant(g.k),            constant(g.aTrans),
+        constant(g.bTrans),       constant(g.lda),
+        constant(g.ldb),          constant(g.ldc),
+        constant(g.strideA),      constant(g.strideB),
+        constant(g.strideC),
+        arith::ConstantOp::create(builder, loc,
+                                  builder.getF32FloatAttr(g.beta))};
+    func::CallOp::create(builder, loc, sgemm, args);
+    func::ReturnOp::create(builder, loc);
+  }
+  return bool(sgemm);
+}
+
 LogicalResult runProgram(StringRef program, ArrayRef<StringRef> args,
                          Location loc) {
   SmallString<128> log;
@@ -209,24 +274,16 @@ FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
 
 FailureOr<std::vector<uint8_t>>
 mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
-                             const CpuTarget &target) {
+                             const CpuTarget &target, bool blasGemms) {
   Location loc = module.getLoc();
   MLIRContext *context = module.getContext();
 
-  // A module of the kernels alone (host functions and globals stay behind).
-  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
-  {
-    OpBuilder builder(context);
-    builder.setInsertionPointToEnd(kernelModule->getBody());
-    for (const std::string &symbol : kernels.symbols) {
-      auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
-      if (!kernel)
-        return emitError(loc, "kernel @") << symbol << " not found", failure();
-      auto copy = cast<func::FuncOp>(builder.clone(*kernel));
-      copy.setPublic();
-    }
-  }
-  normaliseKernelSignatures(*kernelModule);
+  FailureOr<OwningOpRef<ModuleOp>> extracted =
+      extractKernelModule(module, kernels);
+  if (failed(extracted))
+    return failure();
+  OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
+  bool linkBlas = blasGemms && callBlasForGemms(*kernelModule, kernels);
   orderLoopsForVectorization(*kernelModule);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
   // calls would keep the loops around them from vectorising.
@@ -319,7 +376,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
       llvm::sys::fs::createTemporaryFile("tac-kernels", "so", libraryPath))
     return emitError(loc, "cannot create temporary files for the kernels"),
            failure();
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     llvm::sys::fs::remove(objectPath);
     llvm::sys::fs::remove(libraryPath);
   });
@@ -348,11 +405,32 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     return emitError(loc, "no C compiler driver (cc) on PATH to link the "
                           "kernels; install gcc (apt-get install gcc)"),
            failure();
-  if (failed(runProgram(*driver,
-                        {*driver, "-shared", "-Wl,-z,defs", "-o",
-                         libraryPath, objectPath, "-lm"},
-                        loc)))
+  SmallVector<StringRef> link = {*driver, "-shared", "-Wl,-z,defs", "-o",
+                                 libraryPath, objectPath};
+  SmallString<128> bridgePath;
+  if (linkBlas) {
+    if (llvm::sys::fs::createTemporaryFile("tac-blas", "c", bridgePath))
+      return emitError(loc, "cannot create a temporary file for the BLAS "
+                            "bridge"),
+             failure();
+    std::error_code ec;
+    llvm::raw_fd_ostream bridge(bridgePath, ec);
+    bridge << kBlasBridge;
+    bridge.close();
+    link.append({"-O2", bridgePath, "-lblas"});
+  }
+  link.push_back("-lm");
+  llvm::scope_exit removeBridge([&] {
+    if (!bridgePath.empty())
+      llvm::sys::fs::remove(bridgePath);
+  });
+  if (failed(runProgram(*driver, link, loc))) {
+    if (linkBlas)
+      emitRemark(loc, "GEMM kernels call BLAS (-lblas): install libblas-dev "
+                      "(Debian; OpenBLAS through libopenblas0) or compile "
+                      "with --gemm=generated");
     return failure();
+  }
   auto library = llvm::MemoryBuffer::getFile(libraryPath);
   if (!library)
     return emitError(loc, "cannot read the linked kernels"), failure();

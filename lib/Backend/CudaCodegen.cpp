@@ -3,10 +3,10 @@
 // The same kernel functions the CPU backend compiles (one linalg op each,
 // after tac-outline-kernels) become CUDA kernels:
 //
-//   1. GEMM recognition: a kernel that is one f32 contraction whose batch,
-//      M, N and K dimension groups each collapse to one stride per operand
-//      gets a GpuGemm description (the executor may call cuBLASLt); its
-//      generated kernel stays as the fallback.
+//   1. GEMM recognition (recogniseGemm, Kernels.cpp): a kernel that is one
+//      f32 contraction with plainly strided operands gets a GpuGemm
+//      description (the executor may call cuBLASLt); its generated kernel
+//      stays as the fallback.
 //   2. Loops: every linalg op has its loops ordered parallel-first, is
 //      lowered to one scf.parallel (parallel dims) around scf.for
 //      (reductions), and the parallel nest is linearised with the output's
@@ -70,184 +70,6 @@ using namespace mlir::tac;
 namespace {
 
 constexpr int64_t kMaxBlock = 256;
-
-/// Kernel arguments get offset 0 (the runtime passes each view's first
-/// element), as in the CPU backend.
-void normaliseKernelSignatures(ModuleOp module) {
-  for (auto func : module.getOps<func::FuncOp>()) {
-    SmallVector<Type> inputs;
-    for (BlockArgument arg : func.getArguments()) {
-      auto type = cast<MemRefType>(arg.getType());
-      SmallVector<int64_t> strides;
-      int64_t offset;
-      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
-        auto layout = StridedLayoutAttr::get(type.getContext(), 0, strides);
-        type = MemRefType::get(type.getShape(), type.getElementType(), layout,
-                               type.getMemorySpace());
-        arg.setType(type);
-      }
-      inputs.push_back(type);
-    }
-    func.setType(FunctionType::get(module.getContext(), inputs, {}));
-  }
-}
-
-//===----------------------------------------------------------------------===//
-// GEMM recognition
-//===----------------------------------------------------------------------===//
-
-/// One dimension group (batch, M, N or K) of one operand, collapsed.
-struct Group {
-  bool present = false; // some dim of size > 1 of the group indexes it
-  int64_t stride = 0;   // elements, of the group's linear index
-};
-
-/// Collapses the loop dims `dims` (in loop order; the linear index takes the
-/// last one fastest) in operand `map`/`type`; fails when they are not one
-/// uniformly strided run.
-FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
-                          MemRefType type, ArrayRef<int64_t> loopSizes) {
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  if (failed(type.getStridesAndOffset(strides, offset)))
-    return failure();
-  Group group;
-  bool absent = false;
-  int64_t expected = -1; // stride the next-outer dim must have
-  for (unsigned d : llvm::reverse(dims)) {
-    if (loopSizes[d] == 1)
-      continue;
-    std::optional<unsigned> pos = map.getResultPosition(
-        getAffineDimExpr(d, map.getContext()));
-    // A group is either wholly in the operand or wholly absent.
-    if (!pos) {
-      if (group.present)
-        return failure();
-      absent = true;
-      continue;
-    }
-    if (absent)
-      return failure();
-    int64_t stride = strides[*pos];
-    if (ShapedType::isDynamic(stride))
-      return failure();
-    if (!group.present) {
-      group.present = true;
-      group.stride = stride;
-    } else if (stride != expected) {
-      return failure();
-    }
-    expected = stride * loopSizes[d];
-  }
-  return group;
-}
-
-std::optional<format::GpuGemmDesc> recogniseGemm(func::FuncOp func) {
-  linalg::LinalgOp op;
-  for (Operation &nested : func.getBody().front()) {
-    if (isa<func::ReturnOp, arith::ConstantOp>(nested))
-      continue;
-    auto linalgOp = dyn_cast<linalg::LinalgOp>(nested);
-    if (!linalgOp || op)
-      return std::nullopt;
-    op = linalgOp;
-  }
-  if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      !linalg::isaContractionOpInterface(op) || !op.hasPureBufferSemantics())
-    return std::nullopt;
-  FailureOr<linalg::ContractionDimensions> dims =
-      linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.empty() || dims->n.empty() || dims->k.empty())
-    return std::nullopt;
-  for (Value v : op->getOperands())
-    if (!cast<MemRefType>(v.getType()).getElementType().isF32())
-      return std::nullopt;
-  for (AffineMap map : op.getIndexingMapsArray())
-    if (!map.isProjectedPermutation())
-      return std::nullopt;
-  SmallVector<int64_t> sizes = op.getStaticLoopRanges();
-  if (llvm::any_of(sizes, ShapedType::isDynamic))
-    return std::nullopt;
-
-  // Operand roles: A holds M and K, B holds K and N (swap if listed the
-  // other way round), C holds M and N.
-  OpOperand *a = op.getDpsInputOperand(0), *b = op.getDpsInputOperand(1);
-  OpOperand *c = op.getDpsInitOperand(0);
-  auto holds = [&](OpOperand *operand, ArrayRef<unsigned> group) {
-    AffineMap map = op.getMatchingIndexingMap(operand);
-    return llvm::any_of(group, [&](unsigned d) {
-      return map.getResultPosition(getAffineDimExpr(d, map.getContext()))
-          .has_value();
-    });
-  };
-  if (!holds(a, dims->m) && holds(b, dims->m))
-    std::swap(a, b);
-
-  auto groupOf = [&](OpOperand *operand,
-                     ArrayRef<unsigned> group) -> FailureOr<Group> {
-    return collapse(group, op.getMatchingIndexingMap(operand),
-                    cast<MemRefType>(operand->get().getType()), sizes);
-  };
-  auto product = [&](ArrayRef<unsigned> group) {
-    int64_t p = 1;
-    for (unsigned d : group)
-      p *= sizes[d];
-    return p;
-  };
-  int64_t batch = product(dims->batch), m = product(dims->m),
-          n = product(dims->n), k = product(dims->k);
-  FailureOr<Group> aM = groupOf(a, dims->m), aK = groupOf(a, dims->k),
-                   bK = groupOf(b, dims->k), bN = groupOf(b, dims->n),
-                   cM = groupOf(c, dims->m), cN = groupOf(c, dims->n),
-                   aB = groupOf(a, dims->batch), bB = groupOf(b, dims->batch),
-                   cB = groupOf(c, dims->batch);
-  for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
-    if (failed(*g))
-      return std::nullopt;
-  // M and N must be in C, K in A and B (when larger than one).
-  if ((m > 1 && (!aM->present || !cM->present)) ||
-      (n > 1 && (!bN->present || !cN->present)) ||
-      (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
-    return std::nullopt;
-
-  format::GpuGemmDesc g;
-  g.aArg = a->getOperandNumber();
-  g.bArg = b->getOperandNumber();
-  g.cArg = c->getOperandNumber();
-  g.batch = static_cast<uint32_t>(batch);
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.beta = 1.0f; // linalg contractions accumulate into C
-  // A: M x K. Row-major when K is contiguous (or trivially one).
-  auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
-                   bool &trans, uint64_t &ld) -> bool {
-    int64_t rs = rows > 1 ? r.stride : cols, cs = cols > 1 ? cl.stride : 1;
-    if (cs == 1 && rs >= cols) {
-      trans = false;
-      ld = rows > 1 ? rs : cols;
-      return true;
-    }
-    rs = rows > 1 ? r.stride : 1;
-    cs = cols > 1 ? cl.stride : rows;
-    if (rs == 1 && cs >= rows) {
-      trans = true;
-      ld = cs;
-      return true;
-    }
-    return false;
-  };
-  if (!layout(m, k, *aM, *aK, g.aTrans, g.lda) ||
-      !layout(k, n, *bK, *bN, g.bTrans, g.ldb))
-    return std::nullopt;
-  bool cTrans;
-  if (!layout(m, n, *cM, *cN, cTrans, g.ldc) || cTrans)
-    return std::nullopt;
-  g.strideA = batch > 1 && aB->present ? aB->stride : 0;
-  g.strideB = batch > 1 && bB->present ? bB->stride : 0;
-  g.strideC = batch > 1 ? cB->stride : 0;
-  return g;
-}
 
 //===----------------------------------------------------------------------===//
 // Loops -> mapped scf.parallel
@@ -489,20 +311,11 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
   CudaKernels result;
   result.kernels.resize(kernels.symbols.size());
 
-  // The kernels alone, as in the CPU backend.
-  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
-  {
-    OpBuilder builder(context);
-    builder.setInsertionPointToEnd(kernelModule->getBody());
-    for (const std::string &symbol : kernels.symbols) {
-      auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
-      if (!kernel)
-        return emitError(loc, "kernel @") << symbol << " not found", failure();
-      auto copy = cast<func::FuncOp>(builder.clone(*kernel));
-      copy.setPublic();
-    }
-  }
-  normaliseKernelSignatures(*kernelModule);
+  FailureOr<OwningOpRef<ModuleOp>> extracted =
+      extractKernelModule(module, kernels);
+  if (failed(extracted))
+    return failure();
+  OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     auto func = kernelModule->lookupSymbol<func::FuncOp>(symbol);
     if (std::optional<format::GpuGemmDesc> gemm = recogniseGemm(func)) {

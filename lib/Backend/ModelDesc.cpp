@@ -164,7 +164,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
     if (!seenCpus.insert(target->cpu + target->llvmFeatures).second)
       continue;
     FailureOr<std::vector<uint8_t>> code =
-        compileCpuKernels(module, kernels, *target);
+        compileCpuKernels(module, kernels, *target, options.blasGemms);
     if (failed(code))
       return failure();
     format::CodeObjectDesc object;

@@ -95,6 +95,16 @@ llvm::cl::list<std::string> cpus(
                    "runtime picks the first the machine supports ('host' is "
                    "this machine; default: host,x86-64)"),
     llvm::cl::CommaSeparated);
+enum class Gemm { Blas, Generated };
+llvm::cl::opt<Gemm> gemm(
+    "gemm", llvm::cl::desc("How CPU kernels compute matrix products"),
+    llvm::cl::values(
+        clEnumValN(Gemm::Blas, "blas",
+                   "call the system BLAS, cblas_sgemm (default; needs "
+                   "libblas-dev to compile, a BLAS such as OpenBLAS to run)"),
+        clEnumValN(Gemm::Generated, "generated",
+                   "compile them like every other kernel")),
+    llvm::cl::init(Gemm::Blas));
 llvm::cl::list<int64_t> keepPaths(
     "paths",
     llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
@@ -242,6 +252,7 @@ int main(int argc, char **argv) {
     if (!cpus.empty())
       options.cpus.assign(cpus.begin(), cpus.end());
     options.paths.assign(keepPaths.begin(), keepPaths.end());
+    options.blasGemms = gemm == Gemm::Blas;
     options.producer = "tac " TAC_VERSION;
     FailureOr<mlir::tac::format::ModelDesc> desc = mlir::tac::buildModelDesc(*module, options);
     if (failed(desc)) {

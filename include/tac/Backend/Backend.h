@@ -20,6 +20,7 @@
 #include "tacrt/tacm_format.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -65,6 +66,17 @@ struct KernelTable {
 FailureOr<format::PlanDesc> buildPlan(func::FuncOp func, WeightTable &weights,
                                       KernelTable &kernels);
 
+/// A module holding a public copy of every kernel in `kernels`, each
+/// argument at offset 0 (the runtime passes each view's first element).
+FailureOr<OwningOpRef<ModuleOp>> extractKernelModule(ModuleOp module,
+                                                     const KernelTable &kernels);
+
+/// The (batched) GEMM a kernel computes when its only op is an f32
+/// multiply-add contraction over plainly strided operands: row-major
+/// A (M x K) times B (K x N) accumulated into C, each input possibly
+/// transposed. Both backends call a library for these (BLAS, cuBLASLt).
+std::optional<format::GpuGemmDesc> recogniseGemm(func::FuncOp kernel);
+
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
   std::string cpu;                   // LLVM CPU name ("x86-64-v3", "skylake")
@@ -79,9 +91,11 @@ FailureOr<CpuTarget> resolveCpuTarget(StringRef name);
 /// Compiles every `tac_kernel_*` function of `module` (after
 /// buildKernelsPipeline) into a shared object exporting
 /// `void <symbol>(void *const *args)` for each symbol in `kernels`.
+/// With `blasGemms`, kernels that are one GEMM (recogniseGemm) call the
+/// system BLAS (cblas_sgemm) instead of generated loops.
 FailureOr<std::vector<uint8_t>>
 compileCpuKernels(ModuleOp module, const KernelTable &kernels,
-                  const CpuTarget &target);
+                  const CpuTarget &target, bool blasGemms = true);
 
 /// What the CUDA backend compiles for (docs/cuda.md).
 struct CudaTarget {
@@ -121,6 +135,9 @@ struct BackendOptions {
   /// Filled with the PTX per chip when `cuda` (for --dump-ptx and tests).
   std::vector<std::pair<std::string, std::string>> *ptxOut = nullptr;
   std::vector<std::string> cpus = {"host", "x86-64"};
+  /// CPU GEMM kernels call BLAS (bench/gemm_compare.py: about 2x faster than
+  /// the generated loops on this project's shapes).
+  bool blasGemms = true;
   std::string producer;
   /// Paths to compile (empty: all).
   std::vector<int64_t> paths;

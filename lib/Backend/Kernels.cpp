@@ -1,0 +1,223 @@
+//===- Kernels.cpp - what both backends do with the kernel functions ------===//
+//
+// Both backends compile the same kernel functions (tac-outline-kernels) from
+// a module of their own, with every argument seen from its view's first
+// element. A kernel whose only op is an f32 multiply-add contraction with plainly
+// strided operands is a (batched) GEMM both backends hand to a library:
+// BLAS on the CPU, cuBLASLt on CUDA. The description is row-major: A is
+// M x K, B is K x N, C is M x N, each possibly transposed, with leading
+// dimensions and per-batch strides in elements.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tac/Backend/Backend.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+using namespace mlir::tac;
+
+namespace {
+
+/// One dimension group (batch, M, N or K) of one operand, collapsed.
+struct Group {
+  bool present = false; // some dim of size > 1 of the group indexes it
+  int64_t stride = 0;   // elements, of the group's linear index
+};
+
+/// Collapses the loop dims `dims` (in loop order; the linear index takes the
+/// last one fastest) in operand `map`/`type`; fails when they are not one
+/// uniformly strided run.
+FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
+                          MemRefType type, ArrayRef<int64_t> loopSizes) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return failure();
+  Group group;
+  bool absent = false;
+  int64_t expected = -1; // stride the next-outer dim must have
+  for (unsigned d : llvm::reverse(dims)) {
+    if (loopSizes[d] == 1)
+      continue;
+    std::optional<unsigned> pos = map.getResultPosition(
+        getAffineDimExpr(d, map.getContext()));
+    // A group is either wholly in the operand or wholly absent.
+    if (!pos) {
+      if (group.present)
+        return failure();
+      absent = true;
+      continue;
+    }
+    if (absent)
+      return failure();
+    int64_t stride = strides[*pos];
+    if (ShapedType::isDynamic(stride))
+      return failure();
+    if (!group.present) {
+      group.present = true;
+      group.stride = stride;
+    } else if (stride != expected) {
+      return failure();
+    }
+    expected = stride * loopSizes[d];
+  }
+  return group;
+}
+
+} // namespace
+
+FailureOr<OwningOpRef<ModuleOp>>
+mlir::tac::extractKernelModule(ModuleOp module, const KernelTable &kernels) {
+  Location loc = module.getLoc();
+  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
+  OpBuilder builder(module.getContext());
+  builder.setInsertionPointToEnd(kernelModule->getBody());
+  for (const std::string &symbol : kernels.symbols) {
+    auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
+    if (!kernel)
+      return emitError(loc, "kernel @") << symbol << " not found";
+    auto copy = cast<func::FuncOp>(builder.clone(*kernel));
+    copy.setPublic();
+    // The runtime passes a pointer to each view's first element: the kernel
+    // sees every argument at offset 0.
+    SmallVector<Type> inputs;
+    for (BlockArgument arg : copy.getArguments()) {
+      auto type = cast<MemRefType>(arg.getType());
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
+        type = MemRefType::get(
+            type.getShape(), type.getElementType(),
+            StridedLayoutAttr::get(type.getContext(), 0, strides),
+            type.getMemorySpace());
+        arg.setType(type);
+      }
+      inputs.push_back(type);
+    }
+    copy.setType(FunctionType::get(module.getContext(), inputs, {}));
+  }
+  return kernelModule;
+}
+
+std::optional<format::GpuGemmDesc> mlir::tac::recogniseGemm(func::FuncOp func) {
+  linalg::LinalgOp op;
+  for (Operation &nested : func.getBody().front()) {
+    if (isa<func::ReturnOp, arith::ConstantOp>(nested))
+      continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(nested);
+    if (!linalgOp || op)
+      return std::nullopt;
+    op = linalgOp;
+  }
+  if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !linalg::isaContractionOpInterface(op) || !op.hasPureBufferSemantics())
+    return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.empty() || dims->n.empty() || dims->k.empty())
+    return std::nullopt;
+  for (Value v : op->getOperands())
+    if (!cast<MemRefType>(v.getType()).getElementType().isF32())
+      return std::nullopt;
+  for (AffineMap map : op.getIndexingMapsArray())
+    if (!map.isProjectedPermutation())
+      return std::nullopt;
+  SmallVector<int64_t> sizes = op.getStaticLoopRanges();
+  if (llvm::any_of(sizes, ShapedType::isDynamic))
+    return std::nullopt;
+
+  // Operand roles: A holds M and K, B holds K and N (swap if listed the
+  // other way round), C holds M and N.
+  OpOperand *a = op.getDpsInputOperand(0), *b = op.getDpsInputOperand(1);
+  OpOperand *c = op.getDpsInitOperand(0);
+  auto holds = [&](OpOperand *operand, ArrayRef<unsigned> group) {
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    return llvm::any_of(group, [&](unsigned d) {
+      return map.getResultPosition(getAffineDimExpr(d, map.getContext()))
+          .has_value();
+    });
+  };
+  if (!holds(a, dims->m) && holds(b, dims->m))
+    std::swap(a, b);
+
+  auto groupOf = [&](OpOperand *operand,
+                     ArrayRef<unsigned> group) -> FailureOr<Group> {
+    return collapse(group, op.getMatchingIndexingMap(operand),
+                    cast<MemRefType>(operand->get().getType()), sizes);
+  };
+  auto product = [&](ArrayRef<unsigned> group) {
+    int64_t p = 1;
+    for (unsigned d : group)
+      p *= sizes[d];
+    return p;
+  };
+  int64_t batch = product(dims->batch), m = product(dims->m),
+          n = product(dims->n), k = product(dims->k);
+  FailureOr<Group> aM = groupOf(a, dims->m), aK = groupOf(a, dims->k),
+                   bK = groupOf(b, dims->k), bN = groupOf(b, dims->n),
+                   cM = groupOf(c, dims->m), cN = groupOf(c, dims->n),
+                   aB = groupOf(a, dims->batch), bB = groupOf(b, dims->batch),
+                   cB = groupOf(c, dims->batch);
+  for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
+    if (failed(*g))
+      return std::nullopt;
+  // M and N must be in C, K in A and B (when larger than one).
+  if ((m > 1 && (!aM->present || !cM->present)) ||
+      (n > 1 && (!bN->present || !cN->present)) ||
+      (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
+    return std::nullopt;
+
+  format::GpuGemmDesc g;
+  // Operands name kernel arguments (the runtime's step arguments).
+  auto argNumber = [](OpOperand *operand) -> std::optional<uint32_t> {
+    if (auto arg = dyn_cast<BlockArgument>(operand->get()))
+      return arg.getArgNumber();
+    return std::nullopt;
+  };
+  std::optional<uint32_t> aArg = argNumber(a), bArg = argNumber(b),
+                          cArg = argNumber(c);
+  if (!aArg || !bArg || !cArg || *cArg == *aArg || *cArg == *bArg)
+    return std::nullopt;
+  g.aArg = *aArg;
+  g.bArg = *bArg;
+  g.cArg = *cArg;
+  g.batch = static_cast<uint32_t>(batch);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.beta = 1.0f; // linalg contractions accumulate into C
+  // A: M x K. Row-major when K is contiguous (or trivially one).
+  auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
+                   bool &trans, uint64_t &ld) -> bool {
+    int64_t rs = rows > 1 ? r.stride : cols, cs = cols > 1 ? cl.stride : 1;
+    if (cs == 1 && rs >= cols) {
+      trans = false;
+      ld = rows > 1 ? rs : cols;
+      return true;
+    }
+    rs = rows > 1 ? r.stride : 1;
+    cs = cols > 1 ? cl.stride : rows;
+    if (rs == 1 && cs >= rows) {
+      trans = true;
+      ld = cs;
+      return true;
+    }
+    return false;
+  };
+  if (!layout(m, k, *aM, *aK, g.aTrans, g.lda) ||
+      !layout(k, n, *bK, *bN, g.bTrans, g.ldb))
+    return std::nullopt;
+  bool cTrans;
+  if (!layout(m, n, *cM, *cN, cTrans, g.ldc) || cTrans)
+    return std::nullopt;
+  g.strideA = batch > 1 && aB->present ? aB->stride : 0;
+  g.strideB = batch > 1 && bB->present ? bB->stride : 0;
+  g.strideC = batch > 1 ? cB->stride : 0;
+  return g;
+}
+
