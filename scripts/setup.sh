@@ -20,9 +20,11 @@ APT_PACKAGES=(
   # ONNX import, the compiled file format, unit tests
   libonnx-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev
   flatbuffers-compiler libgtest-dev libgmock-dev libonnx-testdata
+  # CPU GEMM kernels call the system BLAS (OpenBLAS through libblas.so.3)
+  libblas-dev libopenblas0-pthread
   # Python: bindings, training recipe, test helpers
   python3 python3-venv python3-pip python3-numpy python3-onnx
-  python3-matplotlib python3-torch python3-torchvision libopenblas0-pthread
+  python3-matplotlib python3-torch python3-torchvision
   dataset-fashion-mnist
 )
 
