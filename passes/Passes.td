@@ -218,12 +218,24 @@ def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::Module
       argument, or a reshape of one) is copied into a fresh tensor, so
       every result lies contiguously in the arena.
 
+    - with `share-controller` (the default), every value a variant computes
+      exactly as the controller does (the layers before the first gate, the
+      predictor, the policy) is returned by the controller after its own
+      results and taken by every variant as an extra argument after the
+      model's inputs, so the runtime runs that work once per input; the
+      controller records the count in `tac.carried_results`. Constants
+      and empty tensors are recomputed, not carried.
+
     ```
     func.func @main_controller(%x: tensor<4xf32>) -> (index, tensor<4xf32>)
     // becomes
     func.func @main_controller(%x: tensor<4xf32>) -> (tensor<i64>, tensor<4xf32>)
     ```
   }];
+  let options = [
+    Option<"shareController", "share-controller", "bool", /*default=*/"true",
+           "Variants take what the controller already computed as arguments">
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];

@@ -98,8 +98,13 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
             "a static model has one public function");
 
   func::FuncOp first = variants.front();
+  // Variants take the controller's carried results after the model's inputs.
+  uint32_t carried = 0;
+  if (controller)
+    if (auto attr = controller->getAttrOfType<IntegerAttr>("tac.carried_results"))
+      carried = attr.getInt();
   FailureOr<std::vector<format::TensorSpecDesc>> inputs = signatureOf(
-      first, first.getArgumentTypes(), "tac.input_names",
+      first, first.getArgumentTypes().drop_back(carried), "tac.input_names",
       "tac.unsigned_inputs", "input");
   FailureOr<std::vector<format::TensorSpecDesc>> outputs = signatureOf(
       first, first.getResultTypes(), "tac.output_names",
@@ -115,8 +120,10 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
              << first.getSymName() << "'s " << first.getFunctionType();
 
   if (controller) {
-    if (controller.getArgumentTypes() != first.getArgumentTypes())
+    if (controller.getArgumentTypes() !=
+        first.getArgumentTypes().drop_back(carried))
       return controller.emitError("controller inputs differ from the model's");
+    model.carriedResults = carried;
     FailureOr<format::PlanDesc> plan = buildPlan(controller, weights, kernels);
     if (failed(plan))
       return failure();

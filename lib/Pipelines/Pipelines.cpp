@@ -27,11 +27,14 @@ void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
   pm.addPass(createTacEstimateCost(cost));
 }
 
-/// The reference lowering to LLVM: every loop scalar, no tiling or
-/// vectorisation. Slow, simple, and the oracle the optimised backends are
-/// checked against (with mlir-runner). One definition for every script.
-void mlir::tac::buildKernelsPipeline(OpPassManager &pm) {
-  pm.addPass(createTacPreparePlanFunctions());
+void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool shareController) {
+  TacPreparePlanFunctionsOptions prepare;
+  prepare.shareController = shareController;
+  pm.addPass(createTacPreparePlanFunctions(prepare));
+  // Variants no longer do the work they share with the controller: cost
+  // them again, so a run's FLOPs are controller + variant.
+  if (shareController)
+    pm.addPass(createTacEstimateCost());
   pm.addPass(createTacLowerToSCF());
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createTacFuseElementwise());
@@ -46,6 +49,9 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm) {
   pm.addPass(createTacOutlineKernels());
 }
 
+/// The reference lowering to LLVM: every loop scalar, no tiling or
+/// vectorisation. Slow, simple, and the oracle the optimised backends are
+/// checked against (with mlir-runner). One definition for every script.
 static constexpr const char *kReferenceCpuPipeline =
     "tac-lower-to-scf,convert-elementwise-to-linalg,"
     "one-shot-bufferize{bufferize-function-boundaries "
@@ -72,7 +78,7 @@ void mlir::tac::registerTacPipelines() {
       "tac-kernels",
       "Fuse, bufferize and outline kernels: the host functions a plan "
       "replays, calling one kernel function per fused op",
-      buildKernelsPipeline);
+      [](OpPassManager &pm) { buildKernelsPipeline(pm); });
   PassPipelineRegistration<AdaptivePipelineOptions>(
       "tac-adaptive",
       "Form adaptive blocks, fold layers, specialise paths, estimate cost",

@@ -126,6 +126,9 @@ private:
                        *specs,
                    const char *what, std::vector<TensorSpec> &out);
   PlanDesc readPlan(const fb::Plan &plan) const;
+  // While checking variants of a model with carried controller results: the
+  // controller, whose last outputs are the variants' extra inputs.
+  const PlanDesc *carriedFrom = nullptr;
   Status checkRef(const std::string &where, const BufferRefDesc &ref,
                   const PlanDesc &plan) const;
   Status checkPlan(const std::string &label, const PlanDesc &plan) const;
@@ -370,10 +373,27 @@ Status Loader::checkRef(const std::string &where, const BufferRefDesc &ref,
                      " bytes)");
     return Status::success();
   case Space::Input:
+    if (carriedFrom && ref.index >= m.inputs.size() &&
+        ref.index < m.inputs.size() + m.numCarried) {
+      const BufferRefDesc &carried =
+          carriedFrom->outputs[carriedFrom->outputs.size() - m.numCarried +
+                               (ref.index - m.inputs.size())];
+      if (!inBounds(ref.offset, ref.size, carried.size))
+        return invalid(where + ": carried controller result " +
+                       std::to_string(ref.index - m.inputs.size()) + " " +
+                       bytes + " out of bounds (it is " +
+                       std::to_string(carried.size) + " bytes)");
+      return Status::success();
+    }
     if (ref.index >= m.inputs.size())
       return invalid(where + ": input index " + std::to_string(ref.index) +
                      " out of range (the model has " +
-                     std::to_string(m.inputs.size()) + " inputs)");
+                     std::to_string(m.inputs.size()) + " inputs" +
+                     (m.numCarried && carriedFrom
+                          ? " and " + std::to_string(m.numCarried) +
+                                " carried controller results"
+                          : std::string()) +
+                     ")");
     if (!inBounds(ref.offset, ref.size, m.inputs[ref.index].byteSize))
       return invalid(where + ": input '" + m.inputs[ref.index].name + "' " +
                      bytes + " out of bounds (the input is " +
@@ -385,9 +405,11 @@ Status Loader::checkRef(const std::string &where, const BufferRefDesc &ref,
 }
 
 Status Loader::checkPlan(const std::string &label, const PlanDesc &plan) const {
-  if (plan.arenaBytes > m.arenaBytes)
+  uint64_t base = carriedFrom ? m.variantArenaOffset : 0;
+  if (plan.arenaBytes > m.arenaBytes || base > m.arenaBytes - plan.arenaBytes)
     return invalid(label + " needs a " + std::to_string(plan.arenaBytes) +
-                   "-byte arena, more than the model's arena_bytes " +
+                   "-byte arena from byte " + std::to_string(base) +
+                   ", more than the model's arena_bytes " +
                    std::to_string(m.arenaBytes));
   const auto *kernels = root->kernels();
   uint32_t numKernels = kernels ? kernels->size() : 0;
@@ -726,6 +748,21 @@ Status Loader::load() {
                      " bytes, not one int64 (8 bytes)");
     if (m.numPaths == 0)
       return invalid("the model has a controller but num_paths is 0");
+  }
+  m.numCarried = root->carried_results();
+  if (m.numCarried > 0) {
+    if (!m.hasController ||
+        m.numCarried >= controller.outputs.size() ||
+        m.controllerPathOutput >= controller.outputs.size() - m.numCarried)
+      return invalid("carried_results is " + std::to_string(m.numCarried) +
+                     " but the controller has " +
+                     std::to_string(controller.outputs.size()) +
+                     " outputs (its path output cannot be carried)");
+    if (root->gpu_kernels() && root->gpu_kernels()->size() > 0)
+      return invalid("carried controller results with CUDA code: tac-compile "
+                     "shares controller work only for CPU-only files");
+    m.variantArenaOffset = format::variantArenaOffset(controller.arenaBytes);
+    carriedFrom = &controller;
   }
   const auto *variants = root->variants();
   if (!variants || variants->size() == 0)

@@ -50,6 +50,10 @@ struct Model::Impl {
   uint32_t numPaths = 0;
   bool hasController = false;
   uint32_t controllerPathOutput = 0;
+  // The controller's last numCarried outputs are the variants' extra inputs;
+  // variants then use the arena from variantArenaOffset.
+  uint32_t numCarried = 0;
+  uint64_t variantArenaOffset = 0;
   ExecPlan controller;
   std::vector<ExecPlan> variants; // parallel to variantInfo
   std::vector<VariantInfo> variantInfo;

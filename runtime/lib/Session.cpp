@@ -319,6 +319,9 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
   double controllerUs = 0;
   size_t chosen = 0;
   bool needPolicy = options.dispatch != Dispatch::Fixed;
+  // Variants that take the controller's carried results need it to run
+  // first, whatever chooses the path.
+  bool runController = m.hasController && (needPolicy || m.numCarried > 0);
 
   if (options.dispatch == Dispatch::Fixed) {
     const VariantInfo *v = model_->findVariant(options.path);
@@ -348,21 +351,24 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
                                " FLOPs; raise the budget");
   }
 
+  int64_t value = -1;
+  if (runController) {
+    auto start = std::chrono::steady_clock::now();
+    if (cuda_) {
+      if (Status st = cuda_->runController(value); !st)
+        return st;
+    } else {
+      execute(m.controller, bases, args_);
+      std::memcpy(&value,
+                  bases.resolve(m.controller.outputs[m.controllerPathOutput]),
+                  sizeof(value));
+    }
+    controllerUs = microsecondsSince(start);
+    result.controllerFlops = m.controller.flops;
+  }
   if (needPolicy) {
     int32_t policyPath;
     if (m.hasController) {
-      auto start = std::chrono::steady_clock::now();
-      int64_t value;
-      if (cuda_) {
-        if (Status st = cuda_->runController(value); !st)
-          return st;
-      } else {
-        execute(m.controller, bases, args_);
-        std::memcpy(&value,
-                    bases.resolve(m.controller.outputs[m.controllerPathOutput]),
-                    sizeof(value));
-      }
-      controllerUs = microsecondsSince(start);
       if (value < 0 || value >= static_cast<int64_t>(m.numPaths))
         return Status::error(ErrorCode::Internal,
                              "the controller of '" + m.filePath +
@@ -372,7 +378,6 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
                                  "; the model's policy is broken: check its "
                                  "export, or run with a fixed path");
       policyPath = static_cast<int32_t>(value);
-      result.controllerFlops = m.controller.flops;
     } else {
       // No controller: the full model (deepest variant) is the default.
       policyPath = variants.back().path;
@@ -396,9 +401,20 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
     if (Status st = cuda_->runVariant(chosen, outputs); !st)
       return st;
   } else {
-    execute(plan, bases, args_);
+    Bases variantBases = bases;
+    if (m.numCarried > 0) {
+      // The variant's extra inputs are the controller's carried results; its
+      // arena starts after the controller's, which stays intact.
+      size_t first = m.controller.outputs.size() - m.numCarried;
+      variantInputs_.assign(inputs, inputs + m.inputs.size());
+      for (uint32_t j = 0; j < m.numCarried; ++j)
+        variantInputs_.push_back(bases.resolve(m.controller.outputs[first + j]));
+      variantBases.inputs = variantInputs_.data();
+      variantBases.arena += m.variantArenaOffset;
+    }
+    execute(plan, variantBases, args_);
     for (size_t o = 0; o < plan.outputs.size(); ++o)
-      std::memcpy(outputs[o], bases.resolve(plan.outputs[o]),
+      std::memcpy(outputs[o], variantBases.resolve(plan.outputs[o]),
                   plan.outputs[o].size);
   }
   double variantUs = microsecondsSince(start);

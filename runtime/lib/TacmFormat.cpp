@@ -173,10 +173,14 @@ buildSpecs(flatbuffers::FlatBufferBuilder &fbb,
 }
 
 uint64_t modelArenaBytes(const ModelDesc &model) {
-  uint64_t bytes = model.hasController ? model.controller.arenaBytes : 0;
+  uint64_t variants = 0;
   for (const PlanDesc &plan : model.variants)
-    bytes = std::max(bytes, plan.arenaBytes);
-  return bytes;
+    variants = std::max(variants, plan.arenaBytes);
+  uint64_t controller = model.hasController ? model.controller.arenaBytes : 0;
+  // Carried results live in the controller's arena while a variant runs.
+  if (model.carriedResults > 0)
+    return variantArenaOffset(controller) + variants;
+  return std::max(controller, variants);
 }
 
 /// The metadata FlatBuffer with the given section offsets. ForceDefaults
@@ -254,7 +258,7 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
       weightsOffset, model.weights.size(), controller,
       model.controllerPathOutput, model.numPaths, &variants,
       modelArenaBytes(model), cuda ? &gpuKernels : nullptr,
-      cuda ? &gpuCode : nullptr);
+      cuda ? &gpuCode : nullptr, model.carriedResults);
   fb::FinishModelBuffer(fbb, root);
   return fbb.Release();
 }

@@ -1,4 +1,5 @@
-// RUN: tac-opt %s --tac-prepare-plan-functions --split-input-file | FileCheck %s
+// RUN: tac-opt %s --tac-prepare-plan-functions=share-controller=false --split-input-file | FileCheck %s
+// RUN: tac-opt %s --tac-prepare-plan-functions --split-input-file | FileCheck %s --check-prefix=SHARE
 
 // The dispatch function goes: the runtime dispatches from the controller's
 // path (now a rank-0 i64 tensor) to the variants, which learn the path count.
@@ -54,4 +55,42 @@ func.func @slices(%x: tensor<4x4xf32>, %depth: index) -> (tensor<2x4xf32>, tenso
   %e = tensor.empty() : tensor<4x4xf32>
   %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %s, %f, %x : tensor<2x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+// Sharing: the variant recomputes the controller's first matmul (and its
+// fill); the controller returns it after its own results and the variant
+// takes it as an argument. Constants and fills are recomputed, not carried.
+
+// SHARE-LABEL: func.func @share_controller
+// SHARE-SAME: -> (tensor<i64>, tensor<2x2xf32>, tensor<2x2xf32>)
+// SHARE-SAME: tac.carried_results = 1
+// SHARE: %[[H:.*]] = linalg.matmul
+// SHARE: return %{{.*}}, %[[H]], %[[H]]
+// SHARE-LABEL: func.func @share_path0
+// SHARE-SAME: (%[[X:.*]]: tensor<2x2xf32>, %[[SHARED:.*]]: tensor<2x2xf32>) -> tensor<2x2xf32>
+// SHARE-NOT: linalg.matmul ins(%[[X]]
+// SHARE: linalg.matmul ins(%[[SHARED]], %[[SHARED]]
+func.func @share(%x: tensor<2x2xf32>) -> tensor<2x2xf32>
+    attributes {tac.controller = @share_controller, tac.variants = [@share_path0]} {
+  return %x : tensor<2x2xf32>
+}
+func.func @share_controller(%x: tensor<2x2xf32>) -> (index, tensor<2x2xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %h = linalg.matmul ins(%x, %x : tensor<2x2xf32>, tensor<2x2xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %c0 = arith.constant 0 : index
+  return %c0, %h : index, tensor<2x2xf32>
+}
+func.func @share_path0(%x: tensor<2x2xf32>) -> tensor<2x2xf32> attributes {tac.path = 0 : i64} {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %h = linalg.matmul ins(%x, %x : tensor<2x2xf32>, tensor<2x2xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %e2 = tensor.empty() : tensor<2x2xf32>
+  %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %y = linalg.matmul ins(%h, %h : tensor<2x2xf32>, tensor<2x2xf32>) outs(%f2 : tensor<2x2xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
 }

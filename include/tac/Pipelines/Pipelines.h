@@ -39,7 +39,10 @@ LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
 /// Tensor IR after the adaptive passes -> bufferized host functions calling
 /// `@tac_kernel_<n>` functions, the input of the plan builder and the CPU
 /// code generator (lib/Backend).
-void buildKernelsPipeline(OpPassManager &pm);
+/// `shareController`: variants take what the controller computed as extra
+/// arguments (tac-prepare-plan-functions); the CPU runtime supports it, the
+/// CUDA executor does not yet.
+void buildKernelsPipeline(OpPassManager &pm, bool shareController = true);
 
 /// Registers the pipelines with tac-opt (`--tac-adaptive`,
 /// `--tac-reference-cpu`).

@@ -146,11 +146,21 @@ struct ModelDesc {
   PlanDesc controller;
   uint32_t controllerPathOutput = 0;
   uint32_t numPaths = 0;
+  /// The controller's last `carriedResults` outputs are extra inputs of
+  /// every variant (tacm.fbs, Model.carried_results).
+  uint32_t carriedResults = 0;
   std::vector<PlanDesc> variants;
   /// CUDA (empty: a CPU-only file): parallel to `kernels`, and the code.
   std::vector<GpuKernelDesc> gpuKernels;
   std::vector<GpuCodeObjectDesc> gpuCode;
 };
+
+/// Where variants' arena starts when the controller carries results (its
+/// arena stays intact while the variant runs).
+inline uint64_t variantArenaOffset(uint64_t controllerArenaBytes) {
+  return (controllerArenaBytes + kSectionAlignment - 1) / kSectionAlignment *
+         kSectionAlignment;
+}
 
 /// Serialises `model` to `path`. Returns false and sets `error` on failure.
 bool writeTacm(const ModelDesc &model, const std::string &path,

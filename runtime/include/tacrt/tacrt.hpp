@@ -302,6 +302,7 @@ private:
   ModelRef model_;
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
+  std::vector<const void *> variantInputs_; // inputs + carried controller results
   std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
 };
 
