@@ -184,6 +184,25 @@ def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
   ];
 }
 
+def TacConvToGemm : Pass<"tac-conv-to-gemm"> {
+  let summary = "Rewrite 2-D convolutions as an im2col copy and a contraction";
+  let description = [{
+    Applies upstream's im2col rewrite to tensor-level `linalg.conv_2d_*`
+    ops (NCHW/FCHW and NHWC layouts): the input patches are copied into a
+    matrix and the convolution becomes one contraction, which the backends
+    recognise as a GEMM (BLAS on the CPU, cuBLASLt on CUDA). A ViT's patch
+    embedding, a stride-16 16x16 convolution, ran as a seven-deep loop nest
+    before.
+
+    ```
+    %y = linalg.conv_2d_nchw_fchw ins(%x, %w : ...) outs(%init : ...)
+    // becomes an im2col linalg.generic and a contraction linalg.generic
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
   let summary = "Fuse elementwise linalg producers into all-parallel consumers";
   let description = [{

@@ -37,6 +37,7 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool shareController) {
     pm.addPass(createTacEstimateCost());
   pm.addPass(createTacLowerToSCF());
   pm.addPass(createConvertElementwiseToLinalgPass());
+  pm.addPass(createTacConvToGemm());
   pm.addPass(createTacFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   bufferization::OneShotBufferizePassOptions bufferize;
