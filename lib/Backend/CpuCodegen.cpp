@@ -157,6 +157,14 @@ __attribute__((constructor)) static void tac_blas_threads(void) {
   if (set)
     set(1);
 }
+/* The runtime's Model::setGemmThreads: 1 when the BLAS took the count. */
+int tac_set_gemm_threads(int threads) {
+  void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  if (!set)
+    return 0;
+  set(threads);
+  return 1;
+}
 void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
                int64_t n, int64_t k, int64_t ta, int64_t tb, int64_t lda,
                int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,

@@ -61,6 +61,7 @@ def _load_library(path):
         "tac_model_output_rank": (size, [p, size]),
         "tac_model_output_shape": (ctypes.POINTER(ctypes.c_int64), [p, size]),
         "tac_model_num_paths": (ctypes.c_uint32, [p]),
+        "tac_model_set_gemm_threads": (ctypes.c_int, [p, ctypes.c_int]),
         "tac_model_num_variants": (size, [p]),
         "tac_model_variant_path": (ctypes.c_int32, [p, size]),
         "tac_model_variant_flops": (u64, [p, size]),
@@ -109,6 +110,10 @@ class Model:
         return {"name": get("name").decode(), "dtype": dtype or np.uint16,
                 "code": get("dtype"),
                 "shape": tuple(shape[i] for i in range(rank))}
+
+    def set_gemm_threads(self, threads):
+        """Threads the model's BLAS GEMM kernels may use (process-wide)."""
+        self._check(self._lib.tac_model_set_gemm_threads(self._model, threads))
 
     def run(self, inputs, path=None, budget_flops=None):
         """Runs one input set (a list in input order or a dict by name).

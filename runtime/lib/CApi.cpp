@@ -116,6 +116,14 @@ TACRT_SPEC_ACCESSORS(output, false)
 const char *tac_model_producer(const tac_model *model) {
   return model ? model->model->producer().c_str() : "";
 }
+tac_status tac_model_set_gemm_threads(const tac_model *model, int threads) {
+  if (!model)
+    return fail(ErrorCode::InvalidArgument,
+                "tac_model_set_gemm_threads: model is NULL");
+  if (Status st = model->model->setGemmThreads(threads); !st)
+    return fail(st);
+  return TAC_OK;
+}
 uint32_t tac_model_num_paths(const tac_model *model) {
   return model ? model->model->numPaths() : 0;
 }

@@ -62,6 +62,8 @@ struct Model::Impl {
   size_t codeIndex = 0;
   std::string codeCpu;
   NativeCode code;
+  // tac_set_gemm_threads of the code object (absent: no BLAS GEMMs).
+  int (*setGemmThreads)(int) = nullptr;
   bool hasCpuCode = false; // false: a --target=cuda file
 
   // CUDA (docs/cuda.md); empty gpuKernels: the file has no CUDA code.

@@ -42,6 +42,8 @@ const char *kUsage =
     "  --no-graphs          CUDA: replay the plans on a stream (no graphs)\n"
     "  --no-cublas          CUDA: run GEMMs with the generated kernels\n"
     "  --tf32               CUDA: let cuBLASLt use TF32 for GEMMs\n"
+    "  --gemm-threads=N     threads the model's BLAS GEMMs may use (default\n"
+    "                       1; everything else runs on the calling thread)\n"
     "  --benchmark=N        3 warm-up runs, then N timed runs: latency\n"
     "                       min/median/max and the path histogram (with\n"
     "                       --random, each run draws fresh inputs)\n"
@@ -62,6 +64,7 @@ struct Options {
   bool budget = false;
   uint64_t budgetFlops = 0;
   uint64_t benchmark = 0;
+  int gemmThreads = 0; // 0: leave the default
   bool json = false;
   bool printOutputs = false;
   rt::SessionOptions session;
@@ -155,6 +158,13 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
         return Failure{"--benchmark=" + value +
                        ": expected a positive number of runs"};
       o.benchmark = static_cast<uint64_t>(number);
+    } else if (flag == "--gemm-threads") {
+      if (auto f = needValue())
+        return f;
+      if (!parseInteger(value, 1, 1024, number))
+        return Failure{"--gemm-threads=" + value +
+                       ": expected a positive number of threads"};
+      o.gemmThreads = static_cast<int>(number);
     } else if (flag == "--device") {
       if (auto f = needValue())
         return f;
@@ -384,6 +394,9 @@ int runMain(int argc, char **argv) {
   if (!loaded)
     return fail(loaded.status().message());
   const rt::Model &model = **loaded;
+  if (o.gemmThreads > 0)
+    if (rt::Status st = model.setGemmThreads(o.gemmThreads); !st)
+      return fail(st.message());
   rt::Expected<std::unique_ptr<rt::Session>> created =
       rt::Session::create(*loaded, o.session);
   if (!created)

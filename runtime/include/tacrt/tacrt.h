@@ -108,6 +108,9 @@ const int64_t *tac_model_output_shape(const tac_model *model, size_t index);
 size_t tac_model_output_byte_size(const tac_model *model, size_t index);
 
 const char *tac_model_producer(const tac_model *model);
+/* Threads the model's BLAS GEMM kernels may use (process-wide; default 1).
+   TAC_OK, or an error with tac_last_error() saying why not. */
+tac_status tac_model_set_gemm_threads(const tac_model *model, int threads);
 uint32_t tac_model_num_paths(const tac_model *model);
 size_t tac_model_num_variants(const tac_model *model);
 int32_t tac_model_variant_path(const tac_model *model, size_t index);

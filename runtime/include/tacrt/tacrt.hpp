@@ -187,6 +187,10 @@ public:
   /// Which code object was loaded: its index and LLVM CPU name.
   size_t codeObjectIndex() const;
   const std::string &codeObjectCpu() const;
+  /// How many threads the model's BLAS GEMM kernels may use (everything else
+  /// runs on the calling thread). Process-wide: OpenBLAS has one setting.
+  /// The default is 1 unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set.
+  Status setGemmThreads(int threads) const;
   /// Whether the file holds CPU code / CUDA code (tac-compile --target).
   bool hasCpuCode() const;
   bool hasCudaCode() const;
