@@ -252,6 +252,30 @@ TEST(Executor, SessionsOnTwoThreadsShareOneModel) {
   EXPECT_EQ(failuresB, 0);
 }
 
+TEST_F(ExecutorTest, CarriedControllerResultsReachTheVariant) {
+  useModel(carriedModel());
+  for (RunOptions options : {RunOptions::automatic(), RunOptions::fixed(1)}) {
+    ASSERT_TRUE(run(kMedium, options).ok());
+    // The controller ran in every mode (the variant needs its result).
+    EXPECT_EQ(info.controllerFlops, kControllerFlops);
+    for (int i = 0; i < 4; ++i) {
+      float relu = kMedium[i] > 0 ? kMedium[i] : 0;
+      EXPECT_FLOAT_EQ(y[i], (kMedium[i] + kMedium[i]) * relu) << i;
+    }
+  }
+}
+
+TEST(Loader, CarriedResultOutOfBoundsIsRejected) {
+  ModelDesc desc = carriedModel();
+  // Read 32 bytes of a 16-byte carried result.
+  desc.variants[0].steps[1].args[2].size = 32;
+  EXPECT_THAT(loadError(writeModel(desc)),
+              HasSubstr("carried controller result 0 bytes"));
+  desc = carriedModel();
+  desc.variants[0].steps[1].args[2].index = 2; // no such carried result
+  EXPECT_THAT(loadError(writeModel(desc)), HasSubstr("input index 2 out of range"));
+}
+
 TEST(Executor, TensorAllocate) {
   auto t = Tensor::allocate(DType::I64, {2, 3});
   ASSERT_TRUE(t.ok());

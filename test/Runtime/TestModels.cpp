@@ -135,6 +135,24 @@ ModelDesc adaptiveModel() {
   return model;
 }
 
+ModelDesc carriedModel() {
+  ModelDesc model = adaptiveModel();
+  PlanDesc &c = model.controller;
+  c.arenaBytes = 32;
+  c.steps.push_back(kernelStep(Relu, {arena(16), input(0)}));
+  c.buffers = {{0, 8, 0, 1}, {8, 4, 0, 1}, {16, 16, 1, 1}};
+  c.outputs.push_back(arena(16));
+  model.carriedResults = 1;
+  for (PlanDesc &v : model.variants) {
+    v.arenaBytes = 32;
+    v.steps = {kernelStep(Add, {arena(16), input(0), input(0)}),
+               kernelStep(Mul, {arena(0), arena(16), input(1)})};
+    v.buffers = {{16, 16, 0, 1}, {0, 16, 1, 1}};
+    v.outputs = {arena(0)};
+  }
+  return model;
+}
+
 ModelDesc staticModel() {
   ModelDesc model = baseModel();
   model.numPaths = 0;

@@ -33,6 +33,12 @@ tac::format::PlanDesc layerPlan(const std::string &name, int32_t path,
 /// controller picks path floor(sum(x)) clamped to [0, 3] and reports it at
 /// output 1 (output 0 is the score).
 tac::format::ModelDesc adaptiveModel();
+/// Controller work carried into the variants (Model.carried_results = 1):
+/// the controller also computes r = relu(x) and returns it last; every
+/// variant (paths 0, 1, 3) computes y = (x + x) * r, reading r as input 1.
+/// The first variant step writes bytes a variant sharing the controller's
+/// arena would overwrite r with.
+tac::format::ModelDesc carriedModel();
 /// The same layers without a controller: one variant, path -1, 1 layer.
 tac::format::ModelDesc staticModel();
 
