@@ -58,6 +58,7 @@ SetVector<Value> valuesUsedBy(Operation *op) {
 
 struct OutlineKernels
     : mlir::tac::impl::TacOutlineKernelsBase<OutlineKernels> {
+  using TacOutlineKernelsBase::TacOutlineKernelsBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable table(module);
@@ -117,6 +118,18 @@ private:
         return op->emitError("tac plans do not know this view op; only "
                              "subview, expand_shape, collapse_shape, cast "
                              "and reinterpret_cast may make views");
+      // A fill that initialises the very next op's output joins that op's
+      // kernel: one call instead of two, and a GEMM kernel can then start
+      // from beta = 0 instead of a zeroed buffer. Only when nothing sits
+      // between them (a copy into the buffer would otherwise be lost).
+      if (mergeFills && !compute.empty() && op->getPrevNode() == compute.back())
+        if (auto fill = dyn_cast<linalg::FillOp>(compute.back()))
+          if (auto consumer = dyn_cast<DestinationStyleOpInterface>(op))
+            if (llvm::is_contained(consumer.getDpsInits(),
+                                   fill.getDpsInits()[0])) {
+              groups.insert(op);
+              groups.unionSets(op, fill);
+            }
       compute.push_back(op);
       groups.insert(op);
       for (Value value : valuesUsedBy(op)) {

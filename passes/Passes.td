@@ -287,6 +287,11 @@ def TacOutlineKernels : Pass<"tac-outline-kernels", "::mlir::ModuleOp"> {
     func.call @tac_kernel_0(%a) : (memref<4xf32>) -> ()
     ```
   }];
+  let options = [
+    Option<"mergeFills", "merge-fills", "bool", /*default=*/"true",
+           "A fill initialising the very next op's output joins its kernel "
+           "(a GEMM then starts from beta = 0)">
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::memref::MemRefDialect"];

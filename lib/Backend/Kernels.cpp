@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -106,9 +107,18 @@ mlir::tac::extractKernelModule(ModuleOp module, const KernelTable &kernels) {
 
 std::optional<format::GpuGemmDesc> mlir::tac::recogniseGemm(func::FuncOp func) {
   linalg::LinalgOp op;
+  // A zero fill of the output before the contraction (tac-outline-kernels
+  // puts an initialising fill in its consumer's kernel) becomes beta = 0.
+  linalg::FillOp zeroFill;
   for (Operation &nested : func.getBody().front()) {
     if (isa<func::ReturnOp, arith::ConstantOp>(nested))
       continue;
+    if (auto fill = dyn_cast<linalg::FillOp>(nested); fill && !op && !zeroFill) {
+      if (!matchPattern(fill.getDpsInputs()[0], m_AnyZeroFloat()))
+        return std::nullopt;
+      zeroFill = fill;
+      continue;
+    }
     auto linalgOp = dyn_cast<linalg::LinalgOp>(nested);
     if (!linalgOp || op)
       return std::nullopt;
@@ -190,7 +200,9 @@ std::optional<format::GpuGemmDesc> mlir::tac::recogniseGemm(func::FuncOp func) {
   g.m = m;
   g.n = n;
   g.k = k;
-  g.beta = 1.0f; // linalg contractions accumulate into C
+  if (zeroFill && zeroFill.getDpsInits()[0] != c->get())
+    return std::nullopt; // the fill writes something else
+  g.beta = zeroFill ? 0.0f : 1.0f; // linalg contractions accumulate into C
   // A: M x K. Row-major when K is contiguous (or trivially one).
   auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
                    bool &trans, uint64_t &ld) -> bool {

@@ -27,7 +27,8 @@ void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
   pm.addPass(createTacEstimateCost(cost));
 }
 
-void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool shareController) {
+void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly) {
+  bool shareController = cpuOnly;
   TacPreparePlanFunctionsOptions prepare;
   prepare.shareController = shareController;
   pm.addPass(createTacPreparePlanFunctions(prepare));
@@ -47,7 +48,9 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool shareController) {
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createTacOutlineKernels());
+  TacOutlineKernelsOptions outline;
+  outline.mergeFills = cpuOnly;
+  pm.addPass(createTacOutlineKernels(outline));
 }
 
 /// The reference lowering to LLVM: every loop scalar, no tiling or

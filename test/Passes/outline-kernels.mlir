@@ -72,6 +72,26 @@ func.func @scalars(%x: memref<4xf32>, %w: memref<2x4xf32>) -> memref<i64> {
 
 // -----
 
+// A fill right before the op whose output it initialises joins that op's
+// kernel (with merge-fills=false it stays a kernel of its own).
+
+// CHECK-LABEL: func.func @fill_then_matmul
+// CHECK: %[[C:.*]] = memref.alloc
+// CHECK-NEXT: call @tac_kernel_0(%[[C]], %arg0, %arg1)
+// CHECK-NEXT: return
+// CHECK: func.func private @tac_kernel_0(
+// CHECK: linalg.fill
+// CHECK-NEXT: linalg.matmul
+func.func @fill_then_matmul(%a: memref<2x3xf32>, %b: memref<3x4xf32>) -> memref<2x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<2x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<2x4xf32>)
+  linalg.matmul ins(%a, %b : memref<2x3xf32>, memref<3x4xf32>) outs(%c : memref<2x4xf32>)
+  return %c : memref<2x4xf32>
+}
+
+// -----
+
 // A plan is fixed at compile time: host code cannot depend on a value read
 // from memory.
 

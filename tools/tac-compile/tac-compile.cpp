@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
 
   if (compileTo >= Phase::Kernels &&
       !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
-        mlir::tac::buildKernelsPipeline(pm, /*shareController=*/!wantCuda);
+        mlir::tac::buildKernelsPipeline(pm, /*cpuOnly=*/!wantCuda);
       }))
     return 1;
 

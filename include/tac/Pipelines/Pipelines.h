@@ -39,10 +39,12 @@ LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
 /// Tensor IR after the adaptive passes -> bufferized host functions calling
 /// `@tac_kernel_<n>` functions, the input of the plan builder and the CPU
 /// code generator (lib/Backend).
-/// `shareController`: variants take what the controller computed as extra
-/// arguments (tac-prepare-plan-functions); the CPU runtime supports it, the
-/// CUDA executor does not yet.
-void buildKernelsPipeline(OpPassManager &pm, bool shareController = true);
+/// `cpuOnly`: the file holds CPU code only, so variants may take what the
+/// controller computed as extra arguments (tac-prepare-plan-functions
+/// share-controller) and initialising fills may join their consumers'
+/// kernels (tac-outline-kernels merge-fills); the CUDA backend supports
+/// neither yet.
+void buildKernelsPipeline(OpPassManager &pm, bool cpuOnly = true);
 
 /// Registers the pipelines with tac-opt (`--tac-adaptive`,
 /// `--tac-reference-cpu`).
