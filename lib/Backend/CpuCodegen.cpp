@@ -232,25 +232,6 @@ bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
   return bool(sgemm);
 }
 
-LogicalResult runProgram(StringRef program, ArrayRef<StringRef> args,
-                         Location loc) {
-  SmallString<128> log;
-  if (llvm::sys::fs::createTemporaryFile("tac-link", "log", log))
-    return emitError(loc, "cannot create a temporary file for the linker log");
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
-                                          StringRef(log)};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
-                                     0, &message);
-  auto output = llvm::MemoryBuffer::getFile(log);
-  llvm::sys::fs::remove(log);
-  if (rc != 0)
-    return emitError(loc, "linking the kernels with ")
-           << program << " failed (" << (message.empty() ? "exit " + std::to_string(rc) : message)
-           << "): " << (output ? (*output)->getBuffer().trim() : "");
-  return success();
-}
-
 } // namespace
 
 FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
@@ -432,7 +413,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     if (!bridgePath.empty())
       llvm::sys::fs::remove(bridgePath);
   });
-  if (failed(runProgram(*driver, link, loc))) {
+  if (failed(runTool(*driver, link, loc))) {
     if (linkBlas)
       emitRemark(loc, "GEMM kernels call BLAS (-lblas): install libblas-dev "
                       "(Debian; OpenBLAS through libopenblas0) or compile "

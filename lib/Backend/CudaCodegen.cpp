@@ -253,26 +253,6 @@ std::optional<std::string> findCudaTool(StringRef name,
   return std::nullopt;
 }
 
-LogicalResult runTool(StringRef program, ArrayRef<StringRef> args,
-                      Location loc) {
-  SmallString<128> log;
-  if (llvm::sys::fs::createTemporaryFile("tac-cuda", "log", log))
-    return emitError(loc, "cannot create a temporary file for a tool log");
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
-                                          StringRef(log)};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
-                                     0, &message);
-  auto output = llvm::MemoryBuffer::getFile(log);
-  llvm::sys::fs::remove(log);
-  if (rc != 0)
-    return emitError(loc, "")
-           << program << " failed ("
-           << (message.empty() ? "exit " + std::to_string(rc) : message)
-           << "): " << (output ? (*output)->getBuffer().trim() : "");
-  return success();
-}
-
 FailureOr<std::vector<uint8_t>> readFile(StringRef path, Location loc) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)

@@ -18,6 +18,9 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -71,6 +74,26 @@ FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
 }
 
 } // namespace
+
+LogicalResult mlir::tac::runTool(StringRef program, ArrayRef<StringRef> args,
+                                 Location loc) {
+  SmallString<128> log;
+  if (llvm::sys::fs::createTemporaryFile("tac-tool", "log", log))
+    return emitError(loc, "cannot create a temporary file for a tool log");
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                          StringRef(log)};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
+                                     0, &message);
+  auto output = llvm::MemoryBuffer::getFile(log);
+  llvm::sys::fs::remove(log);
+  if (rc != 0)
+    return emitError(loc, "")
+           << program << " failed ("
+           << (message.empty() ? "exit " + std::to_string(rc) : message)
+           << "): " << (output ? (*output)->getBuffer().trim() : "");
+  return success();
+}
 
 FailureOr<OwningOpRef<ModuleOp>>
 mlir::tac::extractKernelModule(ModuleOp module, const KernelTable &kernels) {

@@ -176,6 +176,17 @@ void execute(const ExecPlan &plan, const Bases &bases,
   }
 }
 
+/// The controller chose a path outside the model's path set.
+Status badPolicyPath(const Model::Impl &m, int64_t value) {
+  return Status::error(ErrorCode::Internal,
+                       "the controller of '" + m.filePath + "' chose path " +
+                           std::to_string(value) +
+                           ", outside the model's paths 0.." +
+                           std::to_string(m.numPaths - 1) +
+                           "; the model's policy is broken: check its "
+                           "export, or run with a fixed path");
+}
+
 double microsecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::micro>(
              std::chrono::steady_clock::now() - start)
@@ -296,13 +307,7 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
       if (Status st = cuda_->runDeviceDispatch(outputs, variant, value); !st)
         return st;
       if (variant < 0 || variant >= static_cast<int32_t>(variants.size()))
-        return Status::error(ErrorCode::Internal,
-                             "the controller of '" + m.filePath +
-                                 "' chose path " + std::to_string(value) +
-                                 ", outside the model's paths 0.." +
-                                 std::to_string(m.numPaths - 1) +
-                                 "; the model's policy is broken: check its "
-                                 "export, or run with a fixed path");
+        return badPolicyPath(m, value);
       if (info) {
         result.requestedPath = static_cast<int32_t>(value);
         result.path = variants[variant].path;
@@ -370,13 +375,7 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
     int32_t policyPath;
     if (m.hasController) {
       if (value < 0 || value >= static_cast<int64_t>(m.numPaths))
-        return Status::error(ErrorCode::Internal,
-                             "the controller of '" + m.filePath +
-                                 "' chose path " + std::to_string(value) +
-                                 ", outside the model's paths 0.." +
-                                 std::to_string(m.numPaths - 1) +
-                                 "; the model's policy is broken: check its "
-                                 "export, or run with a fixed path");
+        return badPolicyPath(m, value);
       policyPath = static_cast<int32_t>(value);
     } else {
       // No controller: the full model (deepest variant) is the default.

@@ -66,6 +66,11 @@ struct KernelTable {
 FailureOr<format::PlanDesc> buildPlan(func::FuncOp func, WeightTable &weights,
                                       KernelTable &kernels);
 
+/// Runs an external tool (the C compiler driver, ptxas, fatbinary); on
+/// failure the error names it and quotes its output.
+LogicalResult runTool(StringRef program, ArrayRef<StringRef> args,
+                      Location loc);
+
 /// A module holding a public copy of every kernel in `kernels`, each
 /// argument at offset 0 (the runtime passes each view's first element).
 FailureOr<OwningOpRef<ModuleOp>> extractKernelModule(ModuleOp module,
