@@ -87,56 +87,40 @@ std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const CpuTarget &target,
 /// contiguous dimension with reductions just outside it (matmul i,j,k
 /// becomes i,k,j): LLVM then vectorises the inner loop without reassociating
 /// float sums. Ops whose inputs would be read across rows stay as they are.
-void orderLoopsForVectorization(ModuleOp module) {
-  IRRewriter rewriter(module.getContext());
-  SmallVector<linalg::LinalgOp> ops;
-  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
-  for (linalg::LinalgOp op : ops) {
-    if (op.getNumDpsInits() == 0 || op.getNumLoops() < 2 ||
-        op.getNumReductionLoops() == 0)
-      continue;
-    AffineMap output = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-    if (output.getNumResults() == 0)
-      continue;
-    auto last = dyn_cast<AffineDimExpr>(output.getResults().back());
-    if (!last || !linalg::isParallelIterator(
-                     op.getIteratorTypesArray()[last.getPosition()]))
-      continue;
-    unsigned inner = last.getPosition();
-    bool contiguousInput = false, stridedInput = false;
-    for (OpOperand *input : op.getDpsInputOperands()) {
-      AffineMap map = op.getMatchingIndexingMap(input);
-      for (auto [i, expr] : llvm::enumerate(map.getResults()))
-        if (expr.isFunctionOfDim(inner)) {
-          bool isLast = i + 1 == map.getNumResults() && isa<AffineDimExpr>(expr);
-          contiguousInput |= isLast;
-          stridedInput |= !isLast;
-        }
-    }
-    if (!contiguousInput || stridedInput)
-      continue;
-    SmallVector<unsigned> order;
-    auto iterators = op.getIteratorTypesArray();
-    for (unsigned d = 0; d < op.getNumLoops(); ++d)
-      if (d != inner && linalg::isParallelIterator(iterators[d]))
-        order.push_back(d);
-    for (unsigned d = 0; d < op.getNumLoops(); ++d)
-      if (linalg::isReductionIterator(iterators[d]))
-        order.push_back(d);
-    order.push_back(inner);
-    if (llvm::equal(order, llvm::seq<unsigned>(0, op.getNumLoops())))
-      continue;
-    rewriter.setInsertionPoint(op);
-    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-    if (!generic) {
-      FailureOr<linalg::GenericOp> general =
-          linalg::generalizeNamedOp(rewriter, op);
-      if (failed(general))
-        continue;
-      generic = *general;
-    }
-    (void)linalg::interchangeGenericOp(rewriter, generic, order);
+SmallVector<unsigned> vectorisableLoopOrder(linalg::LinalgOp op) {
+  if (op.getNumDpsInits() == 0 || op.getNumLoops() < 2 ||
+      op.getNumReductionLoops() == 0)
+    return {};
+  AffineMap output = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (output.getNumResults() == 0)
+    return {};
+  auto last = dyn_cast<AffineDimExpr>(output.getResults().back());
+  if (!last || !linalg::isParallelIterator(
+                   op.getIteratorTypesArray()[last.getPosition()]))
+    return {};
+  unsigned inner = last.getPosition();
+  bool contiguousInput = false, stridedInput = false;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    for (auto [i, expr] : llvm::enumerate(map.getResults()))
+      if (expr.isFunctionOfDim(inner)) {
+        bool isLast = i + 1 == map.getNumResults() && isa<AffineDimExpr>(expr);
+        contiguousInput |= isLast;
+        stridedInput |= !isLast;
+      }
   }
+  if (!contiguousInput || stridedInput)
+    return {};
+  SmallVector<unsigned> order;
+  auto iterators = op.getIteratorTypesArray();
+  for (unsigned d = 0; d < op.getNumLoops(); ++d)
+    if (d != inner && linalg::isParallelIterator(iterators[d]))
+      order.push_back(d);
+  for (unsigned d = 0; d < op.getNumLoops(); ++d)
+    if (linalg::isReductionIterator(iterators[d]))
+      order.push_back(d);
+  order.push_back(inner);
+  return order;
 }
 
 // The BLAS bridge linked into every kernel object that has GEMM kernels:
@@ -273,7 +257,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     return failure();
   OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
   bool linkBlas = blasGemms && callBlasForGemms(*kernelModule, kernels);
-  orderLoopsForVectorization(*kernelModule);
+  reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
   // calls would keep the loops around them from vectorising.
   {
@@ -308,14 +292,15 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   for (llvm::Function &function : *llvmModule)
     if (!function.isDeclaration())
       function.setLinkage(llvm::GlobalValue::InternalLinkage);
-  for (auto [symbol, numArgs] : llvm::zip(kernels.symbols, kernels.numArgs)) {
+  for (auto [symbol, numArgs, mayAlias] :
+       llvm::zip(kernels.symbols, kernels.numArgs, kernels.mayAlias)) {
     llvm::Function *impl = llvmModule->getFunction(symbol);
     if (!impl || impl->arg_size() != numArgs)
       return emitError(loc, "kernel ")
                  << symbol << " lowered to an unexpected signature",
              failure();
     impl->setName(symbol + ".impl");
-    if (!kernels.mayAlias[&symbol - kernels.symbols.data()])
+    if (!mayAlias)
       for (unsigned i = 0; i < numArgs; ++i)
         impl->addParamAttr(i, llvm::Attribute::NoAlias);
     auto *entry = llvm::Function::Create(

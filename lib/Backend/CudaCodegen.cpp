@@ -77,32 +77,16 @@ constexpr int64_t kMaxBlock = 256;
 
 /// Orders every linalg op's loops parallel-first, so its lowering is one
 /// scf.parallel around the reduction loops.
-void orderParallelFirst(ModuleOp module) {
-  IRRewriter rewriter(module.getContext());
-  SmallVector<linalg::LinalgOp> ops;
-  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
-  for (linalg::LinalgOp op : ops) {
-    auto iterators = op.getIteratorTypesArray();
-    SmallVector<unsigned> order;
-    for (unsigned d = 0; d < iterators.size(); ++d)
-      if (linalg::isParallelIterator(iterators[d]))
-        order.push_back(d);
-    for (unsigned d = 0; d < iterators.size(); ++d)
-      if (!linalg::isParallelIterator(iterators[d]))
-        order.push_back(d);
-    if (llvm::equal(order, llvm::seq<unsigned>(0, iterators.size())))
-      continue;
-    rewriter.setInsertionPoint(op);
-    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-    if (!generic) {
-      FailureOr<linalg::GenericOp> general =
-          linalg::generalizeNamedOp(rewriter, op);
-      if (failed(general))
-        continue;
-      generic = *general;
-    }
-    (void)linalg::interchangeGenericOp(rewriter, generic, order);
-  }
+SmallVector<unsigned> parallelFirstLoopOrder(linalg::LinalgOp op) {
+  auto iterators = op.getIteratorTypesArray();
+  SmallVector<unsigned> order;
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    if (linalg::isParallelIterator(iterators[d]))
+      order.push_back(d);
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    if (!linalg::isParallelIterator(iterators[d]))
+      order.push_back(d);
+  return order;
 }
 
 /// Replaces `loop` by a one-dimensional scf.parallel over the product of
@@ -190,7 +174,7 @@ LogicalResult mapKernelLoops(func::FuncOp func) {
   }
   SmallVector<scf::ParallelOp> loops(entry.getOps<scf::ParallelOp>());
   for (scf::ParallelOp loop : loops) {
-    // Nested parallel loops (none after orderParallelFirst, but be safe)
+    // Nested parallel loops (none after parallelFirstLoopOrder, but be safe)
     // run sequentially inside the thread.
     loop.getBody()->walk([&](scf::ParallelOp nested) {
       SmallVector<gpu::ParallelLoopDimMappingAttr> seq;
@@ -303,7 +287,7 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
       result.kernels[i].gemm = *gemm;
     }
   }
-  orderParallelFirst(*kernelModule);
+  reorderLinalgLoops(*kernelModule, parallelFirstLoopOrder);
   {
     PassManager pm(context);
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());

@@ -17,7 +17,9 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
@@ -74,6 +76,30 @@ FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
 }
 
 } // namespace
+
+void mlir::tac::reorderLinalgLoops(
+    ModuleOp module,
+    function_ref<SmallVector<unsigned>(linalg::LinalgOp)> chooseOrder) {
+  IRRewriter rewriter(module.getContext());
+  SmallVector<linalg::LinalgOp> ops;
+  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+  for (linalg::LinalgOp op : ops) {
+    SmallVector<unsigned> order = chooseOrder(op);
+    if (order.empty() ||
+        llvm::equal(order, llvm::seq<unsigned>(0, op.getNumLoops())))
+      continue;
+    rewriter.setInsertionPoint(op);
+    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic) {
+      FailureOr<linalg::GenericOp> general =
+          linalg::generalizeNamedOp(rewriter, op);
+      if (failed(general))
+        continue;
+      generic = *general;
+    }
+    (void)linalg::interchangeGenericOp(rewriter, generic, order);
+  }
+}
 
 LogicalResult mlir::tac::runTool(StringRef program, ArrayRef<StringRef> args,
                                  Location loc) {

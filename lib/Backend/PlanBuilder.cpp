@@ -21,6 +21,8 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
+#include <variant>
+
 using namespace mlir;
 using namespace mlir::tac;
 using format::BufferRefDesc;
@@ -328,43 +330,43 @@ LogicalResult PlanBuilder::replayOp(Operation *op) {
       return op->emitError("tac plan: loop step must be positive");
     SmallVector<Value> carried(loop.getInitArgs());
     Block *body = loop.getBody();
-    auto bind = [&](Value from, Value to) -> LogicalResult {
-      if (isa<MemRefType>(from.getType())) {
-        FailureOr<View> view = viewOf(from, op);
-        if (failed(view))
-          return failure();
-        views[to] = *view;
-      } else {
-        auto it = ints.find(from);
+    // Reads every source first: a yield may pass the iteration arguments on
+    // in another order.
+    auto bind = [&](ValueRange from, ValueRange to) -> LogicalResult {
+      SmallVector<std::variant<View, int64_t>> values;
+      for (Value value : from) {
+        if (isa<MemRefType>(value.getType())) {
+          FailureOr<View> view = viewOf(value, op);
+          if (failed(view))
+            return failure();
+          values.push_back(*view);
+          continue;
+        }
+        auto it = ints.find(value);
         if (it == ints.end())
           return op->emitError("tac plan: loop-carried value ")
-                 << from << " is not known at compile time";
-        ints[to] = it->second;
+                 << value << " is not known at compile time";
+        values.push_back(it->second);
+      }
+      for (auto [value, target] : llvm::zip(values, to)) {
+        if (auto *view = std::get_if<View>(&value))
+          views[target] = *view;
+        else
+          ints[target] = std::get<int64_t>(value);
       }
       return success();
     };
+    // Each iteration starts from the previous one's yielded values; the
+    // loop's results are the last ones (the init values if it never runs).
     for (int64_t i = *lower; i < *upper; i += *stepSize) {
       ints[loop.getInductionVar()] = i;
-      for (auto [init, arg] : llvm::zip(carried, loop.getRegionIterArgs()))
-        if (failed(bind(init, arg)))
-          return failure();
-      if (failed(replay(*body)))
+      if (failed(bind(carried, loop.getRegionIterArgs())) ||
+          failed(replay(*body)))
         return failure();
       carried = llvm::to_vector(body->getTerminator()->getOperands());
-      // The yielded values become the next iteration's arguments.
-      for (auto [value, arg] : llvm::zip(carried, loop.getRegionIterArgs()))
-        if (failed(bind(value, arg)))
-          return failure();
-      carried.assign(loop.getRegionIterArgs().begin(),
-                     loop.getRegionIterArgs().end());
     }
-    for (auto [value, result] : llvm::zip(carried, loop.getResults()))
-      if (failed(bind(value, result)))
-        return failure();
-    if (*lower >= *upper)
-      for (auto [init, result] : llvm::zip(loop.getInitArgs(), loop.getResults()))
-        if (failed(bind(init, result)))
-          return failure();
+    if (failed(bind(carried, loop.getResults())))
+      return failure();
     return success();
   }
   if (isa<scf::YieldOp>(op))

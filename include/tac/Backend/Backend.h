@@ -29,6 +29,9 @@
 
 namespace mlir {
 class OpPassManager;
+namespace linalg {
+class LinalgOp;
+} // namespace linalg
 namespace func {
 class FuncOp;
 } // namespace func
@@ -65,6 +68,13 @@ struct KernelTable {
 /// Replays host function `func` (after buildKernelsPipeline) into a plan.
 FailureOr<format::PlanDesc> buildPlan(func::FuncOp func, WeightTable &weights,
                                       KernelTable &kernels);
+
+/// Interchanges every linalg op's loops into the order `chooseOrder` gives
+/// (new position -> old loop; empty: leave the op), generalising named ops
+/// first. Each backend picks the order its code generation wants.
+void reorderLinalgLoops(
+    ModuleOp module,
+    function_ref<SmallVector<unsigned>(linalg::LinalgOp)> chooseOrder);
 
 /// Runs an external tool (the C compiler driver, ptxas, fatbinary); on
 /// failure the error names it and quotes its output.
