@@ -51,30 +51,35 @@ def from_depths(name: str, kind: str, depth: torch.Tensor, correct: torch.Tensor
     return Point(name, kind, acc, float(cost.mean()), histogram(depth, L), param)
 
 
-def fixed_depths(cfg: ViTConfig, correct: torch.Tensor) -> list[Point]:
+def fixed_depths(cfg: ViTConfig | list, correct: torch.Tensor) -> list[Point]:
+    """Every fixed depth; cfg: the scratch ViT's config, or the per-depth costs."""
     n, L = correct.shape
+    costs = cfg if isinstance(cfg, list) else [fl.depth_flops(cfg, k) for k in range(1, L + 1)]
     pts = []
     for d in range(1, L + 1):
         depth = torch.full((n,), d, dtype=torch.long)
-        pts.append(from_depths(f"fixed depth {d}", "fixed", depth, correct,
-                               [fl.depth_flops(cfg, k) for k in range(1, L + 1)], d))
+        pts.append(from_depths(f"fixed depth {d}", "fixed", depth, correct, costs, d))
     return pts
 
 
-def early_exit_depths(exits: torch.Tensor, tau: float) -> torch.Tensor:
-    """First depth whose softmax max-probability reaches tau (else full depth)."""
-    conf = torch.softmax(exits, dim=-1).max(-1)[0]  # [N, L]
+def early_exit_depths(exits: torch.Tensor, tau: float, conf: torch.Tensor | None = None) -> torch.Tensor:
+    """First depth whose confidence (default: softmax max-probability of the
+    exit logits) reaches tau (else full depth)."""
+    if conf is None:
+        conf = torch.softmax(exits, dim=-1).max(-1)[0]  # [N, L]
     hit = conf >= tau
     hit[:, -1] = True
     return hit.float().argmax(dim=1) + 1  # first True
 
 
-def early_exit(cfg: ViTConfig, exits: torch.Tensor, correct: torch.Tensor,
-               tau: float) -> Point:
+def early_exit(cfg: ViTConfig | list, exits: torch.Tensor | None, correct: torch.Tensor,
+               tau: float, conf: torch.Tensor | None = None) -> Point:
+    """cfg: the scratch ViT's config or the per-depth early-exit costs; conf
+    [N, L]: the confidence after each depth (default: from the exit logits)."""
     L = correct.shape[1]
-    depth = early_exit_depths(exits, tau)
-    return from_depths(f"early exit tau={tau:g}", "early_exit", depth, correct,
-                       [fl.early_exit_flops(cfg, k) for k in range(1, L + 1)], tau)
+    depth = early_exit_depths(exits, tau, conf)
+    costs = cfg if isinstance(cfg, list) else [fl.early_exit_flops(cfg, k) for k in range(1, L + 1)]
+    return from_depths(f"early exit tau={tau:g}", "early_exit", depth, correct, costs, tau)
 
 
 def ee_accuracy_at(curve: list[Point], mean_flops: float) -> float:

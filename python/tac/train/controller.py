@@ -42,11 +42,17 @@ class Predictor(nn.Module):
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(feat))))
 
 
-def policy_state(pred: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-    """Policy input: predictor output, prefix-exit confidence and entropy."""
+def confidence_stats(probs: torch.Tensor) -> torch.Tensor:
+    """A classifier's cheap difficulty signals: max-probability and entropy."""
     conf = probs.max(dim=-1, keepdim=True)[0]
     ent = -(probs * torch.log(probs + 1e-6)).sum(dim=-1, keepdim=True)
-    return torch.cat([pred, conf, ent], dim=-1)
+    return torch.cat([conf, ent], dim=-1)
+
+
+def policy_state(pred: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+    """Policy input: predictor output and the task's extra statistics (for a
+    classifier, ``confidence_stats`` of the prefix exit)."""
+    return torch.cat([pred, stats], dim=-1)
 
 
 class Policy(nn.Module):
@@ -162,3 +168,54 @@ def train_policy(state: torch.Tensor, correct: torch.Tensor, cost: torch.Tensor,
     bar.close()
     pol.eval()
     return pol
+
+
+@torch.no_grad()
+def decide(pred: Predictor, pol: Policy, feat: torch.Tensor, stats: torch.Tensor,
+           prefix: int) -> torch.Tensor:
+    """Depth (number of layers, prefix included) the controller picks."""
+    return pol(policy_state(pred(feat), stats)).argmax(1) + prefix
+
+
+def fit_controllers(feat: torch.Tensor, stats: torch.Tensor, utility: torch.Tensor,
+                    cost: torch.Tensor, lambdas, prefix: int, folds: int = 4,
+                    pred_epochs: int = 60, pred_hidden: int = 64, pol_epochs: int = 150,
+                    pol_hidden: int = 32, pol_samples: int = 4, seed: int = 0, log=print):
+    """Complexity predictor + one REINFORCE policy per lambda, the shared
+    controller training of tac.train (scratch) and tac.adapt (retrofit).
+
+    feat [N, F] predictor input, stats [N, S] extra policy input, utility
+    [N, L] how good each depth 1..L is on each input (0/1 correctness, or a
+    graded score such as a reciprocal rank), cost [L - prefix + 1] path cost
+    relative to the full model.
+
+    Returns (predictor, policies, cross): ``cross[j]`` [N] are the depths
+    policy j picks for each input when predictor and policy were trained on
+    the other folds (``folds``-fold cross-fitting), the numbers the operating
+    point is selected on; predictor and policies are then retrained on all N.
+    """
+    P = prefix
+    quiet = lambda *a: None  # noqa: E731
+
+    def fit(idx: torch.Tensor, tag: str):
+        pred = train_predictor(feat[idx], utility[idx], epochs=pred_epochs, hidden=pred_hidden,
+                               seed=seed, log=log if tag == "all" else quiet)
+        with torch.no_grad():
+            st = policy_state(pred(feat[idx]), stats[idx])
+        pols = [train_policy(st, utility[idx, P - 1:], cost, lam, epochs=pol_epochs,
+                             hidden=pol_hidden, samples=pol_samples, seed=seed,
+                             desc=f"policy [{tag}] lambda={lam:g}") for lam in lambdas]
+        return pred, pols
+
+    n = feat.shape[0]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
+    parts = torch.tensor_split(perm, folds)
+    cross = torch.zeros(len(lambdas), n, dtype=torch.long)
+    for k in range(folds):
+        ev = parts[k]
+        tr = torch.cat([parts[j] for j in range(folds) if j != k])
+        pred_k, pols_k = fit(tr, f"fold {k + 1}/{folds}")
+        for j, pol in enumerate(pols_k):
+            cross[j, ev] = decide(pred_k, pol, feat[ev], stats[ev], P)
+    predictor, policies = fit(torch.arange(n), "all")
+    return predictor, policies, cross

@@ -16,10 +16,11 @@ import re
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import torch
 import torch.nn as nn
 
-from .controller import Policy, Predictor, policy_state
+from .controller import Policy, Predictor, confidence_stats, policy_state
 from .model import ViT
 from .onnx_tools import cleanup
 
@@ -77,7 +78,7 @@ class AdaptiveViT(nn.Module):
         n = self.norm(x[:, 0])
         probs = torch.softmax(self.head(n), dim=-1)
         pred = self.predictor(torch.cat([n, probs], dim=-1))
-        act = torch.argmax(self.policy(policy_state(pred, probs)), dim=1)
+        act = torch.argmax(self.policy(policy_state(pred, confidence_stats(probs))), dim=1)
         return pred, self.depth_table[act]
 
     def forward(self, img: torch.Tensor):
@@ -198,5 +199,136 @@ def export_static(vit: ViT, meta: dict[str, str] | None = None) -> onnx.ModelPro
     md.update(meta or {})
     _set_meta(proto, md, "Full-depth ViT for Fashion-MNIST (static twin of "
               "fmnist_vit_adaptive: same weights, every layer runs).")
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+# --------------------------------------------------------------------------
+# Generic adaptive export: stitch traced pieces into the If-gated convention
+# (used by tac.adapt for any encoder, and checked against the scripted export
+# of the scratch ViT above by the tests).
+# --------------------------------------------------------------------------
+
+def trace_piece(module: nn.Module, args: tuple, input_names: list[str],
+                output_names: list[str]) -> onnx.ModelProto:
+    """torch.onnx.export of one piece (tracing, batch 1, opset 17)."""
+    f = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module, args, f, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, do_constant_folding=True)
+    return onnx.load_from_string(f.getvalue())
+
+
+def _rename_graph(g: onnx.GraphProto, fn) -> None:
+    """Renames every value of g and its subgraphs through fn (in place)."""
+    for t in g.initializer:
+        t.name = fn(t.name)
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        v.name = fn(v.name)
+    for n in g.node:
+        n.input[:] = [fn(x) if x else x for x in n.input]
+        n.output[:] = [fn(x) if x else x for x in n.output]
+        if n.name:
+            n.name = fn(n.name)
+        for sg in (a.g for a in n.attribute if a.type == onnx.AttributeProto.GRAPH):
+            _rename_graph(sg, fn)
+
+
+def _piece(proto: onnx.ModelProto, tag: str, interface: dict[str, str]) -> onnx.GraphProto:
+    """The piece's graph with its interface values renamed as given and every
+    other value prefixed with tag (no collisions between pieces)."""
+    g = onnx.GraphProto()
+    g.CopyFrom(proto.graph)
+    _rename_graph(g, lambda x: interface.get(x, f"{tag}/{x}"))
+    return g
+
+
+def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
+                    tail: onnx.ModelProto, n_ctx: int, prefix: int, output_name: str,
+                    meta: dict[str, str], doc: str,
+                    weights: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+    """One adaptive ONNX model from traced pieces.
+
+    front: inputs -> (h, ctx0.., complexity, depth); layers[k] (gated layer
+    prefix + k): (h, ctx0..) -> h_out; tail: (inputs.., h, depth) -> output.
+    Layer prefix + k becomes ``If(depth > prefix + k)`` whose then_branch is
+    the layer (weights from the outer scope) and whose else_branch is an
+    Identity of its input."""
+    ctx = [f"ctx{j}" for j in range(n_ctx)]
+    fr = _piece(front, "controller", {**{n: n for n in ctx}, "h": f"hidden{prefix}",
+                                      PREDICTOR_OUTPUT: PREDICTOR_OUTPUT,
+                                      POLICY_OUTPUT: POLICY_OUTPUT,
+                                      **{i.name: i.name for i in front.graph.input}})
+    graph = onnx.helper.make_graph([], meta.get("tac.model", "adaptive"), [], [])
+    inputs = {i.name: i for i in front.graph.input}
+    inits: dict[bytes, str] = {}
+    alias: dict[str, str] = {}
+
+    def add_inits(g: onnx.GraphProto) -> None:
+        for t in g.initializer:
+            a = numpy_helper.to_array(t)
+            key = str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()
+            if key in inits:
+                alias[t.name] = inits[key]
+            else:
+                inits[key] = t.name
+                graph.initializer.append(t)
+        del g.initializer[:]
+
+    add_inits(fr)
+    graph.node.extend(fr.node)
+    hidden_type = next(o for o in front.graph.output if o.name == "h").type
+    for k, lp in enumerate(layers):
+        i = prefix + k
+        src, dst = f"hidden{i}", f"hidden{i + 1}"
+        lg = _piece(lp, f"layer{i}", {"h": src, **{n: n for n in ctx},
+                                      lp.graph.output[0].name: f"{dst}_run"})
+        add_inits(lg)
+        then = onnx.helper.make_graph(list(lg.node), f"layer{i}", [],
+                                      [onnx.helper.make_value_info(f"{dst}_run", hidden_type)])
+        els = onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", [src], [f"{dst}_skip"])], f"skip{i}", [],
+            [onnx.helper.make_value_info(f"{dst}_skip", hidden_type)])
+        c = onnx.helper.make_node("Constant", [], [f"gate{k}_depth"],
+                                  value=numpy_helper.from_array(np.array(i, np.int64)))
+        cond = onnx.helper.make_node("Greater", [POLICY_OUTPUT, f"gate{k}_depth"], [f"gate{k}_cond"])
+        graph.node.extend([c, cond, onnx.helper.make_node(
+            "If", [f"gate{k}_cond"], [dst], name=f"gate{k}_layer{i}",
+            then_branch=then, else_branch=els)])
+    L = prefix + len(layers)
+    tg = _piece(tail, "readout", {**{i.name: i.name for i in tail.graph.input},
+                                  "h": f"hidden{L}", "depth": POLICY_OUTPUT,
+                                  tail.graph.output[0].name: output_name})
+    for i in tail.graph.input:
+        if i.name not in ("h", "depth"):
+            inputs.setdefault(i.name, i)
+    add_inits(tg)
+    graph.node.extend(tg.node)
+    if alias:
+        for n in graph.node:
+            n.input[:] = [alias.get(x, x) for x in n.input]
+            for sg in (a.g for a in n.attribute if a.type == onnx.AttributeProto.GRAPH):
+                for sn in sg.node:
+                    sn.input[:] = [alias.get(x, x) for x in sn.input]
+    graph.input.extend(inputs.values())
+    outs = {o.name: o for o in fr.output}
+    graph.output.extend([tg.output[0], outs[POLICY_OUTPUT], outs[PREDICTOR_OUTPUT]])
+    model = onnx.helper.make_model(graph, opset_imports=list(front.opset_import))
+    model.ir_version = front.ir_version
+    model = cleanup(model, weights, gate_names=[f"gate{k}_layer{prefix + k}"
+                                                for k in range(len(layers))])
+    paths, values = paths_metadata(L, prefix)
+    md = {"tac.predictor_output": PREDICTOR_OUTPUT, "tac.policy_output": POLICY_OUTPUT,
+          "tac.paths": paths, "tac.path_values": values}
+    md.update(meta)
+    _set_meta(model, md, doc)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def finish_static(proto: onnx.ModelProto, meta: dict[str, str], doc: str,
+                  weights: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+    proto = cleanup(proto, weights)
+    _set_meta(proto, meta, doc)
     onnx.checker.check_model(proto, full_check=True)
     return proto

@@ -103,3 +103,50 @@ def early_exit_flops(c: ViTConfig, d: int) -> int:
     each of the d layers; the last readout is the answer."""
     return embed_flops(c) + d * (layer_flops(c) + exit_flops(c) + SOFTMAX * c.classes
                                  + c.classes)
+
+
+# --------------------------------------------------------------------------
+# FLOPs of an exported ONNX graph (any model), by the same convention
+# --------------------------------------------------------------------------
+
+_PER_ELEMENT = {"LayerNormalization": LN, "Softmax": SOFTMAX, "Erf": 4, "Sigmoid": 4,
+                "Tanh": 4, "Exp": 1, "Log": 1, "Sqrt": 1, "Pow": 1, "Add": 1, "Sub": 1,
+                "Mul": 1, "Div": 1, "Relu": 1, "ReduceSum": 1, "ReduceMean": 1,
+                "ReduceMax": 1, "ArgMax": 1, "Neg": 1, "Reciprocal": 1, "Where": 0}
+
+
+def onnx_flops(model) -> int:
+    """FLOPs of one run of a static-shape ONNX graph (main graph only; If
+    branches are not counted): matmuls 2*M*K*N, Conv 2 per multiply-add, the
+    per-element costs above on the output (reductions: on the input), data
+    movement 0. Used for relative path costs before tac compiles a model; the
+    reported numbers come from tac's own cost model."""
+    import numpy as np
+    import onnx
+
+    inf = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for v in list(inf.graph.value_info) + list(inf.graph.input) + list(inf.graph.output):
+        shapes[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
+    for t in inf.graph.initializer:
+        shapes[t.name] = list(t.dims)
+    total = 0
+    for n in inf.graph.node:
+        out = shapes.get(n.output[0]) if n.output else None
+        if out is None or any(d == 0 for d in out):
+            continue
+        size = int(np.prod(out)) if out else 1
+        if n.op_type in ("MatMul", "Gemm"):
+            a = shapes.get(n.input[0])
+            if a:
+                k = a[-1] if not (n.op_type == "Gemm" and any(
+                    x.name == "transA" and x.i for x in n.attribute)) else a[0]
+                total += 2 * size * k + (size if n.op_type == "Gemm" and len(n.input) > 2 else 0)
+        elif n.op_type == "Conv":
+            w = shapes.get(n.input[1])
+            if w:
+                total += 2 * size * int(np.prod(w[1:])) + (size if len(n.input) > 2 else 0)
+        elif n.op_type in _PER_ELEMENT:
+            src = shapes.get(n.input[0]) if n.op_type.startswith("Reduce") else out
+            total += _PER_ELEMENT[n.op_type] * (int(np.prod(src)) if src else 1)
+    return total

@@ -124,3 +124,44 @@ class ViT(nn.Module):
             x = blk(x)
             outs.append(self.exit(x))
         return outs
+
+
+def load_onnx_vit(path: str) -> ViT:
+    """A ViT with the weights of a static model exported by this recipe
+    (``export_static``), read back from its ONNX initializers: the recipe
+    keeps no PyTorch checkpoint. The export folds the class token's
+    positional embedding into ``tok.cls_pos`` and stores Linear weights
+    transposed (``*.weight_t``); both are undone here. Heads: the config's
+    default (the ONNX graph does not record them); the ONNX Runtime checks
+    of callers confirm the outputs match."""
+    import math
+
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(path)
+    w = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    try:
+        depth = len({k.split(".")[1] for k in w if k.startswith("blocks.")})
+        dim = w["norm.weight"].shape[0]
+        cfg = ViTConfig(dim=dim, depth=depth, mlp=w["blocks.0.fc1.bias"].shape[0],
+                        patch=int(round(math.sqrt(w["embed.weight_t"].shape[0]))),
+                        classes=w["head.bias"].shape[0])
+    except KeyError as e:
+        raise ValueError(f"{path}: not a static ViT exported by tac.train (no {e})") from None
+    vit = ViT(cfg)
+    state = {}
+    for name, ref in vit.state_dict().items():
+        if name == "cls":
+            state[name] = torch.from_numpy(w["tok.cls_pos"].copy())
+        elif name == "pos":
+            state[name] = torch.cat([torch.zeros(1, 1, dim), torch.from_numpy(w["tok.pos_patch"].copy())], 1)
+        elif name.endswith(".weight") and name + "_t" in w:
+            state[name] = torch.from_numpy(w[name + "_t"].T.copy())
+        else:
+            state[name] = torch.from_numpy(w[name].copy())
+        if tuple(state[name].shape) != tuple(ref.shape):
+            raise ValueError(f"{path}: {name} has shape {tuple(state[name].shape)}, "
+                             f"expected {tuple(ref.shape)}")
+    vit.load_state_dict(state)
+    return vit.eval()

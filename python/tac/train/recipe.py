@@ -17,7 +17,7 @@ from .backbone import exit_logits, train_backbone
 from .baselines import (Point, correctness, early_exit, ee_accuracy_at, fixed_depths,
                         from_depths, select)
 from .check import ort_check
-from .controller import policy_state, train_policy, train_predictor
+from .controller import confidence_stats, decide, fit_controllers
 from .data import Split, load_fashion_mnist
 from .export import AdaptiveViT, export_adaptive, export_static
 from .model import ViT, ViTConfig
@@ -128,42 +128,23 @@ def run(cfg: RecipeConfig, models_dir: str, results_md: str | None,
     ada_cost = [fl.adaptive_flops(c, d, ctrl) for d in range(1, L + 1)]
     cost = torch.tensor([ada_cost[d - 1] / full for d in range(P, L + 1)], dtype=torch.float32)
 
-    def fit(idx: torch.Tensor, tag: str):
-        """Predictor + one policy per lambda, trained on holdout images idx."""
-        pred = train_predictor(feat_h[idx], cor_h[idx], epochs=cfg.pred_epochs,
-                               hidden=cfg.pred_hidden, seed=cfg.seed, log=log if tag == "all" else (lambda *a: None))
-        with torch.no_grad():
-            st = policy_state(pred(feat_h[idx]), prob_h[idx])
-        pols = [train_policy(st, cor_h[idx, P - 1:], cost, lam, epochs=cfg.pol_epochs,
-                             hidden=cfg.pol_hidden, samples=cfg.pol_samples, seed=cfg.seed,
-                             desc=f"policy [{tag}] lambda={lam:g}") for lam in cfg.lambdas]
-        return pred, pols
-
-    @torch.no_grad()
-    def decide(pred, pol, feat, prob) -> torch.Tensor:
-        return pol(policy_state(pred(feat), prob)).argmax(1) + P
+    stats_h, stats_t = confidence_stats(prob_h), confidence_stats(prob_t)
 
     t = time.time()
     # Cross-fitting: the holdout numbers used to *select* lambda come from
     # controllers that never saw those images (k folds), so the policy is
     # selected as fairly as the early-exit threshold (whose holdout numbers
     # are unbiased because the backbone never trained on the holdout).
-    perm = torch.randperm(len(hold), generator=torch.Generator().manual_seed(cfg.seed + 1))
-    parts = torch.tensor_split(perm, cfg.folds)
-    d_cross = torch.zeros(len(cfg.lambdas), len(hold), dtype=torch.long)
-    for k in range(cfg.folds):
-        ev_idx = parts[k]
-        tr_idx = torch.cat([parts[j] for j in range(cfg.folds) if j != k])
-        pred_k, pols_k = fit(tr_idx, f"fold {k + 1}/{cfg.folds}")
-        for j, pol in enumerate(pols_k):
-            d_cross[j, ev_idx] = decide(pred_k, pol, feat_h[ev_idx], prob_h[ev_idx])
-    predictor, pols = fit(torch.arange(len(hold)), "all")
+    predictor, pols, d_cross = fit_controllers(
+        feat_h, stats_h, cor_h, cost, cfg.lambdas, P, folds=cfg.folds,
+        pred_epochs=cfg.pred_epochs, pred_hidden=cfg.pred_hidden, pol_epochs=cfg.pol_epochs,
+        pol_hidden=cfg.pol_hidden, pol_samples=cfg.pol_samples, seed=cfg.seed, log=log)
     policies, pol_h, pol_t = {}, [], []
     for j, (lam, pol) in enumerate(zip(cfg.lambdas, pols)):
         policies[lam] = pol
         name = f"policy lambda={lam:g}"
         pol_h.append(from_depths(name, "policy", d_cross[j], cor_h, ada_cost, lam))
-        pol_t.append(from_depths(name, "policy", decide(predictor, pol, feat_t, prob_t),
+        pol_t.append(from_depths(name, "policy", decide(predictor, pol, feat_t, stats_t, P),
                                  cor_t, ada_cost, lam))
         log(f"{name}: test acc {pol_t[-1].accuracy:.4f}, "
             f"{pol_t[-1].mean_flops / full:.3f} of full FLOPs, mean depth {pol_t[-1].mean_depth:.2f}")
