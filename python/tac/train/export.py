@@ -235,11 +235,20 @@ def _rename_graph(g: onnx.GraphProto, fn) -> None:
 
 
 def _piece(proto: onnx.ModelProto, tag: str, interface: dict[str, str]) -> onnx.GraphProto:
-    """The piece's graph with its interface values renamed as given and every
-    other value prefixed with tag (no collisions between pieces)."""
+    """The piece's graph with its interface values renamed as given, weights
+    keeping their parameter names (``em.model.`` and ``em.`` dropped) and
+    every other value prefixed with tag (no collisions between pieces)."""
     g = onnx.GraphProto()
     g.CopyFrom(proto.graph)
-    _rename_graph(g, lambda x: interface.get(x, f"{tag}/{x}"))
+    inits = {t.name for t in g.initializer}
+
+    def fn(x: str) -> str:
+        if x in interface:
+            return interface[x]
+        if x in inits:
+            return re.sub(r"^(em\.model\.|em\.)", "", x)
+        return f"{tag}/{x}"
+    _rename_graph(g, fn)
     return g
 
 
@@ -262,18 +271,29 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
     graph = onnx.helper.make_graph([], meta.get("tac.model", "adaptive"), [], [])
     inputs = {i.name: i for i in front.graph.input}
     inits: dict[bytes, str] = {}
-    alias: dict[str, str] = {}
+
+    taken: set[str] = set()
 
     def add_inits(g: onnx.GraphProto) -> None:
+        """Moves g's weights to the main graph: equal tensors become one, and a
+        name already taken by a different tensor gets a suffix."""
+        local = {}
         for t in g.initializer:
             a = numpy_helper.to_array(t)
             key = str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()
             if key in inits:
-                alias[t.name] = inits[key]
-            else:
-                inits[key] = t.name
-                graph.initializer.append(t)
+                local[t.name] = inits[key]
+                continue
+            new, k = t.name, 1
+            while new in taken:
+                new, k = f"{t.name}__{k}", k + 1
+            local[t.name] = new
+            t.name = new
+            taken.add(new)
+            inits[key] = new
+            graph.initializer.append(t)
         del g.initializer[:]
+        _rename_graph(g, lambda x: local.get(x, x))
 
     add_inits(fr)
     graph.node.extend(fr.node)
@@ -304,12 +324,6 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
             inputs.setdefault(i.name, i)
     add_inits(tg)
     graph.node.extend(tg.node)
-    if alias:
-        for n in graph.node:
-            n.input[:] = [alias.get(x, x) for x in n.input]
-            for sg in (a.g for a in n.attribute if a.type == onnx.AttributeProto.GRAPH):
-                for sn in sg.node:
-                    sn.input[:] = [alias.get(x, x) for x in sn.input]
     graph.input.extend(inputs.values())
     outs = {o.name: o for o in fr.output}
     graph.output.extend([tg.output[0], outs[POLICY_OUTPUT], outs[PREDICTOR_OUTPUT]])
