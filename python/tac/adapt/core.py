@@ -79,22 +79,43 @@ def _cat_inputs(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor] | None):
     return {k: torch.cat([a[k], b[k]]) for k in a}
 
 
-def check_vocab(model: torch.nn.Module, splits: list[dict[str, torch.Tensor]]) -> None:
-    """Token ids must fit the model's embedding tables (a tokenizer that does
-    not belong to the model is the usual cause)."""
-    embs = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
-    if not embs:
+def check_vocab(model: torch.nn.Module, example: dict[str, torch.Tensor],
+                splits: list[dict[str, torch.Tensor]]) -> None:
+    """Token ids must fit the embedding table they index (a tokenizer that
+    does not belong to the model is the usual cause). Which table reads which
+    input is found by a probe run with every integer input set to 0."""
+    ints = {k: v for k, v in example.items() if v.dtype in (torch.int64, torch.int32)}
+    if not ints:
         return
-    vocab = max(m.num_embeddings for m in embs)
-    for s in splits:
-        for k, v in s.items():
-            if v.dtype in (torch.int64, torch.int32) and "mask" not in k and "type" not in k:
-                top = int(v.max()) if v.numel() else 0
-                if top >= vocab or int(v.min()) < 0:
-                    raise AdaptError(
-                        f"input '{k}' has token ids up to {top}, but the model's vocabulary has "
-                        f"{vocab} entries: the tokenizer does not match this model. Pass the "
-                        "tokenizer (vocab.txt) that came with the model")
+    probe = {k: (torch.zeros_like(v) if k in ints else v) for k, v in example.items()}
+    seen: dict[str, int] = {}
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Embedding):
+            def pre(mod, args, _m=m):
+                for k, v in probe.items():
+                    if args and args[0] is v:
+                        seen[k] = min(seen.get(k, 1 << 62), _m.num_embeddings)
+            hooks.append(m.register_forward_pre_hook(pre))
+    try:
+        with torch.no_grad():
+            call_model(model, probe)
+    except Exception:
+        return  # the anatomy probe reports models that do not run
+    finally:
+        for h in hooks:
+            h.remove()
+    for k, vocab in seen.items():
+        for s in splits:
+            v = s.get(k)
+            if v is None or not v.numel():
+                continue
+            top, low = int(v.max()), int(v.min())
+            if top >= vocab or low < 0:
+                raise AdaptError(
+                    f"input '{k}' has token ids {low}..{top}, but the model's embedding for it "
+                    f"has {vocab} entries: the tokenizer does not match this model. Pass the "
+                    "tokenizer (vocab.txt) that came with the model")
 
 
 def _points_for(util: torch.Tensor, conf: torch.Tensor, costs: dict, taus, decisions: dict,
@@ -119,7 +140,7 @@ def _batched(fn, inputs, reads, batch=512):
 def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
           out_dir: str = "adapt-out", name: str | None = None, cfg: AdaptConfig | None = None,
           results_md: str | None = None, plot_png: str | None = None, layers: str | None = None,
-          log=print) -> dict:
+          command: str | None = None, log=print) -> dict:
     """Makes ``model`` adaptive on ``data``; writes the models and metrics to
     ``out_dir`` and returns the metrics (see docs/adapt.md)."""
     cfg = cfg or AdaptConfig()
@@ -132,14 +153,15 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     data.check(min_val=max(2 * cfg.folds, 8))
     task = task or make_task(data.task, data.classes)
     name = name or data.name
+    os.makedirs(out_dir, exist_ok=True)
     train, val, test = (data.train.take(cfg.train_limit), data.val.take(cfg.val_limit),
                         data.test.take(cfg.test_limit))
     if train.inputs.keys() != val.inputs.keys() or val.inputs.keys() != test.inputs.keys():
         raise AdaptError("the splits have different inputs")
     names = list(test.inputs)
-    check_vocab(model, [train.inputs, val.inputs, test.inputs] + ([val.docs, test.docs]
-                                                                    if val.docs else []))
     example = take(train.inputs, slice(0, 2))
+    check_vocab(model, example, [train.inputs, val.inputs, test.inputs] +
+                ([val.docs, test.docs] if val.docs else []))
     anat = Anatomy(model, example, layers)
     with torch.no_grad():
         task.check_output(call_model(model, example), train.labels)
@@ -205,6 +227,10 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     dec_v = {lam: cross[j] for j, lam in enumerate(cfg.lambdas)}
     dec_t = {lam: decide(predictor, pol, feat_t, stats_t, P) for lam, pol in zip(cfg.lambdas, policies)}
     timings["controller_s"] = time.time() - t
+    torch.save({"utility_val": util_v, "utility_test": util_t, "feat_val": feat_v,
+                "stats_val": stats_v, "feat_test": feat_t, "stats_test": stats_t,
+                "confidence_val": conf_v, "confidence_test": conf_t, "cost": rel},
+               os.path.join(out_dir, f"{name}_behaviour.pt"))
 
     # 5. selection on val only -------------------------------------------------
     levels = torch.linspace(0, 1, cfg.ee_thresholds)
@@ -223,7 +249,6 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
 
     # 6. export + ONNX Runtime check on the whole test split -------------------
     t = time.time()
-    os.makedirs(out_dir, exist_ok=True)
     pieces = _pieces(em, names, args1, P, predictor, policies[i_pol])
     meta = {"tac.model": f"{name}_adaptive", "tac.dataset": data.name,
             "tac.adapt.lambda": f"{lam_star:g}", "tac.adapt.task": task.kind}
@@ -307,7 +332,7 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
                                for d in range(L)]}
 
     res = {
-        "name": name, "task": task.kind, "metric": task.metric, "measured_by": src,
+        "name": name, "command": command or "tac.adapt.adapt(...) (Python API)", "task": task.kind, "metric": task.metric, "measured_by": src,
         "model": anat.describe(), "readout": em.mode,
         "dataset": {"name": data.name, "description": data.description,
                     "train": len(train), "val": len(val), "test": len(test),

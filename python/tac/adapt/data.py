@@ -206,7 +206,7 @@ class Tokenizer:
 
 def manpages(tokenizer: Tokenizer, query_len: int = 32, doc_len: int = 128,
              split=(0.4, 0.3, 0.3), seed: int = 0, limit: int | None = None,
-             extra_per_page: int = 8, files: list[str] | None = None) -> Dataset:
+             extra_per_page: int = 20, files: list[str] | None = None) -> Dataset:
     """Retrieval: NAME line -> DESCRIPTION, split by page (hash of the page
     name). ``extra``: sentences of the train pages' descriptions (unlabeled
     inputs for distilling the readouts; never from val or test pages)."""

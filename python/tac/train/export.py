@@ -211,9 +211,11 @@ def export_static(vit: ViT, meta: dict[str, str] | None = None) -> onnx.ModelPro
 
 def trace_piece(module: nn.Module, args: tuple, input_names: list[str],
                 output_names: list[str]) -> onnx.ModelProto:
-    """torch.onnx.export of one piece (tracing, batch 1, opset 17)."""
+    """torch.onnx.export of one piece (tracing, batch 1, opset 17). Runs with
+    gradients enabled: under no_grad, nn.MultiheadAttention takes a fused
+    fast path that has no ONNX export (torchvision's ViT)."""
     f = io.BytesIO()
-    with torch.no_grad():
+    with torch.enable_grad():
         torch.onnx.export(module, args, f, opset_version=OPSET, input_names=input_names,
                           output_names=output_names, do_constant_folding=True)
     return onnx.load_from_string(f.getvalue())

@@ -127,13 +127,15 @@ def onnx_flops(model) -> int:
     inf = onnx.shape_inference.infer_shapes(model)
     shapes = {}
     for v in list(inf.graph.value_info) + list(inf.graph.input) + list(inf.graph.output):
-        shapes[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        # a symbolic dimension (torch leaves some batch dimensions symbolic) is 1:
+        # these graphs run one item
+        shapes[v.name] = [d.dim_value if d.dim_value > 0 else 1 for d in v.type.tensor_type.shape.dim]
     for t in inf.graph.initializer:
         shapes[t.name] = list(t.dims)
     total = 0
     for n in inf.graph.node:
         out = shapes.get(n.output[0]) if n.output else None
-        if out is None or any(d == 0 for d in out):
+        if out is None:
             continue
         size = int(np.prod(out)) if out else 1
         if n.op_type in ("MatMul", "Gemm"):

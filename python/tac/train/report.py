@@ -15,6 +15,9 @@ def pareto_plot(res: dict, path: str) -> None:
 
     t = res["test"]
     full = res["flops"]["full_depth"]
+    metric = res.get("metric", "accuracy")
+    b = t.get("adaptive_bundled") or t["adaptive_deployed"]
+    budget = res.get("budget_line", res["config"].get("max_loss_pp"))
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     fx = [p["mean_flops"] / 1e6 for p in t["fixed"]]
     fy = [100 * p["accuracy"] for p in t["fixed"]]
@@ -28,21 +31,23 @@ def pareto_plot(res: dict, path: str) -> None:
     pol = sorted(t["policy"], key=lambda p: p["mean_flops"])
     ax.plot([p["mean_flops"] / 1e6 for p in pol], [100 * p["accuracy"] for p in pol],
             "^-", color="tab:red", ms=6, label="predictor + RL policy (lambda sweep)")
-    b = t["adaptive_bundled"]
     ax.plot([b["mean_flops"] / 1e6], [100 * b["accuracy"]], "*", color="tab:red", ms=16,
-            markeredgecolor="k", label=f"bundled adaptive model (lambda={b['param']:g})")
+            markeredgecolor="k", label=res.get("bundled_label",
+                                               f"bundled adaptive model (lambda={b['param']:g})"))
     e = t["early_exit_selected"]
     ax.plot([e["mean_flops"] / 1e6], [100 * e["accuracy"]], "D", color="tab:blue", ms=8,
             markeredgecolor="k", label=f"early exit selected (tau={e['param']:g})")
     s = t["static"]
-    ax.axhline(100 * s["accuracy"] - res["config"]["max_loss_pp"], color="k", lw=0.8, ls=":",
-               label=f"full depth - {res['config']['max_loss_pp']} pp")
-    ax.axvline(full / 2e6, color="k", lw=0.8, ls="-.", label="50% of full-depth FLOPs")
+    ax.axhline(100 * s["accuracy"] - budget, color="k", lw=0.8, ls=":",
+               label=res.get("budget_label", f"full depth - {budget} pp"))
+    keep = 1 - res.get("target_saving", 0.5)
+    ax.axvline(keep * full / 1e6, color="k", lw=0.8, ls="-.",
+               label=f"{100 * keep:.0f}% of full-depth FLOPs")
     lo = min(fy[len(fy) // 2 - 1], 100 * min(p["accuracy"] for p in pol)) - 0.5
     ax.set_ylim(max(lo, min(fy) - 0.5), max(fy + [100 * p["accuracy"] for p in pol + ee]) + 0.4)
-    ax.set_xlabel("mean MFLOPs per image (test)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Fashion-MNIST ViT: accuracy vs mean FLOPs")
+    ax.set_xlabel(res.get("xlabel", "mean MFLOPs per image (test)"))
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(res.get("title", "Fashion-MNIST ViT: accuracy vs mean FLOPs"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
