@@ -203,6 +203,47 @@ def TacConvToGemm : Pass<"tac-conv-to-gemm"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def TacBatchRows : Pass<"tac-batch-rows", "::mlir::ModuleOp"> {
+  let summary = "Add batch-size variants of every plan function (rows along a new leading dimension)";
+  let description = [{
+    For each size B in `sizes` (B > 1), adds a copy `@<f>_b<B>` of every
+    public plan function (the controller, each path variant, or a static
+    model's function) that computes B independent rows at once: every value
+    that depends on a model input gains a leading dimension of size B, so
+    B rows share each kernel (one GEMM of B times the rows instead of B
+    GEMMs). Values that depend only on weights (transposed weights, tables)
+    stay unbatched and are computed once. Scalars that depend on the input
+    (the controller's gate conditions and path) become rank-1 tensors of B
+    elements, one per row.
+
+    Runs at tensor level after `tac-prepare-plan-functions` (on elementwise
+    ops already in linalg form). The controller's own results and every
+    variant result are batched; a carried controller result stays
+    unbatched when it depends on weights only, and the variants then take
+    it unbatched. Each copy carries `tac.batch = B` and, for the
+    controller, `tac.shared_carried` (the carried results that are not per
+    row). The cost attribute is scaled by B (parameters are not).
+
+    An op this pass cannot batch is an error naming it.
+
+    ```
+    // tac-opt --tac-batch-rows=sizes=4
+    func.func @main(%x: tensor<1x8xf32>) -> tensor<1x8xf32>
+    // gains
+    func.func @main_b4(%x: tensor<4x1x8xf32>) -> tensor<4x1x8xf32>
+        attributes {tac.batch = 4 : i64}
+    ```
+  }];
+  let options = [
+    ListOption<"sizes", "sizes", "int64_t",
+               "Batch sizes to add (each > 1; 1 is the function itself)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
   let summary = "Fuse elementwise linalg producers into all-parallel consumers";
   let description = [{
