@@ -6,6 +6,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <map>
 #include <set>
 
 using namespace mlir;
@@ -71,22 +72,32 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   WeightTable weights(module);
   KernelTable kernels;
 
-  func::FuncOp controller;
-  SmallVector<func::FuncOp> variants;
+  // Per row count (tac.batch; 1 when absent): the controller and variants.
+  struct Functions {
+    func::FuncOp controller;
+    SmallVector<func::FuncOp> variants;
+  };
+  std::map<int64_t, Functions> byBatch;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isPrivate() || func.isExternal())
       continue;
+    int64_t batch = 1;
+    if (auto attr = func->getAttrOfType<IntegerAttr>("tac.batch"))
+      batch = attr.getInt();
+    Functions &group = byBatch[batch];
     auto role = func->getAttrOfType<StringAttr>("tac.role");
     if (role && role.getValue() == "controller") {
-      controller = func;
+      group.controller = func;
       continue;
     }
     if (auto path = func->getAttrOfType<IntegerAttr>("tac.path"))
       if (!options.paths.empty() &&
           !llvm::is_contained(options.paths, path.getInt()))
         continue;
-    variants.push_back(func);
+    group.variants.push_back(func);
   }
+  func::FuncOp controller = byBatch[1].controller;
+  SmallVector<func::FuncOp> variants = byBatch[1].variants;
   if (variants.empty())
     return module.emitError("nothing to compile: no public function")
            << (options.paths.empty() ? "" : " for the requested paths");
@@ -139,9 +150,41 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
       return failure();
     model.variants.push_back(std::move(*plan));
   }
-  llvm::stable_sort(model.variants, [](const auto &a, const auto &b) {
-    return a.path < b.path;
-  });
+  auto byPath = [](const auto &a, const auto &b) { return a.path < b.path; };
+  llvm::stable_sort(model.variants, byPath);
+  for (auto &[batch, group] : byBatch) {
+    if (batch == 1)
+      continue;
+    format::BatchBucketDesc bucket;
+    bucket.batch = static_cast<uint32_t>(batch);
+    if (bool(group.controller) != bool(controller) ||
+        group.variants.size() != variants.size())
+      return module.emitError("the functions for batch ")
+             << batch << " do not match the one-row functions";
+    if (group.controller) {
+      FailureOr<format::PlanDesc> plan =
+          buildPlan(group.controller, weights, kernels);
+      if (failed(plan))
+        return failure();
+      bucket.controller = std::move(*plan);
+      if (auto shared = group.controller->getAttrOfType<DenseI64ArrayAttr>(
+              "tac.shared_carried"))
+        for (int64_t j : shared.asArrayRef())
+          bucket.sharedCarried.push_back(static_cast<uint32_t>(j));
+    }
+    for (func::FuncOp variant : group.variants) {
+      FailureOr<format::PlanDesc> plan = buildPlan(variant, weights, kernels);
+      if (failed(plan))
+        return failure();
+      bucket.variants.push_back(std::move(*plan));
+    }
+    llvm::stable_sort(bucket.variants, byPath);
+    for (auto [one, many] : llvm::zip(model.variants, bucket.variants))
+      if (one.path != many.path)
+        return module.emitError("the variants for batch ")
+               << batch << " cover other paths than the one-row variants";
+    model.buckets.push_back(std::move(bucket));
+  }
   model.weights = weights.takeBytes();
   for (auto [symbol, numArgs] : llvm::zip(kernels.symbols, kernels.numArgs))
     model.kernels.push_back({symbol, numArgs});
@@ -199,6 +242,12 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
     row(model.controller);
   for (const format::PlanDesc &plan : model.variants)
     row(plan);
+  for (const format::BatchBucketDesc &bucket : model.buckets) {
+    if (model.hasController)
+      row(bucket.controller);
+    for (const format::PlanDesc &plan : bucket.variants)
+      row(plan);
+  }
   uint64_t codeBytes = 0;
   for (const format::CodeObjectDesc &code : model.code)
     codeBytes += code.bytes.size();
@@ -222,4 +271,38 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
                         launches, gemms, gpuBytes,
                         model.gpuCode.front().format, archs);
   }
+}
+
+void mlir::tac::printBucketReport(const format::ModelDesc &model,
+                                  llvm::raw_ostream &os) {
+  // Kernels are numbered in first use, one-row plans first: a bucket's new
+  // kernels are those no plan before it calls.
+  auto maxKernel = [](const format::PlanDesc &plan, int64_t &max) {
+    for (const format::StepDesc &step : plan.steps)
+      if (step.kind == format::StepKind::Kernel)
+        max = std::max<int64_t>(max, step.kernel);
+  };
+  int64_t seen = -1;
+  if (model.hasController)
+    maxKernel(model.controller, seen);
+  for (const format::PlanDesc &plan : model.variants)
+    maxKernel(plan, seen);
+  uint64_t total = format::serializeTacm(model).size();
+  os << llvm::formatv("{0,-8} {1,14} {2,12}\n", "batch", "plan_bytes",
+                      "new_kernels");
+  for (size_t b = 0; b < model.buckets.size(); ++b) {
+    format::ModelDesc without = model;
+    without.buckets.erase(without.buckets.begin() + b);
+    uint64_t planBytes = total - format::serializeTacm(without).size();
+    int64_t last = seen;
+    if (model.hasController)
+      maxKernel(model.buckets[b].controller, last);
+    for (const format::PlanDesc &plan : model.buckets[b].variants)
+      maxKernel(plan, last);
+    os << llvm::formatv("{0,-8} {1,14} {2,12}\n", model.buckets[b].batch,
+                        planBytes, last - seen);
+    seen = last;
+  }
+  os << llvm::formatv("file: {0} B (weights stored once: {1} B)\n", total,
+                      model.weights.size());
 }

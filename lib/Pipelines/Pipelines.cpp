@@ -27,7 +27,8 @@ void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
   pm.addPass(createTacEstimateCost(cost));
 }
 
-void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly) {
+void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly,
+                                     ArrayRef<int64_t> batchSizes) {
   bool shareController = cpuOnly;
   TacPreparePlanFunctionsOptions prepare;
   prepare.shareController = shareController;
@@ -39,6 +40,11 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly) {
   pm.addPass(createTacLowerToSCF());
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createTacConvToGemm());
+  if (!batchSizes.empty()) {
+    TacBatchRowsOptions batch;
+    batch.sizes.assign(batchSizes.begin(), batchSizes.end());
+    pm.addPass(createTacBatchRows(batch));
+  }
   pm.addPass(createTacFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   bufferization::OneShotBufferizePassOptions bufferize;

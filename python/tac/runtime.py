@@ -20,6 +20,26 @@ _DTYPES = [np.float32, np.float16, None, np.float64, np.int8, np.int16,
            np.uint64]  # tac_dtype order; BF16 has no NumPy type
 
 
+def _rows(shape, spec):
+    """Rows a tensor of `shape` holds for model tensor `spec` (one row): the
+    runtime's rule (spec with its leading 1 replaced by N, or N prepended);
+    1 when it is neither (the runtime then says what is wrong)."""
+    shape, spec = tuple(shape), tuple(spec)
+    if shape == spec or not shape:
+        return 1
+    if (spec and spec[0] == 1 and len(shape) == len(spec) and shape[1:] == spec[1:]) or \
+            shape[1:] == spec:
+        return shape[0]
+    return 1
+
+
+def _batch_shape(spec, rows):
+    spec = tuple(spec)
+    if rows == 1:
+        return spec
+    return (rows,) + (spec[1:] if spec and spec[0] == 1 else spec)
+
+
 class TacError(RuntimeError):
     """A failed libtacrt call; the message says what to do."""
 
@@ -67,6 +87,8 @@ def _load_library(path):
         "tac_model_variant_flops": (u64, [p, size]),
         "tac_session_create": (ctypes.c_int, [p, ctypes.POINTER(p)]),
         "tac_session_free": (None, [p]),
+        "tac_session_last_paths": (ctypes.POINTER(ctypes.c_int32),
+                                   [p, ctypes.POINTER(ctypes.c_size_t)]),
         "tac_session_run": (ctypes.c_int, [p, ctypes.POINTER(_Tensor), size,
                                            ctypes.POINTER(_Tensor), size,
                                            ctypes.POINTER(_Options), ctypes.POINTER(_Info)]),
@@ -134,7 +156,8 @@ class Model:
             if i < len(self.inputs) and self.inputs[i]["code"] == 2 and a.dtype == np.uint16:
                 code = 2  # bfloat16 bits
             c_inputs[i] = _Tensor(a.ctypes.data, code, a.ndim, shapes[i], a.nbytes)
-        outputs = [np.empty(s["shape"], s["dtype"]) for s in self.outputs]
+        rows = _rows(arrays[0].shape, self.inputs[0]["shape"]) if arrays and self.inputs else 1
+        outputs = [np.empty(_batch_shape(s["shape"], rows), s["dtype"]) for s in self.outputs]
         c_outputs = (_Tensor * max(len(outputs), 1))()
         for i, y in enumerate(outputs):
             c_outputs[i] = _Tensor(y.ctypes.data, 0, 0, None, y.nbytes)
@@ -153,4 +176,11 @@ class Model:
             "rounded": bool(info.rounded), "budget_limited": bool(info.budget_limited),
             "flops": info.flops, "controller_flops": info.controller_flops,
             "time_us": info.time_us, "layers": [info.layers[i] for i in range(info.num_layers)],
+            "paths": self._last_paths(),
         }
+
+    def _last_paths(self):
+        """The path each row of the last run took."""
+        n = ctypes.c_size_t(0)
+        p = self._lib.tac_session_last_paths(self._session, ctypes.byref(n))
+        return [p[i] for i in range(n.value)]

@@ -4,6 +4,7 @@
 #include "tacrt/tacrt.hpp"
 
 #include <cstring>
+#include <optional>
 
 using namespace tac::rt;
 
@@ -12,6 +13,7 @@ struct tac_model {
 };
 struct tac_session {
   std::unique_ptr<Session> session;
+  std::vector<int32_t> lastPaths; // per row of the last successful run
 };
 
 static_assert(TAC_BOOL == static_cast<int>(DType::Bool) &&
@@ -181,43 +183,50 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
                     " output buffers, got " + std::to_string(num_outputs));
 
   std::vector<const void *> inputData(num_inputs);
+  std::optional<uint64_t> rows;
   for (size_t i = 0; i < num_inputs; ++i) {
     const tac_tensor &t = inputs[i];
     const TensorSpec &s = in[i];
-    bool sameShape = t.rank == s.shape.size() &&
-                     (t.rank == 0 || (t.shape && std::memcmp(t.shape,
-                                                             s.shape.data(),
-                                                             t.rank * 8) == 0));
     if (t.rank > 0 && !t.shape)
       return fail(ErrorCode::InvalidArgument,
                   "input " + std::to_string(i) + " '" + s.name +
                       "': rank " + std::to_string(t.rank) +
                       " but shape is NULL");
-    if (static_cast<int>(t.dtype) != static_cast<int>(s.dtype) || !sameShape)
+    std::vector<int64_t> shape(t.shape, t.shape + t.rank);
+    std::optional<uint64_t> n = rowsOf(shape, s.shape);
+    if (static_cast<int>(t.dtype) != static_cast<int>(s.dtype) || !n)
       return fail(ErrorCode::InvalidArgument,
                   "input " + std::to_string(i) + " '" + s.name +
                       "': expected " + describeType(s.dtype, s.shape) +
-                      ", got " +
-                      describeType(static_cast<DType>(t.dtype),
-                                   std::vector<int64_t>(t.shape,
-                                                        t.shape + t.rank)));
-    if (t.byte_size != s.byteSize)
+                      " (or N rows: " + describeRows(s.dtype, s.shape) +
+                      "), got " +
+                      describeType(static_cast<DType>(t.dtype), shape));
+    if (*n == 0 || (rows && *rows != *n))
+      return fail(ErrorCode::InvalidArgument,
+                  "input " + std::to_string(i) + " '" + s.name + "' has " +
+                      std::to_string(*n) +
+                      " rows; every input needs the same number of rows, "
+                      "at least one");
+    rows = n;
+    if (t.byte_size != s.byteSize * *n)
       return fail(ErrorCode::InvalidArgument,
                   "input " + std::to_string(i) + " '" + s.name + "': byte_size " +
                       std::to_string(t.byte_size) + ", expected " +
-                      std::to_string(s.byteSize));
+                      std::to_string(s.byteSize * *n));
     inputData[i] = t.data;
   }
+  uint64_t n = rows.value_or(1);
   std::vector<void *> outputData(num_outputs);
   for (size_t o = 0; o < num_outputs; ++o) {
-    if (outputs[o].byte_size < out[o].byteSize)
+    if (outputs[o].byte_size < out[o].byteSize * n)
       return fail(ErrorCode::InvalidArgument,
                   "output " + std::to_string(o) + " '" + out[o].name +
                       "': the buffer has " +
                       std::to_string(outputs[o].byte_size) +
                       " bytes, the output needs " +
-                      std::to_string(out[o].byteSize) + " (" +
-                      describeType(out[o].dtype, out[o].shape) + ")");
+                      std::to_string(out[o].byteSize * n) + " (" +
+                      describeType(out[o].dtype, batchShape(out[o].shape, n)) +
+                      ")");
     outputData[o] = outputs[o].data;
   }
 
@@ -237,10 +246,12 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
     }
   }
   RunInfo runInfo;
-  Status status = session->session->runRaw(inputData.data(), outputData.data(),
-                                           runOptions, &runInfo);
+  Status status = session->session->runRows(n, inputData.data(),
+                                            outputData.data(), runOptions,
+                                            &runInfo);
   if (!status)
     return fail(status);
+  session->lastPaths = std::move(runInfo.paths);
   if (info) {
     info->path = runInfo.path;
     info->requested_path = runInfo.requestedPath;
@@ -256,6 +267,25 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
     info->num_layers = variant->layers.size();
   }
   return TAC_OK;
+}
+
+const int32_t *tac_session_last_paths(const tac_session *session,
+                                      size_t *rows) {
+  if (rows)
+    *rows = session ? session->lastPaths.size() : 0;
+  return session && !session->lastPaths.empty() ? session->lastPaths.data()
+                                                : nullptr;
+}
+
+uint32_t tac_model_num_batch_sizes(const tac_model *model) {
+  return model ? static_cast<uint32_t>(model->model->batchSizes().size()) : 0;
+}
+
+uint32_t tac_model_batch_size(const tac_model *model, uint32_t index) {
+  if (!model)
+    return 0;
+  std::vector<uint32_t> sizes = model->model->batchSizes();
+  return index < sizes.size() ? sizes[index] : 0;
 }
 
 } // extern "C"

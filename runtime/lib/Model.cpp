@@ -53,6 +53,12 @@ const VariantInfo *Model::findVariant(int32_t path) const {
   return nullptr;
 }
 uint64_t Model::arenaBytes() const { return impl_->arenaBytes; }
+std::vector<uint32_t> Model::batchSizes() const {
+  std::vector<uint32_t> sizes{1};
+  for (const BatchBucket &bucket : impl_->buckets)
+    sizes.push_back(bucket.batch);
+  return sizes;
+}
 size_t Model::codeObjectIndex() const { return impl_->codeIndex; }
 const std::string &Model::codeObjectCpu() const { return impl_->codeCpu; }
 
@@ -149,6 +155,14 @@ private:
   // While checking variants of a model with carried controller results: the
   // controller, whose last outputs are the variants' extra inputs.
   const PlanDesc *carriedFrom = nullptr;
+  // Rows the plan being checked runs (a batch bucket's size, else 1): its
+  // inputs and outputs hold that many rows.
+  uint64_t rows = 1;
+  Status readBuckets(const PlanDesc &controller,
+                     const std::vector<PlanDesc> &plans,
+                     const std::vector<PlanDesc> &bucketControllers);
+  // Each bucket's variant plans, until they become ExecPlans.
+  std::vector<std::vector<PlanDesc>> bucketVariants;
   Status checkRef(const std::string &where, const BufferRefDesc &ref,
                   const PlanDesc &plan) const;
   Status checkPlan(const std::string &label, const PlanDesc &plan) const;
@@ -414,10 +428,11 @@ Status Loader::checkRef(const std::string &where, const BufferRefDesc &ref,
                                 " carried controller results"
                           : std::string()) +
                      ")");
-    if (!inBounds(ref.offset, ref.size, m.inputs[ref.index].byteSize))
+    if (!inBounds(ref.offset, ref.size, m.inputs[ref.index].byteSize * rows))
       return invalid(where + ": input '" + m.inputs[ref.index].name + "' " +
                      bytes + " out of bounds (the input is " +
-                     std::to_string(m.inputs[ref.index].byteSize) + " bytes)");
+                     std::to_string(m.inputs[ref.index].byteSize * rows) +
+                     " bytes)");
     return Status::success();
   }
   return invalid(where + ": unknown buffer space " +
@@ -487,12 +502,13 @@ Status Loader::checkOutputs(const std::string &label,
                    " outputs, the model declares " +
                    std::to_string(m.outputs.size()));
   for (size_t o = 0; o < plan.outputs.size(); ++o)
-    if (plan.outputs[o].size != m.outputs[o].byteSize)
+    if (plan.outputs[o].size != m.outputs[o].byteSize * rows)
       return invalid(label + " output " + std::to_string(o) + " is " +
                      std::to_string(plan.outputs[o].size) + " bytes, but '" +
                      m.outputs[o].name + "' (" +
-                     describeType(m.outputs[o].dtype, m.outputs[o].shape) +
-                     ") is " + std::to_string(m.outputs[o].byteSize));
+                     describeType(m.outputs[o].dtype,
+                                  batchShape(m.outputs[o].shape, rows)) +
+                     ") is " + std::to_string(m.outputs[o].byteSize * rows));
   return Status::success();
 }
 
@@ -717,6 +733,78 @@ Status Loader::checkGpuPlan(const std::string &label,
   return Status::success();
 }
 
+/// Each bucket's variants: one per one-row variant, same paths, outputs of
+/// `batch` rows; carried results per row or shared as the bucket says.
+Status Loader::readBuckets(const PlanDesc &controller,
+                           const std::vector<PlanDesc> &plans,
+                           const std::vector<PlanDesc> &bucketControllers) {
+  const auto *buckets = root->buckets();
+  if (m.numCarried > 0) {
+    size_t first = controller.outputs.size() - m.numCarried;
+    for (uint32_t j = 0; j < m.numCarried; ++j)
+      m.carriedRowBytes.push_back(controller.outputs[first + j].size);
+  }
+  for (uint32_t b = 0; buckets && b < buckets->size(); ++b) {
+    const fb::BatchBucket *bucket = buckets->Get(b);
+    std::string label = "batch bucket " + std::to_string(b) + " (" +
+                        std::to_string(bucket->batch()) + " rows)";
+    BatchBucket exec;
+    exec.batch = bucket->batch();
+    exec.sharedCarried.assign(m.numCarried, false);
+    for (uint32_t i = 0;
+         bucket->shared_carried() && i < bucket->shared_carried()->size(); ++i) {
+      uint32_t j = bucket->shared_carried()->Get(i);
+      if (j >= m.numCarried)
+        return invalid(label + ": shared carried result " + std::to_string(j) +
+                       " out of range (" + std::to_string(m.numCarried) +
+                       " carried results)");
+      exec.sharedCarried[j] = true;
+    }
+    if (b > 0 && exec.sharedCarried != m.buckets.front().sharedCarried)
+      return invalid(label + ": its shared carried results differ from "
+                     "those of the first bucket");
+    const PlanDesc &bucketController = bucketControllers[b];
+    for (uint32_t j = 0; j < m.numCarried; ++j) {
+      size_t out = bucketController.outputs.size() - m.numCarried + j;
+      uint64_t expected = m.carriedRowBytes[j] *
+                          (exec.sharedCarried[j] ? 1 : uint64_t(exec.batch));
+      if (bucketController.outputs[out].size != expected)
+        return invalid(label + ": carried result " + std::to_string(j) +
+                       " is " + std::to_string(bucketController.outputs[out].size) +
+                       " bytes, expected " + std::to_string(expected));
+    }
+    const auto *variants = bucket->variants();
+    if (!variants || variants->size() != plans.size())
+      return invalid(label + " has " +
+                     std::to_string(variants ? variants->size() : 0) +
+                     " variants, the model " + std::to_string(plans.size()));
+    std::vector<PlanDesc> descs;
+    rows = exec.batch;
+    if (m.numCarried > 0)
+      carriedFrom = &bucketController;
+    for (uint32_t i = 0; i < variants->size(); ++i) {
+      PlanDesc plan = readPlan(*variants->Get(i));
+      std::string where = label + " variant '" + plan.name + "'";
+      if (plan.path != plans[i].path)
+        return invalid(where + " has path " + std::to_string(plan.path) +
+                       ", the one-row variant " + std::to_string(i) +
+                       " path " + std::to_string(plans[i].path));
+      Status st = checkPlan(where, plan);
+      if (st)
+        st = checkOutputs(where, plan);
+      if (!st) {
+        rows = 1;
+        return st;
+      }
+      descs.push_back(std::move(plan));
+    }
+    rows = 1;
+    m.buckets.push_back(std::move(exec));
+    bucketVariants.push_back(std::move(descs));
+  }
+  return Status::success();
+}
+
 ExecPlan Loader::toExec(const PlanDesc &plan) const {
   ExecPlan exec;
   exec.flops = plan.flops;
@@ -771,6 +859,39 @@ Status Loader::load() {
     if (m.numPaths == 0)
       return invalid("the model has a controller but num_paths is 0");
   }
+  // Batch buckets' controllers: the variants' arena starts after the
+  // largest controller arena of any size.
+  std::vector<PlanDesc> bucketControllers;
+  uint64_t largestControllerArena = controller.arenaBytes;
+  const auto *buckets = root->buckets();
+  for (uint32_t b = 0; buckets && b < buckets->size(); ++b) {
+    const fb::BatchBucket *bucket = buckets->Get(b);
+    std::string label = "batch bucket " + std::to_string(b) + " (" +
+                        std::to_string(bucket->batch()) + " rows)";
+    uint32_t previous = b == 0 ? 1 : buckets->Get(b - 1)->batch();
+    if (bucket->batch() <= previous || bucket->batch() > 65536)
+      return invalid(label + ": batch sizes must be ascending, above 1 and "
+                     "at most 65536");
+    if ((bucket->controller() != nullptr) != m.hasController)
+      return invalid(label + (m.hasController ? " has no controller"
+                                              : " has a controller, the "
+                                                "model does not"));
+    PlanDesc plan;
+    if (m.hasController) {
+      plan = readPlan(*bucket->controller());
+      rows = bucket->batch();
+      Status st = checkPlan(label + " controller", plan);
+      rows = 1;
+      if (!st)
+        return st;
+      if (plan.outputs.size() != controller.outputs.size() ||
+          plan.outputs[m.controllerPathOutput].size != 8 * uint64_t(bucket->batch()))
+        return invalid(label + ": its controller's outputs do not match the "
+                       "one-row controller's (one int64 path per row)");
+      largestControllerArena = std::max(largestControllerArena, plan.arenaBytes);
+    }
+    bucketControllers.push_back(std::move(plan));
+  }
   m.numCarried = root->carried_results();
   if (m.numCarried > 0) {
     if (!m.hasController ||
@@ -783,7 +904,7 @@ Status Loader::load() {
     if (root->gpu_kernels() && root->gpu_kernels()->size() > 0)
       return invalid("carried controller results with CUDA code: tac-compile "
                      "shares controller work only for CPU-only files");
-    m.variantArenaOffset = format::variantArenaOffset(controller.arenaBytes);
+    m.variantArenaOffset = format::variantArenaOffset(largestControllerArena);
     carriedFrom = &controller;
   }
   const auto *variants = root->variants();
@@ -815,8 +936,13 @@ Status Loader::load() {
     plans.push_back(std::move(plan));
   }
 
+  if (Status st = readBuckets(controller, plans, bucketControllers); !st)
+    return st;
   if (Status st = readGpu(); !st)
     return st;
+  if (!m.buckets.empty() && !m.gpuKernels.empty())
+    return invalid("batch buckets with CUDA code: tac-compile compiles "
+                   "batch sizes for CPU-only files");
   if (!m.gpuKernels.empty()) {
     if (m.hasController)
       if (Status st = checkGpuPlan("controller", controller); !st)
@@ -829,6 +955,13 @@ Status Loader::load() {
     return st;
   if (m.hasController)
     m.controller = toExec(controller);
+  for (size_t b = 0; b < m.buckets.size(); ++b) {
+    if (m.hasController)
+      m.buckets[b].controller = toExec(bucketControllers[b]);
+    for (const PlanDesc &plan : bucketVariants[b])
+      m.buckets[b].variants.push_back(toExec(plan));
+  }
+  bucketVariants.clear();
   for (PlanDesc &plan : plans) {
     m.variants.push_back(toExec(plan));
     m.variantInfo.push_back({std::move(plan.name), plan.path,

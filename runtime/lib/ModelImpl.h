@@ -37,6 +37,14 @@ struct NativeCode {
   ~NativeCode();
 };
 
+/// The controller and variants compiled for `batch` rows per run.
+struct BatchBucket {
+  uint32_t batch = 1;
+  ExecPlan controller;           // when the model has one
+  std::vector<ExecPlan> variants; // parallel to Model::Impl::variants
+  std::vector<bool> sharedCarried; // per carried result: one value, not per row
+};
+
 struct Model::Impl {
   std::string filePath;
   std::string producer;
@@ -58,6 +66,10 @@ struct Model::Impl {
   std::vector<ExecPlan> variants; // parallel to variantInfo
   std::vector<VariantInfo> variantInfo;
   uint64_t arenaBytes = 0;
+  /// Extra batch sizes (> 1), ascending (tac-compile --batch-sizes).
+  std::vector<BatchBucket> buckets;
+  /// Bytes of one row of each carried controller result.
+  std::vector<uint64_t> carriedRowBytes;
 
   size_t codeIndex = 0;
   std::string codeCpu;

@@ -212,7 +212,108 @@ size_t roundUp(const std::vector<VariantInfo> &variants, int32_t path,
   rounded = true;
   return variants.size() - 1;
 }
+
+/// Checks `options` before any work: a Fixed path must be compiled (sets
+/// `chosen`), a budget must fit the cheapest variant.
+Status checkDispatch(const Model &model, const RunOptions &options,
+                     size_t &chosen) {
+  const std::vector<VariantInfo> &variants = model.variants();
+  if (options.dispatch == Dispatch::Fixed) {
+    const VariantInfo *v = model.findVariant(options.path);
+    if (!v)
+      return Status::error(
+          ErrorCode::InvalidArgument,
+          "path " + std::to_string(options.path) + " is not compiled into '" +
+              model.filePath() + "'; compiled paths: " + compiledPaths(model) +
+              (variants.front().path == -1
+                   ? " (a static model: its one variant has path -1)"
+                   : ""));
+    chosen = static_cast<size_t>(v - variants.data());
+  } else if (options.dispatch == Dispatch::Budget) {
+    const VariantInfo *cheapest = &variants.front();
+    for (const VariantInfo &v : variants)
+      if (v.flops < cheapest->flops)
+        cheapest = &v;
+    if (cheapest->flops > options.budgetFlops)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "no variant fits the budget of " +
+                               std::to_string(options.budgetFlops) +
+                               " FLOPs: the cheapest (path " +
+                               std::to_string(cheapest->path) + ") costs " +
+                               std::to_string(cheapest->flops) +
+                               " FLOPs; raise the budget");
+  }
+  return Status::success();
+}
+
+/// The variant for the controller's path `value` (Auto/Budget dispatch):
+/// rounded up to a compiled path, then capped by the budget.
+Status choosePolicyVariant(const Model::Impl &m, const RunOptions &options,
+                           int64_t value, size_t &chosen,
+                           int32_t &requestedPath, bool &rounded,
+                           bool &budgetLimited) {
+  const std::vector<VariantInfo> &variants = m.variantInfo;
+  int32_t policyPath;
+  if (m.hasController) {
+    if (value < 0 || value >= static_cast<int64_t>(m.numPaths))
+      return badPolicyPath(m, value);
+    policyPath = static_cast<int32_t>(value);
+  } else {
+    // No controller: the full model (deepest variant) is the default.
+    policyPath = variants.back().path;
+  }
+  requestedPath = policyPath;
+  chosen = roundUp(variants, policyPath, rounded);
+  budgetLimited = false;
+  if (options.dispatch == Dispatch::Budget &&
+      variants[chosen].flops > options.budgetFlops) {
+    for (size_t i = variants.size(); i-- > 0;)
+      if (variants[i].flops <= options.budgetFlops) {
+        chosen = i;
+        break;
+      }
+    budgetLimited = true;
+  }
+  return Status::success();
+}
 } // namespace
+
+std::optional<uint64_t> rowsOf(const std::vector<int64_t> &shape,
+                               const std::vector<int64_t> &spec) {
+  if (shape == spec)
+    return 1;
+  if (shape.empty() || shape[0] < 0)
+    return std::nullopt;
+  bool replacesLeadingOne = !spec.empty() && spec[0] == 1 &&
+                            shape.size() == spec.size() &&
+                            std::equal(shape.begin() + 1, shape.end(),
+                                       spec.begin() + 1);
+  bool addsLeading = shape.size() == spec.size() + 1 &&
+                     std::equal(shape.begin() + 1, shape.end(), spec.begin());
+  if (replacesLeadingOne || addsLeading)
+    return static_cast<uint64_t>(shape[0]);
+  return std::nullopt;
+}
+
+std::vector<int64_t> batchShape(const std::vector<int64_t> &spec,
+                                uint64_t rows) {
+  if (rows == 1)
+    return spec;
+  std::vector<int64_t> shape{static_cast<int64_t>(rows)};
+  if (!spec.empty() && spec[0] == 1)
+    shape.insert(shape.end(), spec.begin() + 1, spec.end());
+  else
+    shape.insert(shape.end(), spec.begin(), spec.end());
+  return shape;
+}
+
+std::string describeRows(DType dtype, const std::vector<int64_t> &spec) {
+  std::vector<int64_t> shape = batchShape(spec, 2);
+  std::string out = std::string(dtypeName(dtype)) + "[N";
+  for (size_t i = 1; i < shape.size(); ++i)
+    out += ", " + std::to_string(shape[i]);
+  return out + "]";
+}
 
 Status Session::run(const std::vector<Tensor> &inputs,
                     std::vector<Tensor> &outputs, const RunOptions &options,
@@ -228,17 +329,34 @@ Status Session::run(const std::vector<Tensor> &inputs,
                              std::to_string(inputs.size()));
   }
   std::vector<const void *> inputData(inputs.size());
+  std::optional<uint64_t> rows;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor &t = inputs[i];
     const TensorSpec &spec = specs[i];
-    if (t.dtype() != spec.dtype || t.shape() != spec.shape)
+    std::optional<uint64_t> n = rowsOf(t.shape(), spec.shape);
+    if (t.dtype() != spec.dtype || !n)
       return Status::error(ErrorCode::InvalidArgument,
                            "input " + std::to_string(i) + " '" + spec.name +
                                "': expected " +
-                               describeType(spec.dtype, spec.shape) + ", got " +
+                               describeType(spec.dtype, spec.shape) +
+                               " (or N rows: " + describeRows(spec.dtype, spec.shape) +
+                               "), got " +
                                describeType(t.dtype(), t.shape()));
+    if (*n == 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" + spec.name +
+                               "' has 0 rows; a batch needs at least one row");
+    if (rows && *rows != *n)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" + spec.name +
+                               "' has " + std::to_string(*n) +
+                               " rows, the inputs before it " +
+                               std::to_string(*rows) +
+                               "; every input needs the same number of rows");
+    rows = n;
     inputData[i] = t.data();
   }
+  uint64_t n = rows.value_or(1);
 
   const std::vector<TensorSpec> &outSpecs = model_->outputs();
   if (!outputs.empty() && outputs.size() != outSpecs.size())
@@ -247,28 +365,34 @@ Status Session::run(const std::vector<Tensor> &inputs,
                              " output tensors (or none, to have the session "
                              "allocate them), got " +
                              std::to_string(outputs.size()));
-  outputs.resize(outSpecs.size());
-  std::vector<void *> outputData(outputs.size());
+  // Check every caller view before allocating or writing anything.
   for (size_t o = 0; o < outputs.size(); ++o) {
     const TensorSpec &spec = outSpecs[o];
-    if (!outputs[o].data()) {
-      Expected<Tensor> t = Tensor::allocate(spec.dtype, spec.shape);
-      if (!t)
-        return t.status();
-      outputs[o] = std::move(*t);
-    } else if (outputs[o].dtype() != spec.dtype ||
-               outputs[o].shape() != spec.shape) {
+    std::vector<int64_t> shape = batchShape(spec.shape, n);
+    if (outputs[o].data() &&
+        (outputs[o].dtype() != spec.dtype || outputs[o].shape() != shape))
       return Status::error(ErrorCode::InvalidArgument,
                            "output " + std::to_string(o) + " '" + spec.name +
-                               "': expected " +
-                               describeType(spec.dtype, spec.shape) +
+                               "': expected " + describeType(spec.dtype, shape) +
+                               (n > 1 ? " for " + std::to_string(n) + " rows"
+                                      : std::string()) +
                                ", got " +
                                describeType(outputs[o].dtype(),
                                             outputs[o].shape()));
+  }
+  outputs.resize(outSpecs.size());
+  std::vector<void *> outputData(outputs.size());
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    if (!outputs[o].data()) {
+      Expected<Tensor> t =
+          Tensor::allocate(outSpecs[o].dtype, batchShape(outSpecs[o].shape, n));
+      if (!t)
+        return t.status();
+      outputs[o] = std::move(*t);
     }
     outputData[o] = outputs[o].data();
   }
-  return runRaw(inputData.data(), outputData.data(), options, info);
+  return runRows(n, inputData.data(), outputData.data(), options, info);
 }
 
 Status Session::runRaw(const void *const *inputs, void *const *outputs,
@@ -317,6 +441,8 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
         result.timeUs = microsecondsSince(start);
         result.layers = variants[variant].layers;
         *info = std::move(result);
+        info->paths = {info->path};
+        info->requestedPaths = {info->requestedPath};
       }
       return Status::success();
     }
@@ -328,33 +454,10 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
   // first, whatever chooses the path.
   bool runController = m.hasController && (needPolicy || m.numCarried > 0);
 
-  if (options.dispatch == Dispatch::Fixed) {
-    const VariantInfo *v = model_->findVariant(options.path);
-    if (!v)
-      return Status::error(
-          ErrorCode::InvalidArgument,
-          "path " + std::to_string(options.path) + " is not compiled into '" +
-              m.filePath + "'; compiled paths: " + compiledPaths(*model_) +
-              (variants.front().path == -1
-                   ? " (a static model: its one variant has path -1)"
-                   : ""));
-    chosen = static_cast<size_t>(v - variants.data());
+  if (Status st = checkDispatch(*model_, options, chosen); !st)
+    return st;
+  if (options.dispatch == Dispatch::Fixed)
     result.requestedPath = options.path;
-  } else if (options.dispatch == Dispatch::Budget) {
-    // Fail before doing any work when nothing fits.
-    const VariantInfo *cheapest = &variants.front();
-    for (const VariantInfo &v : variants)
-      if (v.flops < cheapest->flops)
-        cheapest = &v;
-    if (cheapest->flops > options.budgetFlops)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "no variant fits the budget of " +
-                               std::to_string(options.budgetFlops) +
-                               " FLOPs: the cheapest (path " +
-                               std::to_string(cheapest->path) + ") costs " +
-                               std::to_string(cheapest->flops) +
-                               " FLOPs; raise the budget");
-  }
 
   int64_t value = -1;
   if (runController) {
@@ -372,26 +475,11 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
     result.controllerFlops = m.controller.flops;
   }
   if (needPolicy) {
-    int32_t policyPath;
-    if (m.hasController) {
-      if (value < 0 || value >= static_cast<int64_t>(m.numPaths))
-        return badPolicyPath(m, value);
-      policyPath = static_cast<int32_t>(value);
-    } else {
-      // No controller: the full model (deepest variant) is the default.
-      policyPath = variants.back().path;
-    }
-    result.requestedPath = policyPath;
-    chosen = roundUp(variants, policyPath, result.rounded);
-    if (options.dispatch == Dispatch::Budget &&
-        variants[chosen].flops > options.budgetFlops) {
-      for (size_t i = variants.size(); i-- > 0;)
-        if (variants[i].flops <= options.budgetFlops) {
-          chosen = i;
-          break;
-        }
-      result.budgetLimited = true;
-    }
+    if (Status st = choosePolicyVariant(m, options, value, chosen,
+                                        result.requestedPath, result.rounded,
+                                        result.budgetLimited);
+        !st)
+      return st;
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -423,6 +511,294 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
     result.flops = variants[chosen].flops + result.controllerFlops;
     result.timeUs = controllerUs + variantUs;
     result.layers = variants[chosen].layers;
+    *info = std::move(result);
+    info->paths = {info->path};
+    info->requestedPaths = {info->requestedPath};
+  }
+  return Status::success();
+}
+
+
+Status Session::prepareBatchBuffers() {
+  if (!staging_.empty())
+    return Status::success();
+  const Model::Impl &m = *model_->impl_;
+  uint64_t most = m.buckets.empty() ? 1 : m.buckets.back().batch;
+  std::vector<uint64_t> rowBytes;
+  for (const TensorSpec &spec : m.inputs)
+    rowBytes.push_back(spec.byteSize);
+  rowBytes.insert(rowBytes.end(), m.carriedRowBytes.begin(),
+                  m.carriedRowBytes.end());
+  for (uint64_t row : rowBytes) {
+    uint64_t bytes = 0;
+    void *p = __builtin_mul_overflow(row, most, &bytes)
+                  ? nullptr
+                  : allocateAligned(bytes);
+    if (!p) {
+      staging_.clear();
+      return Status::error(ErrorCode::OutOfMemory,
+                           "out of memory allocating " + std::to_string(most) +
+                               " staging rows of " + std::to_string(row) +
+                               " bytes for batched runs");
+    }
+    staging_.emplace_back(p, std::free);
+  }
+  return Status::success();
+}
+
+Status Session::runRows(uint64_t rows, const void *const *inputs,
+                        void *const *outputs, const RunOptions &options,
+                        RunInfo *info) {
+  if (rows == 0)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "a batch needs at least one row (got 0)");
+  if (rows == 1)
+    return runRaw(inputs, outputs, options, info);
+  const Model::Impl &m = *model_->impl_;
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    if (!inputs[i] && m.inputs[i].byteSize > 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" +
+                               m.inputs[i].name + "' has no data");
+    if (reinterpret_cast<uintptr_t>(inputs[i]) % dtypeSize(m.inputs[i].dtype))
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" +
+                               m.inputs[i].name +
+                               "' is not aligned to its element size; pass "
+                               "aligned memory");
+  }
+  for (size_t o = 0; o < m.outputs.size(); ++o)
+    if (!outputs[o] && m.outputs[o].byteSize > 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "output " + std::to_string(o) + " '" +
+                               m.outputs[o].name + "' has no buffer");
+  size_t fixedChoice = 0;
+  if (Status st = checkDispatch(*model_, options, fixedChoice); !st)
+    return st;
+
+  RunInfo result;
+  result.rows = static_cast<uint32_t>(rows);
+  auto rowOf = [](const void *base, uint64_t row, uint64_t bytes) {
+    return static_cast<const uint8_t *>(base) + row * bytes;
+  };
+
+  if (cuda_) {
+    // The CUDA executor runs one-row plans: the rows one after another.
+    std::vector<const void *> in(m.inputs.size());
+    std::vector<void *> out(m.outputs.size());
+    for (uint64_t r = 0; r < rows; ++r) {
+      for (size_t i = 0; i < in.size(); ++i)
+        in[i] = rowOf(inputs[i], r, m.inputs[i].byteSize);
+      for (size_t o = 0; o < out.size(); ++o)
+        out[o] = const_cast<uint8_t *>(rowOf(outputs[o], r,
+                                             m.outputs[o].byteSize));
+      RunInfo one;
+      if (Status st = runRaw(in.data(), out.data(), options, &one); !st)
+        return st;
+      if (r == 0) {
+        result.path = one.path;
+        result.requestedPath = one.requestedPath;
+        result.rounded = one.rounded;
+        result.budgetLimited = one.budgetLimited;
+        result.layers = one.layers;
+      }
+      result.flops += one.flops;
+      result.controllerFlops += one.controllerFlops;
+      result.timeUs += one.timeUs;
+      result.paths.push_back(one.path);
+      result.requestedPaths.push_back(one.requestedPath);
+    }
+    if (info)
+      *info = std::move(result);
+    return Status::success();
+  }
+
+  if (Status st = prepareBatchBuffers(); !st)
+    return st;
+  auto start = std::chrono::steady_clock::now();
+  const std::vector<VariantInfo> &variants = m.variantInfo;
+  bool needPolicy = options.dispatch != Dispatch::Fixed;
+  bool runController = m.hasController && (needPolicy || m.numCarried > 0);
+  // Sizes the plans exist for: index 0 is one row, k the bucket k - 1.
+  size_t numSizes = m.buckets.size() + 1;
+  auto sizeAt = [&](size_t k) -> uint64_t {
+    return k == 0 ? 1 : m.buckets[k - 1].batch;
+  };
+  // The smallest compiled size holding `n` rows, else the largest.
+  auto fit = [&](uint64_t n) {
+    for (size_t k = 0; k < numSizes; ++k)
+      if (sizeAt(k) >= n)
+        return k;
+    return numSizes - 1;
+  };
+  uint64_t most = sizeAt(numSizes - 1);
+  uint8_t *arena = static_cast<uint8_t *>(arena_);
+  const size_t numInputs = m.inputs.size();
+
+  rowVariant_.assign(rows, static_cast<int32_t>(fixedChoice));
+  rowRequested_.assign(rows, options.dispatch == Dispatch::Fixed
+                                 ? options.path
+                                 : -1);
+  rowRounded_.assign(rows, 0);
+  rowBudget_.assign(rows, 0);
+  std::vector<const void *> planInputs(numInputs + m.numCarried);
+  double groupingUs = 0;
+  std::vector<uint64_t> group;
+  uint64_t controllerRuns = 0;
+
+  // Chunks of at most the largest size: the controller runs once per chunk
+  // and its carried results stay in the arena while the chunk's variants run.
+  for (uint64_t first = 0; first < rows; first += most) {
+    uint64_t n = std::min<uint64_t>(most, rows - first);
+    size_t controllerSize = fit(n);
+    uint64_t controllerRows = sizeAt(controllerSize);
+    if (runController) {
+      const ExecPlan &plan = controllerSize == 0
+                                 ? m.controller
+                                 : m.buckets[controllerSize - 1].controller;
+      // Pad a short chunk with copies of its last row (real data: padding
+      // cannot produce NaNs); padded rows' results are never read.
+      auto stagingStart = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < numInputs; ++i) {
+        uint64_t bytes = m.inputs[i].byteSize;
+        if (n == controllerRows) {
+          planInputs[i] = rowOf(inputs[i], first, bytes);
+          continue;
+        }
+        uint8_t *stage = static_cast<uint8_t *>(staging_[i].get());
+        std::memcpy(stage, rowOf(inputs[i], first, bytes), n * bytes);
+        for (uint64_t r = n; r < controllerRows; ++r)
+          std::memcpy(stage + r * bytes, rowOf(inputs[i], first + n - 1, bytes),
+                      bytes);
+        planInputs[i] = stage;
+      }
+      groupingUs += microsecondsSince(stagingStart);
+      Bases bases{arena, m.weights, planInputs.data()};
+      execute(plan, bases, args_);
+      ++controllerRuns;
+      const int64_t *paths = static_cast<const int64_t *>(
+          bases.resolve(plan.outputs[m.controllerPathOutput]));
+      for (uint64_t r = 0; r < n; ++r) {
+        if (!needPolicy)
+          continue;
+        size_t chosen = 0;
+        bool rounded = false, limited = false;
+        if (Status st = choosePolicyVariant(m, options, paths[r], chosen,
+                                            rowRequested_[first + r], rounded,
+                                            limited);
+            !st)
+          return st;
+        rowVariant_[first + r] = static_cast<int32_t>(chosen);
+        rowRounded_[first + r] = rounded;
+        rowBudget_[first + r] = limited;
+      }
+    } else if (needPolicy) {
+      for (uint64_t r = 0; r < n; ++r) {
+        size_t chosen = 0;
+        bool rounded = false, limited = false;
+        if (Status st = choosePolicyVariant(m, options, -1, chosen,
+                                            rowRequested_[first + r], rounded,
+                                            limited);
+            !st)
+          return st;
+        rowVariant_[first + r] = static_cast<int32_t>(chosen);
+        rowBudget_[first + r] = limited;
+      }
+    }
+    const ExecPlan &controllerPlan =
+        controllerSize == 0 ? m.controller
+                            : m.buckets[controllerSize - 1].controller;
+    size_t firstCarried = controllerPlan.outputs.size() - m.numCarried;
+
+    // Each variant's rows, in order, in pieces of the compiled sizes.
+    for (size_t v = 0; v < variants.size(); ++v) {
+      auto groupStart = std::chrono::steady_clock::now();
+      group.clear();
+      for (uint64_t r = 0; r < n; ++r)
+        if (rowVariant_[first + r] == static_cast<int32_t>(v))
+          group.push_back(r);
+      for (size_t done = 0; done < group.size();) {
+        uint64_t left = group.size() - done;
+        size_t size = fit(left);
+        uint64_t planRows = sizeAt(size);
+        uint64_t take = std::min(left, planRows);
+        const uint64_t *picked = group.data() + done;
+        // Rows that are consecutive and fill the plan are read in place.
+        bool inPlace = take == planRows &&
+                       picked[take - 1] - picked[0] == take - 1;
+        auto gather = [&](size_t slot, const void *base, uint64_t bytes) {
+          if (inPlace) {
+            planInputs[slot] = rowOf(base, picked[0], bytes);
+            return;
+          }
+          uint8_t *stage = static_cast<uint8_t *>(staging_[slot].get());
+          for (uint64_t t = 0; t < planRows; ++t)
+            std::memcpy(stage + t * bytes,
+                        rowOf(base, picked[std::min(t, take - 1)], bytes),
+                        bytes);
+          planInputs[slot] = stage;
+        };
+        for (size_t i = 0; i < numInputs; ++i)
+          gather(i, rowOf(inputs[i], first, m.inputs[i].byteSize),
+                 m.inputs[i].byteSize);
+        Bases controllerBases{arena, m.weights, nullptr};
+        for (uint32_t j = 0; j < m.numCarried; ++j) {
+          const void *carried = controllerBases.resolve(
+              controllerPlan.outputs[firstCarried + j]);
+          // Weights-only results are one value for every row (the loader
+          // checks every size agrees on which).
+          bool shared = controllerSize > 0 &&
+                        m.buckets[controllerSize - 1].sharedCarried[j];
+          if (shared)
+            planInputs[numInputs + j] = carried;
+          else
+            gather(numInputs + j, carried, m.carriedRowBytes[j]);
+        }
+        const ExecPlan &plan =
+            size == 0 ? m.variants[v] : m.buckets[size - 1].variants[v];
+        Bases bases{arena + (m.numCarried > 0 ? m.variantArenaOffset : 0),
+                    m.weights, planInputs.data()};
+        groupingUs += microsecondsSince(groupStart);
+        execute(plan, bases, args_);
+        groupStart = std::chrono::steady_clock::now();
+        for (size_t o = 0; o < plan.outputs.size(); ++o) {
+          uint64_t bytes = m.outputs[o].byteSize;
+          const uint8_t *from =
+              static_cast<const uint8_t *>(bases.resolve(plan.outputs[o]));
+          uint8_t *to = static_cast<uint8_t *>(outputs[o]) + first * bytes;
+          if (inPlace) {
+            std::memcpy(to + picked[0] * bytes, from, take * bytes);
+            continue;
+          }
+          for (uint64_t t = 0; t < take; ++t)
+            std::memcpy(to + picked[t] * bytes, from + t * bytes, bytes);
+        }
+        done += take;
+      }
+      groupingUs += microsecondsSince(groupStart);
+    }
+  }
+
+  if (info) {
+    // Costs per row: the one-row plans' FLOPs (padding rows not counted).
+    for (uint64_t r = 0; r < rows; ++r) {
+      const VariantInfo &v = variants[rowVariant_[r]];
+      result.paths.push_back(v.path);
+      result.requestedPaths.push_back(rowRequested_[r] == -1 && !needPolicy
+                                          ? v.path
+                                          : rowRequested_[r]);
+      result.flops += v.flops;
+    }
+    if (controllerRuns > 0)
+      result.controllerFlops = m.controller.flops * rows;
+    result.flops += result.controllerFlops;
+    result.path = result.paths[0];
+    result.requestedPath = result.requestedPaths[0];
+    result.rounded = rowRounded_[0];
+    result.budgetLimited = rowBudget_[0];
+    result.layers = variants[rowVariant_[0]].layers;
+    result.timeUs = microsecondsSince(start);
+    result.groupingUs = groupingUs;
     *info = std::move(result);
   }
   return Status::success();

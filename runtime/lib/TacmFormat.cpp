@@ -173,10 +173,16 @@ buildSpecs(flatbuffers::FlatBufferBuilder &fbb,
 }
 
 uint64_t modelArenaBytes(const ModelDesc &model) {
-  uint64_t variants = 0;
-  for (const PlanDesc &plan : model.variants)
-    variants = std::max(variants, plan.arenaBytes);
-  uint64_t controller = model.hasController ? model.controller.arenaBytes : 0;
+  uint64_t variants = 0, controller = 0;
+  auto add = [&](const PlanDesc *ctrl, const std::vector<PlanDesc> &plans) {
+    for (const PlanDesc &plan : plans)
+      variants = std::max(variants, plan.arenaBytes);
+    if (ctrl)
+      controller = std::max(controller, ctrl->arenaBytes);
+  };
+  add(model.hasController ? &model.controller : nullptr, model.variants);
+  for (const BatchBucketDesc &bucket : model.buckets)
+    add(model.hasController ? &bucket.controller : nullptr, bucket.variants);
   // Carried results live in the controller's arena while a variant runs.
   if (model.carriedResults > 0)
     return variantArenaOffset(controller) + variants;
@@ -238,6 +244,18 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
   std::vector<flatbuffers::Offset<fb::Plan>> variants;
   for (const PlanDesc &plan : model.variants)
     variants.push_back(buildPlan(fbb, plan));
+  std::vector<flatbuffers::Offset<fb::BatchBucket>> buckets;
+  for (const BatchBucketDesc &bucket : model.buckets) {
+    flatbuffers::Offset<fb::Plan> bucketController = 0;
+    if (model.hasController)
+      bucketController = buildPlan(fbb, bucket.controller);
+    std::vector<flatbuffers::Offset<fb::Plan>> bucketVariants;
+    for (const PlanDesc &plan : bucket.variants)
+      bucketVariants.push_back(buildPlan(fbb, plan));
+    buckets.push_back(fb::CreateBatchBucketDirect(
+        fbb, bucket.batch, bucketController, &bucketVariants,
+        &bucket.sharedCarried));
+  }
   // CPU-only files keep exactly their old metadata: the CUDA vectors are
   // written only when there is CUDA code.
   std::vector<flatbuffers::Offset<fb::GpuKernel>> gpuKernels =
@@ -258,7 +276,8 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
       weightsOffset, model.weights.size(), controller,
       model.controllerPathOutput, model.numPaths, &variants,
       modelArenaBytes(model), cuda ? &gpuKernels : nullptr,
-      cuda ? &gpuCode : nullptr, model.carriedResults);
+      cuda ? &gpuCode : nullptr, model.carriedResults,
+      buckets.empty() ? nullptr : &buckets);
   fb::FinishModelBuffer(fbb, root);
   return fbb.Release();
 }

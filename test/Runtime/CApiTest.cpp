@@ -88,12 +88,14 @@ TEST(CApi, Errors) {
   EXPECT_EQ(tac_session_run(session, &badType, 1, &out, 1, nullptr, nullptr),
             TAC_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(tac_last_error(),
-               "input 0 'x': expected float32[1, 4], got int32[1, 4]");
+               "input 0 'x': expected float32[1, 4] (or N rows: float32[N, 4]), "
+               "got int32[1, 4]");
   tac_tensor badShape = {x, TAC_F32, 1, wrongShape, sizeof x};
   EXPECT_EQ(tac_session_run(session, &badShape, 1, &out, 1, nullptr, nullptr),
             TAC_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(tac_last_error(),
-               "input 0 'x': expected float32[1, 4], got float32[4]");
+               "input 0 'x': expected float32[1, 4] (or N rows: float32[N, 4]), "
+               "got float32[4]");
 
   tac_tensor small = {y, TAC_F32, 0, nullptr, 8};
   EXPECT_EQ(tac_session_run(session, &in, 1, &small, 1, nullptr, nullptr),

@@ -183,12 +183,15 @@ TEST_F(ExecutorTest, InputValidation) {
 
   alignas(64) double d[4] = {};
   st = session->run({Tensor::view(d, DType::F64, {1, 4})}, outputs);
-  EXPECT_EQ(st.message(),
-            "input 0 'x': expected float32[1, 4], got float64[1, 4]");
+  EXPECT_EQ(st.message(), "input 0 'x': expected float32[1, 4] (or N rows: "
+                          "float32[N, 4]), got float64[1, 4]");
   alignas(64) float f[8] = {};
-  st = session->run({Tensor::view(f, DType::F32, {2, 4})}, outputs);
+  st = session->run({Tensor::view(f, DType::F32, {2, 3})}, outputs);
+  EXPECT_EQ(st.message(), "input 0 'x': expected float32[1, 4] (or N rows: "
+                          "float32[N, 4]), got float32[2, 3]");
+  st = session->run({Tensor::view(f, DType::F32, {0, 4})}, outputs);
   EXPECT_EQ(st.message(),
-            "input 0 'x': expected float32[1, 4], got float32[2, 4]");
+            "input 0 'x' has 0 rows; a batch needs at least one row");
   st = session->run(
       {Tensor::view(reinterpret_cast<char *>(f) + 2, DType::F32, {1, 4})},
       outputs);
@@ -216,6 +219,12 @@ TEST_F(ExecutorTest, CallerOwnedOutputsAreWrittenInPlace) {
   Status st = session->run({Tensor::view(x.data(), DType::F32, {1, 4})}, wrong);
   EXPECT_EQ(st.message(),
             "output 0 'y': expected float32[1, 4], got float32[4]");
+  // A batch's outputs have one row per input row.
+  alignas(64) float rows2[8] = {};
+  std::vector<Tensor> oneRow = {Tensor::view(out, DType::F32, {1, 4})};
+  st = session->run({Tensor::view(rows2, DType::F32, {2, 4})}, oneRow);
+  EXPECT_EQ(st.message(),
+            "output 0 'y': expected float32[2, 4] for 2 rows, got float32[1, 4]");
   std::vector<Tensor> two(2);
   st = session->run({Tensor::view(x.data(), DType::F32, {1, 4})}, two);
   EXPECT_THAT(st.message(), HasSubstr("expected 1 output tensors"));
@@ -283,4 +292,65 @@ TEST(Executor, TensorAllocate) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(t->data()) % 64, 0u);
   EXPECT_FALSE(Tensor::allocate(DType::F32, {-1}).ok());
   EXPECT_FALSE(Tensor::allocate(DType::F32, {1LL << 40, 1LL << 40}).ok());
+}
+
+// A batch runs every row on its own path (grouped by path inside the
+// runtime) with the same results as one-row runs, in the caller's order.
+TEST_F(ExecutorTest, BatchRowsTakeTheirOwnPaths) {
+  const std::vector<Vec4> xs = {kHard, kEasy, kMedium, kHard, kHarder, kEasy};
+  alignas(64) float batch[6][4];
+  for (size_t r = 0; r < xs.size(); ++r)
+    std::memcpy(batch[r], xs[r].data(), sizeof(Vec4));
+  std::vector<Tensor> outputs;
+  RunInfo batchInfo;
+  ASSERT_TRUE(session
+                  ->run({Tensor::view(batch, DType::F32, {6, 4})}, outputs, {},
+                        &batchInfo)
+                  .ok());
+  ASSERT_EQ(outputs[0].shape(), (std::vector<int64_t>{6, 4}));
+  ASSERT_EQ(batchInfo.rows, 6u);
+  ASSERT_EQ(batchInfo.paths.size(), 6u);
+  uint64_t flops = 0;
+  for (size_t r = 0; r < xs.size(); ++r) {
+    ASSERT_TRUE(run(xs[r], {}).ok());
+    EXPECT_EQ(batchInfo.paths[r], info.path) << "row " << r;
+    EXPECT_EQ(batchInfo.requestedPaths[r], info.requestedPath) << "row " << r;
+    flops += info.flops;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_FLOAT_EQ(outputs[0].dataAs<float>()[r * 4 + i], y[i])
+          << "row " << r << " element " << i;
+  }
+  EXPECT_EQ(batchInfo.flops, flops) << "a batch costs the sum of its rows";
+  EXPECT_EQ(batchInfo.path, batchInfo.paths[0]);
+
+  // A fixed path applies to every row.
+  ASSERT_TRUE(session
+                  ->run({Tensor::view(batch, DType::F32, {6, 4})}, outputs,
+                        RunOptions::fixed(3), &batchInfo)
+                  .ok());
+  for (int32_t path : batchInfo.paths)
+    EXPECT_EQ(path, 3);
+  EXPECT_EQ(model->batchSizes(), (std::vector<uint32_t>{1}));
+}
+
+TEST_F(ExecutorTest, BadBatchesWriteNothing) {
+  alignas(64) float batch[3][4] = {};
+  alignas(64) float out[3][4];
+  for (auto &row : out)
+    for (float &v : row)
+      v = -7;
+  std::vector<Tensor> outputs = {Tensor::view(out, DType::F32, {3, 4})};
+  // A fixed path that is not compiled fails before any row runs.
+  Status st = session->run({Tensor::view(batch, DType::F32, {3, 4})}, outputs,
+                           RunOptions::fixed(2));
+  EXPECT_FALSE(st.ok());
+  // Rows of two inputs must agree; here the output has too few rows.
+  std::vector<Tensor> short2 = {Tensor::view(out, DType::F32, {2, 4})};
+  st = session->run({Tensor::view(batch, DType::F32, {3, 4})}, short2);
+  EXPECT_FALSE(st.ok());
+  for (auto &row : out)
+    for (float v : row)
+      EXPECT_EQ(v, -7) << "a failed batch must not write the outputs";
+  EXPECT_EQ(session->runRows(0, nullptr, nullptr, {}, nullptr).message(),
+            "a batch needs at least one row (got 0)");
 }

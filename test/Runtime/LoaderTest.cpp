@@ -287,3 +287,21 @@ TEST(Loader, ReusedDescriptorNeverReachesAnUnloadedObject) {
   ModelRef b = loadOrDie(staticModel());
   EXPECT_TRUE(a && b);
 }
+
+// Batch buckets: ascending sizes above 1, one plan per variant with the
+// same paths, inputs and outputs of `batch` rows.
+TEST(Loader, BatchBuckets) {
+  ModelDesc desc = adaptiveModel();
+  BatchBucketDesc bucket;
+  bucket.batch = 2;
+  bucket.controller = desc.controller;
+  bucket.variants = desc.variants;
+  desc.buckets.push_back(bucket);
+  // One-row plans declared as two-row ones: their outputs are too small.
+  EXPECT_THAT(loadError(desc), HasSubstr("batch bucket 0 (2 rows)"));
+  desc.buckets[0].batch = 1;
+  EXPECT_THAT(loadError(desc), HasSubstr("batch sizes must be ascending, above 1"));
+  desc.buckets[0].batch = 2;
+  desc.buckets[0].variants.pop_back();
+  EXPECT_THAT(loadError(desc), HasSubstr("batch bucket 0 (2 rows)"));
+}

@@ -44,7 +44,7 @@ def test_auto_fixed_budget(model):
 
 
 def test_errors(model):
-    with pytest.raises(TacError, match=r"expected float32\[1, 4\], got float64\[1, 4\]"):
+    with pytest.raises(TacError, match=r"expected float32\[1, 4\] \(or N rows: float32\[N, 4\]\), got float64\[1, 4\]"):
         model.run([np.zeros((1, 4))])
     with pytest.raises(TacError, match="compiled paths: 0, 1, 3"):
         model.run([np.zeros((1, 4), np.float32)], path=2)

@@ -110,6 +110,13 @@ llvm::cl::list<int64_t> keepPaths(
     llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
                    "rounds other choices up to the next compiled path)"),
     llvm::cl::CommaSeparated);
+llvm::cl::list<int64_t> batchSizes(
+    "batch-sizes",
+    llvm::cl::desc("Row counts to compile the controller and every variant "
+                   "for (e.g. 1,4,16,32; 1 is always compiled). The runtime "
+                   "groups a batch's rows by path and runs each group at the "
+                   "smallest size that holds it"),
+    llvm::cl::CommaSeparated);
 llvm::cl::list<int64_t> depths(
     "depths",
     llvm::cl::desc("Static models: truncated depths to compile as variants "
@@ -158,6 +165,24 @@ int main(int argc, char **argv) {
   if (!wantCuda && (!cudaArchs.empty() || !dumpPtx.empty() || cudaPtxOnly)) {
     llvm::errs() << "error: --cuda-arch, --cuda-ptx-only and --dump-ptx need "
                     "--target=cuda (or cpu,cuda)\n";
+    return 1;
+  }
+
+  std::vector<int64_t> extraBatchSizes;
+  for (int64_t size : batchSizes) {
+    if (size < 1 || size > 65536) {
+      llvm::errs() << "error: --batch-sizes=" << size
+                   << " is not a row count in 1..65536\n";
+      return 1;
+    }
+    if (size > 1 && !llvm::is_contained(extraBatchSizes, size))
+      extraBatchSizes.push_back(size);
+  }
+  llvm::sort(extraBatchSizes);
+  if (wantCuda && !extraBatchSizes.empty()) {
+    llvm::errs() << "error: --batch-sizes is for CPU code; the CUDA executor "
+                    "runs one-row plans (a CUDA session runs a batch row by "
+                    "row): drop --batch-sizes or compile with --target=cpu\n";
     return 1;
   }
 
@@ -233,7 +258,8 @@ int main(int argc, char **argv) {
 
   if (compileTo >= Phase::Kernels &&
       !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
-        mlir::tac::buildKernelsPipeline(pm, /*cpuOnly=*/!wantCuda);
+        mlir::tac::buildKernelsPipeline(pm, /*cpuOnly=*/!wantCuda,
+                                        extraBatchSizes);
       }))
     return 1;
 
@@ -277,6 +303,12 @@ int main(int argc, char **argv) {
       plans.push_back(&desc->controller);
     for (const auto &variant : desc->variants)
       plans.push_back(&variant);
+    for (const auto &bucket : desc->buckets) {
+      if (desc->hasController)
+        plans.push_back(&bucket.controller);
+      for (const auto &variant : bucket.variants)
+        plans.push_back(&variant);
+    }
     for (const auto *plan : plans)
       if (::tac::rt::Status status = ::tac::rt::verifyPlanMemory(*plan);
           !status.ok()) {
@@ -292,8 +324,11 @@ int main(int argc, char **argv) {
       return 1;
     }
     progress.done();
-    if (report)
+    if (report) {
       mlir::tac::printPlanReport(*desc, llvm::outs());
+      if (!desc->buckets.empty())
+        mlir::tac::printBucketReport(*desc, llvm::outs());
+    }
     return 0;
   }
 

@@ -44,6 +44,10 @@ const char *kUsage =
     "  --tf32               CUDA: let cuBLASLt use TF32 for GEMMs\n"
     "  --gemm-threads=N     threads the model's BLAS GEMMs may use (default\n"
     "                       1; everything else runs on the calling thread)\n"
+    "  --batch=N            run N rows in one call (random inputs get N rows;\n"
+    "                       input files must hold N rows: the model's shape\n"
+    "                       with its leading 1 replaced by N, or a leading N\n"
+    "                       added); each row takes its own path\n"
     "  --benchmark=N        3 warm-up runs, then N timed runs: latency\n"
     "                       min/median/max and the path histogram (with\n"
     "                       --random, each run draws fresh inputs)\n"
@@ -64,6 +68,7 @@ struct Options {
   bool budget = false;
   uint64_t budgetFlops = 0;
   uint64_t benchmark = 0;
+  uint64_t batch = 0; // 0: as many rows as the input files hold (else 1)
   int gemmThreads = 0; // 0: leave the default
   bool json = false;
   bool printOutputs = false;
@@ -151,6 +156,13 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
                        "2.5e6)"};
       o.budget = true;
       o.budgetFlops = static_cast<uint64_t>(flops);
+    } else if (flag == "--batch") {
+      if (auto f = needValue())
+        return f;
+      if (!parseInteger(value, 1, 1000000, number))
+        return Failure{"--batch=" + value +
+                       ": expected a positive number of rows"};
+      o.batch = static_cast<uint64_t>(number);
     } else if (flag == "--benchmark") {
       if (auto f = needValue())
         return f;
@@ -287,12 +299,19 @@ std::optional<Failure> bindInputs(const rt::Model &model, const Options &o,
       std::memcpy(bits->data(), tensor->data(), bits->byteSize());
       tensor = std::move(bits);
     }
-    if (tensor->dtype() != spec.dtype || tensor->shape() != spec.shape)
+    std::optional<uint64_t> rows = rt::rowsOf(tensor->shape(), spec.shape);
+    if (tensor->dtype() != spec.dtype || !rows || *rows == 0)
       return Failure{"input '" + spec.name + "' from '" + file + "' is " +
                      rt::describeType(tensor->dtype(), tensor->shape()) +
                      ", the model expects " +
                      rt::describeType(spec.dtype, spec.shape) +
-                     "; convert the file to that dtype and shape"};
+                     " (or N >= 1 rows of it, e.g. " +
+                     rt::describeType(spec.dtype, rt::batchShape(spec.shape, 8)) +
+                     " for 8); convert the file to that dtype and shape"};
+    if (o.batch > 0 && *rows != o.batch)
+      return Failure{"input '" + spec.name + "' from '" + file + "' holds " +
+                     std::to_string(*rows) + " row(s), but --batch=" +
+                     std::to_string(o.batch)};
     inputs[index] = std::move(*tensor);
   }
   if (!o.random) {
@@ -311,11 +330,13 @@ std::optional<Failure> bindInputs(const rt::Model &model, const Options &o,
 std::optional<Failure> fillRandom(const rt::Model &model,
                                   const std::vector<bool> &bound,
                                   std::vector<Tensor> &inputs,
-                                  std::mt19937_64 &rng) {
+                                  std::mt19937_64 &rng, uint64_t rows) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (bound[i])
       continue;
-    rt::Expected<Tensor> t = run::randomTensor(model.inputs()[i], rng);
+    rt::TensorSpec spec = model.inputs()[i];
+    spec.shape = rt::batchShape(spec.shape, rows);
+    rt::Expected<Tensor> t = run::randomTensor(spec, rng);
     if (!t)
       return Failure{t.status().message()};
     inputs[i] = std::move(*t);
@@ -377,6 +398,7 @@ std::string sanitize(const std::string &name) {
 
 struct Benchmark {
   std::vector<double> latencyUs;
+  std::vector<double> groupingShare; // of each run's time (batches)
   std::map<int32_t, uint64_t> paths;
 };
 
@@ -407,8 +429,14 @@ int runMain(int argc, char **argv) {
   std::vector<bool> bound;
   if (auto f = bindInputs(model, o, inputs, bound))
     return fail(f->message);
+  // Rows per call: --batch, else what the bound files hold.
+  uint64_t rows = o.batch;
+  for (size_t i = 0; i < inputs.size() && rows == 0; ++i)
+    if (bound[i])
+      rows = rt::rowsOf(inputs[i].shape(), model.inputs()[i].shape).value_or(1);
+  rows = std::max<uint64_t>(rows, 1);
   std::mt19937_64 rng(o.seed);
-  if (auto f = fillRandom(model, bound, inputs, rng))
+  if (auto f = fillRandom(model, bound, inputs, rng, rows))
     return fail(f->message);
 
   rt::RunOptions options;
@@ -430,7 +458,7 @@ int runMain(int argc, char **argv) {
         return fail(st.message());
     for (uint64_t r = 0; r < o.benchmark; ++r) {
       if (o.random)
-        if (auto f = fillRandom(model, bound, inputs, rng))
+        if (auto f = fillRandom(model, bound, inputs, rng, rows))
           return fail(f->message);
       rt::RunInfo runInfo;
       auto start = std::chrono::steady_clock::now();
@@ -441,9 +469,12 @@ int runMain(int argc, char **argv) {
       if (!st)
         return fail(st.message());
       bench->latencyUs.push_back(us);
-      ++bench->paths[runInfo.path];
+      bench->groupingShare.push_back(runInfo.groupingUs / us);
+      for (int32_t path : runInfo.paths)
+        ++bench->paths[path];
     }
     std::sort(bench->latencyUs.begin(), bench->latencyUs.end());
+    std::sort(bench->groupingShare.begin(), bench->groupingShare.end());
   }
 
   if (!o.outputDir.empty()) {
@@ -472,6 +503,8 @@ int runMain(int argc, char **argv) {
       << ",\"time_us\":" << info.timeUs << ",\"device\":"
       << jsonString(session.deviceSummary()) << ",\"layers\":"
       << jsonList(std::vector<int64_t>(info.layers.begin(), info.layers.end()))
+      << ",\"rows\":" << info.rows << ",\"paths\":"
+      << jsonList(std::vector<int64_t>(info.paths.begin(), info.paths.end()))
       << ",\"outputs\":[";
     for (size_t i = 0; i < outputs.size(); ++i)
       j << (i ? "," : "") << "{\"name\":" << jsonString(model.outputs()[i].name)
@@ -482,7 +515,11 @@ int runMain(int argc, char **argv) {
       const auto &l = bench->latencyUs;
       j << ",\"benchmark\":{\"runs\":" << l.size() << ",\"min_us\":"
         << l.front() << ",\"median_us\":" << l[l.size() / 2]
-        << ",\"max_us\":" << l.back() << ",\"paths\":{";
+        << ",\"max_us\":" << l.back() << ",\"grouping_share\":"
+        << bench->groupingShare[bench->groupingShare.size() / 2]
+        << ",\"rows_per_s\":"
+        << 1e6 * static_cast<double>(rows) / l[l.size() / 2]
+        << ",\"paths\":{";
       bool first = true;
       for (const auto &[path, count] : bench->paths) {
         j << (first ? "" : ",") << "\"" << path << "\":" << count;
@@ -500,6 +537,15 @@ int runMain(int argc, char **argv) {
             << model.numPaths() << " paths\n";
   if (session.device() == rt::Device::Cuda)
     std::cout << "device: " << session.deviceSummary() << "\n";
+  if (rows > 1) {
+    std::map<int32_t, uint64_t> histogram;
+    for (int32_t path : info.paths)
+      ++histogram[path];
+    std::cout << "rows: " << rows << ", paths:";
+    for (const auto &[path, count] : histogram)
+      std::cout << " " << path << " x" << count;
+    std::cout << "\nrow 0 ";
+  }
   std::cout << "path: " << info.path;
   if (o.fixedPath)
     std::cout << " (fixed)";
@@ -513,21 +559,23 @@ int runMain(int argc, char **argv) {
               << ", which is not compiled: rounded up)";
   else if (model.hasController())
     std::cout << " (chosen by the controller)";
-  std::cout << "\nlayers: " << info.layers.size();
+  std::cout << "\n" << (rows > 1 ? "row 0 " : "") << "layers: "
+            << info.layers.size();
   if (!info.layers.empty()) {
     std::cout << " (";
     for (size_t i = 0; i < info.layers.size(); ++i)
       std::cout << (i ? ", " : "") << info.layers[i];
     std::cout << ")";
   }
-  std::cout << "\nflops: " << humanFlops(info.flops) << " (variant "
+  std::cout << "\nflops" << (rows > 1 ? " (all rows)" : "") << ": "
+            << humanFlops(info.flops) << " (variant "
             << humanFlops(variantFlops) << " + controller "
             << humanFlops(info.controllerFlops) << ")";
   if (deepest.flops > 0) {
     char pct[16];
     std::snprintf(pct, sizeof(pct), "%.1f%%",
                   100.0 * static_cast<double>(info.flops) /
-                      static_cast<double>(deepest.flops));
+                      static_cast<double>(deepest.flops * rows));
     std::cout << ", " << pct << " of the deepest variant's "
               << humanFlops(deepest.flops);
   }
@@ -546,9 +594,18 @@ int runMain(int argc, char **argv) {
                   "%.1f us\n",
                   l.size(), l.front(), l[l.size() / 2], l.back());
     std::cout << line;
+    if (rows > 1)
+      std::printf("throughput: %.0f rows/s (%llu rows per call, median); "
+                  "grouping rows by path, padding and scattering: %.2f%% of "
+                  "the time (median)\n",
+                  1e6 * static_cast<double>(rows) / l[l.size() / 2],
+                  static_cast<unsigned long long>(rows),
+                  100 * bench->groupingShare[bench->groupingShare.size() / 2]);
+    uint64_t total = l.size() * rows;
     for (const auto &[path, count] : bench->paths)
-      std::cout << "  path " << path << ": " << count << " runs ("
-                << (100 * count / l.size()) << "%)\n";
+      std::cout << "  path " << path << ": " << count
+                << (rows > 1 ? " rows (" : " runs (") << (100 * count / total)
+                << "%)\n";
   }
   return 0;
 }

@@ -90,7 +90,16 @@ FailureOr<OwningOpRef<ModuleOp>> extractKernelModule(ModuleOp module,
 /// multiply-add contraction over plainly strided operands: row-major
 /// A (M x K) times B (K x N) accumulated into C, each input possibly
 /// transposed. Both backends call a library for these (BLAS, cuBLASLt).
-std::optional<format::GpuGemmDesc> recogniseGemm(func::FuncOp kernel);
+/// With `outer`, a batch whose dims do not collapse into one strided run
+/// (per-row attention over a slice of a fused QKV tensor) may instead split
+/// off its outermost dim: the GEMM batch then repeats `outer->count` times,
+/// `outer->stride*` elements apart (the CPU's BLAS bridge loops over it).
+struct GemmOuterLoop {
+  int64_t count = 1;
+  int64_t strideA = 0, strideB = 0, strideC = 0;
+};
+std::optional<format::GpuGemmDesc>
+recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
@@ -164,6 +173,10 @@ FailureOr<format::ModelDesc> buildModelDesc(ModuleOp module,
 
 /// Prints one row per plan: path, layers, FLOPs, arena bytes, steps.
 void printPlanReport(const format::ModelDesc &model, llvm::raw_ostream &os);
+
+/// Prints what each extra batch size adds to the file: its plans' metadata
+/// bytes, the kernels only its plans use, and the whole file's size.
+void printBucketReport(const format::ModelDesc &model, llvm::raw_ostream &os);
 
 } // namespace mlir::tac
 

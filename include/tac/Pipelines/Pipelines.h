@@ -44,7 +44,10 @@ LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
 /// share-controller) and initialising fills may join their consumers'
 /// kernels (tac-outline-kernels merge-fills); the CUDA backend supports
 /// neither yet.
-void buildKernelsPipeline(OpPassManager &pm, bool cpuOnly = true);
+/// `batchSizes`: extra row counts (each > 1) to compile every plan function
+/// for (tac-batch-rows), beside the one-row functions.
+void buildKernelsPipeline(OpPassManager &pm, bool cpuOnly = true,
+                          ArrayRef<int64_t> batchSizes = {});
 
 /// Registers the pipelines with tac-opt (`--tac-adaptive`,
 /// `--tac-reference-cpu`).

@@ -136,6 +136,17 @@ struct GpuCodeObjectDesc {
   std::vector<uint8_t> bytes;
 };
 
+/// The controller and variants compiled for `batch` rows per run
+/// (tac-compile --batch-sizes; tacm.fbs BatchBucket).
+struct BatchBucketDesc {
+  uint32_t batch = 1;
+  PlanDesc controller;            // when the model has one
+  std::vector<PlanDesc> variants; // parallel to ModelDesc::variants
+  /// Carried controller results computed from weights only: one value for
+  /// all rows, not one per row.
+  std::vector<uint32_t> sharedCarried;
+};
+
 struct ModelDesc {
   std::string producer;
   std::vector<TensorSpecDesc> inputs, outputs;
@@ -150,6 +161,8 @@ struct ModelDesc {
   /// every variant (tacm.fbs, Model.carried_results).
   uint32_t carriedResults = 0;
   std::vector<PlanDesc> variants;
+  /// Extra batch sizes, ascending, each > 1 (the plans above run one row).
+  std::vector<BatchBucketDesc> buckets;
   /// CUDA (empty: a CPU-only file): parallel to `kernels`, and the code.
   std::vector<GpuKernelDesc> gpuKernels;
   std::vector<GpuCodeObjectDesc> gpuCode;

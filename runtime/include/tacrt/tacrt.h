@@ -122,11 +122,25 @@ uint64_t tac_model_controller_flops(const tac_model *model);
 tac_status tac_session_create(tac_model *model, tac_session **session);
 void tac_session_free(tac_session *session);
 
-/* Runs one input set. options NULL: TAC_DISPATCH_AUTO; info may be NULL. */
+/* Runs one input set, or a batch of N rows: each input's shape is the
+ * model's with its leading 1 replaced by N (or a leading N added), its
+ * byte_size N times the model's, and each output buffer has room for N rows.
+ * Every row takes its own path (docs/runtime.md). options NULL:
+ * TAC_DISPATCH_AUTO; info may be NULL. For a batch, info describes row 0
+ * except flops, controller_flops and time_us (the whole batch); the path of
+ * every row is tac_session_last_paths. */
 tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
                            size_t num_inputs, tac_tensor *outputs,
                            size_t num_outputs, const tac_run_options *options,
                            tac_run_info *info);
+/* The path each row of the session's last successful run took (owned by
+ * the session, valid until its next run); *rows gets their count. */
+const int32_t *tac_session_last_paths(const tac_session *session,
+                                      size_t *rows);
+/* The row counts the model's plans were compiled for (1, then
+ * tac-compile --batch-sizes), ascending; index out of range: 0. */
+uint32_t tac_model_num_batch_sizes(const tac_model *model);
+uint32_t tac_model_batch_size(const tac_model *model, uint32_t index);
 
 #ifdef __cplusplus
 }

@@ -184,6 +184,9 @@ public:
   const VariantInfo *findVariant(int32_t path) const;
   /// The arena a session allocates (max over controller and variants).
   uint64_t arenaBytes() const;
+  /// Row counts the plans were compiled for, ascending: always 1, plus
+  /// tac-compile --batch-sizes. A batch of any size runs in these pieces.
+  std::vector<uint32_t> batchSizes() const;
   /// Which code object was loaded: its index and LLVM CPU name.
   size_t codeObjectIndex() const;
   const std::string &codeObjectCpu() const;
@@ -234,17 +237,35 @@ struct RunOptions {
   }
 };
 
-/// What one run did.
+/// What one run did. For a batch of several rows, the scalar fields
+/// describe row 0 except flops, controllerFlops and timeUs, which cover the
+/// whole batch; `paths` and `requestedPaths` have one entry per row.
 struct RunInfo {
   int32_t path = -1;           // the variant that ran
   int32_t requestedPath = -1;  // what the policy (or Fixed) asked for
   bool rounded = false;        // requested path not compiled: rounded up
   bool budgetLimited = false;  // the budget forced a cheaper variant
-  uint64_t flops = 0;          // variant + controller (when it ran)
+  uint64_t flops = 0;          // variant + controller (when it ran), all rows
   uint64_t controllerFlops = 0; // 0 when the controller did not run
   double timeUs = 0;           // controller + variant, microseconds
   std::vector<int32_t> layers; // the layers that ran
+  uint32_t rows = 1;                  // rows in the batch
+  std::vector<int32_t> paths;         // per row: the variant that ran
+  std::vector<int32_t> requestedPaths; // per row: what was asked for
+  double groupingUs = 0; // of timeUs: padding, grouping rows by path,
+                         // gathering them and scattering outputs (batches)
 };
+
+/// How many rows a tensor of `shape` holds for a model tensor `spec` (one
+/// row): `spec` itself is 1 row; N rows are `spec` with its leading 1
+/// replaced by N, or `spec` with a leading N added. nullopt: neither.
+std::optional<uint64_t> rowsOf(const std::vector<int64_t> &shape,
+                               const std::vector<int64_t> &spec);
+/// The shape of `rows` rows of model tensor `spec` (spec itself for 1).
+std::vector<int64_t> batchShape(const std::vector<int64_t> &spec,
+                                uint64_t rows);
+/// "float32[N, 28, 28]": the type of N rows of model tensor `spec`.
+std::string describeRows(DType dtype, const std::vector<int64_t> &spec);
 
 /// Where a session runs.
 enum class Device { Cpu, Cuda };
@@ -281,11 +302,13 @@ public:
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
-  /// Runs one input set. `inputs` match model->inputs() in order, dtype and
-  /// shape. `outputs` is either empty (the session allocates one tensor per
-  /// model output) or has one tensor per output: caller views of the right
-  /// dtype and shape are written in place, empty Tensor() entries are
-  /// allocated.
+  /// Runs one input set, or a batch of N rows (rowsOf: every input with the
+  /// same N). `inputs` match model->inputs() in order and dtype. `outputs` is
+  /// either empty (the session allocates one tensor per model output, of
+  /// batchShape(spec, N)) or has one tensor per output: caller views of the
+  /// right dtype and shape are written in place, empty Tensor() entries are
+  /// allocated. In a batch every row takes its own path: rows are grouped by
+  /// path and each group runs at the compiled batch sizes (docs/runtime.md).
   Status run(const std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
              const RunOptions &options = {}, RunInfo *info = nullptr);
 
@@ -295,6 +318,11 @@ public:
   /// model->inputs()[i]'s bytes, `outputs[i]` room for output i.
   Status runRaw(const void *const *inputs, void *const *outputs,
                 const RunOptions &options, RunInfo *info);
+  /// `rows` rows with raw pointers: `inputs[i]` holds rows x input i's bytes
+  /// back to back, `outputs[o]` room for rows x output o's bytes.
+  Status runRows(uint64_t rows, const void *const *inputs,
+                 void *const *outputs, const RunOptions &options,
+                 RunInfo *info);
 
   /// Which device this session runs on, and (CUDA) a one-line summary of
   /// its setup: device name, graphs, GEMMs through cuBLASLt, dispatch.
@@ -307,6 +335,12 @@ private:
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
   std::vector<const void *> variantInputs_; // inputs + carried controller results
+  // Batches: rows gathered for one plan run (inputs, then carried results),
+  // each sized for the largest bucket; the row -> variant choice.
+  Status prepareBatchBuffers();
+  std::vector<std::shared_ptr<void>> staging_;
+  std::vector<int32_t> rowVariant_, rowRequested_;
+  std::vector<uint8_t> rowRounded_, rowBudget_;
   std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
 };
 
