@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <array>
 #include "tac/Backend/Backend.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -154,7 +155,8 @@ mlir::tac::extractKernelModule(ModuleOp module, const KernelTable &kernels) {
   return kernelModule;
 }
 
-std::optional<format::GpuGemmDesc> mlir::tac::recogniseGemm(func::FuncOp func) {
+std::optional<format::GpuGemmDesc>
+mlir::tac::recogniseGemm(func::FuncOp func, GemmOuterLoop *outer) {
   linalg::LinalgOp op;
   // A zero fill of the output before the contraction (tac-outline-kernels
   // puts an initialising fill in its consumer's kernel) becomes beta = 0.
@@ -215,13 +217,45 @@ std::optional<format::GpuGemmDesc> mlir::tac::recogniseGemm(func::FuncOp func) {
       p *= sizes[d];
     return p;
   };
-  int64_t batch = product(dims->batch), m = product(dims->m),
+  SmallVector<unsigned> batchDims(dims->batch.begin(), dims->batch.end());
+  llvm::sort(batchDims);
+  auto batchGroups = [&](ArrayRef<unsigned> group) {
+    return std::array<FailureOr<Group>, 3>{groupOf(a, group), groupOf(b, group),
+                                           groupOf(c, group)};
+  };
+  std::array<FailureOr<Group>, 3> batchGroup = batchGroups(batchDims);
+  bool collapses = llvm::all_of(
+      batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
+  if (outer)
+    *outer = GemmOuterLoop();
+  if (!collapses && outer && batchDims.size() >= 2) {
+    // Split off the outermost batch dim as a loop around the GEMM batch.
+    unsigned d = batchDims.front();
+    auto strideOf = [&](OpOperand *operand) -> std::optional<int64_t> {
+      FailureOr<Group> g = collapse({d}, op.getMatchingIndexingMap(operand),
+                                    cast<MemRefType>(operand->get().getType()),
+                                    sizes);
+      if (failed(g))
+        return std::nullopt;
+      return g->present ? g->stride : 0;
+    };
+    std::optional<int64_t> sa = strideOf(a), sb = strideOf(b), sc = strideOf(c);
+    if (sa && sb && sc && *sc != 0) {
+      batchDims.erase(batchDims.begin());
+      batchGroup = batchGroups(batchDims);
+      collapses = llvm::all_of(
+          batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
+      *outer = {sizes[d], *sa, *sb, *sc};
+    }
+  }
+  if (!collapses)
+    return std::nullopt;
+  int64_t batch = product(batchDims), m = product(dims->m),
           n = product(dims->n), k = product(dims->k);
   FailureOr<Group> aM = groupOf(a, dims->m), aK = groupOf(a, dims->k),
                    bK = groupOf(b, dims->k), bN = groupOf(b, dims->n),
                    cM = groupOf(c, dims->m), cN = groupOf(c, dims->n),
-                   aB = groupOf(a, dims->batch), bB = groupOf(b, dims->batch),
-                   cB = groupOf(c, dims->batch);
+                   aB = batchGroup[0], bB = batchGroup[1], cB = batchGroup[2];
   for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
     if (failed(*g))
       return std::nullopt;
