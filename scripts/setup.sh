@@ -26,6 +26,8 @@ APT_PACKAGES=(
   python3 python3-venv python3-pip python3-numpy python3-onnx
   python3-matplotlib python3-torch python3-torchvision
   dataset-fashion-mnist
+  # tac.adapt's retrieval data set: the Linux man pages (real English text)
+  manpages manpages-dev
 )
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }

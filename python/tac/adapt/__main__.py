@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--readout-epochs", type=int, default=None)
     ap.add_argument("--finetune-epochs", type=int, default=0,
                     help="> 0: light fine-tuning of the backbone with the readouts (default: frozen)")
+    ap.add_argument("--controller-data", choices=("val", "train+val"), default="val",
+                    help="where the controller trains: val (default; cross-fitted for the "
+                         "selection), or train+val (more data; use it when the backbone never "
+                         "trained on train)")
+    ap.add_argument("--no-index-features", action="store_true",
+                    help="retrieval: the controller and early exit do not look at the "
+                         "document index")
     ap.add_argument("--limit", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None,
                     help="use only this many items of each split")
     ap.add_argument("--preset", choices=("full", "smoke"), default="full",
@@ -70,6 +77,8 @@ def _config(args):
     if args.limit:
         cfg.train_limit, cfg.val_limit, cfg.test_limit = args.limit
     cfg.tac = not args.no_tac
+    cfg.controller_data = args.controller_data
+    cfg.index_features = not args.no_index_features
     cfg.build = args.build
     return cfg
 

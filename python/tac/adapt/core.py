@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from tac.train.baselines import Point, early_exit, ee_accuracy_at, fixed_depths, from_depths, select
 from tac.train.check import ort_compare
-from tac.train.controller import Policy, Predictor, decide, fit_controllers
+from tac.train.controller import Policy, Predictor, decide, fit_controllers, lambda_grid
 from tac.train.export import PREDICTOR_OUTPUT, POLICY_OUTPUT, finish_static, stitch_adaptive, trace_piece
 from tac.train.flops import onnx_flops
 
@@ -46,8 +46,10 @@ class AdaptConfig:
     finetune_epochs: int = 0        # > 0: light fine-tuning of the backbone (opt-in)
     finetune_lr: float = 1e-5
     shared_head: bool = False       # the model's head at every depth, no readout maps
-    lambdas: tuple = (0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2)
+    lambdas: tuple | None = None    # None: tac.train.controller.lambda_grid around break-even
     folds: int = 4
+    controller_data: str = "val"    # "train+val": also train the controller on train inputs
+    index_features: bool = True     # retrieval: controller and early exit see the document index
     pred_hidden: int = 64
     pred_epochs: int = 60
     pol_hidden: int = 32
@@ -196,14 +198,34 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     reads_t, full_t = em.collect(test.inputs, cfg.batch, "hidden states (test)")
     ex_v, ex_t = em.exits(val.inputs, reads_v), em.exits(test.inputs, reads_t)
     ref_v = ref_t = None
+    use_index = cfg.index_features and isinstance(task, Embedding)
     if val.docs is not None:
         ref_v = (_embed_docs(em, val.docs, cfg.batch, "documents (val)"), val.right)
         ref_t = (_embed_docs(em, test.docs, cfg.batch, "documents (test)"), test.right)
-    util_v, util_t = task.utility(ex_v, val.labels, ref_v), task.utility(ex_t, test.labels, ref_t)
-    conf_v, conf_t = task.confidence(ex_v), task.confidence(ex_t)
     ctl = lambda x, r: em.controller_inputs(x, r[:, P - 1], P - 1)  # noqa: E731
-    feat_v, stats_v = _batched(ctl, val.inputs, reads_v)
-    feat_t, stats_t = _batched(ctl, test.inputs, reads_t)
+
+    def behaviour(split: Split, reads, ex, ref):
+        """utility, early-exit confidence, controller inputs of one split
+        (against the split's own document index for retrieval)."""
+        if use_index and ref is not None:
+            task.index = ref[0]
+        util = task.utility(ex, split.labels, ref)
+        conf = task.confidence(ex)
+        feat, stats = _batched(ctl, split.inputs, reads)
+        return util, conf, feat, stats
+
+    util_v, conf_v, feat_v, stats_v = behaviour(val, reads_v, ex_v, ref_v)
+    if cfg.controller_data == "train+val":
+        reads_r, _ = em.collect(train.inputs, cfg.batch, "hidden states (train queries)")
+        ex_r = em.exits(train.inputs, reads_r)
+        ref_r = ((_embed_docs(em, train.docs, cfg.batch, "documents (train)"), train.right)
+                 if train.docs is not None else None)
+        util_r, _, feat_r, stats_r = behaviour(train, reads_r, ex_r, ref_r)
+        del reads_r, ex_r
+    elif cfg.controller_data != "val":
+        raise AdaptError(f"controller_data={cfg.controller_data!r}: use 'val' or 'train+val'")
+    # the test split's index stays set: the exported model serves that collection
+    util_t, conf_t, feat_t, stats_t = behaviour(test, reads_t, ex_t, ref_t)
     timings["features_s"] = time.time() - t
     log(f"per-depth {task.metric} (val, PyTorch): " + " ".join(f"{a:.4f}" for a in util_v.mean(0).tolist()))
 
@@ -220,12 +242,20 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
 
     # 4. controller on val (cross-fitted), policies at several lambda ------------
     t = time.time()
+    if cfg.controller_data == "train+val":
+        # cross-fitted over train and val together; selection reads the val part
+        c_feat, c_stats = torch.cat([feat_r, feat_v]), torch.cat([stats_r, stats_v])
+        c_util, n_r = torch.cat([util_r, util_v]), len(util_r)
+    else:
+        c_feat, c_stats, c_util, n_r = feat_v, stats_v, util_v, 0
+    lambdas = tuple(cfg.lambdas) if cfg.lambdas else lambda_grid(c_util, rel, P)
+    log("lambdas: " + ", ".join(f"{x:g}" for x in lambdas))
     predictor, policies, cross = fit_controllers(
-        feat_v, stats_v, util_v, rel, cfg.lambdas, P, folds=cfg.folds, pred_epochs=cfg.pred_epochs,
+        c_feat, c_stats, c_util, rel, lambdas, P, folds=cfg.folds, pred_epochs=cfg.pred_epochs,
         pred_hidden=cfg.pred_hidden, pol_epochs=cfg.pol_epochs, pol_hidden=cfg.pol_hidden,
         pol_samples=cfg.pol_samples, seed=cfg.seed, log=log)
-    dec_v = {lam: cross[j] for j, lam in enumerate(cfg.lambdas)}
-    dec_t = {lam: decide(predictor, pol, feat_t, stats_t, P) for lam, pol in zip(cfg.lambdas, policies)}
+    dec_v = {lam: cross[j, n_r:] for j, lam in enumerate(lambdas)}
+    dec_t = {lam: decide(predictor, pol, feat_t, stats_t, P) for lam, pol in zip(lambdas, policies)}
     timings["controller_s"] = time.time() - t
     torch.save({"utility_val": util_v, "utility_test": util_t, "feat_val": feat_v,
                 "stats_val": stats_v, "feat_test": feat_t, "stats_test": stats_t,
@@ -241,7 +271,7 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     sel_pol = select(pv["policy"], ref_val, max_loss)
     sel_ee = select(pv["early_exit"], ref_val, max_loss)
     i_pol = pv["policy"].index(sel_pol)
-    lam_star = cfg.lambdas[i_pol]
+    lam_star = lambdas[i_pol]
     tau_star = sel_ee.param
     log(f"selected on val: policy lambda={lam_star:g} ({task.metric} {sel_pol.accuracy:.4f} vs "
         f"{ref_val:.4f} full, {100 * (1 - sel_pol.mean_flops / full_cost):.1f}% fewer FLOPs); "
@@ -337,7 +367,8 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
         "dataset": {"name": data.name, "description": data.description,
                     "train": len(train), "val": len(val), "test": len(test),
                     "distillation_inputs": n_items(dist), **data.info},
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "config": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+                   "lambdas": list(lambdas)},
         "budget": {"max_loss": max_loss, "kind": "pp" if task.kind == "classification" else "relative",
                    "value": cfg.budget_pp if task.kind == "classification" else cfg.budget_rel},
         "flops": {"full_depth": costs_t["static"], "per_depth_fixed": costs_t["fixed"],

@@ -148,7 +148,14 @@ def train_readouts(em: ExitModel, inputs, reads: torch.Tensor, teacher: torch.Te
         for s in range(steps):
             idx = perm[s * batch:(s + 1) * batch]
             x, r, t = take(inputs, idx), reads[idx], teacher[idx]
-            loss = sum(em.task.distill_loss(em.readout(x, r[:, d], d), t) for d in range(L - 1)) / (L - 1)
+            if em.mode == "pooled":  # every depth's map in one batched product
+                y = em.task.normalize(torch.einsum("bdh,dhk->bdk", r[:, :L - 1], em.W[:L - 1])
+                                      + em.b[:L - 1])
+                loss = em.task.distill_loss(y.reshape(-1, y.shape[-1]),
+                                            t[:, None].expand_as(y).reshape(-1, y.shape[-1]))
+            else:
+                loss = sum(em.task.distill_loss(em.readout(x, r[:, d], d), t)
+                           for d in range(L - 1)) / (L - 1)
             reg = weight_decay * ((em.W[:L - 1] - eye) ** 2).sum() / (L - 1)
             opt.zero_grad(set_to_none=True)
             (loss + reg).backward()

@@ -93,7 +93,16 @@ class Embedding(Task):
     per query), the reciprocal rank of the right document among the top 10
     (MRR@10 per query); without one, 1 when the depth's nearest neighbour
     among the split's own full-depth embeddings is the same as the full
-    model's. Early-exit confidence: cosine between consecutive exits."""
+    model's.
+
+    With a document index (``index``: the collection's documents embedded at
+    full depth, set for retrieval), the controller also sees how the exit
+    embedding ranks against the index (top-1 and top-2 similarity and their
+    margin: 2·M·H FLOPs for M documents) and early exit uses that margin as
+    its confidence; without one, early exit uses the cosine between
+    consecutive exits."""
+
+    index: torch.Tensor | None = None
     kind = "embedding"
     output_name = "embedding"
     metric = "MRR@10"
@@ -137,7 +146,17 @@ class Embedding(Task):
     def distill_loss(self, student, teacher):
         return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
 
+    def margin(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(top-1, top-2) similarity of embeddings e [..., H] to the index."""
+        s = e @ self.index.T
+        top1 = s.amax(-1, keepdim=True)
+        top2 = torch.where(s == top1, torch.full_like(s, -2.0), s).amax(-1, keepdim=True)
+        return top1, top2
+
     def confidence(self, exits):
+        if self.index is not None:
+            t1, t2 = self.margin(exits)
+            return (t1 - t2)[..., 0]
         first = torch.zeros_like(exits[:, :1, 0])
         return torch.cat([first, (exits[:, 1:] * exits[:, :-1]).sum(-1)], 1)
 
@@ -161,7 +180,11 @@ class Embedding(Task):
         m = inputs.get(self.mask_input) if self.mask_input else None
         frac = (m.float().mean(-1, keepdim=True) if m is not None
                 else torch.ones(out.shape[0], 1))
-        return torch.cat([out, frac], -1), frac
+        if self.index is None:
+            return torch.cat([out, frac], -1), frac
+        t1, t2 = self.margin(out)
+        stats = torch.cat([t1, t2, t1 - t2, frac], -1)
+        return torch.cat([out, stats], -1), stats
 
     def quality(self, outputs, labels, ref=None) -> float:
         return float(self.utility(outputs[:, None], labels, ref).mean())

@@ -219,3 +219,19 @@ def fit_controllers(feat: torch.Tensor, stats: torch.Tensor, utility: torch.Tens
             cross[j, ev] = decide(pred_k, pol, feat[ev], stats[ev], P)
     predictor, policies = fit(torch.arange(n), "all")
     return predictor, policies, cross
+
+
+LAMBDA_SCALES = (0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+
+
+def lambda_grid(utility: torch.Tensor, cost: torch.Tensor, prefix: int,
+                scales=LAMBDA_SCALES) -> tuple[float, ...]:
+    """Lambdas around the break-even value at which running every input at
+    the shallowest path and at full depth earn the same mean reward
+    (utility gap / cost gap): below it the policy leans to depth, above it to
+    saving. Scales the sweep to the task's utility (accuracy, a reciprocal
+    rank, ...) instead of one fixed grid."""
+    gap = float(utility[:, -1].mean() - utility[:, prefix - 1].mean())
+    dc = float(cost[-1] - cost[0])
+    star = max(gap, 1e-3) / max(dc, 1e-6)
+    return tuple(float(f"{star * k:.3g}") for k in scales)

@@ -53,8 +53,10 @@ class _Tokens1(nn.Module):
 
 
 class AdaptiveViT(nn.Module):
-    """Backbone + controller.  ``forward`` is the batch-1 scripted export path;
-    ``reference`` is the batched eager PyTorch reference used by the checks."""
+    """Backbone + controller. ``export_adaptive`` traces its parts (batch 1)
+    and stitches them into the If-gated model (``stitch_adaptive``, the same
+    exporter tac.adapt uses); ``reference`` is the batched eager PyTorch
+    reference used by the checks."""
 
     def __init__(self, vit: ViT, predictor: Predictor, policy: Policy, prefix: int):
         super().__init__()
@@ -81,18 +83,6 @@ class AdaptiveViT(nn.Module):
         act = torch.argmax(self.policy(policy_state(pred, confidence_stats(probs))), dim=1)
         return pred, self.depth_table[act]
 
-    def forward(self, img: torch.Tensor):
-        x = self.tok(img)
-        for blk in self.prefix:
-            x = blk(x)
-        pred, depth_b = self.controller(x)
-        depth = depth_b[0]
-        for i, blk in enumerate(self.gated):
-            if bool(depth > i + self.prefix_depth):
-                x = blk(x)
-        return self.head(self.norm(x[:, 0])), depth, pred
-
-    @torch.jit.ignore
     def reference(self, img: torch.Tensor):
         """Batched eager reference: every image runs exactly its chosen depth
         (layers past it leave the tokens unchanged)."""
@@ -146,14 +136,6 @@ def paths_metadata(depth: int, prefix: int) -> tuple[str, str]:
     return json.dumps(paths, separators=(",", ":")), json.dumps(values, separators=(",", ":"))
 
 
-def _export(module: nn.Module, out_names: list[str]) -> onnx.ModelProto:
-    f = io.BytesIO()
-    torch.onnx.export(module, (torch.zeros(1, 1, 28, 28),), f, opset_version=OPSET,
-                      input_names=["image"], output_names=out_names,
-                      do_constant_folding=True)
-    return onnx.load_from_string(f.getvalue())
-
-
 def _weight_names(module: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
@@ -168,39 +150,67 @@ def _set_meta(model: onnx.ModelProto, meta: dict[str, str], doc: str) -> None:
     model.graph.name = meta.get("tac.model", "model")
 
 
+class _Front(nn.Module):
+    """image -> (tokens after the prefix, predictor output, depth)."""
+
+    def __init__(self, a: AdaptiveViT):
+        super().__init__()
+        self.tok, self.prefix, self.norm, self.head = a.tok, a.prefix, a.norm, a.head
+        self.predictor, self.policy = a.predictor, a.policy
+        self.register_buffer("depth_table", a.depth_table)
+
+    def forward(self, img: torch.Tensor):
+        x = self.tok(img)
+        for blk in self.prefix:
+            x = blk(x)
+        pred, depth = AdaptiveViT.controller(self, x)
+        return x, pred, depth[0]
+
+
+class _Gated(nn.Module):
+    def __init__(self, a: AdaptiveViT, k: int):
+        super().__init__()
+        self.gated, self.k = a.gated, k    # names stay gated.<k>.* (-> blocks.<P+k>.*)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gated[self.k](x)
+
+
+class _Readout(nn.Module):
+    def __init__(self, a: AdaptiveViT):
+        super().__init__()
+        self.norm, self.head = a.norm, a.head
+
+    def forward(self, x: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(x[:, 0]))
+
+
 def export_adaptive(model: AdaptiveViT, meta: dict[str, str] | None = None) -> onnx.ModelProto:
+    """Traced pieces stitched into the If-gated model (``stitch_adaptive``)."""
     model = model.eval()
+    P, L = model.prefix_depth, len(model.vit.blocks)
+    img = torch.zeros(1, 1, 28, 28)
     with torch.no_grad():
-        scripted = torch.jit.script(model)
-        proto = _export(scripted, ["logits", POLICY_OUTPUT, PREDICTOR_OUTPUT])
-    L = len(model.vit.blocks)
-    proto = cleanup(proto, _weight_names(model), gate_names=[
-        f"gate{i}_layer{i + model.prefix_depth}" for i in range(len(model.gated))],
-        rename=_canonical(model.prefix_depth))
-    paths, values = paths_metadata(L, model.prefix_depth)
-    md = {"tac.model": "fmnist_vit_adaptive",
-          "tac.predictor_output": PREDICTOR_OUTPUT,
-          "tac.policy_output": POLICY_OUTPUT,
-          "tac.paths": paths,
-          "tac.path_values": values}
+        h, _, depth = _Front(model)(img)
+    front = trace_piece(_Front(model), (img,), ["image"], ["h", PREDICTOR_OUTPUT, POLICY_OUTPUT])
+    layers = [trace_piece(_Gated(model, k), (h,), ["h"], ["h_out"]) for k in range(L - P)]
+    tail = trace_piece(_Readout(model), (h, depth), ["h", "depth"], ["logits"])
+    md = {"tac.model": "fmnist_vit_adaptive"}
     md.update(meta or {})
-    _set_meta(proto, md, "Adaptive-depth ViT for Fashion-MNIST (tac adaptive ONNX "
-              "convention: If-gated layers, controller = predictor + policy).")
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
+    return stitch_adaptive(front, layers, tail, 0, P, "logits", md,
+                           "Adaptive-depth ViT for Fashion-MNIST (tac adaptive ONNX "
+                           "convention: If-gated layers, controller = predictor + policy).",
+                           _weight_names(model), rename=_canonical(P))
 
 
 def export_static(vit: ViT, meta: dict[str, str] | None = None) -> onnx.ModelProto:
     m = StaticViT(vit).eval()
-    with torch.no_grad():
-        proto = _export(m, ["logits"])
-    proto = cleanup(proto, _weight_names(m), rename=_canonical(0))
+    proto = trace_piece(m, (torch.zeros(1, 1, 28, 28),), ["image"], ["logits"])
     md = {"tac.model": "fmnist_vit_static"}
     md.update(meta or {})
-    _set_meta(proto, md, "Full-depth ViT for Fashion-MNIST (static twin of "
-              "fmnist_vit_adaptive: same weights, every layer runs).")
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
+    return finish_static(proto, md, "Full-depth ViT for Fashion-MNIST (static twin of "
+                         "fmnist_vit_adaptive: same weights, every layer runs).",
+                         _weight_names(m), rename=_canonical(0))
 
 
 # --------------------------------------------------------------------------
@@ -257,7 +267,7 @@ def _piece(proto: onnx.ModelProto, tag: str, interface: dict[str, str]) -> onnx.
 def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
                     tail: onnx.ModelProto, n_ctx: int, prefix: int, output_name: str,
                     meta: dict[str, str], doc: str,
-                    weights: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+                    weights: dict[str, np.ndarray] | None = None, rename=None) -> onnx.ModelProto:
     """One adaptive ONNX model from traced pieces.
 
     front: inputs -> (h, ctx0.., complexity, depth); layers[k] (gated layer
@@ -332,7 +342,7 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
     model = onnx.helper.make_model(graph, opset_imports=list(front.opset_import))
     model.ir_version = front.ir_version
     model = cleanup(model, weights, gate_names=[f"gate{k}_layer{prefix + k}"
-                                                for k in range(len(layers))])
+                                                for k in range(len(layers))], rename=rename)
     paths, values = paths_metadata(L, prefix)
     md = {"tac.predictor_output": PREDICTOR_OUTPUT, "tac.policy_output": POLICY_OUTPUT,
           "tac.paths": paths, "tac.path_values": values}
@@ -343,8 +353,8 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
 
 
 def finish_static(proto: onnx.ModelProto, meta: dict[str, str], doc: str,
-                  weights: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
-    proto = cleanup(proto, weights)
+                  weights: dict[str, np.ndarray] | None = None, rename=None) -> onnx.ModelProto:
+    proto = cleanup(proto, weights, rename=rename)
     _set_meta(proto, meta, doc)
     onnx.checker.check_model(proto, full_check=True)
     return proto
