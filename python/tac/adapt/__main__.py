@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="use only this many items of each split")
     ap.add_argument("--preset", choices=("full", "smoke"), default="full",
                     help="smoke: few epochs and lambdas (seconds; for tests)")
+    ap.add_argument("--compare", default=None,
+                    help="metrics JSON of a from-scratch run (e.g. models/fmnist_vit.json from "
+                         "tac.train) to compare with on the results page")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     ap.add_argument("--no-tac", action="store_true",
                     help="skip tac-compile / libtacrt (numbers then come from PyTorch)")
@@ -135,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
         res_cmd = "python -m tac.adapt " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         res = adapt(model, ds, task, out_dir=out, name=name, cfg=cfg, results_md=args.results,
-                    plot_png=args.plot, layers=args.layers, command=res_cmd)
+                    plot_png=args.plot, layers=args.layers, command=res_cmd,
+                    compare=args.compare)
     except AdaptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
@@ -142,7 +142,7 @@ def _batched(fn, inputs, reads, batch=512):
 def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
           out_dir: str = "adapt-out", name: str | None = None, cfg: AdaptConfig | None = None,
           results_md: str | None = None, plot_png: str | None = None, layers: str | None = None,
-          command: str | None = None, log=print) -> dict:
+          command: str | None = None, compare: str | None = None, log=print) -> dict:
     """Makes ``model`` adaptive on ``data``; writes the models and metrics to
     ``out_dir`` and returns the metrics (see docs/adapt.md)."""
     cfg = cfg or AdaptConfig()
@@ -401,15 +401,21 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
                         "cpu_count": os.cpu_count()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
-    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    if plot_png:
-        from .report import plot
-        plot(res, plot_png)
-    if results_md:
-        from .report import markdown
-        with open(results_md, "w") as f:
-            f.write(markdown(res, plot_png, results_md))
+    if compare:
+        try:
+            with open(compare) as f:
+                other = json.load(f)
+            res["compare"] = {"file": compare, "test": {k: other["test"][k] for k in (
+                "static", "adaptive_bundled", "early_exit_selected") if k in other["test"]},
+                "flops": {"full_depth": other["flops"]["full_depth"]},
+                "config": {"epochs": other["config"].get("epochs"),
+                           "max_loss_pp": other["config"].get("max_loss_pp")}}
+        except (OSError, KeyError, ValueError) as e:
+            raise AdaptError(f"--compare {compare}: not a tac.train metrics file ({e})") from None
+    from tac.train.report import save_results
+
+    from .report import markdown, plot
+    save_results(res, os.path.join(out_dir, f"{name}.json"), plot_png, results_md, plot, markdown)
     return res
 
 

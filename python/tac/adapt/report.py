@@ -2,9 +2,7 @@
 written from its metrics; never edited by hand."""
 from __future__ import annotations
 
-import os
-
-from tac.train.report import pareto_plot
+from tac.train.report import image_line, ort_line, pareto_plot
 
 
 def _targets(res: dict) -> tuple[float, float]:
@@ -137,16 +135,9 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
           f"choices differ on {dep.get('depth_mismatches_vs_onnxruntime', 'n/a')}, max |output "
           f"difference| {dep.get('max_abs_output_diff_vs_pytorch', float('nan')):.2e}; compile "
           "times " + ", ".join(f"{k} {v:.0f} s" for k, v in tac.get("compile_s", {}).items()) + ".")
-    w(f"- ONNX Runtime agreement (exported ONNX vs PyTorch, all {chk['images']} test inputs): "
-      f"**{'PASSED' if chk['passed'] else 'FAILED'}**: depth mismatches "
-      f"{chk['depth_mismatches']}, max |output diff| {chk['max_abs_logit_diff']:.2e} (adaptive), "
-      f"{chk['max_abs_logit_diff_static']:.2e} (static), predictor {chk['max_abs_predictor_diff']:.2e}, "
-      f"tolerance {chk['tolerance']:g}.")
+    w(ort_line(chk, f"all {chk['images']} test inputs (exported ONNX vs PyTorch)"))
     w("")
-    if plot_png:
-        rel = os.path.relpath(plot_png, os.path.dirname(os.path.abspath(md_path)) or ".")
-        w(f"![{m} vs mean FLOPs]({rel})")
-        w("")
+    image_line(w, plot_png, md_path, f"{m} vs mean FLOPs")
     hdr = (f"| model | {m} % | Δ pp | mean MFLOPs | FLOPs saved | mean depth | "
            f"inputs per depth 1..{L} |")
     sep = "|---|---:|---:|---:|---:|---:|---|"
@@ -183,6 +174,31 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
     for p in t["policy"] + [dep]:
         w(_row(p, full, full_q, f" {100 * p['early_exit_at_same_flops']:.2f} |"))
     w("")
+    cmp = res.get("compare")
+    if cmp:
+        ct = cmp["test"]
+        cfull = ct["static"]["accuracy"]
+        w("## Compared with the from-scratch recipe")
+        w("")
+        w(f"`{cmp['file']}` (tac.train: the same architecture trained from scratch to be "
+          "adaptive, with a loss on every exit; its FLOPs are the recipe's analytic count, so "
+          "savings are compared as fractions of each run's own full model).")
+        w("")
+        w(f"| model | {m} % | Δ pp vs its full model | FLOPs saved |")
+        w("|---|---:|---:|---:|")
+        w(f"| scratch: full depth | {100 * cfull:.2f} | +0.00 | 0.0% |")
+        for k, label in (("adaptive_bundled", "scratch: bundled adaptive model"),
+                         ("early_exit_selected", "scratch: early exit (selected)")):
+            if k in ct:
+                p = ct[k]
+                w(f"| {label} | {100 * p['accuracy']:.2f} | {100 * (p['accuracy'] - cfull):+.2f} "
+                  f"| {100 * (1 - p['mean_flops'] / cmp['flops']['full_depth']):.1f}% |")
+        w(f"| retrofit: full depth (the same pretrained weights) | {100 * full_q:.2f} | +0.00 | 0.0% |")
+        w(f"| retrofit: adaptive model (libtacrt) | {100 * dep['accuracy']:.2f} | "
+          f"{100 * (dep['accuracy'] - full_q):+.2f} | {100 * red:.1f}% |")
+        w(f"| retrofit: early exit (selected) | {100 * ees['accuracy']:.2f} | "
+          f"{100 * (ees['accuracy'] - full_q):+.2f} | {100 * (1 - ees['mean_flops'] / full):.1f}% |")
+        w("")
     w("## Reproduce")
     w("")
     w("```sh")

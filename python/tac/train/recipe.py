@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import time
@@ -18,7 +17,7 @@ from .baselines import (Point, correctness, early_exit, ee_accuracy_at, fixed_de
                         from_depths, select)
 from .check import ort_check
 from .controller import confidence_stats, decide, fit_controllers
-from .data import Split, load_fashion_mnist
+from .data import load_fashion_mnist
 from .export import AdaptiveViT, export_adaptive, export_static
 from .model import ViT, ViTConfig
 
@@ -245,15 +244,8 @@ def run(cfg: RecipeConfig, models_dir: str, results_md: str | None,
                         "threads": cfg.threads, "cpu_count": os.cpu_count()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
-    with open(os.path.join(models_dir, "fmnist_vit.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    if plot_png:
-        from .report import pareto_plot
-        pareto_plot(res, plot_png)
-    if results_md:
-        from .report import results_markdown
-        with open(results_md, "w") as f:
-            f.write(results_markdown(res, plot_png, results_md))
+    from .report import save_results
+    save_results(res, os.path.join(models_dir, "fmnist_vit.json"), plot_png, results_md)
     return res
 
 

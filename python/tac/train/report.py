@@ -56,6 +56,35 @@ def pareto_plot(res: dict, path: str) -> None:
     plt.close(fig)
 
 
+def ort_line(chk: dict, what: str) -> str:
+    """The ONNX Runtime agreement bullet of a results page."""
+    return (f"- ONNX Runtime agreement on {what}: "
+            f"**{'PASSED' if chk['passed'] else 'FAILED'}** — depth mismatches "
+            f"{chk['depth_mismatches']}, max |output diff| {chk['max_abs_logit_diff']:.2e} (adaptive), "
+            f"{chk['max_abs_logit_diff_static']:.2e} (static), max |predictor diff| "
+            f"{chk['max_abs_predictor_diff']:.2e}, tolerance {chk['tolerance']:g}.")
+
+
+def save_results(res: dict, json_path: str, plot_png: str | None, results_md: str | None,
+                 plot_fn=None, markdown_fn=None) -> None:
+    """Writes the metrics JSON, then the plot and the results page from it."""
+    import json
+    with open(json_path, "w") as f:
+        json.dump(res, f, indent=1)
+    if plot_png:
+        (plot_fn or pareto_plot)(res, plot_png)
+    if results_md:
+        with open(results_md, "w") as f:
+            f.write((markdown_fn or results_markdown)(res, plot_png, results_md))
+
+
+def image_line(w, plot_png: str | None, md_path: str, alt: str) -> None:
+    if plot_png:
+        rel = os.path.relpath(plot_png, os.path.dirname(os.path.abspath(md_path)) or ".")
+        w(f"![{alt}]({rel})")
+        w("")
+
+
 def _row(p: dict, full: float, full_acc: float) -> str:
     hist = " ".join(str(h) for h in p["depth_histogram"])
     return (f"| {p['name']} | {100 * p['accuracy']:.2f} | {100 * (p['accuracy'] - full_acc):+.2f} "
@@ -145,16 +174,9 @@ def results_markdown(res: dict, plot_png: str | None, md_path: str) -> str:
          if mp else "")
       + f"; early exit {len(me)} of {len(curve)} thresholds"
       + (f" (best saving {100 * (1 - min(p['mean_flops'] for p in me) / full):.1f}%)." if me else "."))
-    w(f"- ONNX Runtime agreement on {chk['images']} test images: "
-      f"**{'PASSED' if chk['passed'] else 'FAILED'}** — depth mismatches "
-      f"{chk['depth_mismatches']}, max |logit diff| {chk['max_abs_logit_diff']:.2e} (adaptive), "
-      f"{chk['max_abs_logit_diff_static']:.2e} (static), max |predictor diff| "
-      f"{chk['max_abs_predictor_diff']:.2e}, tolerance {chk['tolerance']:g}.")
+    w(ort_line(chk, f"{chk['images']} test images"))
     w("")
-    if plot_png:
-        rel = os.path.relpath(plot_png, os.path.dirname(os.path.abspath(md_path)) or ".")
-        w(f"![accuracy vs mean FLOPs]({rel})")
-        w("")
+    image_line(w, plot_png, md_path, "accuracy vs mean FLOPs")
     hdr = ("| model | acc % | Δ pp | mean MFLOPs | FLOPs saved | mean depth | "
            f"images per depth 1..{v['depth']} |")
     sep = "|---|---:|---:|---:|---:|---:|---|"
