@@ -276,6 +276,30 @@ Status choosePolicyVariant(const Model::Impl &m, const RunOptions &options,
   }
   return Status::success();
 }
+
+/// Every input has data aligned to its element size; every output a buffer.
+Status checkBuffers(const Model::Impl &m, const void *const *inputs,
+                    void *const *outputs) {
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    if (!inputs[i] && m.inputs[i].byteSize > 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" +
+                               m.inputs[i].name + "' has no data");
+    size_t align = dtypeSize(m.inputs[i].dtype);
+    if (reinterpret_cast<uintptr_t>(inputs[i]) % align != 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "input " + std::to_string(i) + " '" +
+                               m.inputs[i].name + "' is not aligned to its " +
+                               std::to_string(align) +
+                               "-byte element size; pass aligned memory");
+  }
+  for (size_t o = 0; o < m.outputs.size(); ++o)
+    if (!outputs[o] && m.outputs[o].byteSize > 0)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "output " + std::to_string(o) + " '" +
+                               m.outputs[o].name + "' has no buffer");
+  return Status::success();
+}
 } // namespace
 
 std::optional<uint64_t> rowsOf(const std::vector<int64_t> &shape,
@@ -399,25 +423,8 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
                        const RunOptions &options, RunInfo *info) {
   const Model::Impl &m = *model_->impl_;
   const std::vector<VariantInfo> &variants = m.variantInfo;
-  for (size_t i = 0; i < m.inputs.size(); ++i) {
-    if (!inputs[i] && m.inputs[i].byteSize > 0)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "input " + std::to_string(i) + " '" +
-                               m.inputs[i].name + "' has no data");
-    size_t align = dtypeSize(m.inputs[i].dtype);
-    if (reinterpret_cast<uintptr_t>(inputs[i]) % align != 0)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "input " + std::to_string(i) + " '" +
-                               m.inputs[i].name + "' is not aligned to its " +
-                               std::to_string(align) +
-                               "-byte element size; pass aligned memory");
-  }
-
-  for (size_t o = 0; o < m.outputs.size(); ++o)
-    if (!outputs[o] && m.outputs[o].byteSize > 0)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "output " + std::to_string(o) + " '" +
-                               m.outputs[o].name + "' has no buffer");
+  if (Status st = checkBuffers(m, inputs, outputs); !st)
+    return st;
 
   RunInfo result;
   Bases bases{static_cast<uint8_t *>(arena_), m.weights, inputs};
@@ -555,23 +562,8 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
   if (rows == 1)
     return runRaw(inputs, outputs, options, info);
   const Model::Impl &m = *model_->impl_;
-  for (size_t i = 0; i < m.inputs.size(); ++i) {
-    if (!inputs[i] && m.inputs[i].byteSize > 0)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "input " + std::to_string(i) + " '" +
-                               m.inputs[i].name + "' has no data");
-    if (reinterpret_cast<uintptr_t>(inputs[i]) % dtypeSize(m.inputs[i].dtype))
-      return Status::error(ErrorCode::InvalidArgument,
-                           "input " + std::to_string(i) + " '" +
-                               m.inputs[i].name +
-                               "' is not aligned to its element size; pass "
-                               "aligned memory");
-  }
-  for (size_t o = 0; o < m.outputs.size(); ++o)
-    if (!outputs[o] && m.outputs[o].byteSize > 0)
-      return Status::error(ErrorCode::InvalidArgument,
-                           "output " + std::to_string(o) + " '" +
-                               m.outputs[o].name + "' has no buffer");
+  if (Status st = checkBuffers(m, inputs, outputs); !st)
+    return st;
   size_t fixedChoice = 0;
   if (Status st = checkDispatch(*model_, options, fixedChoice); !st)
     return st;
@@ -652,10 +644,11 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
     uint64_t n = std::min<uint64_t>(most, rows - first);
     size_t controllerSize = fit(n);
     uint64_t controllerRows = sizeAt(controllerSize);
+    const ExecPlan &controllerPlan =
+        controllerSize == 0 ? m.controller
+                            : m.buckets[controllerSize - 1].controller;
+    const int64_t *paths = nullptr; // the controller's, one per row
     if (runController) {
-      const ExecPlan &plan = controllerSize == 0
-                                 ? m.controller
-                                 : m.buckets[controllerSize - 1].controller;
       // Pad a short chunk with copies of its last row (real data: padding
       // cannot produce NaNs); padded rows' results are never read.
       auto stagingStart = std::chrono::steady_clock::now();
@@ -674,40 +667,24 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
       }
       groupingUs += microsecondsSince(stagingStart);
       Bases bases{arena, m.weights, planInputs.data()};
-      execute(plan, bases, args_);
+      execute(controllerPlan, bases, args_);
       ++controllerRuns;
-      const int64_t *paths = static_cast<const int64_t *>(
-          bases.resolve(plan.outputs[m.controllerPathOutput]));
-      for (uint64_t r = 0; r < n; ++r) {
-        if (!needPolicy)
-          continue;
-        size_t chosen = 0;
-        bool rounded = false, limited = false;
-        if (Status st = choosePolicyVariant(m, options, paths[r], chosen,
-                                            rowRequested_[first + r], rounded,
-                                            limited);
-            !st)
-          return st;
-        rowVariant_[first + r] = static_cast<int32_t>(chosen);
-        rowRounded_[first + r] = rounded;
-        rowBudget_[first + r] = limited;
-      }
-    } else if (needPolicy) {
-      for (uint64_t r = 0; r < n; ++r) {
-        size_t chosen = 0;
-        bool rounded = false, limited = false;
-        if (Status st = choosePolicyVariant(m, options, -1, chosen,
-                                            rowRequested_[first + r], rounded,
-                                            limited);
-            !st)
-          return st;
-        rowVariant_[first + r] = static_cast<int32_t>(chosen);
-        rowBudget_[first + r] = limited;
-      }
+      paths = static_cast<const int64_t *>(
+          bases.resolve(controllerPlan.outputs[m.controllerPathOutput]));
     }
-    const ExecPlan &controllerPlan =
-        controllerSize == 0 ? m.controller
-                            : m.buckets[controllerSize - 1].controller;
+    // Every row's variant, before any variant runs.
+    for (uint64_t r = 0; needPolicy && r < n; ++r) {
+      size_t chosen = 0;
+      bool rounded = false, limited = false;
+      if (Status st = choosePolicyVariant(m, options, paths ? paths[r] : -1,
+                                          chosen, rowRequested_[first + r],
+                                          rounded, limited);
+          !st)
+        return st;
+      rowVariant_[first + r] = static_cast<int32_t>(chosen);
+      rowRounded_[first + r] = rounded;
+      rowBudget_[first + r] = limited;
+    }
     size_t firstCarried = controllerPlan.outputs.size() - m.numCarried;
 
     // Each variant's rows, in order, in pieces of the compiled sizes.
