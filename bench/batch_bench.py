@@ -4,6 +4,8 @@ ONNX Runtime and tac's own static model, on real Fashion-MNIST test images.
 
     .venv/bin/python bench/batch_bench.py [--images 2048] [--batch 32] [--reps 5]
 
+Writes docs/bench-batch.md (--out) and prints the same page.
+
 Engines, all on one thread (OPENBLAS_NUM_THREADS=1, ORT intra_op_num_threads=1,
 ORT_ENABLE_ALL), each fed the same batches of real test images:
   tac adaptive        the bundled If-gated model compiled with batch buckets
@@ -57,6 +59,8 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--sizes", default="1,4,16,32", help="tac-compile --batch-sizes")
+    p.add_argument("--out", default=os.path.join(ROOT, "docs", "bench-batch.md"),
+                   help="the results page to write ('' for none)")
     a = p.parse_args()
     os.environ.setdefault("TACRT_LIBRARY", os.path.join(ROOT, "build", "lib", "libtacrt.so"))
     B = a.batch
@@ -118,25 +122,88 @@ def main():
                               "--benchmark=200"], check=True, capture_output=True, text=True)
         grouping = json.loads(res.stdout)["benchmark"]["grouping_share"]
 
+    # What each extra bucket costs to compile and store (adaptive model).
+    steps = []
+    sizes = a.sizes.split(",")
+    for i in range(1, len(sizes) + 1):
+        out = os.path.join(work, f"sizes{i}.tacm")
+        t = compile_tacm(adaptive_onnx, out, ",".join(sizes[:i]))
+        steps.append((",".join(sizes[:i]), t, os.path.getsize(out)))
+
     hist = {int(k): paths.count(k) for k in sorted(set(paths))}
-    print(f"{rows} real test images (the first {rows} of the test set) in {len(batches)} "
-          f"batches of {B}; {a.reps} interleaved repetitions; 1 thread")
-    print(f"tac-compile --batch-sizes={a.sizes}: adaptive {ct['adaptive']:.1f} s, "
-          f"static {ct['static']:.1f} s")
-    print(f"paths chosen (rows): {hist}")
-    print(f"max |logits - ORT|: adaptive {err_ad:.2e}, static {err_st:.2e}")
-    print("| engine | rows/s | ms per batch of %d |" % B)
-    print("|---|---|---|")
+    load = os.getloadavg()[0]
+    lines = [
+        "# Batches: per-row paths at batch %d vs ONNX Runtime (CPU)" % B,
+        "",
+        f"Written by `bench/batch_bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "Do not edit by hand: rerun the command.",
+        "",
+        "```sh",
+        f".venv/bin/python bench/batch_bench.py --images {a.images} --batch {B} --reps {a.reps}",
+        "```",
+        "",
+        "## Method",
+        "",
+        f"- Inputs: the first {rows} Fashion-MNIST test images (real data), in "
+        f"{len(batches)} batches of {B}; every engine gets the same batches.",
+        "- One thread everywhere (OPENBLAS_NUM_THREADS=1; ONNX Runtime "
+        "intra_op_num_threads=1, ORT_ENABLE_ALL, sequential).",
+        f"- {a.reps} repetitions; each times one pass of every engine over all batches, "
+        "engines interleaved. Throughput is rows / median pass time; ratios are taken "
+        "pass by pass within a repetition, then the median.",
+        "- Engines: **tac adaptive**: the bundled If-gated model compiled with "
+        f"`--batch-sizes={a.sizes}`, one call per batch, each row on its own path; "
+        "**tac adaptive 1-row**: the same file, one call per image; **tac static**: the "
+        "bundled static twin, same buckets; **ORT static**: the static model exported at "
+        f"batch {B} (bench/export_bench_models.py), one call per batch; **ORT adaptive**: "
+        "the same If-gated ONNX model, which ONNX Runtime can run only one image per call "
+        "(its If condition is one scalar).",
+        f"- Machine: {os.cpu_count()} cores; load average (1 min) at the end: {load:.2f}"
+        + (" (**busy**: other processes were running; trust the ratios more than the "
+           "absolute times)" if load > 1.5 else "") + ".",
+        "",
+        "## Results",
+        "",
+        f"Paths the controller chose (rows): {hist}. Max |logits - ONNX Runtime|: "
+        f"adaptive {err_ad:.2e} (vs ORT adaptive, row by row), static {err_st:.2e}.",
+        "",
+        f"| engine | rows/s | ms per batch of {B} |",
+        "|---|---|---|",
+    ]
     for k in engines:
-        print(f"| {k} | {thr[k]:.0f} | {1e3 * statistics.median(passes[k]) / len(batches):.2f} |")
-    print(f"tac adaptive / ORT static (batch {B}): {ratio('tac adaptive', 'ORT static'):.2f}x")
-    print(f"tac adaptive / tac static (batch {B}): {ratio('tac adaptive', 'tac static'):.2f}x")
-    print(f"tac adaptive / ORT adaptive (same If-gated model, one image per call): "
-          f"{ratio('tac adaptive', 'ORT adaptive'):.2f}x")
-    print(f"tac adaptive batch {B} / tac adaptive one row per call: "
-          f"{ratio('tac adaptive', 'tac adaptive 1-row'):.2f}x")
-    print(f"grouping rows by path, padding and scattering: {100 * grouping:.2f}% of the "
-          f"batch time (median of 200 runs, tac-run)")
+        lines.append(f"| {k} | {thr[k]:.0f} | "
+                     f"{1e3 * statistics.median(passes[k]) / len(batches):.2f} |")
+    lines += [
+        "",
+        "| ratio (throughput, median of per-repetition ratios) | value |",
+        "|---|---|",
+        f"| tac adaptive / ORT static, batch {B} | **{ratio('tac adaptive', 'ORT static'):.2f}x** |",
+        f"| tac adaptive / tac static, batch {B} | **{ratio('tac adaptive', 'tac static'):.2f}x** |",
+        f"| tac adaptive / ORT adaptive (same If-gated model) | {ratio('tac adaptive', 'ORT adaptive'):.2f}x |",
+        f"| tac adaptive batch {B} / tac adaptive one row per call | "
+        f"{ratio('tac adaptive', 'tac adaptive 1-row'):.2f}x |",
+        f"| tac static / ORT static, batch {B} | {ratio('tac static', 'ORT static'):.2f}x |",
+        "",
+        f"Grouping rows by path, padding and scattering: **{100 * grouping:.2f}%** of the "
+        f"batch time (the runtime's RunInfo.groupingUs over the whole call, median of 200 "
+        f"calls on the first batch, `tac-run --benchmark=200`).",
+        "",
+        "## What each batch size costs to compile and store",
+        "",
+        "The bundled adaptive model, `tac-compile --batch-sizes=...` (wall time on this "
+        "machine; `--report` lists each bucket's plan bytes, new kernels and their native "
+        "bytes):",
+        "",
+        "| --batch-sizes | compile s | file bytes |",
+        "|---|---|---|",
+    ]
+    for sz, t, b in steps:
+        lines.append(f"| {sz} | {t:.1f} | {b} |")
+    page = "\n".join(lines) + "\n"
+    print(page)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(page)
     bad = err_ad > 1e-4 or err_st > 1e-4
     return 1 if bad else 0
 

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <map>
@@ -288,8 +289,28 @@ void mlir::tac::printBucketReport(const format::ModelDesc &model,
   for (const format::PlanDesc &plan : model.variants)
     maxKernel(plan, seen);
   uint64_t total = format::serializeTacm(model).size();
-  os << llvm::formatv("{0,-8} {1,14} {2,12}\n", "batch", "plan_bytes",
-                      "new_kernels");
+  // Native bytes per kernel symbol, from the first code object's symbols.
+  llvm::StringMap<uint64_t> codeBytes;
+  if (!model.code.empty()) {
+    const std::vector<uint8_t> &bytes = model.code.front().bytes;
+    llvm::MemoryBufferRef buffer(
+        StringRef(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+        "code");
+    if (auto object = llvm::object::ObjectFile::createObjectFile(buffer)) {
+      for (const llvm::object::SymbolRef &symbol : (*object)->symbols()) {
+        llvm::Expected<StringRef> name = symbol.getName();
+        if (!name) {
+          llvm::consumeError(name.takeError());
+          continue;
+        }
+        codeBytes[*name] = llvm::object::ELFSymbolRef(symbol).getSize();
+      }
+    } else {
+      llvm::consumeError(object.takeError());
+    }
+  }
+  os << llvm::formatv("{0,-8} {1,14} {2,12} {3,14}\n", "batch", "plan_bytes",
+                      "new_kernels", "kernel_bytes");
   for (size_t b = 0; b < model.buckets.size(); ++b) {
     format::ModelDesc without = model;
     without.buckets.erase(without.buckets.begin() + b);
@@ -299,10 +320,15 @@ void mlir::tac::printBucketReport(const format::ModelDesc &model,
       maxKernel(model.buckets[b].controller, last);
     for (const format::PlanDesc &plan : model.buckets[b].variants)
       maxKernel(plan, last);
-    os << llvm::formatv("{0,-8} {1,14} {2,12}\n", model.buckets[b].batch,
-                        planBytes, last - seen);
+    uint64_t kernelBytes = 0;
+    for (int64_t k = seen + 1; k <= last; ++k)
+      kernelBytes += codeBytes.lookup(model.kernels[k].symbol);
+    os << llvm::formatv("{0,-8} {1,14} {2,12} {3,14}\n",
+                        model.buckets[b].batch, planBytes, last - seen,
+                        kernelBytes);
     seen = last;
   }
-  os << llvm::formatv("file: {0} B (weights stored once: {1} B)\n", total,
-                      model.weights.size());
+  os << llvm::formatv("file: {0} B (weights stored once: {1} B); "
+                      "kernel_bytes: native code of the first CPU level\n",
+                      total, model.weights.size());
 }
