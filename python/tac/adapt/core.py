@@ -31,8 +31,8 @@ from tac.train.flops import onnx_flops
 
 from .anatomy import AdaptError, Anatomy, call_model
 from .data import Dataset, Split
-from .exits import (AllExits, ExitModel, Front, Layer, Static, Tail, finetune, n_items, take,
-                    train_readouts)
+from .exits import (AllExits, Controller, Embed, ExitModel, Layer, Static, Tail, finetune, n_items,
+                    take, train_readouts)
 from .tasks import Embedding, Task, make_task, retrieval_metrics
 
 
@@ -283,7 +283,8 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     meta = {"tac.model": f"{name}_adaptive", "tac.dataset": data.name,
             "tac.adapt.lambda": f"{lam_star:g}", "tac.adapt.task": task.kind}
     weights = {k: v.detach().numpy() for k, v in em.state_dict().items()}
-    a_proto = stitch_adaptive(pieces["front"], pieces["layers"], pieces["tail"], anat.n_ctx, P,
+    a_proto = stitch_adaptive(pieces["embed"], pieces["layers"], pieces["controller"],
+                              pieces["tail"], anat.n_ctx, P,
                               task.output_name, meta,
                               f"{name}: adaptive-depth retrofit by tac.adapt (If-gated layers, "
                               "controller = complexity predictor + RL policy)", weights)
@@ -443,7 +444,7 @@ def _embed_docs(em: ExitModel, docs, batch: int, desc: str) -> torch.Tensor:
 
 
 def _pieces(em: ExitModel, names, args1, P, predictor, policy) -> dict:
-    """The traced ONNX pieces: controller front, each gated layer, readout
+    """The traced ONNX pieces: embedding, every layer, controller, readout
     tail, the static twin and the all-exits model."""
     A, L = em.anatomy, em.depth
     x1 = dict(zip(names, args1))
@@ -452,30 +453,32 @@ def _pieces(em: ExitModel, names, args1, P, predictor, policy) -> dict:
         for i in range(P):
             h = A.layer(i, h, ctx)
     ctx_names = [f"ctx{j}" for j in range(len(ctx))]
-    front = trace_piece(Front(em, names, P, predictor, policy), args1, names,
-                        ["h", *ctx_names, PREDICTOR_OUTPUT, POLICY_OUTPUT])
-    layers = [trace_piece(Layer(em, i), (h, *ctx), ["h", *ctx_names], ["h_out"]) for i in range(P, L)]
+    embed = trace_piece(Embed(em, names), args1, names, ["h", *ctx_names])
+    layers = [trace_piece(Layer(em, i), (h, *ctx), ["h", *ctx_names], ["h_out"]) for i in range(L)]
+    ctrl = trace_piece(Controller(em, names, P, predictor, policy), (*args1, h), [*names, "h"],
+                       [PREDICTOR_OUTPUT, POLICY_OUTPUT])
     tail = trace_piece(Tail(em, names), (*args1, h, torch.tensor(L)), [*names, "h", "depth"],
                        ["out"])
     static = trace_piece(Static(em, names), args1, names, [em.task.output_name])
     exits = trace_piece(AllExits(em, names), args1, names, ["exits", "confidence"])
-    return {"front": front, "layers": layers, "tail": tail, "static": static, "exits": exits}
+    return {"embed": embed, "layers": layers, "controller": ctrl, "tail": tail,
+            "static": static, "exits": exits}
 
 
 def _onnx_costs(em: ExitModel, pieces: dict, P: int) -> dict:
     """Per-depth FLOPs from the pieces (tac.train.flops.onnx_flops); replaced
     by tac's own numbers once the models are compiled."""
     L = em.depth
-    front = onnx_flops(pieces["front"])
     layer = [onnx_flops(p) for p in pieces["layers"]]
+    front = onnx_flops(pieces["embed"]) + sum(layer[:P]) + onnx_flops(pieces["controller"])
     tail = onnx_flops(pieces["tail"])
     static = onnx_flops(pieces["static"])
     exits = onnx_flops(pieces["exits"])
     per_layer = sum(layer) / max(1, len(layer))
     ada = []
     for d in range(1, L + 1):
-        k = max(d, P) - P
-        ada.append(front + sum(layer[:k]) + tail)
+        k = max(d, P)
+        ada.append(front + sum(layer[P:k]) + tail)
     return _derive(static, per_layer, exits, ada, L, _map_flops(em),
                    "ONNX graph count (tac.train.flops.onnx_flops)")
 

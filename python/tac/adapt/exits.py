@@ -213,9 +213,20 @@ def finetune(em: ExitModel, inputs, teacher: torch.Tensor, epochs: int, batch: i
 # traceable pieces of the adaptive model (batch 1)
 # --------------------------------------------------------------------------
 
-class Front(nn.Module):
-    """inputs -> (hidden after the prefix, layer extras..., predictor output,
-    chosen depth): embedding, the always-run prefix, the controller."""
+class Embed(nn.Module):
+    """inputs -> (hidden state entering layer 0, the layers' extra inputs...)."""
+
+    def __init__(self, em: ExitModel, names: list[str]):
+        super().__init__()
+        self.em, self.names = em, names
+
+    def forward(self, *xs):
+        h, ctx = self.em.anatomy.embed(dict(zip(self.names, xs)))
+        return (h, *ctx)
+
+
+class Controller(nn.Module):
+    """(inputs, hidden after the prefix) -> (predictor output, chosen depth)."""
 
     def __init__(self, em: ExitModel, names: list[str], prefix: int, predictor, policy):
         super().__init__()
@@ -224,16 +235,12 @@ class Front(nn.Module):
         self.register_buffer("depth_table", torch.arange(prefix, em.depth + 1, dtype=torch.long))
 
     def forward(self, *xs):
-        x = dict(zip(self.names, xs))
-        A = self.em.anatomy
-        h, ctx = A.embed(x)
-        for i in range(self.prefix):
-            h = A.layer(i, h, ctx)
+        *inp, h = xs
+        x = dict(zip(self.names, inp))
         feat, stats = self.em.controller_inputs(x, self.em.read(x, h), self.prefix - 1)
         pred = self.predictor(feat)
         act = torch.argmax(self.policy(torch.cat([pred, stats], -1)), dim=1)
-        depth = self.depth_table[act][0]
-        return (h, *ctx, pred, depth)
+        return pred, self.depth_table[act][0]
 
 
 class Layer(nn.Module):

@@ -118,6 +118,13 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
       f"accurate; deployed model {100 * bd:+.2f} pp "
       f"({'ahead of' if bd > 0 else 'behind' if bd < 0 else 'level with'} early exit). Per "
       "point: " + ", ".join(f"lambda={p['param']:g}: {100 * x:+.2f} pp" for p, x in diffs) + ".")
+    if bd <= 0 or wins < len(diffs) / 2:
+        w("  Why early exit can be as good or better here: it looks at the exit after *every* "
+          "layer it runs before deciding to go on, while the policy decides once, from the "
+          "prefix alone; on FLOPs alone early exit has more information. What the one-shot "
+          "decision buys is not in the FLOP count: the chosen path is one static variant that "
+          "tac compiles ahead of time (one native function or CUDA Graph, inputs of one path "
+          "batched together), where early exit needs a data-dependent branch after every layer.")
     if res["task"] == "embedding":
         w("- Early exit for embeddings: exit after the first depth whose exit embedding has "
           "cosine >= threshold with the previous depth's (the embedding has settled); it cannot "

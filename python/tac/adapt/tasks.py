@@ -130,7 +130,8 @@ class Embedding(Task):
         if m is None:
             return h.mean(1)
         w = m.to(h.dtype).unsqueeze(-1)
-        return (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
+        # + 1e-9, not clamp: Clip is not an op every importer knows (the sum is >= 1)
+        return (h * w).sum(1) / (w.sum(1) + 1e-9)
 
     @staticmethod
     def normalize(e: torch.Tensor) -> torch.Tensor:

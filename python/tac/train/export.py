@@ -150,30 +150,41 @@ def _set_meta(model: onnx.ModelProto, meta: dict[str, str], doc: str) -> None:
     model.graph.name = meta.get("tac.model", "model")
 
 
-class _Front(nn.Module):
-    """image -> (tokens after the prefix, predictor output, depth)."""
+class _Embed(nn.Module):
+    def __init__(self, a: AdaptiveViT):
+        super().__init__()
+        self.tok = a.tok
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.tok(img)
+
+
+class _Controller(nn.Module):
+    """(image, tokens after the prefix) -> (predictor output, depth)."""
 
     def __init__(self, a: AdaptiveViT):
         super().__init__()
-        self.tok, self.prefix, self.norm, self.head = a.tok, a.prefix, a.norm, a.head
+        self.norm, self.head = a.norm, a.head
         self.predictor, self.policy = a.predictor, a.policy
         self.register_buffer("depth_table", a.depth_table)
 
-    def forward(self, img: torch.Tensor):
-        x = self.tok(img)
-        for blk in self.prefix:
-            x = blk(x)
+    def forward(self, img: torch.Tensor, x: torch.Tensor):
         pred, depth = AdaptiveViT.controller(self, x)
-        return x, pred, depth[0]
+        return pred, depth[0]
 
 
-class _Gated(nn.Module):
-    def __init__(self, a: AdaptiveViT, k: int):
+class _Block(nn.Module):
+    def __init__(self, a: AdaptiveViT, i: int):
         super().__init__()
-        self.gated, self.k = a.gated, k    # names stay gated.<k>.* (-> blocks.<P+k>.*)
+        # parameter names stay prefix.<i>.* / gated.<k>.* (-> blocks.<i>.*)
+        if i < a.prefix_depth:
+            self.prefix, self.blk = a.prefix, i
+        else:
+            self.gated, self.blk = a.gated, i - a.prefix_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gated[self.k](x)
+        stack = self.prefix if hasattr(self, "prefix") else self.gated
+        return stack[self.blk](x)
 
 
 class _Readout(nn.Module):
@@ -191,13 +202,17 @@ def export_adaptive(model: AdaptiveViT, meta: dict[str, str] | None = None) -> o
     P, L = model.prefix_depth, len(model.vit.blocks)
     img = torch.zeros(1, 1, 28, 28)
     with torch.no_grad():
-        h, _, depth = _Front(model)(img)
-    front = trace_piece(_Front(model), (img,), ["image"], ["h", PREDICTOR_OUTPUT, POLICY_OUTPUT])
-    layers = [trace_piece(_Gated(model, k), (h,), ["h"], ["h_out"]) for k in range(L - P)]
+        h = model.tok(img)
+        for blk in model.prefix:
+            h = blk(h)
+        _, depth = _Controller(model)(img, h)
+    embed = trace_piece(_Embed(model), (img,), ["image"], ["h"])
+    layers = [trace_piece(_Block(model, i), (h,), ["h"], ["h_out"]) for i in range(L)]
+    ctrl = trace_piece(_Controller(model), (img, h), ["image", "h"], [PREDICTOR_OUTPUT, POLICY_OUTPUT])
     tail = trace_piece(_Readout(model), (h, depth), ["h", "depth"], ["logits"])
     md = {"tac.model": "fmnist_vit_adaptive"}
     md.update(meta or {})
-    return stitch_adaptive(front, layers, tail, 0, P, "logits", md,
+    return stitch_adaptive(embed, layers, ctrl, tail, 0, P, "logits", md,
                            "Adaptive-depth ViT for Fashion-MNIST (tac adaptive ONNX "
                            "convention: If-gated layers, controller = predictor + policy).",
                            _weight_names(model), rename=_canonical(P))
@@ -264,26 +279,24 @@ def _piece(proto: onnx.ModelProto, tag: str, interface: dict[str, str]) -> onnx.
     return g
 
 
-def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
-                    tail: onnx.ModelProto, n_ctx: int, prefix: int, output_name: str,
-                    meta: dict[str, str], doc: str,
+def stitch_adaptive(embed: onnx.ModelProto, layers: list[onnx.ModelProto],
+                    controller: onnx.ModelProto, tail: onnx.ModelProto, n_ctx: int,
+                    prefix: int, output_name: str, meta: dict[str, str], doc: str,
                     weights: dict[str, np.ndarray] | None = None, rename=None) -> onnx.ModelProto:
     """One adaptive ONNX model from traced pieces.
 
-    front: inputs -> (h, ctx0.., complexity, depth); layers[k] (gated layer
-    prefix + k): (h, ctx0..) -> h_out; tail: (inputs.., h, depth) -> output.
-    Layer prefix + k becomes ``If(depth > prefix + k)`` whose then_branch is
-    the layer (weights from the outer scope) and whose else_branch is an
-    Identity of its input."""
+    embed: inputs -> (h, ctx0..); layers[i]: (h, ctx0..) -> h_out for every
+    layer; controller: (inputs.., h) -> (complexity, depth); tail: (inputs..,
+    h, depth) -> output. Layers 0..prefix-1 run inline, then the controller;
+    layer i >= prefix becomes ``If(depth > i)`` whose then_branch is the
+    layer (weights from the outer scope) and whose else_branch is an Identity
+    of its input. Every layer comes from its own trace, so the always-run
+    layers have exactly the gated layers' structure."""
     ctx = [f"ctx{j}" for j in range(n_ctx)]
-    fr = _piece(front, "controller", {**{n: n for n in ctx}, "h": f"hidden{prefix}",
-                                      PREDICTOR_OUTPUT: PREDICTOR_OUTPUT,
-                                      POLICY_OUTPUT: POLICY_OUTPUT,
-                                      **{i.name: i.name for i in front.graph.input}})
+    keep = lambda m: {i.name: i.name for i in m.graph.input}  # noqa: E731
     graph = onnx.helper.make_graph([], meta.get("tac.model", "adaptive"), [], [])
-    inputs = {i.name: i for i in front.graph.input}
+    inputs = {}
     inits: dict[bytes, str] = {}
-
     taken: set[str] = set()
 
     def add_inits(g: onnx.GraphProto) -> None:
@@ -307,15 +320,31 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
         del g.initializer[:]
         _rename_graph(g, lambda x: local.get(x, x))
 
-    add_inits(fr)
-    graph.node.extend(fr.node)
-    hidden_type = next(o for o in front.graph.output if o.name == "h").type
-    for k, lp in enumerate(layers):
-        i = prefix + k
+    def add(proto: onnx.ModelProto, tag: str, interface: dict[str, str]) -> onnx.GraphProto:
+        g = _piece(proto, tag, interface)
+        add_inits(g)
+        for i in proto.graph.input:  # model inputs (not the pieces' internal interface)
+            if interface.get(i.name) == i.name and i.name not in ("h", POLICY_OUTPUT, *ctx):
+                inputs.setdefault(i.name, i)
+        return g
+
+    eg = add(embed, "embed", {**keep(embed), "h": "hidden0", **{n: n for n in ctx}})
+    graph.node.extend(eg.node)
+    hidden_type = next(o for o in embed.graph.output if o.name == "h").type
+    for i, lp in enumerate(layers):
         src, dst = f"hidden{i}", f"hidden{i + 1}"
-        lg = _piece(lp, f"layer{i}", {"h": src, **{n: n for n in ctx},
-                                      lp.graph.output[0].name: f"{dst}_run"})
-        add_inits(lg)
+        out = lp.graph.output[0].name
+        if i < prefix:  # always runs
+            lg = add(lp, f"layer{i}", {"h": src, **{n: n for n in ctx}, out: dst})
+            graph.node.extend(lg.node)
+            if i == prefix - 1:
+                cg = add(controller, "controller", {
+                    **{k: k for k in keep(controller) if k != "h"}, "h": dst,
+                    PREDICTOR_OUTPUT: PREDICTOR_OUTPUT, POLICY_OUTPUT: POLICY_OUTPUT})
+                graph.node.extend(cg.node)
+            continue
+        k = i - prefix
+        lg = add(lp, f"layer{i}", {"h": src, **{n: n for n in ctx}, out: f"{dst}_run"})
         then = onnx.helper.make_graph(list(lg.node), f"layer{i}", [],
                                       [onnx.helper.make_value_info(f"{dst}_run", hidden_type)])
         els = onnx.helper.make_graph(
@@ -327,22 +356,18 @@ def stitch_adaptive(front: onnx.ModelProto, layers: list[onnx.ModelProto],
         graph.node.extend([c, cond, onnx.helper.make_node(
             "If", [f"gate{k}_cond"], [dst], name=f"gate{k}_layer{i}",
             then_branch=then, else_branch=els)])
-    L = prefix + len(layers)
-    tg = _piece(tail, "readout", {**{i.name: i.name for i in tail.graph.input},
-                                  "h": f"hidden{L}", "depth": POLICY_OUTPUT,
-                                  tail.graph.output[0].name: output_name})
-    for i in tail.graph.input:
-        if i.name not in ("h", "depth"):
-            inputs.setdefault(i.name, i)
-    add_inits(tg)
+    L = len(layers)
+    tg = add(tail, "readout", {**{k: k for k in keep(tail) if k not in ("h", "depth")},
+                               "h": f"hidden{L}", "depth": POLICY_OUTPUT,
+                               tail.graph.output[0].name: output_name})
     graph.node.extend(tg.node)
     graph.input.extend(inputs.values())
-    outs = {o.name: o for o in fr.output}
+    outs = {o.name: o for o in cg.output}
     graph.output.extend([tg.output[0], outs[POLICY_OUTPUT], outs[PREDICTOR_OUTPUT]])
-    model = onnx.helper.make_model(graph, opset_imports=list(front.opset_import))
-    model.ir_version = front.ir_version
+    model = onnx.helper.make_model(graph, opset_imports=list(embed.opset_import))
+    model.ir_version = embed.ir_version
     model = cleanup(model, weights, gate_names=[f"gate{k}_layer{prefix + k}"
-                                                for k in range(len(layers))], rename=rename)
+                                                for k in range(L - prefix)], rename=rename)
     paths, values = paths_metadata(L, prefix)
     md = {"tac.predictor_output": PREDICTOR_OUTPUT, "tac.policy_output": POLICY_OUTPUT,
           "tac.paths": paths, "tac.path_values": values}
