@@ -264,6 +264,8 @@ private:
       return record(op, tensor::ConcatOp::create(builder, loc,
                                                  concat.getDim() + 1, inputs));
     }
+    if (auto pad = dyn_cast<tensor::PadOp>(op))
+      return visitPad(pad);
     if (auto fromElements = dyn_cast<tensor::FromElementsOp>(op)) {
       // A rank-0 tensor of a batched scalar is that scalar's row tensor.
       if (fromElements.getType().getRank() == 0 &&
@@ -554,6 +556,42 @@ private:
     Value out = tensor::InsertSliceOp::create(builder, loc, *src, *dest,
                                               offsets, sizes, strides);
     return record(*insert, out);
+  }
+
+  /// Padding never pads the row dimension; the padding value must not
+  /// depend on the row.
+  LogicalResult visitPad(tensor::PadOp pad) {
+    if (!isBatched(pad.getSource()))
+      return pad.emitError("tac-batch-rows: a per-row padding value is not "
+                           "supported");
+    SmallVector<OpFoldResult> low = mapped(pad.getMixedLowPad()),
+                              high = mapped(pad.getMixedHighPad());
+    low.insert(low.begin(), builder.getIndexAttr(0));
+    high.insert(high.begin(), builder.getIndexAttr(0));
+    auto type = cast<RankedTensorType>(batchedType(pad.getResultType()));
+    auto newPad = tensor::PadOp::create(builder, pad.getLoc(), type,
+                                        map.lookup(pad.getSource()), low, high,
+                                        pad.getNofold());
+    // The body yields the padding value for an index: one more index in front.
+    Block &oldBody = pad.getRegion().front();
+    SmallVector<Type> indexTypes(oldBody.getNumArguments() + 1,
+                                 builder.getIndexType());
+    SmallVector<Location> locs(indexTypes.size(), pad.getLoc());
+    OpBuilder::InsertionGuard guard(builder);
+    newPad.getRegion().getBlocks().clear();
+    Block *body = builder.createBlock(&newPad.getRegion(), {}, indexTypes, locs);
+    IRMapping local = map;
+    for (auto [oldArg, newArg] :
+         llvm::zip(oldBody.getArguments(), body->getArguments().drop_front()))
+      local.map(oldArg, newArg);
+    for (Operation &nested : oldBody) {
+      for (Value operand : nested.getOperands())
+        if (isBatched(operand))
+          return pad.emitError("tac-batch-rows: a per-row padding value is "
+                               "not supported");
+      builder.clone(nested, local);
+    }
+    return record(*pad, newPad.getResult());
   }
 
   LogicalResult visitLoop(scf::ForOp loop) {

@@ -67,3 +67,18 @@ func.func @main(%x: tensor<1x8xf32>) -> tensor<1x8xf32> {
   %z = tensor.bitcast %y : tensor<1x8xi32> to tensor<1x8xf32>
   return %z : tensor<1x8xf32>
 }
+
+// -----
+
+// Padding keeps the row dimension unpadded.
+// CHECK-LABEL: func.func @main_b4
+// CHECK: tensor.pad %{{.*}} low[0, 0, 1] high[0, 0, 2]
+// CHECK: : tensor<4x1x8xf32> to tensor<4x1x11xf32>
+func.func @main(%x: tensor<1x8xf32>) -> tensor<1x11xf32> {
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 1] high[0, 2] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zero : f32
+  } : tensor<1x8xf32> to tensor<1x11xf32>
+  return %p : tensor<1x11xf32>
+}

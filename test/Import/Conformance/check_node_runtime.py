@@ -25,6 +25,12 @@ the CastLike *_expanded tests, whose value the model ignores) is fed as
 zeros of the declared shape; BFLOAT16 data stored as UINT16 TensorProtos
 (old test data) is re-tagged BFLOAT16 (same bits).
 
+With --batch-rows=N (N > 1) every test is compiled with --batch-sizes=N and
+run once with N copies of its inputs as one batch (rows along a new leading
+dimension, or replacing a leading 1); every row of every output must match
+the expected output. This checks tac-batch-rows on every op the importer
+emits.
+
 Runs --jobs tests in parallel (nproc). Prints one line per failing test and
 a final `passed N/M`; exit code 1 unless every selected test passes.
 """
@@ -120,6 +126,8 @@ def compile_test(args, test_dir, model, tacm):
     while True:
         cmd = [args.tac_compile, os.path.join(test_dir, "model.onnx"), "-o", tacm,
                "--target=cpu", *extra]
+        if args.batch_rows > 1:
+            cmd.append(f"--batch-sizes={args.batch_rows}")
         cmd += [f"--bind-input={n}={p}" for n, p in bound.items()]
         proc, failure = run(cmd, COMPILE_TIMEOUT_S)
         if failure is None:
@@ -161,6 +169,20 @@ def input_file(value, path, work):
     with open(fixed, "wb") as f:
         f.write(tensor.SerializeToString())
     return fixed
+
+
+def batch_file(path, rows, work, name):
+    """`rows` copies of the tensor in `path` as one .npy batch (a leading 1
+    replaced by the rows, else a leading dimension added); None for bfloat16."""
+    tensor = onnx.load_tensor(path)
+    if tensor.data_type == TP.BFLOAT16:
+        return None
+    x = numpy_helper.to_array(tensor)
+    one = x[0] if x.ndim and x.shape[0] == 1 else x
+    batch = np.ascontiguousarray(np.stack([one] * rows))
+    out = os.path.join(work, f"batch_{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.npy")
+    np.save(out, batch)
+    return out
 
 
 def output_file(directory, name):
@@ -246,7 +268,12 @@ def check_one(job):
             path = os.path.join(data_dir, f"input_{n}.pb")
             if not os.path.exists(path):
                 continue  # an optional input the test leaves out
-            cmd.append(f"--input={value.name}={input_file(value, path, work)}")
+            feed = input_file(value, path, work)
+            if args.batch_rows > 1:
+                feed = batch_file(feed, args.batch_rows, work, value.name)
+                if feed is None:
+                    return name, None  # bfloat16 data: no .npy for it; skipped
+            cmd.append(f"--input={value.name}={feed}")
         out_dir = os.path.join(work, "out")
         os.makedirs(out_dir)
         cmd.append(f"--output-dir={out_dir}")
@@ -266,9 +293,16 @@ def check_one(job):
                 problems.append(f"{value.name}: unreadable .npy ({e})")
                 continue
             want = onnx.load_tensor(os.path.join(data_dir, f"output_{j}.pb"))
-            problem = compare_output(value.name, value.type.tensor_type.elem_type, got, want)
-            if problem:
-                problems.append(problem)
+            # A model without fed inputs runs one row (nothing to batch).
+            batched = args.batch_rows > 1 and any(a.startswith("--input=") for a in cmd)
+            rows = list(got) if batched else [got]
+            for r, row in enumerate(rows):
+                if batched:
+                    row = row.reshape(list(want.dims))
+                problem = compare_output(value.name, value.type.tensor_type.elem_type, row, want)
+                if problem:
+                    problems.append(f"row {r}: {problem}" if batched else problem)
+                    break
         if not problems and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         return name, "; ".join(problems) or None
@@ -289,6 +323,8 @@ def main():
                         help="tests in parallel (nproc)")
     parser.add_argument("--filter", help="only tests whose name matches this regex")
     parser.add_argument("--work", help="scratch folder; default: a temporary one, removed")
+    parser.add_argument("--batch-rows", type=int, default=1,
+                        help="compile with --batch-sizes=N and run N rows per test")
     parser.add_argument("--keep", action="store_true",
                         help="keep every test's .tacm and outputs under --work "
                              "(failing tests' are always kept while --work exists)")
