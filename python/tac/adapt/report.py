@@ -61,9 +61,12 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
       + f"; layers found structurally. Readout after every depth: the model's own head after a "
       f"learned affine map on {'the first token' if res['readout'] == 'token0' else 'the pooled hidden state' if res['readout'] == 'pooled' else 'every token'} "
       "(identity at full depth), distilled from the full-depth model (no labels used).")
+    ctl = (f"controller: {d['train']} train + {d['val']} val inputs (cross-fitted together), "
+           f"operating points: the {d['val']} val inputs"
+           if res["config"].get("controller_data") == "train+val"
+           else f"controller and operating points: {d['val']} val inputs")
     w(f"- Data: {d['description']}. Readouts: {d['distillation_inputs']} train inputs; "
-      f"controller and operating points: {d['val']} val inputs; every number below: "
-      f"{d['test']} test inputs.")
+      f"{ctl}; every number below: {d['test']} test inputs.")
     w(f"- Controller after {res['config']['prefix']} always-run layer(s): complexity predictor "
       f"(MLP, {res['config']['pred_hidden']} hidden) + REINFORCE policy (MLP, "
       f"{res['config']['pol_hidden']} hidden; reward = utility - lambda * FLOPs(path)/FLOPs(full)), "
@@ -125,10 +128,27 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
           "decision buys is not in the FLOP count: the chosen path is one static variant that "
           "tac compiles ahead of time (one native function or CUDA Graph, inputs of one path "
           "batched together), where early exit needs a data-dependent branch after every layer.")
-    if res["task"] == "embedding":
+    if res["task"] == "embedding" and res["config"].get("index_features") and t.get("retrieval"):
+        w("- Early exit for retrieval: exit after the first depth whose exit embedding's "
+          "margin between its best and second-best document (in the collection's index) "
+          "reaches the threshold; the policy sees the same similarities after the prefix.")
+    elif res["task"] == "embedding":
         w("- Early exit for embeddings: exit after the first depth whose exit embedding has "
           "cosine >= threshold with the previous depth's (the embedding has settled); it cannot "
           "exit after layer 1.")
+    ctrl_f = fl.get("controller")
+    if ctrl_f and L > 1:
+        layer = (fl["per_depth_adaptive"][-1] - fl["per_depth_adaptive"][0]) / (L - 1)
+        variant1 = fl["per_depth_adaptive"][0] - ctrl_f
+        if variant1 > 0.5 * layer:
+            w(f"- **tac recomputes the always-run layers in every variant here**: the shallowest "
+              f"path costs {_mf(fl['per_depth_adaptive'][0])} M = controller {_mf(ctrl_f)} M + "
+              f"variant {_mf(variant1)} M, about one more layer ({_mf(layer)} M) than the "
+              "controller already ran (tac's controller sharing finds no match for this graph; "
+              "it does for tac.train's ViT). Every adaptive number above pays it; minus one "
+              f"layer per input, the deployed model would run {_mf(dep['mean_flops'] - layer)} M "
+              f"({100 * (1 - (dep['mean_flops'] - layer) / full):.1f}% fewer than full depth): "
+              "an estimate, not a measurement.")
     if t.get("retrieval"):
         r = t["retrieval"]
         w(f"- Retrieval (test, through libtacrt): full model recall@1 {100 * r['full']['recall@1']:.2f}%, "
