@@ -367,7 +367,8 @@ def stitch_adaptive(embed: onnx.ModelProto, layers: list[onnx.ModelProto],
     model = onnx.helper.make_model(graph, opset_imports=list(embed.opset_import))
     model.ir_version = embed.ir_version
     model = cleanup(model, weights, gate_names=[f"gate{k}_layer{prefix + k}"
-                                                for k in range(L - prefix)], rename=rename)
+                                                for k in range(L - prefix)], rename=rename,
+                    fuse_matmuls=True)
     paths, values = paths_metadata(L, prefix)
     md = {"tac.predictor_output": PREDICTOR_OUTPUT, "tac.policy_output": POLICY_OUTPUT,
           "tac.paths": paths, "tac.path_values": values}
@@ -379,7 +380,7 @@ def stitch_adaptive(embed: onnx.ModelProto, layers: list[onnx.ModelProto],
 
 def finish_static(proto: onnx.ModelProto, meta: dict[str, str], doc: str,
                   weights: dict[str, np.ndarray] | None = None, rename=None) -> onnx.ModelProto:
-    proto = cleanup(proto, weights, rename=rename)
+    proto = cleanup(proto, weights, rename=rename, fuse_matmuls=True)
     _set_meta(proto, meta, doc)
     onnx.checker.check_model(proto, full_check=True)
     return proto

@@ -217,8 +217,55 @@ def _rename_initializers(g: onnx.GraphProto, fn) -> None:
         _rename(g, mapping)
 
 
+def fuse_sibling_matmuls(g: onnx.GraphProto, weights: dict[str, onnx.TensorProto]) -> int:
+    """MatMuls that multiply the same input by different 2-D constant weights
+    with the same row count (a layer's separate query/key/value projections)
+    become one MatMul by the concatenated weight and a Split: the same
+    arithmetic, and a layer shape tac's controller sharing recognises (it
+    finds no match for three sibling MatMuls). In g and its subgraphs;
+    weights: the outer scope's initializers by name. Returns the count."""
+    fused = 0
+    for n in g.node:
+        for sg in _subgraphs(n):
+            fused += fuse_sibling_matmuls(sg, weights)
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(g.node):
+        if n.op_type == "MatMul" and n.input[1] in weights and len(weights[n.input[1]].dims) == 2:
+            groups.setdefault(n.input[0], []).append(i)
+    drop, insert = set(), {}
+    for src, idx in groups.items():
+        rows = {tuple(weights[g.node[i].input[1]].dims)[0] for i in idx}
+        if len(idx) < 2 or len(rows) != 1:
+            continue
+        ws = [numpy_helper.to_array(weights[g.node[i].input[1]]) for i in idx]
+        name = "_".join(g.node[i].input[1] for i in idx[:1]) + f"_fused{len(idx)}"
+        t = numpy_helper.from_array(np.concatenate(ws, axis=1), name)
+        weights[name] = t
+        weights["__new__" + name] = t
+        out = f"{name}_out"
+        sizes = numpy_helper.from_array(np.array([w.shape[1] for w in ws], np.int64), f"{name}_split")
+        nodes = [onnx.helper.make_node("MatMul", [src, name], [out], name=f"{name}_mm"),
+                 onnx.helper.make_node("Constant", [], [sizes.name], value=sizes),
+                 onnx.helper.make_node("Split", [out, sizes.name],
+                                       [g.node[i].output[0] for i in idx], axis=-1,
+                                       name=f"{name}_split")]
+        drop.update(idx)
+        insert[idx[0]] = nodes
+        fused += 1
+    if drop:
+        new = []
+        for i, n in enumerate(g.node):
+            new.extend(insert.get(i, []))
+            if i not in drop:
+                new.append(n)
+        del g.node[:]
+        g.node.extend(new)
+    return fused
+
+
 def cleanup(model: onnx.ModelProto, weights: dict[str, np.ndarray] | None = None,
-            gate_names: list[str] | None = None, rename=None) -> onnx.ModelProto:
+            gate_names: list[str] | None = None, rename=None,
+            fuse_matmuls: bool = False) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
@@ -239,6 +286,10 @@ def cleanup(model: onnx.ModelProto, weights: dict[str, np.ndarray] | None = None
     init = {t.name: numpy_helper.to_array(t) for t in g.initializer
             if int(np.prod(t.dims)) <= _SMALL and t.data_type == onnx.TensorProto.INT64}
     _fold(g, init)
+    if fuse_matmuls:
+        inits = {t.name: t for t in g.initializer}
+        if fuse_sibling_matmuls(g, inits):
+            g.initializer.extend(t for k, t in inits.items() if k.startswith("__new__"))
     _dce(g)
     if weights:
         _name_initializers(g, weights)
