@@ -158,6 +158,11 @@ def test_other_families_adapt_and_export(family, tmp_path):
                 log=lambda *a: None)
     assert res["ort_check"]["passed"], res["ort_check"]
     assert res["readout"] == "token0"
+    if family in ("distilbert", "hf_vit"):  # separate q/k/v projections: fused on export
+        m = onnx.load(str(tmp_path / f"{family}_adaptive.onnx"))
+        then = [a.g for n in m.graph.node if n.op_type == "If" for a in n.attribute
+                if a.name == "then_branch"]
+        assert then and all(sum(x.op_type == "Split" for x in g.node) == 1 for g in then)
 
 
 # --- bad input --------------------------------------------------------------
