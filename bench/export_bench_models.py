@@ -418,34 +418,8 @@ def sentence_embedding(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def build_fmnist_static() -> nn.Module:
     """tac.train's ViT with the bundled static model's weights (read back from
     its ONNX initializers: the recipe saves no checkpoint)."""
-    import onnx
-    from onnx import numpy_helper
-    from tac.train.model import ViT, ViTConfig
-
-    proto = onnx.load(BUNDLED["fmnist_static"])
-    w = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    depth = len({k.split(".")[1] for k in w if k.startswith("blocks.")})
-    dim = w["norm.weight"].shape[0]
-    cfg = ViTConfig(dim=dim, depth=depth, mlp=w["blocks.0.fc1.bias"].shape[0],
-                    patch=int(round(math.sqrt(w["embed.weight_t"].shape[0]))),
-                    classes=w["head.bias"].shape[0])
-    vit = ViT(cfg)  # heads: ViTConfig's default (4), as trained; the ORT check confirms it
-    state = {}
-    for name, ref in vit.state_dict().items():
-        if name == "cls":  # exported: cls_pos = cls + pos[:, :1]
-            state[name] = torch.from_numpy(w["tok.cls_pos"].copy())
-        elif name == "pos":
-            pos = np.concatenate([np.zeros((1, 1, dim), np.float32), w["tok.pos_patch"]], 1)
-            state[name] = torch.from_numpy(pos)
-        elif name.endswith(".weight") and name + "_t" in w:
-            state[name] = torch.from_numpy(w[name + "_t"].T.copy())
-        else:
-            state[name] = torch.from_numpy(w[name].copy())
-        if tuple(state[name].shape) != tuple(ref.shape):
-            raise SystemExit(f"fmnist weights: {name} has shape {tuple(state[name].shape)}, "
-                             f"expected {tuple(ref.shape)}")
-    vit.load_state_dict(state)
-    return vit.eval()
+    from tac.train.model import load_onnx_vit
+    return load_onnx_vit(BUNDLED["fmnist_static"])
 
 
 def fmnist_images(n: int, offset: int = 0) -> np.ndarray:
