@@ -654,13 +654,18 @@ private:
   DenseSet<Value> batchedNew;
 };
 
-/// Generalises every named linalg op but fills (the GEMM recogniser and
-/// merge-fills look for linalg.fill).
+/// Generalises every named linalg op but fills of constants (the GEMM
+/// recogniser and merge-fills look for linalg.fill; a fill of a computed
+/// value may be per row and is batched as a generic).
 LogicalResult generaliseNamedOps(func::FuncOp func) {
   SmallVector<linalg::LinalgOp> named;
   func.walk([&](linalg::LinalgOp op) {
-    if (!isa<linalg::GenericOp, linalg::FillOp>(op.getOperation()))
-      named.push_back(op);
+    if (isa<linalg::GenericOp>(op.getOperation()))
+      return;
+    if (auto fill = dyn_cast<linalg::FillOp>(op.getOperation());
+        fill && fill.getDpsInputs()[0].getDefiningOp<arith::ConstantOp>())
+      return;
+    named.push_back(op);
   });
   IRRewriter rewriter(func.getContext());
   for (linalg::LinalgOp op : named) {

@@ -82,3 +82,17 @@ func.func @main(%x: tensor<1x8xf32>) -> tensor<1x11xf32> {
   } : tensor<1x8xf32> to tensor<1x11xf32>
   return %p : tensor<1x11xf32>
 }
+
+// -----
+
+// A fill of a per-row value becomes a generic over the rows.
+// CHECK-LABEL: func.func @main_b4
+// CHECK: %[[S:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[S]] : tensor<4xf32>) outs(%{{.*}} : tensor<4x1x3xf32>)
+func.func @main(%x: tensor<1x8xf32>) -> tensor<1x3xf32> {
+  %c0 = arith.constant 0 : index
+  %s = tensor.extract %x[%c0, %c0] : tensor<1x8xf32>
+  %e = tensor.empty() : tensor<1x3xf32>
+  %f = linalg.fill ins(%s : f32) outs(%e : tensor<1x3xf32>) -> tensor<1x3xf32>
+  return %f : tensor<1x3xf32>
+}
