@@ -174,6 +174,29 @@ def check(tac_compile, tac_run, work):
     c.expect_error("input file is not a tensor", run("", {"image": not_tensor}),
                    mentions=("not_a_tensor.npy",), prefix=prefix)
 
+    # A small file whose header claims a huge tensor: the size check comes
+    # before any allocation (no "out of memory", no terabytes reserved).
+    huge_npy = os.path.join(work, "huge_header.npy")
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 1, 28, 28), }"
+    header += " " * (117 - len(header)) + "\n"
+    with open(huge_npy, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") +
+                header.encode() + bytes(16))
+    c.expect_error("a .npy header claiming 313 TB with 16 bytes of data",
+                   run("", {"image": huge_npy}), mentions=("holds 16 bytes of data",),
+                   prefix=prefix)
+    import onnx
+    huge_pb = os.path.join(work, "huge_header.pb")
+    proto = onnx.TensorProto()
+    proto.name, proto.data_type = "image", onnx.TensorProto.FLOAT
+    proto.dims.extend([100000000000, 1, 28, 28])
+    proto.float_data.extend([0.0] * 4)
+    with open(huge_pb, "wb") as f:
+        f.write(proto.SerializeToString())
+    c.expect_error("a .pb claiming 313 TB with 4 values",
+                   run("", {"image": huge_pb}), mentions=("holds 4 values",),
+                   prefix=prefix)
+
     # ---- corrupted .tacm --------------------------------------------------
     data = open(tacm, "rb").read()
 

@@ -1,5 +1,6 @@
 #include "TensorFiles.h"
 
+#include <optional>
 #include <onnx/onnx_pb.h>
 
 #include <cerrno>
@@ -216,14 +217,20 @@ Expected<Tensor> readNpy(const std::string &path, const std::string &bytes) {
     shape.push_back(value);
   }
 
+  // The header's size must match the payload before anything is allocated:
+  // a small file must not make the reader reserve what its header claims.
+  size_t dataStart = headerStart + headerLength;
+  std::optional<uint64_t> need = rt::tensorBytes(dtype, shape);
+  if (!need)
+    return fail("its shape " + rt::describeType(dtype, shape) +
+                " is too large to address");
+  if (bytes.size() - dataStart != *need)
+    return fail("it holds " + std::to_string(bytes.size() - dataStart) +
+                " bytes of data, but " + rt::describeType(dtype, shape) +
+                " needs " + std::to_string(*need));
   Expected<Tensor> tensor = Tensor::allocate(dtype, shape);
   if (!tensor)
     return tensor.status();
-  size_t dataStart = headerStart + headerLength;
-  if (bytes.size() - dataStart != tensor->byteSize())
-    return fail("it holds " + std::to_string(bytes.size() - dataStart) +
-                " bytes of data, but " + rt::describeType(dtype, shape) +
-                " needs " + std::to_string(tensor->byteSize()));
   std::memcpy(tensor->data(), bytes.data() + dataStart, tensor->byteSize());
   return tensor;
 }
@@ -263,20 +270,41 @@ Expected<Tensor> readTensorProto(const std::string &path,
                ", which tac models do not take");
   }
   std::vector<int64_t> shape(proto.dims().begin(), proto.dims().end());
-  Expected<Tensor> tensor = Tensor::allocate(dtype, shape);
-  if (!tensor)
-    return tensor.status();
-  size_t bytesWanted = tensor->byteSize();
+  std::optional<uint64_t> need = rt::tensorBytes(dtype, shape);
+  if (!need)
+    return bad("'" + path + "': its shape " + rt::describeType(dtype, shape) +
+               " is invalid or too large to address");
+  size_t bytesWanted = *need;
   size_t count = bytesWanted / rt::dtypeSize(dtype);
   auto mismatch = [&](size_t have) {
     return bad("'" + path + "' holds " + std::to_string(have) +
                " values, but its shape " + rt::describeType(dtype, shape) +
                " needs " + std::to_string(count));
   };
-  uint8_t *out = static_cast<uint8_t *>(tensor->data());
+  // The values present must match the shape before anything is allocated.
+  size_t have = 0;
   if (proto.has_raw_data()) {
     if (proto.raw_data().size() != bytesWanted)
       return mismatch(proto.raw_data().size() / rt::dtypeSize(dtype));
+    have = count;
+  } else if (dtype == DType::F32) {
+    have = proto.float_data_size();
+  } else if (dtype == DType::F64) {
+    have = proto.double_data_size();
+  } else if (dtype == DType::I64) {
+    have = proto.int64_data_size();
+  } else if (dtype == DType::U32 || dtype == DType::U64) {
+    have = proto.uint64_data_size();
+  } else {
+    have = proto.int32_data_size();
+  }
+  if (have != count)
+    return mismatch(have);
+  Expected<Tensor> tensor = Tensor::allocate(dtype, shape);
+  if (!tensor)
+    return tensor.status();
+  uint8_t *out = static_cast<uint8_t *>(tensor->data());
+  if (proto.has_raw_data()) {
     std::memcpy(out, proto.raw_data().data(), bytesWanted);
     return tensor;
   }
