@@ -241,6 +241,23 @@ def check(tac_compile, tac_run, work):
                        mentions=(os.path.basename(path),))
         if os.path.exists(out):
             print(f"       note: a failed tac-compile left {os.path.basename(out)} behind")
+    # An initializer whose dims multiply to 2^64 (wrapping to 0 elements
+    # would match its empty payload): a clean error, not a silent import.
+    from onnx import helper
+    wrap = onnx.TensorProto()
+    wrap.name, wrap.data_type = "W", onnx.TensorProto.FLOAT
+    wrap.dims.extend([4294967296, 4294967296])
+    wrap.raw_data = b""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "W"], ["y"])], "wrap",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [wrap])
+    wrap_path = variant("wrapping_dims.onnx", helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    c.expect_error("tac-compile on an initializer whose dims overflow",
+                   e2e.compile_model(tac_compile, wrap_path,
+                                     os.path.join(work, "wrapping_dims.tacm")),
+                   mentions=("W", "overflows 64 bits"))
     missing_onnx = os.path.join(work, "no_such_model.onnx")
     c.expect_error("tac-compile on a missing file",
                    e2e.compile_model(tac_compile, missing_onnx,

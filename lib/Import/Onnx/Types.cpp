@@ -86,7 +86,11 @@ LogicalResult collectBytes(const TensorProto &tensor, StringRef modelDir,
                            std::string &error) {
   int32_t t = tensor.data_type();
   int64_t elementSize = rawElementSize(t);
-  int64_t expected = numElements * elementSize;
+  int64_t expected = 0;
+  if (__builtin_mul_overflow(numElements, elementSize, &expected)) {
+    error = "its size in bytes overflows 64 bits";
+    return failure();
+  }
   if (tensor.data_location() == TensorProto::EXTERNAL) {
     std::string location;
     int64_t offset = 0, length = -1;
@@ -166,7 +170,10 @@ FailureOr<ElementsAttr> mlir::tac::onnx_import::convertTensorProto(
       error = "it has a negative dimension";
       return failure();
     }
-    numElements *= d;
+    if (__builtin_mul_overflow(numElements, d, &numElements)) {
+      error = "its dimensions' product overflows 64 bits";
+      return failure();
+    }
   }
   std::string bytes;
   if (failed(collectBytes(tensor, modelDir, numElements, bytes, error)))
