@@ -644,12 +644,9 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
   rowRequested_.assign(rows, options.dispatch == Dispatch::Fixed
                                  ? options.path
                                  : -1);
-  rowRounded_.assign(rows, 0);
-  rowBudget_.assign(rows, 0);
   std::vector<const void *> planInputs(numInputs + m.numCarried);
   double groupingUs = 0;
   std::vector<uint64_t> group;
-  uint64_t controllerRuns = 0;
 
   // Chunks of at most the largest size: the controller runs once per chunk
   // and its carried results stay in the arena while the chunk's variants run.
@@ -681,7 +678,6 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
       groupingUs += microsecondsSince(stagingStart);
       Bases bases{arena, m.weights, planInputs.data()};
       execute(controllerPlan, bases, args_);
-      ++controllerRuns;
       paths = static_cast<const int64_t *>(
           bases.resolve(controllerPlan.outputs[m.controllerPathOutput]));
     }
@@ -695,8 +691,10 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
           !st)
         return st;
       rowVariant_[first + r] = static_cast<int32_t>(chosen);
-      rowRounded_[first + r] = rounded;
-      rowBudget_[first + r] = limited;
+      if (first + r == 0) { // RunInfo's scalar fields describe row 0
+        result.rounded = rounded;
+        result.budgetLimited = limited;
+      }
     }
     size_t firstCarried = controllerPlan.outputs.size() - m.numCarried;
 
@@ -779,13 +777,11 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
                                           : rowRequested_[r]);
       result.flops += v.flops;
     }
-    if (controllerRuns > 0)
+    if (runController)
       result.controllerFlops = m.controller.flops * rows;
     result.flops += result.controllerFlops;
     result.path = result.paths[0];
     result.requestedPath = result.requestedPaths[0];
-    result.rounded = rowRounded_[0];
-    result.budgetLimited = rowBudget_[0];
     result.layers = variants[rowVariant_[0]].layers;
     result.timeUs = microsecondsSince(start);
     result.groupingUs = groupingUs;

@@ -238,20 +238,24 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
         fbb, object.arch.c_str(), object.cpu.c_str(), &features,
         codeOffsets[i], object.bytes.size()));
   }
-  flatbuffers::Offset<fb::Plan> controller = 0;
-  if (model.hasController)
-    controller = buildPlan(fbb, model.controller);
+  // One size's controller (when the model has one) and variants.
+  auto buildPlans = [&](const PlanDesc &controllerDesc,
+                        const std::vector<PlanDesc> &variantDescs,
+                        flatbuffers::Offset<fb::Plan> &controllerOut,
+                        std::vector<flatbuffers::Offset<fb::Plan>> &variantsOut) {
+    controllerOut = model.hasController ? buildPlan(fbb, controllerDesc) : 0;
+    for (const PlanDesc &plan : variantDescs)
+      variantsOut.push_back(buildPlan(fbb, plan));
+  };
+  flatbuffers::Offset<fb::Plan> controller;
   std::vector<flatbuffers::Offset<fb::Plan>> variants;
-  for (const PlanDesc &plan : model.variants)
-    variants.push_back(buildPlan(fbb, plan));
+  buildPlans(model.controller, model.variants, controller, variants);
   std::vector<flatbuffers::Offset<fb::BatchBucket>> buckets;
   for (const BatchBucketDesc &bucket : model.buckets) {
-    flatbuffers::Offset<fb::Plan> bucketController = 0;
-    if (model.hasController)
-      bucketController = buildPlan(fbb, bucket.controller);
+    flatbuffers::Offset<fb::Plan> bucketController;
     std::vector<flatbuffers::Offset<fb::Plan>> bucketVariants;
-    for (const PlanDesc &plan : bucket.variants)
-      bucketVariants.push_back(buildPlan(fbb, plan));
+    buildPlans(bucket.controller, bucket.variants, bucketController,
+               bucketVariants);
     buckets.push_back(fb::CreateBatchBucketDirect(
         fbb, bucket.batch, bucketController, &bucketVariants,
         &bucket.sharedCarried));

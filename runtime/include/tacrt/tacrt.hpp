@@ -340,7 +340,6 @@ private:
   Status prepareBatchBuffers();
   std::vector<std::shared_ptr<void>> staging_;
   std::vector<int32_t> rowVariant_, rowRequested_;
-  std::vector<uint8_t> rowRounded_, rowBudget_;
   std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
 };
 
