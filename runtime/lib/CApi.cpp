@@ -80,6 +80,19 @@ tac_status tac_model_load(const char *path, tac_model **model) {
   return TAC_OK;
 }
 
+tac_status tac_model_load_memory(const void *data, size_t size,
+                                 tac_model **model) {
+  if ((!data && size) || !model)
+    return fail(ErrorCode::InvalidArgument,
+                "tac_model_load_memory: data and model must not be NULL");
+  *model = nullptr;
+  Expected<ModelRef> loaded = Model::loadFromMemory(data, size);
+  if (!loaded)
+    return fail(loaded.status());
+  *model = new tac_model{std::move(*loaded)};
+  return TAC_OK;
+}
+
 void tac_model_free(tac_model *model) { delete model; }
 
 size_t tac_model_num_inputs(const tac_model *model) {

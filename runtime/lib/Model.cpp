@@ -1000,7 +1000,34 @@ Expected<ModelRef> Model::load(const std::string &path) {
     impl->mappingSize = size;
   }
   close(fd);
+  return loadMapping(std::move(impl), size);
+}
 
+Expected<ModelRef> Model::loadFromMemory(const void *data, size_t size,
+                                         const std::string &name) {
+  auto impl = std::make_unique<Impl>();
+  impl->filePath = name;
+  if (size > 0) {
+    // A private read-only copy, page aligned like a file mapping: the
+    // loader's alignment rules and the destructor's munmap hold as for
+    // files, and the caller may free `data` right away.
+    void *copy = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED)
+      return Status::error(ErrorCode::OutOfMemory,
+                           "cannot allocate " + std::to_string(size) +
+                               " bytes for '" + name + "': " +
+                               std::strerror(errno));
+    std::memcpy(copy, data, size);
+    mprotect(copy, size, PROT_READ);
+    impl->mapping = copy;
+    impl->mappingSize = size;
+  }
+  return loadMapping(std::move(impl), size);
+}
+
+Expected<ModelRef> Model::loadMapping(std::unique_ptr<Impl> impl,
+                                      uint64_t size) {
   static const uint8_t kEmpty = 0;
   const uint8_t *bytes =
       impl->mapping ? static_cast<const uint8_t *>(impl->mapping) : &kEmpty;

@@ -51,6 +51,31 @@ TEST(Loader, LoadsTheAdaptiveModel) {
   EXPECT_EQ(model->codeObjectIndex(), 0u);
 }
 
+TEST(Loader, FromMemoryMatchesTheFile) {
+  std::vector<uint8_t> file = serializeTacm(adaptiveModel());
+  Expected<ModelRef> model =
+      Model::loadFromMemory(file.data(), file.size(), "compiled");
+  ASSERT_TRUE(model) << model.status().message();
+  file.assign(file.size(), 0); // the model keeps its own copy
+  EXPECT_EQ((*model)->filePath(), "compiled");
+  EXPECT_EQ((*model)->variants().size(), 3u);
+  auto session = Session::create(*model);
+  ASSERT_TRUE(session);
+  float x[4] = {0.5f, 0.5f, 0.5f, 1.0f}, y[4];
+  const void *in[] = {x};
+  void *out[] = {y};
+  RunInfo info;
+  ASSERT_TRUE((*session)->runRaw(in, out, RunOptions::fixed(1), &info).ok());
+  EXPECT_EQ(info.path, 1);
+
+  std::vector<uint8_t> damaged = serializeTacm(adaptiveModel());
+  damaged.resize(damaged.size() / 2);
+  Expected<ModelRef> bad =
+      Model::loadFromMemory(damaged.data(), damaged.size(), "compiled");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.status().message(), HasSubstr("truncated: 'compiled'"));
+}
+
 TEST(Loader, MissingFile) {
   EXPECT_THAT(loadError("/nonexistent/model.tacm"),
               HasSubstr("cannot open '/nonexistent/model.tacm'"));

@@ -11,23 +11,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tac/Driver/Driver.h"
 #include "tac/Import/OnnxImporter.h"
 #include "tac/InitAll.h"
-#include "tac/Pipelines/Pipelines.h"
 
-#include "tac/Backend/Backend.h"
-#include "tacrt/tacrt.hpp"
-
-#include "passes/Passes.h"
-
-#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
@@ -40,7 +31,7 @@
 using namespace mlir;
 
 namespace {
-enum class Phase { Import, Adaptive, Variants, Kernels, Tacm };
+using Phase = mlir::tac::CompilePhase;
 
 llvm::cl::opt<std::string> inputFile(llvm::cl::Positional,
                                      llvm::cl::desc("<model.onnx|.onnxtext|.mlir>"),
@@ -123,23 +114,6 @@ llvm::cl::list<int64_t> depths(
                    "over the detected repeated layers (e.g. 4,8)"),
     llvm::cl::CommaSeparated);
 
-/// Prints "[tac-compile] <phase> ... <seconds>" on stderr.
-class Progress {
-public:
-  void start(StringRef phase) {
-    llvm::errs() << "[tac-compile] " << phase << " ...";
-    begin = std::chrono::steady_clock::now();
-  }
-  void done() {
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                             begin)
-                   .count();
-    llvm::errs() << " " << llvm::format("%.2f", s) << " s\n";
-  }
-
-private:
-  std::chrono::steady_clock::time_point begin;
-};
 } // namespace
 
 int main(int argc, char **argv) {
@@ -150,48 +124,47 @@ int main(int argc, char **argv) {
   mlir::tac::registerOnnxImportCLOptions();
   llvm::cl::ParseCommandLineOptions(argc, argv, "tac compiler driver\n");
 
-  bool wantCpu = targets.empty(), wantCuda = false;
-  for (const std::string &t : targets) {
-    if (t == "cpu")
-      wantCpu = true;
-    else if (t == "cuda")
-      wantCuda = true;
-    else {
+  mlir::tac::CompileOptions options;
+  std::string error;
+  for (const std::string &t : targets)
+    if (t != "cpu" && t != "cuda") {
       llvm::errs() << "error: unknown --target=" << t
                    << "; use cpu, cuda, or cpu,cuda\n";
       return 1;
     }
+  if (failed(mlir::tac::parseTargets(targets, options, error))) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
   }
-  if (!wantCuda && (!cudaArchs.empty() || !dumpPtx.empty() || cudaPtxOnly)) {
+  if (!options.cuda && (!cudaArchs.empty() || !dumpPtx.empty() || cudaPtxOnly)) {
     llvm::errs() << "error: --cuda-arch, --cuda-ptx-only and --dump-ptx need "
                     "--target=cuda (or cpu,cuda)\n";
     return 1;
   }
-
-  std::vector<int64_t> extraBatchSizes;
-  for (int64_t size : batchSizes) {
-    if (size < 1 || size > 65536) {
-      llvm::errs() << "error: --batch-sizes=" << size
-                   << " is not a row count in 1..65536\n";
-      return 1;
-    }
-    if (size > 1 && !llvm::is_contained(extraBatchSizes, size))
-      extraBatchSizes.push_back(size);
-  }
-  llvm::sort(extraBatchSizes);
-  if (wantCuda && !extraBatchSizes.empty()) {
+  if (options.cuda && llvm::any_of(batchSizes, [](int64_t n) { return n != 1; })) {
     llvm::errs() << "error: --batch-sizes is for CPU code; the CUDA executor "
                     "runs one-row plans (a CUDA session runs a batch row by "
                     "row): drop --batch-sizes or compile with --target=cpu\n";
     return 1;
   }
-
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
-  Progress progress;
-
-  std::string error;
+  options.cudaArchs.assign(cudaArchs.begin(), cudaArchs.end());
+  options.cudaPtxOnly = cudaPtxOnly;
+  options.cpus.assign(cpus.begin(), cpus.end());
+  options.blasGemms = gemm == Gemm::Blas;
+  options.fold = !noFold;
+  options.paths.assign(keepPaths.begin(), keepPaths.end());
+  options.batchSizes.assign(batchSizes.begin(), batchSizes.end());
+  options.depths.assign(depths.begin(), depths.end());
+  options.costReport = report;
+  options.producer = "tac " TAC_VERSION;
+  if (failed(mlir::tac::verifyCompileOptions(options, error))) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  if (failed(mlir::tac::getOnnxImportOptionsFromCL(options.import, error))) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
   std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputFile, &error);
   if (!input) {
     llvm::errs() << "error: " << error << "\n";
@@ -205,82 +178,34 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  progress.start("import");
-  OwningOpRef<ModuleOp> module;
-  if (mlir::tac::isOnnxFileName(inputFile)) {
-    mlir::tac::OnnxImportOptions options;
-    if (failed(mlir::tac::getOnnxImportOptionsFromCL(options, error))) {
-      llvm::errs() << "\nerror: " << error << "\n";
-      return 1;
-    }
-    module = mlir::tac::importOnnxModel(input->getMemBufferRef(), &context, options);
-  } else {
-    sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  }
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+
+  // "[tac-compile] <phase> ... <seconds> s" on stderr; a failed phase ends
+  // its line before the diagnostics.
+  mlir::tac::CompileProgress progress;
+  progress.started = [](StringRef phase) {
+    llvm::errs() << "[tac-compile] " << phase << " ...";
+  };
+  progress.finished = [](StringRef, double seconds) {
+    llvm::errs() << " " << llvm::format("%.2f", seconds) << " s\n";
+  };
+
+  Phase last = std::min(compileTo.getValue(), Phase::Kernels);
+  OwningOpRef<ModuleOp> module =
+      mlir::tac::compileModule(sourceMgr, mlir::tac::isOnnxFileName(inputFile),
+                               context, options, last, progress);
   if (!module) {
     llvm::errs() << "\n";
     return 1;
   }
-  progress.done();
-
-  auto runPhase = [&](StringRef name,
-                      function_ref<void(PassManager &)> build) -> bool {
-    progress.start(name);
-    PassManager pm(&context);
-    build(pm);
-    if (failed(pm.run(*module))) {
-      llvm::errs() << "\n";
-      return false;
-    }
-    progress.done();
-    return true;
-  };
-
-  if (compileTo >= Phase::Adaptive &&
-      !runPhase("form adaptive blocks, fold layers", [&](PassManager &pm) {
-        mlir::tac::TacFormAdaptiveBlocksOptions form;
-        form.depths.assign(depths.begin(), depths.end());
-        pm.addPass(mlir::tac::createTacFormAdaptiveBlocks(form));
-        pm.addPass(createCanonicalizerPass());
-        if (!noFold)
-          pm.addPass(mlir::tac::createTacFoldLayers());
-      }))
-    return 1;
-  if (compileTo >= Phase::Variants &&
-      !runPhase("specialise paths, estimate cost", [&](PassManager &pm) {
-        pm.addPass(mlir::tac::createTacSpecializePaths());
-        mlir::tac::TacEstimateCostOptions cost;
-        cost.report = report;
-        pm.addPass(mlir::tac::createTacEstimateCost(cost));
-      }))
-    return 1;
-
-  if (compileTo >= Phase::Kernels &&
-      !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
-        mlir::tac::buildKernelsPipeline(pm, /*cpuOnly=*/!wantCuda,
-                                        extraBatchSizes);
-      }))
-    return 1;
 
   if (compileTo == Phase::Tacm) {
-    progress.start(wantCuda ? (wantCpu ? "plans, native code, CUDA kernels"
-                                       : "plans, CUDA kernels")
-                            : "plans, native code");
-    mlir::tac::BackendOptions options;
-    options.cpu = wantCpu;
-    options.cuda = wantCuda;
-    if (!cudaArchs.empty())
-      options.cudaTarget.chips.assign(cudaArchs.begin(), cudaArchs.end());
-    options.cudaTarget.ptxOnly = cudaPtxOnly;
     std::vector<std::pair<std::string, std::string>> ptx;
-    options.ptxOut = &ptx;
-    if (!cpus.empty())
-      options.cpus.assign(cpus.begin(), cpus.end());
-    options.paths.assign(keepPaths.begin(), keepPaths.end());
-    options.blasGemms = gemm == Gemm::Blas;
-    options.producer = "tac " TAC_VERSION;
-    FailureOr<mlir::tac::format::ModelDesc> desc = mlir::tac::buildModelDesc(*module, options);
+    FailureOr<mlir::tac::format::ModelDesc> desc =
+        mlir::tac::buildTacm(*module, options, &ptx, progress);
     if (failed(desc)) {
       llvm::errs() << "\n";
       return 1;
@@ -289,46 +214,24 @@ int main(int argc, char **argv) {
       std::unique_ptr<llvm::ToolOutputFile> out =
           openOutputFile(dumpPtx, &error);
       if (!out) {
-        llvm::errs() << "\nerror: " << error << "\n";
+        llvm::errs() << "error: " << error << "\n";
         return 1;
       }
       for (const auto &[chip, text] : ptx)
         out->os() << "// ---- tac: PTX for " << chip << "\n" << text;
       out->keep();
     }
-    // The loader rejects plans whose live buffers overlap; catch a compiler
-    // bug here, not at the user's first load.
-    std::vector<const mlir::tac::format::PlanDesc *> plans;
-    if (desc->hasController)
-      plans.push_back(&desc->controller);
-    for (const auto &variant : desc->variants)
-      plans.push_back(&variant);
-    for (const auto &bucket : desc->buckets) {
-      if (desc->hasController)
-        plans.push_back(&bucket.controller);
-      for (const auto &variant : bucket.variants)
-        plans.push_back(&variant);
-    }
-    for (const auto *plan : plans)
-      if (::tac::rt::Status status = ::tac::rt::verifyPlanMemory(*plan);
-          !status.ok()) {
-        llvm::errs() << "\nerror: internal: plan " << plan->name
-                     << " fails the memory check: " << status.message()
-                     << "\n";
-        return 1;
-      }
-    progress.done();
-    progress.start("write " + outputFile.getValue());
+    progress.started("write " + outputFile.getValue());
+    auto begin = std::chrono::steady_clock::now();
     if (!mlir::tac::format::writeTacm(*desc, outputFile, &error)) {
       llvm::errs() << "\nerror: " << error << "\n";
       return 1;
     }
-    progress.done();
-    if (report) {
-      mlir::tac::printPlanReport(*desc, llvm::outs());
-      if (!desc->buckets.empty())
-        mlir::tac::printBucketReport(*desc, llvm::outs());
-    }
+    progress.finished("", std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - begin)
+                              .count());
+    if (report)
+      mlir::tac::printCompileReport(*desc, llvm::outs());
     return 0;
   }
 

@@ -91,6 +91,9 @@ const char *tac_version(void);
 const char *tac_dtype_name(tac_dtype dtype);
 
 tac_status tac_model_load(const char *path, tac_model **model);
+/* The same from a .tacm file held in memory (the bytes are copied). */
+tac_status tac_model_load_memory(const void *data, size_t size,
+                                 tac_model **model);
 void tac_model_free(tac_model *model);
 
 size_t tac_model_num_inputs(const tac_model *model);

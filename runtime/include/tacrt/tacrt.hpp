@@ -166,6 +166,10 @@ public:
   /// version, checksum, FlatBuffer, plan consistency, memory plan, CPU
   /// features, missing kernel symbols) is an error Status naming the problem.
   static Expected<ModelRef> load(const std::string &path);
+  /// The same checks on a .tacm file held in memory (what tac.compile()
+  /// returns); the bytes are copied. `name` stands for the path in messages.
+  static Expected<ModelRef> loadFromMemory(const void *data, size_t size,
+                                           const std::string &name = "<memory>");
   ~Model();
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -204,6 +208,8 @@ private:
   friend class Session;
   friend class CudaExecutor;
   explicit Model(std::unique_ptr<Impl> impl);
+  static Expected<ModelRef> loadMapping(std::unique_ptr<Impl> impl,
+                                        uint64_t size);
   std::unique_ptr<Impl> impl_;
 };
 
