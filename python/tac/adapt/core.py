@@ -43,6 +43,10 @@ class AdaptConfig:
     readout_lr: float = 2e-3
     readout_wd: float = 1e-3        # pulls each readout map towards the identity
     readout_samples: int = 20000    # distillation inputs (train + extras), at most
+    readout_heads: int = 4          # embedding readouts: attention-pooling heads (0: mean only)
+    readout_relational: float = 1.0  # embedding readouts: weight of the ranking (relational) loss
+    readout_tau: float = 0.05       # its softmax temperature
+    readout_cache_gb: float = 4.0   # memory for the cached token states of the distillation inputs
     finetune_epochs: int = 0        # > 0: light fine-tuning of the backbone (opt-in)
     finetune_lr: float = 1e-5
     shared_head: bool = False       # the model's head at every depth, no readout maps
@@ -170,9 +174,10 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     L, P = anat.depth, cfg.prefix
     if not 1 <= P < L:
         raise AdaptError(f"prefix={P}: needs 1 <= prefix < {L} (the model has {L} layers)")
-    em = ExitModel(anat, task, example, shared_head=cfg.shared_head)
+    em = ExitModel(anat, task, example, shared_head=cfg.shared_head, heads=cfg.readout_heads)
     log(f"model: {anat.describe()}; task: {task.kind}; readout on "
-        f"{ {'token0': 'the first token', 'all': 'every token', 'pooled': 'the pooled state'}[em.mode] }")
+        f"{ {'token0': 'the first token', 'all': 'every token', 'pooled': 'the pooled state'}[em.mode] }"
+        + (f" + {em.heads}-head attention pooling" if em.heads else ""))
     log(f"data: {data.description}")
 
     # 1. exit readouts -------------------------------------------------------
@@ -186,9 +191,20 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
             teach = torch.cat([em.full_output(take(dist, slice(i, i + cfg.batch)))
                                for i in range(0, n_items(dist), cfg.batch)])
         finetune(em, dist, teach, cfg.finetune_epochs, lr=cfg.finetune_lr, seed=cfg.seed, log=log)
-    reads_d, teach_d = em.collect(dist, cfg.batch, "hidden states (train)")
+    half = em.mode == "pooled"   # token states: stored as float16 (half the memory)
+    if half:
+        need = em.read_bytes(n_items(dist), example, L - 1)
+        cap = int(cfg.readout_cache_gb * 2 ** 30)
+        if need > cap:
+            keep = max(1, n_items(dist) * cap // need)
+            log(f"exit readouts: the token states of {n_items(dist)} distillation inputs need "
+                f"{need / 2 ** 30:.1f} GiB (readout_cache_gb={cfg.readout_cache_gb:g}); using {keep}")
+            dist = take(dist, slice(0, keep))
+    reads_d, teach_d = em.collect(dist, cfg.batch, "hidden states (train)", depths=L - 1,
+                                  dtype=torch.float16 if half else None)
     train_readouts(em, dist, reads_d, teach_d, epochs=cfg.readout_epochs, lr=cfg.readout_lr,
-                   weight_decay=cfg.readout_wd, seed=cfg.seed, log=log)
+                   weight_decay=cfg.readout_wd, relational=cfg.readout_relational,
+                   tau=cfg.readout_tau, seed=cfg.seed, log=log)
     del reads_d
     timings["readouts_s"] = time.time() - t
 
@@ -484,10 +500,19 @@ def _onnx_costs(em: ExitModel, pieces: dict, P: int) -> dict:
 
 
 def _map_flops(em: ExitModel) -> int:
-    """FLOPs of one readout map (not in the static model; added to fixed depths)."""
+    """FLOPs of one readout beyond what the static model computes (added to
+    fixed depths): the map, and for embeddings the attention pooling
+    (LayerNorm ~8·T·H, scores 2·T·H·k, softmax ~5·T·k, weighted sums
+    2·k·T·H, its map 2·k·H·H + H)."""
+    if em.shared_head:
+        return 0
     H = em.width
     rows = 1 if em.mode in ("token0", "pooled") else em.anatomy.hidden_shape[1]
-    return 0 if em.shared_head else 2 * rows * H * H + rows * H
+    f = 2 * rows * H * H + rows * H
+    if em.heads:
+        T, k = em.anatomy.hidden_shape[-2], em.heads
+        f += 8 * T * H + 2 * T * H * k + 5 * T * k + 2 * k * T * H + 2 * k * H * H + H
+    return f
 
 
 def _derive(static, per_layer, exits, ada, L, map_flops, source, controller=None) -> dict:

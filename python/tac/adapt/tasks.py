@@ -123,15 +123,22 @@ class Embedding(Task):
         return t
 
     def pool(self, raw, inputs) -> torch.Tensor:
-        h = self.hidden(raw)
+        return self.pool_hidden(self.hidden(raw), inputs)
+
+    def token_mask(self, inputs) -> torch.Tensor | None:
+        """[B, T] 1 for real tokens, 0 for padding (None: every token counts)."""
+        return inputs.get(self.mask_input) if self.mask_input else None
+
+    def pool_hidden(self, h: torch.Tensor, inputs) -> torch.Tensor:
+        """The model's own pooling of hidden states h [B, (D,) T, H]."""
         if self.pooling == "cls":
-            return h[:, 0]
-        m = inputs.get(self.mask_input) if self.mask_input else None
+            return h[..., 0, :]
+        m = self.token_mask(inputs)
         if m is None:
-            return h.mean(1)
-        w = m.to(h.dtype).unsqueeze(-1)
+            return h.mean(-2)
+        w = m.to(h.dtype).reshape(m.shape[0], *([1] * (h.dim() - 3)), m.shape[1], 1)
         # + 1e-9, not clamp: Clip is not an op every importer knows (the sum is >= 1)
-        return (h * w).sum(1) / (w.sum(1) + 1e-9)
+        return (h * w).sum(-2) / (w.sum(-2) + 1e-9)
 
     @staticmethod
     def normalize(e: torch.Tensor) -> torch.Tensor:
@@ -146,6 +153,18 @@ class Embedding(Task):
 
     def distill_loss(self, student, teacher):
         return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
+
+    def relational_loss(self, student: torch.Tensor, teacher: torch.Tensor,
+                        tau: float = 0.05) -> torch.Tensor:
+        """Distillation of the *ranking*: student [B, D, H] (D exits), teacher
+        [B, H]. Each exit embedding's softmax over its similarities to the
+        batch's full-model embeddings (temperature tau) should match the full
+        model's own (KL). Retrieval ranks by similarity, which a cosine
+        loss alone weighs only indirectly; still no labels needed."""
+        ls = F.log_softmax(student @ teacher.T / tau, -1)            # [B, D, B]
+        lt = F.softmax(teacher @ teacher.T / tau, -1)[:, None].expand_as(ls)
+        return F.kl_div(ls.reshape(-1, ls.shape[-1]), lt.reshape(-1, ls.shape[-1]),
+                        reduction="batchmean")
 
     def margin(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(top-1, top-2) similarity of embeddings e [..., H] to the index."""
