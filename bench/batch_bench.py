@@ -40,10 +40,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
 import export_bench_models as X  # noqa: E402
-from tac.runtime import Model  # noqa: E402
+import tac  # noqa: E402
 
 
 def compile_tacm(onnx, out, sizes):
@@ -62,7 +60,6 @@ def main():
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "bench-batch.md"),
                    help="the results page to write ('' for none)")
     a = p.parse_args()
-    os.environ.setdefault("TACRT_LIBRARY", os.path.join(ROOT, "build", "lib", "libtacrt.so"))
     B = a.batch
     x = X.fmnist_images(a.images)
     batches = [x[i:i + B] for i in range(0, len(x) - B + 1, B)]
@@ -78,7 +75,7 @@ def main():
     X.export_one("fmnist_static", B, work)
     ort_static = X.ort_session(ort_static_path, 1)
     ort_adaptive = X.ort_session(adaptive_onnx, 1)
-    tac_ad, tac_st = Model(ad_tacm), Model(st_tacm)
+    tac_ad, tac_st = tac.InferenceSession(ad_tacm), tac.InferenceSession(st_tacm)
 
     # Correctness first (outputs kept for the comparison).
     ref_ad = np.concatenate([ort_adaptive.run(None, {"image": x[i:i + 1]})[0]
@@ -86,18 +83,18 @@ def main():
     ref_st = np.concatenate([ort_static.run(None, {"image": b})[0] for b in batches])
     got_ad, paths = [], []
     for b in batches:
-        out, info = tac_ad.run({"image": b})
+        out, info = tac_ad.run_adaptive({"image": b})
         got_ad.append(out[0])
-        paths += info["paths"]
-    got_st = np.concatenate([tac_st.run({"image": b})[0][0] for b in batches])
+        paths += info.paths
+    got_st = np.concatenate([tac_st.run(None, {"image": b})[0] for b in batches])
     err_ad = float(np.abs(np.concatenate(got_ad) - ref_ad).max())
     err_st = float(np.abs(got_st - ref_st).max())
 
     engines = {
-        "tac adaptive": lambda: [tac_ad.run({"image": b}) for b in batches],
-        "tac adaptive 1-row": lambda: [tac_ad.run({"image": b[i:i + 1]})
+        "tac adaptive": lambda: [tac_ad.run(None, {"image": b}) for b in batches],
+        "tac adaptive 1-row": lambda: [tac_ad.run(None, {"image": b[i:i + 1]})
                                        for b in batches for i in range(B)],
-        "tac static": lambda: [tac_st.run({"image": b}) for b in batches],
+        "tac static": lambda: [tac_st.run(None, {"image": b}) for b in batches],
         "ORT static": lambda: [ort_static.run(None, {"image": b}) for b in batches],
         "ORT adaptive": lambda: [ort_adaptive.run(None, {"image": b[i:i + 1]})
                                  for b in batches for i in range(B)],

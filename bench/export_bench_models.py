@@ -73,7 +73,6 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "python"))
 
 OPSET = 17
 DEFAULT_OUT = os.path.join(HERE, ".models")

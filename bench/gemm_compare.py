@@ -18,7 +18,6 @@ import argparse
 import ctypes
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -29,7 +28,6 @@ import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 
 # (label, M, K, N): rows x reduction x columns.
 SHAPES = [
@@ -73,13 +71,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tac-compile", default=os.path.join(build, "bin", "tac-compile"))
-    parser.add_argument("--libtacrt", default=os.path.join(build, "lib", "libtacrt.so"))
     parser.add_argument("--blas", default="libblas.so.3")
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
 
-    from tac.runtime import Model
+    import tac
     blas = ctypes.CDLL(args.blas)
     sgemm = blas.cblas_sgemm
     c_int, c_float, ptr = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
@@ -102,10 +99,11 @@ def main():
             for mode in ("generated", "blas"):
                 subprocess.run([args.tac_compile, onnx_path, "-o", tacm, "--cpu=host",
                                 f"--gemm={mode}"], check=True, capture_output=True)
-                model = Model(tacm, library=args.libtacrt)
-                (tac_y,), _ = model.run([x])
+                model = tac.InferenceSession(tacm)
+                feed = {model.get_inputs()[0].name: x}
+                (tac_y,) = model.run(None, feed)
                 error = max(error, float(np.max(np.abs(tac_y - y))))
-                times[mode] = median_us(lambda: model.run([x]), args.repeat)
+                times[mode] = median_us(lambda: model.run(None, feed), args.repeat)
                 del model
             blas_us = median_us(lambda: sgemm(row_major, no_trans, no_trans, m, n, k, 1.0,
                                               x.ctypes.data, k, w.ctypes.data, n, 0.0,

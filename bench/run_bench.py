@@ -24,11 +24,11 @@ What it does, in order:
 6. prints the table and writes docs/bench.md (not in --quick unless
    --write-docs), keeping the "Where time goes" section already there.
 
-Engines: tac static / tac adaptive through the ctypes wrapper
-python/tac/runtime.py (in process, like ORT's Python API); ONNX Runtime CPU
+Engines: tac static / tac adaptive through tac.InferenceSession (the Python
+package's compiled extension, in process, like ORT's Python API); ONNX Runtime CPU
 (ORT_ENABLE_ALL, sequential, intra_op_num_threads = threads); PyTorch eager
 (torch.set_num_threads(threads), no_grad). tac runs its BLAS GEMM kernels on
-`threads` threads (Model.set_gemm_threads) and everything else on the
+`threads` threads (InferenceSession(threads=...)) and everything else on the
 calling thread; the table says so.
 
 Timing never fails the run: only errors and output mismatches do.
@@ -58,8 +58,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "python"))
 
 ENGINES = ("tac static", "tac adaptive", "ORT", "ORT adaptive", "PyTorch")
 MODEL_TITLES = {
@@ -165,21 +163,21 @@ class Engine:
         self.infos: list[dict] = []
 
 
-def make_tac(path: str, lib: str, adaptive: bool, eng_name: str, threads: int = 1):
-    from tac.runtime import Model, TacError
-    m = Model(path, library=lib)
+def make_tac(path: str, adaptive: bool, eng_name: str, threads: int = 1):
+    import tac
     try:  # BLAS GEMM kernels use `threads`; the rest runs on the caller's
-        m.set_gemm_threads(threads)
-    except TacError:
+        m = tac.InferenceSession(path, threads=threads)
+    except tac.UnsupportedError:
         threads = 1  # no BLAS GEMMs: one thread
-    names = [s["name"] for s in m.inputs]
-    static_flops = m.variants[0][1] if not adaptive else None
+        m = tac.InferenceSession(path, threads=1)
+    names = [s.name for s in m.get_inputs()]
+    static_flops = m.variants[0].flops if not adaptive else None
     e = None
 
     def call(inputs):
-        outs, info = m.run([inputs[n] for n in names])
+        outs, info = m.run_adaptive({n: inputs[n] for n in names})
         if adaptive:
-            e.infos.append({"path": info["path"], "flops": info["flops"],
+            e.infos.append({"path": info.path, "flops": info.flops,
                             "depth": int(outs[1])})
         return outs[0]
 
@@ -355,7 +353,7 @@ def rss_child(spec: dict) -> dict:
     base = peak_rss_kb()
     eng, threads = spec["engine"], spec["threads"]
     if eng.startswith("tac"):
-        e = make_tac(spec["tacm"], spec["lib"], eng == "tac adaptive", eng, threads)
+        e = make_tac(spec["tacm"], eng == "tac adaptive", eng, threads)
     elif eng.startswith("ORT"):
         import onnxruntime  # noqa: F401  (import before the baseline)
         base = peak_rss_kb()
@@ -579,7 +577,7 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
   engine once (K calls each on the same inputs), the starting engine rotates
   with the repetition; warm-up rounds first. Times are wall time per call
   (batch) measured in Python around the engine's own Python call: tac through
-  the ctypes wrapper `python/tac/runtime.py`, ORT's `InferenceSession.run`,
+  `tac.InferenceSession.run_adaptive`, ORT's `InferenceSession.run`,
   PyTorch's module call under `no_grad`.
   - **tac static**: the static model compiled by `tac-compile` (default
     `--cpu=host,x86-64`). **tac multithreads only its GEMMs** (BLAS, set with
@@ -672,7 +670,6 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=os.path.join(HERE, ".models"),
                    help="exported models, compiled .tacm files, results.json")
     p.add_argument("--tac-compile", default=os.path.join(ROOT, "build", "bin", "tac-compile"))
-    p.add_argument("--libtacrt", default=os.path.join(ROOT, "build", "lib", "libtacrt.so"))
     p.add_argument("--reuse-tacm", action="store_true",
                    help="use .tacm files compiled by an earlier run (compile time from then)")
     p.add_argument("--docs", default=os.path.join(ROOT, "docs", "bench.md"))
@@ -712,7 +709,7 @@ def main(argv=None) -> int:
     min_reps = a.min_reps or 3
     max_reps = a.max_reps or (10 if q else 200)
     write = (not a.no_docs) and (a.write_docs or not q)
-    for tool in (a.tac_compile, a.libtacrt):
+    for tool in (a.tac_compile,):
         if not os.path.exists(tool):
             time.sleep(10)  # a rebuild may be replacing it
             if not os.path.exists(tool):
@@ -755,11 +752,11 @@ def main(argv=None) -> int:
             continue
         compiles[key]["tacm"] = out
         log(f"    {compiles[key]['compile_s']:.1f} s")
-    from tac.runtime import Model
+    import tac
     for key, v in compiles.items():
         if "tacm" in v:
-            m = Model(v["tacm"], library=a.libtacrt)
-            v["flops"] = max(f for _, f in m.variants)
+            m = tac.InferenceSession(v["tacm"])
+            v["flops"] = max(variant.flops for variant in m.variants)
             del m
 
     # full-test-set path histogram of the adaptive model (untimed)
@@ -768,7 +765,7 @@ def main(argv=None) -> int:
     notes: list[str] = []
     if "fmnist" in families and 1 in batches and not q and "tacm" in compiles.get(
             "fmnist_adaptive_b1", {}):
-        e = make_tac(compiles["fmnist_adaptive_b1"]["tacm"], a.libtacrt, True, "tac adaptive")
+        e = make_tac(compiles["fmnist_adaptive_b1"]["tacm"], True, "tac adaptive")
         imgs = X.fmnist_images(10000)
         for i in range(len(imgs)):
             e.fn({"image": imgs[i:i + 1]})
@@ -791,10 +788,10 @@ def main(argv=None) -> int:
                 pool = input_pool(f, b, q)
                 engines = []
                 if "tacm" in compiles[f"{static}_b{b}"]:
-                    engines.append(make_tac(compiles[f"{static}_b{b}"]["tacm"], a.libtacrt,
+                    engines.append(make_tac(compiles[f"{static}_b{b}"]["tacm"],
                                             False, "tac static", t))
                 if adaptive and b == 1 and "tacm" in compiles[f"{adaptive}_b1"]:
-                    engines.append(make_tac(compiles[f"{adaptive}_b1"]["tacm"], a.libtacrt,
+                    engines.append(make_tac(compiles[f"{adaptive}_b1"]["tacm"],
                                             True, "tac adaptive", t))
                 engines.append(make_ort(X.model_path(a.cache, static, b), t, "ORT"))
                 if adaptive and b == 1:
@@ -828,8 +825,7 @@ def main(argv=None) -> int:
                 is_ad = "adaptive" in name
                 key = f"{adaptive if is_ad else static}_b{b}"
                 spec = {"engine": name, "family": f, "threads": t, "inputs": npz,
-                        "tacm": compiles[key].get("tacm"), "onnx": X.model_path(a.cache, key.rsplit("_b", 1)[0], b),
-                        "lib": a.libtacrt}
+                        "tacm": compiles[key].get("tacm"), "onnx": X.model_path(a.cache, key.rsplit("_b", 1)[0], b)}
                 log(f"peak RSS: {f} batch {b} {name}")
                 try:
                     cell["rss"][name] = measure_rss(spec)

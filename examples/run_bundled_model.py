@@ -3,13 +3,13 @@
 run by tac's runtime on the CPU, checked against ONNX Runtime on real test
 images.
 
-1. tac-compile compiles models/fmnist_vit_adaptive.onnx (If-gated layers, a
-   complexity predictor and an RL policy; see docs/training.md) into one
-   .tacm file: a controller plan, one static variant per depth path, the
-   weights and native x86-64 kernels (--report prints each plan's FLOPs and
-   arena).
-2. libtacrt (through python/tac/runtime.py) runs each test image: the
-   controller picks a path, the runtime runs that variant.
+1. tac.compile (the compiler, in process) compiles
+   models/fmnist_vit_adaptive.onnx (If-gated layers, a complexity predictor
+   and an RL policy; see docs/training.md) into one .tacm file: a controller
+   plan, one static variant per depth path, the weights and native x86-64
+   kernels (report=True gives each plan's FLOPs and arena).
+2. tac.InferenceSession (libtacrt) runs each test image: the controller
+   picks a path, the runtime runs that variant.
 3. ONNX Runtime runs the same ONNX file on the same images. The script
    compares depth choices, logits and predicted classes, and prints the path
    histogram, the mean FLOPs against the full model, and the latency of both
@@ -18,7 +18,6 @@ images.
 import argparse
 import gzip
 import os
-import subprocess
 import sys
 import time
 
@@ -26,7 +25,6 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = "/usr/share/datasets/fashion-mnist"
-sys.path.insert(0, os.path.join(ROOT, "python"))
 
 
 def read_idx(path):
@@ -41,45 +39,39 @@ def main():
     build = os.environ.get("TAC_BUILD_DIR", os.path.join(ROOT, "build"))
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tac-compile", default=os.path.join(build, "bin", "tac-compile"))
-    parser.add_argument("--libtacrt", default=os.path.join(build, "lib", "libtacrt.so"))
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "fmnist_vit_adaptive.onnx"))
     parser.add_argument("--images", type=int, default=200,
                         help="how many Fashion-MNIST test images to run")
     parser.add_argument("--keep", help="write the compiled .tacm here")
     args = parser.parse_args()
 
-    from tac.runtime import Model
     import onnxruntime as ort
+    import tac
 
     images = read_idx(os.path.join(DATA, "t10k-images-idx3-ubyte.gz"))[:args.images]
     labels = read_idx(os.path.join(DATA, "t10k-labels-idx1-ubyte.gz"))[:args.images]
     x = (images.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
 
     tacm = args.keep or os.path.join(build, "fmnist_vit_adaptive.tacm")
-    print(f"== tac-compile {os.path.relpath(args.model, ROOT)} -o {os.path.relpath(tacm, ROOT)} --report")
+    print(f"== tac.compile({os.path.relpath(args.model, ROOT)!r}, output={os.path.relpath(tacm, ROOT)!r}, report=True)")
     start = time.perf_counter()
-    proc = subprocess.run([args.tac_compile, args.model, "-o", tacm, "--report"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"tac-compile failed:\n{proc.stderr[-3000:]}")
+    compiled = tac.compile(args.model, output=tacm, report=True)
     compile_s = time.perf_counter() - start
-    plan_table = proc.stdout[proc.stdout.index("plan "):]
-    print("   " + plan_table.rstrip().replace("\n", "\n   "))
+    print("   " + compiled.report.rstrip().replace("\n", "\n   "))
     print(f"   compiled in {compile_s:.2f} s")
 
-    model = Model(tacm, library=args.libtacrt)
+    model = tac.InferenceSession(tacm, threads=1)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     # What the deepest path costs as tac runs it (controller + variant).
-    _, deepest = model.run([x[:1]], path=max(path for path, _ in model.variants))
-    full = deepest["flops"]
+    _, deepest = model.run_adaptive({"image": x[:1]}, path=max(v.path for v in model.variants))
+    full = deepest.flops
 
     print(f"== libtacrt vs ONNX Runtime on {args.images} test images (1 thread)")
     for i in range(min(5, args.images)):  # warm-up, both engines
-        model.run([x[i:i + 1]])
+        model.run(None, {"image": x[i:i + 1]})
         session.run(None, {"image": x[i:i + 1]})
     agree_depth = agree_class = correct = 0
     worst = 0.0
@@ -87,19 +79,19 @@ def main():
     for i in range(args.images):
         image = x[i:i + 1]
         start = time.perf_counter()
-        outputs, info = model.run([image])
+        outputs, info = model.run_adaptive({"image": image})
         tac_us.append((time.perf_counter() - start) * 1e6)
         start = time.perf_counter()
         ref = dict(zip(names, session.run(None, {"image": image})))
         ort_us.append((time.perf_counter() - start) * 1e6)
-        got = dict(zip((o["name"] for o in model.outputs), outputs))
+        got = dict(zip((o.name for o in model.get_outputs()), outputs))
         logits, ref_logits = got["logits"].ravel(), ref["logits"].ravel()
         worst = max(worst, float(np.max(np.abs(logits - ref_logits))))
         agree_depth += int(got["depth"]) == int(np.asarray(ref["depth"]).ravel()[0])
         agree_class += int(np.argmax(logits)) == int(np.argmax(ref_logits))
         correct += int(np.argmax(logits)) == int(labels[i])
-        histogram[info["path"]] = histogram.get(info["path"], 0) + 1
-        flops.append(info["flops"])
+        histogram[info.path] = histogram.get(info.path, 0) + 1
+        flops.append(info.flops)
 
     n = args.images
     mean = sum(flops) / n

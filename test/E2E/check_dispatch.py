@@ -39,7 +39,6 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tac_e2e as e2e  # noqa: E402
 
 TOLERANCE = 1e-4

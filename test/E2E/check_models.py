@@ -30,7 +30,6 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tac_e2e as e2e  # noqa: E402
 
 MODELS = ["vit_tiny", "bert_tiny", "vit_tiny_gated"]

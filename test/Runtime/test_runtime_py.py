@@ -1,11 +1,11 @@
-"""tac.runtime (the ctypes wrapper) against the test models. Needs
-TACRT_LIBRARY (libtacrt.so) and TACRT_TEST_MODELS (the models' directory)."""
+"""libtacrt's dispatch rules through tac.InferenceSession, on the hand-built
+test models (TACRT_TEST_MODELS: their directory)."""
 import os
 
 import numpy as np
 import pytest
 
-from tac.runtime import Model, TacError
+import tac
 
 MODELS = os.environ.get("TACRT_TEST_MODELS", "")
 SCALE = np.array([0.5, -1.0, 2.0, 1.0], np.float32)
@@ -19,34 +19,42 @@ def reference(x, layers):
 
 
 @pytest.fixture
-def model():
-    return Model(os.path.join(MODELS, "adaptive.tacm"))
+def sess():
+    return tac.InferenceSession(os.path.join(MODELS, "adaptive.tacm"))
 
 
-def test_signature(model):
-    assert model.inputs == [{"name": "x", "dtype": np.float32, "code": 0, "shape": (1, 4)}]
-    assert [o["name"] for o in model.outputs] == ["y"]
-    assert model.num_paths == 4
-    assert [p for p, _ in model.variants] == [0, 1, 3]
+def test_signature(sess):
+    (x,) = sess.get_inputs()
+    assert (x.name, x.shape, x.type, x.dtype) == ("x", [1, 4], "tensor(float)", "float32")
+    assert [o.name for o in sess.get_outputs()] == ["y"]
+    assert sess.num_paths == 4 and sess.has_controller
+    assert [v.path for v in sess.variants] == [0, 1, 3]
+    assert sess.batch_sizes == [1]
 
 
-def test_auto_fixed_budget(model):
+def test_auto_fixed_budget(sess):
     x = np.array([[0.5, 0.5, 0.5, 1.0]], np.float32)
-    (y,), info = model.run({"x": x})
-    assert info["path"] == 3 and info["requested_path"] == 2 and info["rounded"]
-    assert info["layers"] == [0, 1, 2, 3] and info["flops"] == 52
+    (y,), info = sess.run_adaptive({"x": x})
+    assert info.path == 3 and info.requested_path == 2 and info.rounded
+    assert info.layers == [0, 1, 2, 3] and info.flops == 52
     np.testing.assert_allclose(y, reference(x, 4), rtol=1e-6)
-    (y,), info = model.run([x], path=1)
-    assert info["path"] == 1
+    (y,), info = sess.run_adaptive({"x": x}, path=1)
+    assert info.path == 1
     np.testing.assert_allclose(y, reference(x, 2), rtol=1e-6)
-    _, info = model.run([x], budget_flops=30)
-    assert info["path"] == 1 and info["budget_limited"]
+    _, info = sess.run_adaptive({"x": x}, budget_flops=30)
+    assert info.path == 1 and info.budget_limited
+    # Rows without a compiled bucket run one by one, each on its own path.
+    rows = np.array([[0.5, 0.5, 0.5, 1.0], [0.1, 0.1, 0.1, 0.0]], np.float32)
+    (y,), info = sess.run_adaptive({"x": rows})
+    assert info.rows == 2 and len(info.paths) == 2
+    np.testing.assert_allclose(y[:1], reference(rows[:1], 4), rtol=1e-6)
 
 
-def test_errors(model):
-    with pytest.raises(TacError, match=r"expected float32\[1, 4\] \(or N rows: float32\[N, 4\]\), got float64\[1, 4\]"):
-        model.run([np.zeros((1, 4))])
-    with pytest.raises(TacError, match="compiled paths: 0, 1, 3"):
-        model.run([np.zeros((1, 4), np.float32)], path=2)
-    with pytest.raises(TacError, match="cannot open"):
-        Model("/nonexistent.tacm")
+def test_errors(sess):
+    with pytest.raises(tac.InvalidArgumentError,
+                       match=r"expected float32\[1, 4\] \(or N rows: float32\[N, 4\]\), got float64\[1, 4\]"):
+        sess.run(None, {"x": np.zeros((1, 4))})
+    with pytest.raises(tac.TacError, match="compiled paths: 0, 1, 3"):
+        sess.run_adaptive({"x": np.zeros((1, 4), np.float32)}, path=2)
+    with pytest.raises(tac.InvalidModelError, match="cannot open"):
+        tac.InferenceSession("/nonexistent.tacm")

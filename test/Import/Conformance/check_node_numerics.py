@@ -37,7 +37,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_node_tests  # noqa: E402
 
 # The reference CPU pipeline of examples/run_adaptive_mlp.py, plus

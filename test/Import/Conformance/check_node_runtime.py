@@ -49,7 +49,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_node_tests  # noqa: E402
 
 RTOL, ATOL = 1e-3, 1e-7

@@ -1,0 +1,551 @@
+//===- RuntimeModule.cpp - tac._runtime: libtacrt for Python --------------===//
+//
+// The compiled half of tac.InferenceSession. Inputs are read in place when
+// they are C-contiguous arrays of the model's dtype (anything else is
+// converted once by NumPy); outputs are NumPy arrays the runtime writes
+// directly. The GIL is released while a model runs.
+//
+// Thread safety: one Session object serves concurrent run() calls. A
+// tac::rt::Session is single-threaded, so each call borrows an idle one
+// from a pool (creating one when all are busy); every borrowed session has
+// its own arena, and they share the loaded model.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tacrt/tacrt.hpp"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace nb = nanobind;
+using namespace tac::rt;
+
+namespace {
+
+/// Raises the tac.errors exception for `status`'s code.
+[[noreturn]] void raise(const Status &status) {
+  const char *name = "TacError";
+  switch (status.code()) {
+  case ErrorCode::InvalidArgument:
+    name = "InvalidArgumentError";
+    break;
+  case ErrorCode::InvalidFile:
+    name = "InvalidModelError";
+    break;
+  case ErrorCode::Unsupported:
+    name = "UnsupportedError";
+    break;
+  default:
+    break;
+  }
+  nb::object cls = nb::module_::import_("tac.errors").attr(name);
+  PyErr_SetString(cls.ptr(), status.message().c_str());
+  throw nb::python_error();
+}
+
+[[noreturn]] void raiseInvalid(const std::string &message) {
+  raise(Status::error(ErrorCode::InvalidArgument, message));
+}
+
+nb::dlpack::dtype dlpackOf(DType type) {
+  using nb::dlpack::dtype_code;
+  auto make = [](dtype_code code, int bits) {
+    return nb::dlpack::dtype{static_cast<uint8_t>(code),
+                             static_cast<uint8_t>(bits), 1};
+  };
+  switch (type) {
+  case DType::F32: return make(dtype_code::Float, 32);
+  case DType::F16: return make(dtype_code::Float, 16);
+  case DType::BF16: return make(dtype_code::UInt, 16); // NumPy has no bf16: its bits
+  case DType::F64: return make(dtype_code::Float, 64);
+  case DType::I8: return make(dtype_code::Int, 8);
+  case DType::I16: return make(dtype_code::Int, 16);
+  case DType::I32: return make(dtype_code::Int, 32);
+  case DType::I64: return make(dtype_code::Int, 64);
+  case DType::U8: return make(dtype_code::UInt, 8);
+  case DType::Bool: return make(dtype_code::Bool, 8);
+  case DType::U16: return make(dtype_code::UInt, 16);
+  case DType::U32: return make(dtype_code::UInt, 32);
+  case DType::U64: return make(dtype_code::UInt, 64);
+  }
+  return make(dtype_code::Float, 32);
+}
+
+/// The tac dtype of a NumPy array's element type, read as `expected` when
+/// the bits agree (uint16 carries bfloat16).
+std::optional<DType> dtypeOf(nb::dlpack::dtype dt, DType expected) {
+  if (dlpackOf(expected) == dt)
+    return expected;
+  for (int t = 0; t <= static_cast<int>(DType::U64); ++t)
+    if (t != static_cast<int>(DType::BF16) &&
+        dlpackOf(static_cast<DType>(t)) == dt)
+      return static_cast<DType>(t);
+  return std::nullopt;
+}
+
+/// ONNX Runtime's type strings: "tensor(float)".
+std::string onnxTypeName(DType type) {
+  switch (type) {
+  case DType::F32: return "tensor(float)";
+  case DType::F16: return "tensor(float16)";
+  case DType::BF16: return "tensor(bfloat16)";
+  case DType::F64: return "tensor(double)";
+  case DType::I8: return "tensor(int8)";
+  case DType::I16: return "tensor(int16)";
+  case DType::I32: return "tensor(int32)";
+  case DType::I64: return "tensor(int64)";
+  case DType::U8: return "tensor(uint8)";
+  case DType::Bool: return "tensor(bool)";
+  case DType::U16: return "tensor(uint16)";
+  case DType::U32: return "tensor(uint32)";
+  case DType::U64: return "tensor(uint64)";
+  }
+  return "tensor(unknown)";
+}
+
+/// NumPy's name of the element type arrays for `type` have (NumPy has no
+/// bfloat16: its arrays carry the bits as uint16).
+const char *numpyName(DType type) {
+  return type == DType::BF16 ? "uint16" : dtypeName(type);
+}
+
+/// A model input or output, shaped like ONNX Runtime's NodeArg.
+struct NodeArg {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string type;
+  std::string dtype;
+};
+
+NodeArg nodeArg(const TensorSpec &spec) {
+  return {spec.name, spec.shape, onnxTypeName(spec.dtype),
+          numpyName(spec.dtype)};
+}
+
+using Array = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+class PySession {
+public:
+  PySession(ModelRef model, const std::string &device, int cudaDevice,
+            const std::string &gpuDispatch, std::optional<int> threads)
+      : model_(std::move(model)) {
+    if (device == "cuda")
+      options_.device = Device::Cuda;
+    else if (device != "cpu")
+      raiseInvalid("unknown device '" + device + "'; use \"cpu\" or \"cuda\"");
+    options_.cudaDevice = cudaDevice;
+    if (gpuDispatch == "device")
+      options_.dispatch = GpuDispatch::Device;
+    else if (gpuDispatch != "host")
+      raiseInvalid("unknown gpu_dispatch '" + gpuDispatch +
+                   "'; use \"host\" or \"device\"");
+    // One thread is what a model without BLAS GEMM kernels does anyway; more
+    // than one it cannot honour, and says why.
+    if (threads)
+      if (Status st = model_->setGemmThreads(*threads);
+          !st && !(*threads == 1 && st.code() == ErrorCode::Unsupported))
+        raise(st);
+    // One session now: a file that cannot run here (no CUDA, no CPU code)
+    // fails at construction, not at the first run.
+    idle_.push_back(create());
+    inputs_.reserve(model_->inputs().size());
+    for (const TensorSpec &spec : model_->inputs())
+      inputs_.push_back(nodeArg(spec));
+    for (const TensorSpec &spec : model_->outputs())
+      outputs_.push_back(nodeArg(spec));
+    deviceSummary_ = idle_.front()->deviceSummary();
+    // What every run needs from Python, looked up once.
+    nb::object numpy = nb::module_::import_("numpy");
+    empty_ = numpy.attr("empty");
+    for (const TensorSpec &spec : model_->inputs())
+      inputKeys_.push_back(nb::str(spec.name.c_str()));
+    for (const TensorSpec &spec : model_->outputs()) {
+      outDtypes_.push_back(numpy.attr("dtype")(numpyName(spec.dtype)));
+      nb::list dims;
+      for (int64_t d : spec.shape)
+        dims.append(d);
+      outShapes_.push_back(nb::tuple(dims));
+    }
+  }
+
+  const Model &model() const { return *model_; }
+  const std::vector<NodeArg> &inputs() const { return inputs_; }
+  const std::vector<NodeArg> &outputs() const { return outputs_; }
+  const std::string &deviceSummary() const { return deviceSummary_; }
+  std::string device() const {
+    return options_.device == Device::Cuda ? "cuda" : "cpu";
+  }
+
+  /// Runs `feed` (input name -> array); returns every output, in order.
+  std::vector<nb::object> run(nb::dict feed, const RunOptions &options,
+                              RunInfo *info) {
+    const std::vector<TensorSpec> &specs = model_->inputs();
+    for (auto [key, value] : feed) {
+      if (!nb::isinstance<nb::str>(key))
+        raiseInvalid("input feed keys must be input names (str)");
+      std::string name = nb::cast<std::string>(key);
+      bool known = false;
+      for (const TensorSpec &spec : specs)
+        known |= spec.name == name;
+      if (!known)
+        raiseInvalid("unknown input '" + name + "'; the model's inputs are " +
+                     inputNames());
+    }
+    // Keep converted arrays alive until the run ends.
+    std::vector<Array> arrays;
+    arrays.reserve(specs.size());
+    std::vector<Tensor> tensors;
+    tensors.reserve(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const TensorSpec &spec = specs[i];
+      PyObject *value = PyDict_GetItem(feed.ptr(), inputKeys_[i].ptr());
+      if (!value)
+        raiseInvalid("missing input '" + spec.name + "' (" +
+                     describeRows(spec.dtype, spec.shape) +
+                     "); the model's inputs are " + inputNames());
+      arrays.push_back(toArray(nb::handle(value), spec, i));
+      const Array &a = arrays.back();
+      std::optional<DType> type = dtypeOf(a.dtype(), spec.dtype);
+      std::vector<int64_t> shape(a.ndim());
+      for (size_t d = 0; d < a.ndim(); ++d)
+        shape[d] = static_cast<int64_t>(a.shape(d));
+      if (!type)
+        raiseInvalid("input " + std::to_string(i) + " '" + spec.name +
+                     "': expected " + describeType(spec.dtype, spec.shape) +
+                     ", got an array of a type tac has no equivalent for");
+      tensors.push_back(Tensor::view(a.data(), *type, std::move(shape)));
+    }
+
+    std::optional<uint64_t> rows =
+        specs.empty() ? std::optional<uint64_t>(1)
+                      : rowsOf(tensors[0].shape(), specs[0].shape);
+    std::vector<nb::object> results;
+    std::vector<Tensor> outputs;
+    if (rows && *rows > 0) {
+      const std::vector<TensorSpec> &outSpecs = model_->outputs();
+      for (size_t o = 0; o < outSpecs.size(); ++o) {
+        std::vector<int64_t> shape = batchShape(outSpecs[o].shape, *rows);
+        results.push_back(emptyArray(o, *rows, shape));
+        outputs.push_back(Tensor::view(dataOf(results.back()),
+                                       outSpecs[o].dtype, std::move(shape)));
+      }
+    }
+    // else: run() names the input whose shape is wrong.
+
+    std::unique_ptr<Session> session = borrow();
+    Status status;
+    {
+      nb::gil_scoped_release release;
+      status = session->run(tensors, outputs, options, info);
+    }
+    giveBack(std::move(session));
+    if (!status)
+      raise(status);
+    return results;
+  }
+
+private:
+  /// numpy.empty for output `o` (fresh, writable, C order; NumPy's
+  /// allocator aligns to at least the element size, what views need).
+  nb::object emptyArray(size_t o, uint64_t rows,
+                        const std::vector<int64_t> &shape) {
+    if (rows == 1)
+      return empty_(outShapes_[o], outDtypes_[o]);
+    nb::list dims;
+    for (int64_t d : shape)
+      dims.append(d);
+    return empty_(nb::tuple(dims), outDtypes_[o]);
+  }
+
+  static void *dataOf(const nb::object &array) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(array.ptr(), &view,
+                           PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+      throw nb::python_error();
+    void *data = view.buf;
+    PyBuffer_Release(&view); // the array keeps the memory alive
+    return data;
+  }
+
+  std::unique_ptr<Session> create() {
+    Expected<std::unique_ptr<Session>> session =
+        Session::create(model_, options_);
+    if (!session)
+      raise(session.status());
+    return std::move(*session);
+  }
+
+  std::unique_ptr<Session> borrow() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        std::unique_ptr<Session> s = std::move(idle_.back());
+        idle_.pop_back();
+        return s;
+      }
+    }
+    return create();
+  }
+
+  void giveBack(std::unique_ptr<Session> session) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(session));
+  }
+
+  std::string inputNames() const {
+    std::string names;
+    for (const TensorSpec &spec : model_->inputs())
+      names += (names.empty() ? "" : ", ") + spec.name;
+    return names.empty() ? "(none)" : names;
+  }
+
+  /// `value` as a C-contiguous CPU array: NumPy arrays of the right layout
+  /// are used in place; strided arrays, lists and scalars are converted.
+  Array toArray(nb::handle value, const TensorSpec &spec, size_t index) {
+    Array array;
+    if (nb::try_cast(value, array, /*convert=*/false))
+      return array;
+    // Arrays keep their dtype (a wrong one is an error, not a silent cast);
+    // lists and scalars become the model's dtype.
+    nb::object numpy = nb::module_::import_("numpy");
+    nb::object converted;
+    try {
+      converted =
+          nb::hasattr(value, "dtype")
+              ? numpy.attr("ascontiguousarray")(value)
+              : numpy.attr("ascontiguousarray")(value, numpyName(spec.dtype));
+    } catch (nb::python_error &e) {
+      raiseInvalid("input " + std::to_string(index) + " '" + spec.name +
+                   "': cannot make an array of " +
+                   describeRows(spec.dtype, spec.shape) + " from " +
+                   nb::cast<std::string>(nb::str(value.type())) + " (" +
+                   e.what() + ")");
+    }
+    if (nb::try_cast(converted, array, /*convert=*/false))
+      return array;
+    raiseInvalid("input " + std::to_string(index) + " '" + spec.name +
+                 "': expected a NumPy array of " +
+                 describeRows(spec.dtype, spec.shape) + ", got " +
+                 nb::cast<std::string>(nb::str(value.type())));
+  }
+
+  ModelRef model_;
+  SessionOptions options_;
+  nb::object empty_;                       // numpy.empty
+  std::vector<nb::object> inputKeys_;      // input names as str
+  std::vector<nb::object> outDtypes_, outShapes_; // numpy dtype, one-row shape
+  std::vector<NodeArg> inputs_, outputs_;
+  std::string deviceSummary_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Session>> idle_;
+};
+
+ModelRef loadModel(nb::handle source) {
+  Expected<ModelRef> model = Status();
+  if (nb::isinstance<nb::bytes>(source)) {
+    nb::bytes bytes = nb::borrow<nb::bytes>(source);
+    const void *data = bytes.c_str();
+    size_t size = bytes.size();
+    nb::gil_scoped_release release;
+    model = Model::loadFromMemory(data, size, "<compiled model>");
+  } else {
+    std::string path = nb::cast<std::string>(source);
+    nb::gil_scoped_release release;
+    model = Model::load(path);
+  }
+  if (!model)
+    raise(model.status());
+  return *model;
+}
+
+RunOptions runOptions(std::optional<int32_t> path,
+                      std::optional<double> budgetFlops) {
+  if (path && budgetFlops)
+    raiseInvalid("pass path or budget_flops, not both");
+  if (path)
+    return RunOptions::fixed(*path);
+  if (budgetFlops) {
+    if (!(*budgetFlops >= 0))
+      raiseInvalid("budget_flops must be >= 0");
+    return RunOptions::budget(static_cast<uint64_t>(*budgetFlops));
+  }
+  return RunOptions::automatic();
+}
+
+} // namespace
+
+NB_MODULE(_runtime, m) {
+  m.doc() = "libtacrt bindings behind tac.InferenceSession (use tac, not "
+            "this module)";
+  m.def("version", []() { return std::string(version()); },
+        "The runtime's version.");
+  m.def(
+      "cuda_available",
+      []() {
+        std::string why;
+        bool ok = cudaAvailable(&why);
+        return std::make_pair(ok, why);
+      },
+      "(True, '') when a CUDA device can be used, else (False, why).");
+
+  nb::class_<NodeArg>(m, "NodeArg",
+                      "A model input or output: name, shape, ONNX type "
+                      "string and NumPy dtype name.")
+      .def_ro("name", &NodeArg::name)
+      .def_ro("shape", &NodeArg::shape,
+              "Shape of one row (a batch of N rows replaces a leading 1 by "
+              "N, or prepends N).")
+      .def_ro("type", &NodeArg::type, "ONNX Runtime style: 'tensor(float)'.")
+      .def_ro("dtype", &NodeArg::dtype, "NumPy dtype name: 'float32'.")
+      .def("__repr__", [](const NodeArg &a) {
+        std::string shape;
+        for (int64_t d : a.shape)
+          shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+        return "NodeArg(name='" + a.name + "', type='" + a.type +
+               "', shape=[" + shape + "])";
+      });
+
+  nb::class_<VariantInfo>(m, "VariantInfo",
+                          "One compiled path: its function name, path "
+                          "number, layers, FLOPs and arena bytes.")
+      .def_ro("name", &VariantInfo::name)
+      .def_ro("path", &VariantInfo::path)
+      .def_ro("layers", &VariantInfo::layers)
+      .def_ro("flops", &VariantInfo::flops)
+      .def_ro("arena_bytes", &VariantInfo::arenaBytes)
+      .def("__repr__", [](const VariantInfo &v) {
+        return "VariantInfo(path=" + std::to_string(v.path) + ", flops=" +
+               std::to_string(v.flops) + ", layers=" +
+               std::to_string(v.layers.size()) + ")";
+      });
+
+  nb::class_<RunInfo>(m, "RunInfo",
+                      "What one run did. For a batch, paths/requested_paths "
+                      "have one entry per row and flops, controller_flops "
+                      "and time_us cover all rows; the scalar path fields "
+                      "describe row 0.")
+      .def_ro("path", &RunInfo::path, "The variant that ran (row 0).")
+      .def_ro("requested_path", &RunInfo::requestedPath,
+              "What the policy (or path=) asked for (row 0).")
+      .def_ro("rounded", &RunInfo::rounded,
+              "The requested path was not compiled and was rounded up.")
+      .def_ro("budget_limited", &RunInfo::budgetLimited,
+              "budget_flops forced a cheaper variant.")
+      .def_ro("flops", &RunInfo::flops,
+              "Variant + controller FLOPs, all rows (tac's cost model).")
+      .def_ro("controller_flops", &RunInfo::controllerFlops)
+      .def_ro("time_us", &RunInfo::timeUs,
+              "Controller + variants, microseconds.")
+      .def_ro("layers", &RunInfo::layers, "The layers that ran (row 0).")
+      .def_ro("rows", &RunInfo::rows)
+      .def_ro("paths", &RunInfo::paths, "Per row: the variant that ran.")
+      .def_ro("requested_paths", &RunInfo::requestedPaths)
+      .def_ro("grouping_us", &RunInfo::groupingUs,
+              "Of time_us: grouping rows by path, padding, gathering and "
+              "scattering (batches).")
+      .def("__repr__", [](const RunInfo &i) {
+        return "RunInfo(path=" + std::to_string(i.path) +
+               ", rows=" + std::to_string(i.rows) +
+               ", flops=" + std::to_string(i.flops) +
+               ", time_us=" + std::to_string(i.timeUs) + ")";
+      });
+
+  nb::class_<PySession>(m, "Session",
+                        "A loaded model and its execution state; see "
+                        "tac.InferenceSession.")
+      .def(
+          "__init__",
+          [](PySession *self, nb::handle source, const std::string &device,
+             std::optional<int> threads, int cudaDevice,
+             const std::string &gpuDispatch) {
+            new (self) PySession(loadModel(source), device, cudaDevice,
+                                 gpuDispatch, threads);
+          },
+          nb::arg("source"), nb::arg("device") = "cpu",
+          nb::arg("threads") = nb::none(), nb::arg("cuda_device") = 0,
+          nb::arg("gpu_dispatch") = "host",
+          "source: a .tacm path (str) or compiled bytes.")
+      .def("get_inputs", &PySession::inputs, nb::rv_policy::copy,
+           "The model's inputs (one row each).")
+      .def("get_outputs", &PySession::outputs, nb::rv_policy::copy,
+           "The model's outputs (one row each).")
+      .def(
+          "run",
+          [](PySession &s, std::optional<std::vector<std::string>> names,
+             nb::dict feed, nb::handle runOptions) {
+            if (!runOptions.is_none())
+              raiseInvalid("tac has no RunOptions; use run_adaptive(feed, "
+                           "path=..., budget_flops=...) to steer the path");
+            std::vector<nb::object> all =
+                s.run(feed, RunOptions::automatic(), nullptr);
+            if (!names || names->empty())
+              return all;
+            std::vector<nb::object> picked;
+            for (const std::string &name : *names) {
+              size_t o = 0;
+              while (o < s.outputs().size() && s.outputs()[o].name != name)
+                ++o;
+              if (o == s.outputs().size()) {
+                std::string known;
+                for (const NodeArg &a : s.outputs())
+                  known += (known.empty() ? "" : ", ") + a.name;
+                raiseInvalid("unknown output '" + name +
+                             "'; the model's outputs are " + known);
+              }
+              picked.push_back(all[o]);
+            }
+            return picked;
+          },
+          nb::arg("output_names").none(), nb::arg("input_feed"),
+          nb::arg("run_options") = nb::none(),
+          nb::sig("def run(self, output_names: collections.abc.Sequence[str] "
+                  "| None, input_feed: dict[str, numpy.typing.ArrayLike]"
+                  ", run_options: None = None) -> "
+                  "list[numpy.typing.NDArray]"),
+          "ONNX Runtime's run: output_names (None: all) and a dict of "
+          "input name -> array (one row, or N rows). Returns the arrays. "
+          "The controller picks each row's path.")
+      .def(
+          "run_adaptive",
+          [](PySession &s, nb::dict feed, std::optional<int32_t> path,
+             std::optional<double> budgetFlops) {
+            RunInfo info;
+            std::vector<nb::object> outputs =
+                s.run(feed, runOptions(path, budgetFlops), &info);
+            return std::make_pair(std::move(outputs), std::move(info));
+          },
+          nb::arg("input_feed"), nb::arg("path") = nb::none(),
+          nb::arg("budget_flops") = nb::none(),
+          nb::sig("def run_adaptive(self, input_feed: "
+                  "dict[str, numpy.typing.ArrayLike], "
+                  "path: int | None = None, budget_flops: float | None = "
+                  "None) -> tuple[list[numpy.typing.NDArray], RunInfo]"),
+          "Runs like run(None, feed) and also returns the RunInfo. path=K "
+          "runs path K's variant (rounded up to a compiled one); "
+          "budget_flops=X caps the controller's choice at X FLOPs per row.")
+      .def_prop_ro("device", &PySession::device)
+      .def_prop_ro("device_summary", &PySession::deviceSummary)
+      .def_prop_ro("num_paths",
+                   [](const PySession &s) { return s.model().numPaths(); })
+      .def_prop_ro("has_controller",
+                   [](const PySession &s) { return s.model().hasController(); })
+      .def_prop_ro("controller_flops",
+                   [](const PySession &s) {
+                     return s.model().controllerFlops();
+                   })
+      .def_prop_ro("variants",
+                   [](const PySession &s) { return s.model().variants(); })
+      .def_prop_ro("batch_sizes",
+                   [](const PySession &s) { return s.model().batchSizes(); })
+      .def_prop_ro("producer",
+                   [](const PySession &s) { return s.model().producer(); })
+      .def_prop_ro("arena_bytes",
+                   [](const PySession &s) { return s.model().arenaBytes(); });
+}
