@@ -257,6 +257,48 @@ def check(tac_compile, tac_run, work):
                    e2e.compile_model(tac_compile, wrap_path,
                                      os.path.join(work, "wrapping_dims.tacm")),
                    mentions=("W", "overflows 64 bits"))
+    # External data outside the model's directory: an absolute path, '..',
+    # and a symbolic link that leaves it. Data next to the model still loads.
+    ext_dir = os.path.join(work, "external")
+    os.makedirs(ext_dir, exist_ok=True)
+    w_bytes = np.arange(4, dtype=np.float32).tobytes()
+    outside = os.path.join(work, "outside.bin")
+    for f in (outside, os.path.join(ext_dir, "w.bin")):
+        with open(f, "wb") as fh:
+            fh.write(w_bytes)
+    link = os.path.join(ext_dir, "link.bin")
+    if not os.path.lexists(link):
+        os.symlink(os.path.join("..", "outside.bin"), link)
+
+    def external_model(label, location):
+        w = onnx.TensorProto()
+        w.name, w.data_type = "W", onnx.TensorProto.FLOAT
+        w.dims.extend([4])
+        w.data_location = onnx.TensorProto.EXTERNAL
+        entry = w.external_data.add()
+        entry.key, entry.value = "location", location
+        graph = helper.make_graph(
+            [helper.make_node("Add", ["x", "W"], ["y"])], "ext",
+            [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],
+            [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4])], [w])
+        path = os.path.join(ext_dir, label + ".onnx")
+        with open(path, "wb") as fh:
+            fh.write(helper.make_model(
+                graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+        return e2e.compile_model(tac_compile, path, os.path.join(work, label + ".tacm"))
+
+    for label, location, mentions in [
+            ("ext_absolute", outside, ("W", "leaves the model's directory")),
+            ("ext_dotdot", "../outside.bin", ("W", "leaves the model's directory")),
+            ("ext_symlink", "link.bin", ("W", "symbolic link", "outside the model's directory"))]:
+        c.expect_error(f"tac-compile on external data at {location!r}",
+                       external_model(label, location), mentions=mentions)
+    c.total += 1
+    inside = external_model("ext_inside", "w.bin")
+    if inside.ok:
+        c.passed += 1
+    else:
+        print(f"FAIL   tac-compile on external data next to the model: {inside.describe()}")
     missing_onnx = os.path.join(work, "no_such_model.onnx")
     c.expect_error("tac-compile on a missing file",
                    e2e.compile_model(tac_compile, missing_onnx,

@@ -110,8 +110,33 @@ LogicalResult collectBytes(const TensorProto &tensor, StringRef modelDir,
       error = "its external data has no 'location'";
       return failure();
     }
-    SmallString<256> path(modelDir);
+    if (offset < 0)
+      return error = "its external data offset " + std::to_string(offset) +
+                     " is negative", failure();
+    // External data lives in the model's directory (ONNX Runtime's rule
+    // too): a model from elsewhere must not read /etc/passwd or ../secrets.
+    if (llvm::sys::path::is_absolute(location) ||
+        llvm::is_contained(llvm::make_range(llvm::sys::path::begin(location),
+                                            llvm::sys::path::end(location)),
+                           ".."))
+      return error = "its external data location '" + location +
+                     "' leaves the model's directory; external data must be "
+                     "a relative path inside it (no absolute path, no '..')",
+             failure();
+    SmallString<256> path(modelDir.empty() ? StringRef(".") : modelDir);
     llvm::sys::path::append(path, location);
+    SmallString<256> realDir, realFile;
+    if (!llvm::sys::fs::real_path(path, realFile) &&
+        !llvm::sys::fs::real_path(modelDir.empty() ? StringRef(".") : modelDir,
+                                  realDir) &&
+        !StringRef(realFile).starts_with(
+            (realDir + llvm::sys::path::get_separator()).str()))
+      return error = "its external data location '" + location +
+                     "' resolves (through a symbolic link) to '" +
+                     realFile.str().str() +
+                     "', outside the model's directory; copy the data next "
+                     "to the model",
+             failure();
     if (length < 0)
       length = expected;
     auto file = llvm::MemoryBuffer::getFileSlice(path, length, offset);
