@@ -119,7 +119,16 @@ def test_smoke_outputs_written(smoke):
         saved = json.load(f)
     t = saved["test"]
     assert len(t["fixed"]) == cfg.vit.depth
-    assert t["static"]["accuracy"] == t["fixed"][-1]["accuracy"]
+    # The exported static twin, run by ONNX Runtime on the recipe's test
+    # split, has the accuracy the recipe recorded (PyTorch at full depth).
+    import onnxruntime as ort
+    from tac.train.data import load_fashion_mnist
+    test = load_fashion_mnist(holdout=cfg.holdout, seed=cfg.seed)[2].take(cfg.test_limit)
+    st = ort.InferenceSession(str(out / "models/fmnist_vit_static.onnx"),
+                              providers=["CPUExecutionProvider"])
+    correct = sum(int(np.argmax(st.run(None, {"image": x[None].numpy()})[0])) == int(y)
+                  for x, y in zip(test.images, test.labels))
+    assert abs(correct / len(test) - t["static"]["accuracy"]) <= 1.5 / len(test)
     assert sum(t["adaptive_bundled"]["depth_histogram"]) == saved["dataset"]["test"]
     assert len(t["policy"]) == len(cfg.lambdas)
     md = (out / "results.md").read_text()
