@@ -134,6 +134,43 @@ def test_hf_bert_embedding_without_labels(tmp_path):
     assert res["ort_check"]["passed"] and res["readout"] == "pooled"
 
 
+def test_embedding_readout_attention_pooling():
+    """Embedding exits: attention pooling over the token states, ignoring
+    padding; at full depth the readout is the pretrained model's output bit
+    for bit, whatever the shallower readouts learned."""
+    transformers = pytest.importorskip("transformers")
+    from tac.adapt.exits import ExitModel
+    torch.manual_seed(0)
+    m = transformers.BertModel(transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=64), add_pooling_layer=False).eval()
+    x = _text_data().train.inputs
+    x = {k: v[:4] for k, v in x.items()}
+    task = Embedding()
+    em = ExitModel(Anatomy(m, x), task, x, heads=2)
+    assert em.mode == "pooled" and em.heads == 2 and em.Wa.shape == (3, 2 * 32, 32)
+    with torch.no_grad():
+        for p in em.readout_params():
+            p.add_(0.1 * torch.randn_like(p))
+    em.reset_full_depth()
+    with torch.no_grad():
+        hs = em.anatomy.hidden_states(x)
+        full = em.readout(x, em.read(x, hs[-1]), 2)
+        assert torch.equal(full, em.full_output(x))
+        r = em.read(x, hs[0])
+        y = em.readout(x, r, 0)
+        assert torch.allclose(y.norm(dim=-1), torch.ones(4), atol=1e-5)
+        # padding does not count: changing padded token states leaves the exit as it is
+        pad = (x["attention_mask"] == 0)[..., None]
+        y2 = em.readout(x, torch.where(pad, r + 5.0, r), 0)
+        assert torch.allclose(y, y2, atol=1e-5)
+        # batched training path == the per-depth path the export traces
+        rb = torch.stack([em.read(x, h) for h in hs[:2]], 1)
+        yb = em.readouts_batched(x, rb)
+        for d in range(2):
+            assert torch.allclose(yb[:, d], em.readout(x, rb[:, d], d), atol=1e-5)
+
+
 @pytest.mark.parametrize("family", ["distilbert", "hf_vit", "torchvision_vit"])
 def test_other_families_adapt_and_export(family, tmp_path):
     transformers = pytest.importorskip("transformers")

@@ -532,7 +532,15 @@ def _measure_tac(cfg: AdaptConfig, files: dict, test: Split, task: Task, L, P,
     tacm = {k: v[:-5] + ".tacm" for k, v in files.items()}
     compile_s = {}
     for k in files:
-        compile_s[k], _ = compile_model(comp, files[k], tacm[k])
+        for attempt in range(4):  # a tac build being relinked: wait and try again
+            try:
+                compile_s[k], _ = compile_model(comp, files[k], tacm[k])
+                break
+            except OSError as e:
+                if attempt == 3:
+                    raise
+                print(f"tac-compile not runnable ({e}); trying again in 30 s")
+                time.sleep(30)
     feeds = _np(test.inputs)
     run = {k: Runner(tacm[k], lib) for k in files}
     # the pretrained model and every exit, through libtacrt

@@ -58,9 +58,18 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
     d = res["dataset"]
     w(f"- Model: {res['model']}, pretrained, **backbone frozen**"
       + (f" (fine-tuned {res['config']['finetune_epochs']} epochs)" if res["config"]["finetune_epochs"] else "")
-      + f"; layers found structurally. Readout after every depth: the model's own head after a "
-      f"learned affine map on {'the first token' if res['readout'] == 'token0' else 'the pooled hidden state' if res['readout'] == 'pooled' else 'every token'} "
-      "(identity at full depth), distilled from the full-depth model (no labels used).")
+      + f"; layers found structurally. Readout after every depth: "
+      + (f"the pooled hidden state after a learned affine map plus a learned "
+         f"{res['config'].get('readout_heads', 0)}-head attention pooling over the token states "
+         "(identity map and no attention term at full depth: the full-depth exit is the "
+         "pretrained model), distilled from the full-depth model (1 - cosine plus a relational "
+         f"loss on the full model's in-batch similarity ranking, weight "
+         f"{res['config'].get('readout_relational', 0):g}, temperature "
+         f"{res['config'].get('readout_tau', 0):g}; no labels used)."
+         if res['readout'] == 'pooled' and res['config'].get('readout_heads') else
+         f"the model's own head after a learned affine map on "
+         f"{'the first token' if res['readout'] == 'token0' else 'the pooled hidden state' if res['readout'] == 'pooled' else 'every token'} "
+         "(identity at full depth), distilled from the full-depth model (no labels used)."))
     ctl = (f"controller: {d['train']} train + {d['val']} val inputs (cross-fitted together), "
            f"operating points: the {d['val']} val inputs"
            if res["config"].get("controller_data") == "train+val"
@@ -85,7 +94,7 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
         w(f"- FLOPs per input: full model {_mf(full)} M; adaptive model per depth 1..{L} "
           f"(controller included, {_mf(fl['controller'])} M of it embedding + prefix + controller): "
           + ", ".join(_mf(x) for x in fl["per_depth_adaptive"]) + " M. Fixed depth d = the static "
-          "model's cost minus the layers it skips plus the depth-d readout map; early exit adds "
+          "model's cost minus the layers it skips plus the depth-d readout; early exit adds "
           "one readout + confidence per layer it runs past the first (from the all-exits model's "
           "cost).")
     w("")
