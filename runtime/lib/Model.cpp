@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -698,11 +699,21 @@ Status Loader::readGpu() {
 }
 
 /// Bytes a row-major (rows x cols, leading dimension ld) matrix spans, or
-/// a column-major one when `trans`, repeated `batch` times `stride` apart.
-static uint64_t gemmExtent(uint64_t rows, uint64_t cols, uint64_t ld,
-                           bool trans, uint32_t batch, uint64_t stride) {
+/// a column-major one when `trans`, repeated `batch` times `stride` apart;
+/// nullopt when that overflows 64 bits (a crafted file could otherwise wrap
+/// a huge extent to a small one that fits its buffer).
+static std::optional<uint64_t> gemmExtent(uint64_t rows, uint64_t cols,
+                                          uint64_t ld, bool trans,
+                                          uint32_t batch, uint64_t stride) {
   uint64_t outer = trans ? cols : rows, inner = trans ? rows : cols;
-  return 4 * ((batch - 1) * stride + (outer - 1) * ld + inner);
+  uint64_t batches, lines, sum, bytes;
+  if (__builtin_mul_overflow(uint64_t(batch) - 1, stride, &batches) ||
+      __builtin_mul_overflow(outer - 1, ld, &lines) ||
+      __builtin_add_overflow(batches, lines, &sum) ||
+      __builtin_add_overflow(sum, inner, &sum) ||
+      __builtin_mul_overflow(sum, uint64_t(4), &bytes))
+    return std::nullopt;
+  return bytes;
 }
 
 Status Loader::checkGpuPlan(const std::string &label,
@@ -715,17 +726,22 @@ Status Loader::checkGpuPlan(const std::string &label,
     struct {
       const char *name;
       uint32_t arg;
-      uint64_t bytes;
+      std::optional<uint64_t> bytes;
     } operands[] = {
         {"A", g.aArg, gemmExtent(g.m, g.k, g.lda, g.aTrans, g.batch, g.strideA)},
         {"B", g.bArg, gemmExtent(g.k, g.n, g.ldb, g.bTrans, g.batch, g.strideB)},
         {"C", g.cArg, gemmExtent(g.m, g.n, g.ldc, false, g.batch, g.strideC)}};
-    for (const auto &op : operands)
-      if (op.bytes > step.args[op.arg].size)
+    for (const auto &op : operands) {
+      if (!op.bytes)
         return invalid(label + " step " + std::to_string(s) + ": GEMM " +
-                       op.name + " spans " + std::to_string(op.bytes) +
+                       op.name + "'s extent (batch x stride + rows x leading "
+                       "dimension) overflows 64 bits");
+      if (*op.bytes > step.args[op.arg].size)
+        return invalid(label + " step " + std::to_string(s) + ": GEMM " +
+                       op.name + " spans " + std::to_string(*op.bytes) +
                        " bytes, but its buffer has " +
                        std::to_string(step.args[op.arg].size));
+    }
     if (step.args[g.cArg].space != Space::Arena)
       return invalid(label + " step " + std::to_string(s) +
                      ": a GEMM writes into read-only memory");

@@ -179,6 +179,13 @@ TEST(CudaLoader, GemmChecks) {
   g.cArg = 0;
   g.beta = 0.5f;
   EXPECT_THAT(loadError(desc), HasSubstr("GEMM beta must be 0 or 1"));
+  g.beta = 0.0f;
+  // (2^32 - 2) x (2^32 + 2) = 2^64 - 4: unchecked, C's extent wraps to 0
+  // bytes and fits any buffer.
+  g.batch = 0xFFFFFFFFu;
+  g.strideC = (uint64_t(1) << 32) + 2;
+  EXPECT_THAT(loadError(desc), HasSubstr("GEMM C's extent (batch x stride + "
+                                         "rows x leading dimension) overflows"));
 }
 
 TEST(CudaLoader, CodeObject) {
