@@ -347,18 +347,18 @@ private:
   std::vector<std::unique_ptr<Session>> idle_;
 };
 
-ModelRef loadModel(nb::handle source) {
+ModelRef loadModel(nb::handle source, const LoadOptions &options) {
   Expected<ModelRef> model = Status();
   if (nb::isinstance<nb::bytes>(source)) {
     nb::bytes bytes = nb::borrow<nb::bytes>(source);
     const void *data = bytes.c_str();
     size_t size = bytes.size();
     nb::gil_scoped_release release;
-    model = Model::loadFromMemory(data, size, "<compiled model>");
+    model = Model::loadFromMemory(data, size, "<compiled model>", options);
   } else {
     std::string path = nb::cast<std::string>(source);
     nb::gil_scoped_release release;
-    model = Model::load(path);
+    model = Model::load(path, options);
   }
   if (!model)
     raise(model.status());
@@ -464,13 +464,18 @@ NB_MODULE(_runtime, m) {
           "__init__",
           [](PySession *self, nb::handle source, const std::string &device,
              std::optional<int> threads, int cudaDevice,
-             const std::string &gpuDispatch) {
-            new (self) PySession(loadModel(source), device, cudaDevice,
+             const std::string &gpuDispatch, const std::string &requireSha256,
+             const std::string &requireProducer) {
+            LoadOptions load;
+            load.requireSha256 = requireSha256;
+            load.requireProducer = requireProducer;
+            new (self) PySession(loadModel(source, load), device, cudaDevice,
                                  gpuDispatch, threads);
           },
           nb::arg("source"), nb::arg("device") = "cpu",
           nb::arg("threads") = nb::none(), nb::arg("cuda_device") = 0,
-          nb::arg("gpu_dispatch") = "host",
+          nb::arg("gpu_dispatch") = "host", nb::arg("require_sha256") = "",
+          nb::arg("require_producer") = "",
           "source: a .tacm path (str) or compiled bytes.")
       .def("get_inputs", &PySession::inputs, nb::rv_policy::copy,
            "The model's inputs (one row each).")

@@ -42,6 +42,11 @@ class InferenceSession(_runtime.Session):
         cuda_device: the CUDA device ordinal.
         gpu_dispatch: ``"host"`` (read the path back, launch that graph) or
             ``"device"`` (one graph with a conditional node; CUDA 12.8+ driver).
+        require_sha256: refuse the file unless its SHA-256 is this (64 hex
+            digits, ``sha256sum`` / ``hashlib.sha256``): a ``.tacm`` holds
+            native code, so pin the files you built or reviewed.
+        require_producer: refuse the file unless this tac wrote it
+            (``"tac 0.1.0"``).
 
     Raises:
         InvalidModelError: a missing or damaged file.
@@ -50,7 +55,9 @@ class InferenceSession(_runtime.Session):
 
     def __init__(self, model: Union[str, "os.PathLike[str]", CompiledModel, bytes],
                  device: str = "cpu", threads: Optional[int] = None, *,
-                 cuda_device: int = 0, gpu_dispatch: str = "host") -> None:
+                 cuda_device: int = 0, gpu_dispatch: str = "host",
+                 require_sha256: Optional[str] = None,
+                 require_producer: Optional[str] = None) -> None:
         if isinstance(model, CompiledModel):
             source: Union[str, bytes] = model.data
         elif isinstance(model, (bytes, bytearray, memoryview)):
@@ -63,7 +70,8 @@ class InferenceSession(_runtime.Session):
                 f"{type(model).__name__}")
         if threads is not None and threads < 1:
             raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
-        super().__init__(source, device, threads, cuda_device, gpu_dispatch)
+        super().__init__(source, device, threads, cuda_device, gpu_dispatch,
+                         require_sha256 or "", require_producer or "")
 
     def __repr__(self) -> str:
         return (f"InferenceSession(device={self.device!r}, inputs={[a.name for a in self.get_inputs()]}, "

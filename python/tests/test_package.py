@@ -174,6 +174,18 @@ def test_run_errors_name_the_problem(tmp_path):
         tac.InferenceSession(42)
 
 
+def test_pinned_files(tmp_path):
+    import hashlib
+    path = tmp_path / "m.tacm"
+    compiled(BUNDLED).save(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    tac.InferenceSession(path, require_sha256=digest, require_producer="tac 0.1.0")
+    with pytest.raises(tac.InvalidModelError, match="refused"):
+        tac.InferenceSession(path, require_sha256="0" * 64)
+    with pytest.raises(tac.InvalidModelError, match="not the required 'tac 0.0.1'"):
+        tac.InferenceSession(compiled(BUNDLED), require_producer="tac 0.0.1")
+
+
 def test_cuda_without_a_gpu_is_a_clear_error():
     ok, why = tac.cuda_available()
     if ok:

@@ -80,6 +80,22 @@ tac_status tac_model_load(const char *path, tac_model **model) {
   return TAC_OK;
 }
 
+tac_status tac_model_load_pinned(const char *path, const char *sha256,
+                                 const char *producer, tac_model **model) {
+  if (!path || !model)
+    return fail(ErrorCode::InvalidArgument,
+                "tac_model_load_pinned: path and model must not be NULL");
+  *model = nullptr;
+  LoadOptions options;
+  options.requireSha256 = sha256 ? sha256 : "";
+  options.requireProducer = producer ? producer : "";
+  Expected<ModelRef> loaded = Model::load(path, options);
+  if (!loaded)
+    return fail(loaded.status());
+  *model = new tac_model{std::move(*loaded)};
+  return TAC_OK;
+}
+
 tac_status tac_model_load_memory(const void *data, size_t size,
                                  tac_model **model) {
   if ((!data && size) || !model)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <optional>
 #include <fcntl.h>
@@ -988,7 +989,8 @@ Status Loader::load() {
 }
 } // namespace
 
-Expected<ModelRef> Model::load(const std::string &path) {
+Expected<ModelRef> Model::load(const std::string &path,
+                               const LoadOptions &options) {
   auto impl = std::make_unique<Impl>();
   impl->filePath = path;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -1016,11 +1018,12 @@ Expected<ModelRef> Model::load(const std::string &path) {
     impl->mappingSize = size;
   }
   close(fd);
-  return loadMapping(std::move(impl), size);
+  return loadMapping(std::move(impl), size, options);
 }
 
 Expected<ModelRef> Model::loadFromMemory(const void *data, size_t size,
-                                         const std::string &name) {
+                                         const std::string &name,
+                                         const LoadOptions &options) {
   auto impl = std::make_unique<Impl>();
   impl->filePath = name;
   if (size > 0) {
@@ -1039,14 +1042,57 @@ Expected<ModelRef> Model::loadFromMemory(const void *data, size_t size,
     impl->mapping = copy;
     impl->mappingSize = size;
   }
-  return loadMapping(std::move(impl), size);
+  return loadMapping(std::move(impl), size, options);
+}
+
+/// The caller's LoadOptions, checked on the raw bytes before the loader
+/// parses anything or maps code.
+static Status checkRequirements(const std::string &name, const uint8_t *bytes,
+                                uint64_t size, const LoadOptions &options) {
+  if (!options.requireSha256.empty()) {
+    std::string want = options.requireSha256;
+    for (char &c : want)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (want.size() != 64 ||
+        want.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return Status::error(ErrorCode::InvalidArgument,
+                           "the required SHA-256 '" + options.requireSha256 +
+                               "' is not 64 hex digits (sha256sum prints it)");
+    std::string got = sha256Hex(bytes, size);
+    if (got != want)
+      return Status::error(ErrorCode::InvalidFile,
+                           "refused '" + name + "': its SHA-256 is " + got +
+                               ", not the required " + want +
+                               "; it is not the file you pinned (a .tacm "
+                               "holds native code: load only files you "
+                               "trust)");
+  }
+  if (!options.requireProducer.empty()) {
+    std::string producer;
+    if (size >= format::kHeaderSize) {
+      format::TacmHeader header;
+      std::memcpy(&header, bytes, sizeof(header));
+      producer.assign(header.producer,
+                      strnlen(header.producer, sizeof(header.producer)));
+    }
+    if (producer != options.requireProducer)
+      return Status::error(
+          ErrorCode::InvalidFile,
+          "refused '" + name + "': it was produced by '" + printable(
+              producer.data(), producer.size()) +
+              "', not the required '" + options.requireProducer + "'");
+  }
+  return Status::success();
 }
 
 Expected<ModelRef> Model::loadMapping(std::unique_ptr<Impl> impl,
-                                      uint64_t size) {
+                                      uint64_t size,
+                                      const LoadOptions &options) {
   static const uint8_t kEmpty = 0;
   const uint8_t *bytes =
       impl->mapping ? static_cast<const uint8_t *>(impl->mapping) : &kEmpty;
+  if (Status st = checkRequirements(impl->filePath, bytes, size, options); !st)
+    return st;
   if (Status st = Loader(*impl, bytes, size).load(); !st)
     return st;
   return ModelRef(new Model(std::move(impl)));

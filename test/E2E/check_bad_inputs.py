@@ -134,6 +134,30 @@ def check(tac_compile, tac_run, work):
     print("ok   baseline: a good input runs (exit 0)")
     prefix = "tac-run: error:"
 
+    # A pinned digest or producer the file does not have: refused before use.
+    import hashlib
+    with open(tacm, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    c.total += 1
+    pinned = run("pinned", {"image": good}, extra=(f"--require-sha256={digest.upper()}",
+                                                   "--require-producer=tac 0.1.0"))
+    if pinned.ok:
+        c.passed += 1
+        print("ok   --require-sha256 / --require-producer of the file itself: it runs")
+    else:
+        print(f"FAIL a correctly pinned file was refused: {pinned.describe()}")
+    other = ("0" if digest[0] != "0" else "1") + digest[1:]
+    c.expect_error("tac-run --require-sha256 of another file",
+                   run("wrong digest", {"image": good}, extra=(f"--require-sha256={other}",)),
+                   mentions=(digest, other, "refused"), prefix=prefix)
+    c.expect_error("tac-run --require-producer of another producer",
+                   run("wrong producer", {"image": good},
+                       extra=("--require-producer=tac 9.9.9",)),
+                   mentions=("tac 0.1.0", "tac 9.9.9", "refused"), prefix=prefix)
+    c.expect_error("tac-run --require-sha256 that is not a digest",
+                   run("bad digest", {"image": good}, extra=("--require-sha256=abc",)),
+                   mentions=("64 hex digits",), prefix=prefix)
+
     # ---- bad inputs -------------------------------------------------------
     wrong_shape = os.path.join(work, "wrong_shape.npy")
     np.save(wrong_shape, rng.randn(1, 1, 28, 27).astype(np.float32))

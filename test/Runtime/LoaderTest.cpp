@@ -76,6 +76,41 @@ TEST(Loader, FromMemoryMatchesTheFile) {
   EXPECT_THAT(bad.status().message(), HasSubstr("truncated: 'compiled'"));
 }
 
+TEST(Loader, Sha256KnownAnswers) {
+  auto hex = [](const std::string &s) { return sha256Hex(s.data(), s.size()); };
+  EXPECT_EQ(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // 56 bytes: the length no longer fits the first padding block.
+  EXPECT_EQ(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Loader, PinnedDigestAndProducer) {
+  std::vector<uint8_t> file = serializeTacm(adaptiveModel());
+  std::string path = tempPath("pinned.tacm");
+  writeFile(path, file);
+  LoadOptions options;
+  options.requireSha256 = sha256Hex(file.data(), file.size());
+  options.requireProducer = "tac 0.1.0";
+  EXPECT_TRUE(Model::load(path, options).ok());
+  options.requireSha256[0] = options.requireSha256[0] == '0' ? '1' : '0';
+  Expected<ModelRef> refused = Model::load(path, options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), ErrorCode::InvalidFile);
+  EXPECT_THAT(refused.status().message(), HasSubstr("refused '" + path + "'"));
+  options.requireSha256 = "not hex";
+  EXPECT_EQ(Model::load(path, options).status().code(),
+            ErrorCode::InvalidArgument);
+  options.requireSha256.clear();
+  options.requireProducer = "tac 9.9";
+  EXPECT_THAT(Model::load(path, options).status().message(),
+              HasSubstr("produced by 'tac 0.1.0', not the required 'tac 9.9'"));
+  options.requireProducer = "tac 0.1.0";
+  EXPECT_TRUE(Model::loadFromMemory(file.data(), file.size(), "m", options).ok());
+}
+
 TEST(Loader, MissingFile) {
   EXPECT_THAT(loadError("/nonexistent/model.tacm"),
               HasSubstr("cannot open '/nonexistent/model.tacm'"));

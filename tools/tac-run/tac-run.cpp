@@ -51,6 +51,10 @@ const char *kUsage =
     "  --benchmark=N        3 warm-up runs, then N timed runs: latency\n"
     "                       min/median/max and the path histogram (with\n"
     "                       --random, each run draws fresh inputs)\n"
+    "  --require-sha256=HEX refuse the file unless its SHA-256 is HEX (what\n"
+    "                       sha256sum prints): a .tacm holds native code\n"
+    "  --require-producer=S refuse the file unless tac S produced it\n"
+    "                       (e.g. 'tac 0.1.0')\n"
     "  --output-dir=DIR     write each output to DIR/<name>.npy\n"
     "  --print-outputs      print each output's shape and first values\n"
     "  --json               print one JSON object on stdout, nothing else\n"
@@ -73,6 +77,7 @@ struct Options {
   bool json = false;
   bool printOutputs = false;
   rt::SessionOptions session;
+  rt::LoadOptions load;
   bool dispatchGiven = false;
 };
 
@@ -156,6 +161,14 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
                        "2.5e6)"};
       o.budget = true;
       o.budgetFlops = static_cast<uint64_t>(flops);
+    } else if (flag == "--require-sha256") {
+      if (auto f = needValue())
+        return f;
+      o.load.requireSha256 = value;
+    } else if (flag == "--require-producer") {
+      if (auto f = needValue())
+        return f;
+      o.load.requireProducer = value;
     } else if (flag == "--batch") {
       if (auto f = needValue())
         return f;
@@ -412,7 +425,7 @@ int runMain(int argc, char **argv) {
   if (auto f = parseArgs(argc, argv, o))
     return fail(f->message);
 
-  rt::Expected<rt::ModelRef> loaded = rt::Model::load(o.model);
+  rt::Expected<rt::ModelRef> loaded = rt::Model::load(o.model, o.load);
   if (!loaded)
     return fail(loaded.status().message());
   const rt::Model &model = **loaded;

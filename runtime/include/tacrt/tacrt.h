@@ -91,6 +91,11 @@ const char *tac_version(void);
 const char *tac_dtype_name(tac_dtype dtype);
 
 tac_status tac_model_load(const char *path, tac_model **model);
+/* tac_model_load that refuses the file unless its SHA-256 (64 hex digits,
+ * as sha256sum prints) and its producer ("tac 0.1.0") are the given ones;
+ * NULL: any. A .tacm holds native code (docs/runtime.md, "Trust"). */
+tac_status tac_model_load_pinned(const char *path, const char *sha256,
+                                 const char *producer, tac_model **model);
 /* The same from a .tacm file held in memory (the bytes are copied). */
 tac_status tac_model_load_memory(const void *data, size_t size,
                                  tac_model **model);

@@ -154,6 +154,22 @@ struct VariantInfo {
   uint64_t arenaBytes = 0;
 };
 
+/// SHA-256 of `size` bytes as 64 lowercase hex digits (what sha256sum
+/// prints for a file).
+std::string sha256Hex(const void *data, size_t size);
+
+/// What the caller requires of a file before any of it is used. A .tacm
+/// holds native code that load() maps executable (docs/runtime.md, "Trust"):
+/// pinning the digest of a file you built or reviewed refuses any other.
+/// Both checks run on the raw bytes, before the file is parsed.
+struct LoadOptions {
+  /// The file's SHA-256, 64 hex digits (`sha256sum model.tacm`); empty:
+  /// any file.
+  std::string requireSha256;
+  /// The header's producer, e.g. "tac 0.1.0"; empty: any producer.
+  std::string requireProducer;
+};
+
 class Model;
 class CudaExecutor; // runtime/lib/CudaExecutor.h
 using ModelRef = std::shared_ptr<const Model>;
@@ -165,11 +181,13 @@ public:
   /// Maps, verifies and prepares `path`. Every check failure (size, magic,
   /// version, checksum, FlatBuffer, plan consistency, memory plan, CPU
   /// features, missing kernel symbols) is an error Status naming the problem.
-  static Expected<ModelRef> load(const std::string &path);
+  static Expected<ModelRef> load(const std::string &path,
+                                 const LoadOptions &options = {});
   /// The same checks on a .tacm file held in memory (what tac.compile()
   /// returns); the bytes are copied. `name` stands for the path in messages.
   static Expected<ModelRef> loadFromMemory(const void *data, size_t size,
-                                           const std::string &name = "<memory>");
+                                           const std::string &name = "<memory>",
+                                           const LoadOptions &options = {});
   ~Model();
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -209,7 +227,8 @@ private:
   friend class CudaExecutor;
   explicit Model(std::unique_ptr<Impl> impl);
   static Expected<ModelRef> loadMapping(std::unique_ptr<Impl> impl,
-                                        uint64_t size);
+                                        uint64_t size,
+                                        const LoadOptions &options);
   std::unique_ptr<Impl> impl_;
 };
 
