@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two retrofits of docs/adapt.md, each regenerating its results page:
-#   docs/results-minilm.md           all-MiniLM-L6-v2, man-page retrieval (~10 min)
+#   docs/results-minilm.md           all-MiniLM-L6-v2, man-page retrieval (~10-15 min)
 #   docs/results-fmnist-retrofit.md  the bundled Fashion-MNIST ViT (~12 min)
 # Models, .tacm files and metrics go to $OUT (default /tmp/adapt-out).
 # Usage: scripts/adapt.sh [minilm|fmnist|all]
