@@ -20,6 +20,8 @@ APT_PACKAGES=(
   # ONNX import, the compiled file format, unit tests
   libonnx-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev
   flatbuffers-compiler libgtest-dev libgmock-dev libonnx-testdata
+  # libFuzzer targets of the test suite (test/Fuzz)
+  clang-22 libclang-rt-22-dev
   # CPU GEMM kernels call the system BLAS (OpenBLAS through libblas.so.3)
   libblas-dev libopenblas0-pthread
   # Python: bindings, training recipe, test helpers

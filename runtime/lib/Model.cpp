@@ -129,8 +129,9 @@ std::string hex(uint64_t value) {
 /// message starts with the file name.
 class Loader {
 public:
-  Loader(Model::Impl &model, const uint8_t *file, uint64_t fileSize)
-      : m(model), file(file), fileSize(fileSize) {}
+  Loader(Model::Impl &model, const uint8_t *file, uint64_t fileSize,
+         bool mapCode)
+      : m(model), file(file), fileSize(fileSize), mapCode(mapCode) {}
 
   Status load();
 
@@ -170,6 +171,7 @@ private:
   Status checkPlan(const std::string &label, const PlanDesc &plan) const;
   Status checkOutputs(const std::string &label, const PlanDesc &plan) const;
   Status loadCode();
+  bool eightByteVectorsAligned() const;
   Status readGpu();
   Status checkGpuPlan(const std::string &label, const PlanDesc &plan) const;
   ExecPlan toExec(const PlanDesc &plan) const;
@@ -177,6 +179,7 @@ private:
   Model::Impl &m;
   const uint8_t *file;
   uint64_t fileSize;
+  bool mapCode; // LoadOptions::mapCode
   format::TacmHeader header{};
   const fb::Model *root = nullptr;
   uint64_t metadataEnd = 0;
@@ -250,6 +253,9 @@ Status Loader::checkHeader() {
     return corrupted("the metadata is not a valid tac.fb.Model FlatBuffer "
                      "(the FlatBuffers verifier rejected it)");
   root = fb::GetModel(metadata);
+  if (!eightByteVectorsAligned())
+    return corrupted("a vector of 8-byte elements (shape, buffer "
+                     "references, arena buffers) is not 8-byte aligned");
 
   // The producer is repeated in the header (readable without parsing);
   // the two must agree byte for byte.
@@ -514,7 +520,44 @@ Status Loader::checkOutputs(const std::string &label,
   return Status::success();
 }
 
+/// FlatBuffers' verifier checks that a vector's length field is 4-aligned,
+/// not that 8-byte elements are 8-aligned: the writer always aligns them, a
+/// crafted file need not, and a misaligned read is undefined behaviour.
+bool Loader::eightByteVectorsAligned() const {
+  auto aligned = [](const auto *vec) {
+    return !vec || reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
+  };
+  auto planAligned = [&](const fb::Plan *plan) {
+    if (!plan)
+      return true;
+    if (!aligned(plan->outputs()) || !aligned(plan->buffers()))
+      return false;
+    for (uint32_t i = 0; plan->steps() && i < plan->steps()->size(); ++i)
+      if (!aligned(plan->steps()->Get(i)->args()))
+        return false;
+    return true;
+  };
+  auto plansAligned = [&](const auto *plans) {
+    for (uint32_t i = 0; plans && i < plans->size(); ++i)
+      if (!planAligned(plans->Get(i)))
+        return false;
+    return true;
+  };
+  for (const auto *specs : {root->inputs(), root->outputs()})
+    for (uint32_t i = 0; specs && i < specs->size(); ++i)
+      if (!aligned(specs->Get(i)->shape()))
+        return false;
+  if (!planAligned(root->controller()) || !plansAligned(root->variants()))
+    return false;
+  for (uint32_t b = 0; root->buckets() && b < root->buckets()->size(); ++b)
+    if (!planAligned(root->buckets()->Get(b)->controller()) ||
+        !plansAligned(root->buckets()->Get(b)->variants()))
+      return false;
+  return true;
+}
+
 Status Loader::loadCode() {
+  m.verifiedOnly = !mapCode;
   const auto *kernels = root->kernels();
   const auto *code = root->code();
   uint32_t numKernels = kernels ? kernels->size() : 0;
@@ -559,12 +602,14 @@ Status Loader::loadCode() {
       reasons += (reasons.empty() ? "" : "; ") + name + " " + reason;
       continue;
     }
+    m.codeIndex = i;
+    m.codeCpu = str(object->cpu());
+    if (!mapCode) // verified, never mapped: sessions are refused
+      return Status::success();
     if (Status st = loadNativeCode(file + object->offset(), object->size(),
                                    name + " of '" + m.filePath + "'", m.code);
         !st)
       return st;
-    m.codeIndex = i;
-    m.codeCpu = str(object->cpu());
     m.hasCpuCode = true;
     m.setGemmThreads = reinterpret_cast<int (*)(int)>(
         dlsym(m.code.handle, "tac_set_gemm_threads"));
@@ -1093,7 +1138,7 @@ Expected<ModelRef> Model::loadMapping(std::unique_ptr<Impl> impl,
       impl->mapping ? static_cast<const uint8_t *>(impl->mapping) : &kEmpty;
   if (Status st = checkRequirements(impl->filePath, bytes, size, options); !st)
     return st;
-  if (Status st = Loader(*impl, bytes, size).load(); !st)
+  if (Status st = Loader(*impl, bytes, size, options.mapCode).load(); !st)
     return st;
   return ModelRef(new Model(std::move(impl)));
 }

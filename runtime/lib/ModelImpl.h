@@ -77,6 +77,7 @@ struct Model::Impl {
   // tac_set_gemm_threads of the code object (absent: no BLAS GEMMs).
   int (*setGemmThreads)(int) = nullptr;
   bool hasCpuCode = false; // false: a --target=cuda file
+  bool verifiedOnly = false; // loaded with LoadOptions::mapCode = false
 
   // CUDA (docs/cuda.md); empty gpuKernels: the file has no CUDA code.
   std::vector<format::GpuKernelDesc> gpuKernels; // parallel to the kernels

@@ -96,6 +96,12 @@ Session::create(ModelRef model, const SessionOptions &options) {
   if (!model)
     return Status::error(ErrorCode::InvalidArgument,
                          "Session::create: no model (load one first)");
+  if (model->impl_->verifiedOnly)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "'" + model->filePath() +
+                             "' was loaded to be verified only "
+                             "(LoadOptions::mapCode = false): load it again "
+                             "to run it");
   if (options.device == Device::Cpu)
     return create(std::move(model));
   Expected<std::unique_ptr<CudaExecutor>> executor =
@@ -111,6 +117,8 @@ Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
   if (!model)
     return Status::error(ErrorCode::InvalidArgument,
                          "Session::create: no model (load one first)");
+  if (model->impl_->verifiedOnly)
+    return create(std::move(model), SessionOptions());
   if (!model->hasCpuCode())
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +

@@ -111,6 +111,22 @@ TEST(Loader, PinnedDigestAndProducer) {
   EXPECT_TRUE(Model::loadFromMemory(file.data(), file.size(), "m", options).ok());
 }
 
+TEST(Loader, VerifyOnlyMapsNoCode) {
+  std::vector<uint8_t> file = serializeTacm(adaptiveModel());
+  LoadOptions options;
+  options.mapCode = false;
+  Expected<ModelRef> model =
+      Model::loadFromMemory(file.data(), file.size(), "m", options);
+  ASSERT_TRUE(model) << model.status().message();
+  EXPECT_EQ((*model)->variants().size(), 3u);
+  auto session = Session::create(*model);
+  ASSERT_FALSE(session);
+  EXPECT_THAT(session.status().message(), HasSubstr("verified only"));
+  // Still every check: a damaged file is refused as before.
+  file[file.size() / 2] ^= 0x40;
+  EXPECT_FALSE(Model::loadFromMemory(file.data(), file.size(), "m", options));
+}
+
 TEST(Loader, MissingFile) {
   EXPECT_THAT(loadError("/nonexistent/model.tacm"),
               HasSubstr("cannot open '/nonexistent/model.tacm'"));

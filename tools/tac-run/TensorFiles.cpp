@@ -304,6 +304,8 @@ Expected<Tensor> readTensorProto(const std::string &path,
   if (!tensor)
     return tensor.status();
   uint8_t *out = static_cast<uint8_t *>(tensor->data());
+  if (bytesWanted == 0) // an empty tensor: no bytes (and null pointers) to copy
+    return tensor;
   if (proto.has_raw_data()) {
     std::memcpy(out, proto.raw_data().data(), bytesWanted);
     return tensor;

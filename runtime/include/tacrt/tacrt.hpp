@@ -168,6 +168,9 @@ struct LoadOptions {
   std::string requireSha256;
   /// The header's producer, e.g. "tac 0.1.0"; empty: any producer.
   std::string requireProducer;
+  /// false: verify the whole file but never map its code (no session can
+  /// be created): checking a file from elsewhere, fuzzing the loader.
+  bool mapCode = true;
 };
 
 class Model;
