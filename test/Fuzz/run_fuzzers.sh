@@ -14,7 +14,7 @@ OUT="$BUILD/fuzz"
 CXX=${TAC_FUZZ_CXX:-clang++-22}
 command -v "$CXX" >/dev/null || { echo "run_fuzzers: $CXX not found (apt-get install clang-22 libclang-rt-22-dev)" >&2; exit 1; }
 cmake -S "$ROOT/test/Fuzz" -B "$OUT" -G Ninja -DCMAKE_CXX_COMPILER="$CXX" \
-  -DTACRT_GENERATED_DIR="$BUILD/runtime/generated" >/dev/null
+  -DTACRT_GENERATED_DIR="$BUILD/runtime/generated" -DTAC_MAIN_BUILD="$BUILD" >/dev/null
 cmake --build "$OUT" >/dev/null
 
 # Seeds: every small .tacm the tests build (in both modes), the .npy/.pb
@@ -37,11 +37,20 @@ done < <(find "$ROOT/test/Import/Models/ref" "$BUILD/test/Runtime/tac-run-cli" \
           -name '*.npy' -size -64k 2>/dev/null | head -40;
         find /usr/share/libonnx-testdata/data/node -name 'input_0.pb' -size -16k 2>/dev/null | head -60)
 
+mkdir -p "$OUT/corpus/onnx"
+while IFS= read -r f; do
+  cp "$f" "$OUT/corpus/onnx/$(basename "$f")"
+done < <(find "$ROOT/test/Import" -name '*.onnxtext')
+while IFS= read -r f; do
+  cp "$f" "$OUT/corpus/onnx/$(basename "$(dirname "$f")").onnx"
+done < <(find /usr/share/libonnx-testdata/data/node -name model.onnx -size -8k 2>/dev/null | sort | head -150)
+
 status=0
-for target in fuzz-tacm-loader fuzz-tensor-files; do
+for target in fuzz-tacm-loader fuzz-tensor-files fuzz-onnx-importer; do
   [[ -n $ONLY && $ONLY != "$target" ]] && continue
   corpus="$OUT/corpus/tacm"
   [[ $target == fuzz-tensor-files ]] && corpus="$OUT/corpus/tensor"
+  [[ $target == fuzz-onnx-importer ]] && corpus="$OUT/corpus/onnx"
   # Inputs that once crashed (test/Fuzz/regressions/<target>) run first.
   regressions=("$ROOT/test/Fuzz/regressions/${target#fuzz-}"/*)
   if [[ -e ${regressions[0]} ]]; then
