@@ -31,8 +31,8 @@ from tac.train.flops import onnx_flops
 
 from .anatomy import AdaptError, Anatomy, call_model
 from .data import Dataset, Split
-from .exits import (AllExits, Controller, Embed, ExitModel, Layer, Static, Tail, finetune, n_items,
-                    take, train_readouts)
+from .exits import (AllExits, Controller, Embed, ExitModel, Layer, Static, StatsScale, Tail,
+                    finetune, n_items, take, train_readouts)
 from .tasks import Embedding, Task, make_task, retrieval_metrics
 
 
@@ -59,6 +59,8 @@ class AdaptConfig:
     pol_hidden: int = 32
     pol_epochs: int = 150
     pol_samples: int = 4
+    scale_stats: bool | None = None  # standardise the policy's extra statistics (exits.StatsScale);
+                                     # None: the task's default (Task.scale_stats)
     budget_pp: float = 0.3          # classification: max accuracy loss, percentage points
     budget_rel: float = 0.01        # embedding: max relative loss of the metric
     ee_thresholds: int = 150        # dense early-exit sweep (quantiles of val confidence)
@@ -250,7 +252,9 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
     args1 = tuple(x1[k] for k in names)
     dummy_pred = Predictor(feat_v.shape[1], L, cfg.pred_hidden)
     dummy_pol = Policy(L + stats_v.shape[1], L - P + 1, cfg.pol_hidden)
-    pieces = _pieces(em, names, args1, P, dummy_pred.eval(), dummy_pol.eval())
+    scale_stats = task.scale_stats if cfg.scale_stats is None else cfg.scale_stats
+    pieces = _pieces(em, names, args1, P, dummy_pred.eval(), dummy_pol.eval(),
+                     StatsScale(stats_v) if scale_stats else None)
     costs = _onnx_costs(em, pieces, P)
     full_cost = costs["static"]
     rel = torch.tensor([costs["adaptive"][d - 1] / full_cost for d in range(P, L + 1)],
@@ -266,12 +270,17 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
         c_feat, c_stats, c_util, n_r = feat_v, stats_v, util_v, 0
     lambdas = tuple(cfg.lambdas) if cfg.lambdas else lambda_grid(c_util, rel, P)
     log("lambdas: " + ", ".join(f"{x:g}" for x in lambdas))
+    # the policy's statistics standardised over the controller's training
+    # inputs (the exported controller applies the same constants)
+    scale = StatsScale(c_stats) if scale_stats else None
+    sc = scale if scale is not None else (lambda s: s)
     predictor, policies, cross = fit_controllers(
-        c_feat, c_stats, c_util, rel, lambdas, P, folds=cfg.folds, pred_epochs=cfg.pred_epochs,
+        c_feat, sc(c_stats), c_util, rel, lambdas, P, folds=cfg.folds, pred_epochs=cfg.pred_epochs,
         pred_hidden=cfg.pred_hidden, pol_epochs=cfg.pol_epochs, pol_hidden=cfg.pol_hidden,
         pol_samples=cfg.pol_samples, seed=cfg.seed, log=log)
     dec_v = {lam: cross[j, n_r:] for j, lam in enumerate(lambdas)}
-    dec_t = {lam: decide(predictor, pol, feat_t, stats_t, P) for lam, pol in zip(lambdas, policies)}
+    dec_t = {lam: decide(predictor, pol, feat_t, sc(stats_t), P)
+             for lam, pol in zip(lambdas, policies)}
     timings["controller_s"] = time.time() - t
     torch.save({"utility_val": util_v, "utility_test": util_t, "feat_val": feat_v,
                 "stats_val": stats_v, "feat_test": feat_t, "stats_test": stats_t,
@@ -295,7 +304,7 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
 
     # 6. export + ONNX Runtime check on the whole test split -------------------
     t = time.time()
-    pieces = _pieces(em, names, args1, P, predictor, policies[i_pol])
+    pieces = _pieces(em, names, args1, P, predictor, policies[i_pol], scale)
     meta = {"tac.model": f"{name}_adaptive", "tac.dataset": data.name,
             "tac.adapt.lambda": f"{lam_star:g}", "tac.adapt.task": task.kind}
     weights = {k: v.detach().numpy() for k, v in em.state_dict().items()}
@@ -385,7 +394,7 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
                     "train": len(train), "val": len(val), "test": len(test),
                     "distillation_inputs": n_items(dist), **data.info},
         "config": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-                   "lambdas": list(lambdas)},
+                   "lambdas": list(lambdas), "scale_stats": bool(scale_stats)},
         "budget": {"max_loss": max_loss, "kind": "pp" if task.kind == "classification" else "relative",
                    "value": cfg.budget_pp if task.kind == "classification" else cfg.budget_rel},
         "flops": {"full_depth": costs_t["static"], "per_depth_fixed": costs_t["fixed"],
@@ -459,7 +468,7 @@ def _embed_docs(em: ExitModel, docs, batch: int, desc: str) -> torch.Tensor:
                                     dynamic_ncols=True, mininterval=1.0)])
 
 
-def _pieces(em: ExitModel, names, args1, P, predictor, policy) -> dict:
+def _pieces(em: ExitModel, names, args1, P, predictor, policy, scale=None) -> dict:
     """The traced ONNX pieces: embedding, every layer, controller, readout
     tail, the static twin and the all-exits model."""
     A, L = em.anatomy, em.depth
@@ -471,7 +480,7 @@ def _pieces(em: ExitModel, names, args1, P, predictor, policy) -> dict:
     ctx_names = [f"ctx{j}" for j in range(len(ctx))]
     embed = trace_piece(Embed(em, names), args1, names, ["h", *ctx_names])
     layers = [trace_piece(Layer(em, i), (h, *ctx), ["h", *ctx_names], ["h_out"]) for i in range(L)]
-    ctrl = trace_piece(Controller(em, names, P, predictor, policy), (*args1, h), [*names, "h"],
+    ctrl = trace_piece(Controller(em, names, P, predictor, policy, scale), (*args1, h), [*names, "h"],
                        [PREDICTOR_OUTPUT, POLICY_OUTPUT])
     tail = trace_piece(Tail(em, names), (*args1, h, torch.tensor(L)), [*names, "h", "depth"],
                        ["out"])

@@ -302,20 +302,42 @@ class Embed(nn.Module):
         return (h, *ctx)
 
 
+class StatsScale:
+    """Standardises the policy's extra statistics (mean 0, std 1 over the
+    controller's training inputs). Raw, they live on very different scales
+    (a retrieval margin of a few hundredths next to probabilities), and a
+    small MLP trained by REINFORCE then barely uses the small ones."""
+
+    def __init__(self, stats: torch.Tensor | None = None):
+        if stats is None or stats.shape[0] < 2:
+            n = 0 if stats is None else stats.shape[1]
+            self.mean, self.std = torch.zeros(n), torch.ones(n)
+        else:
+            self.mean = stats.mean(0)
+            self.std = stats.std(0).clamp_min(1e-6)
+
+    def __call__(self, stats: torch.Tensor) -> torch.Tensor:
+        return (stats - self.mean) / self.std
+
+
 class Controller(nn.Module):
     """(inputs, hidden after the prefix) -> (predictor output, chosen depth)."""
 
-    def __init__(self, em: ExitModel, names: list[str], prefix: int, predictor, policy):
+    def __init__(self, em: ExitModel, names: list[str], prefix: int, predictor, policy,
+                 scale: StatsScale | None = None):
         super().__init__()
         self.em, self.names, self.prefix = em, names, prefix
         self.predictor, self.policy = predictor, policy
         self.register_buffer("depth_table", torch.arange(prefix, em.depth + 1, dtype=torch.long))
+        self.scale = scale
 
     def forward(self, *xs):
         *inp, h = xs
         x = dict(zip(self.names, inp))
         feat, stats = self.em.controller_inputs(x, self.em.read(x, h), self.prefix - 1)
         pred = self.predictor(feat)
+        if self.scale is not None:
+            stats = self.scale(stats)
         act = torch.argmax(self.policy(torch.cat([pred, stats], -1)), dim=1)
         return pred, self.depth_table[act][0]
 

@@ -78,7 +78,9 @@ def markdown(res: dict, plot_png: str | None, md_path: str) -> str:
       f"{ctl}; every number below: {d['test']} test inputs.")
     w(f"- Controller after {res['config']['prefix']} always-run layer(s): complexity predictor "
       f"(MLP, {res['config']['pred_hidden']} hidden) + REINFORCE policy (MLP, "
-      f"{res['config']['pol_hidden']} hidden; reward = utility - lambda * FLOPs(path)/FLOPs(full)), "
+      f"{res['config']['pol_hidden']} hidden; reward = utility - lambda * FLOPs(path)/FLOPs(full)"
+      + ("; its statistics standardised over the controller's training inputs"
+         if res["config"].get("scale_stats") else "") + "), "
       f"{res['config']['folds']}-fold cross-fitted on val for the selection.")
     w(f"- Metric: {m}" + (" of query -> document retrieval: documents embedded by the full "
                           "model, queries by the model under test; a query's utility is the "

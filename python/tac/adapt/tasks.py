@@ -19,6 +19,10 @@ class Task:
     kind = "task"
     output_name = "output"
     metric = "quality"
+    # standardise the policy's extra statistics (tac.adapt.exits.StatsScale):
+    # needed when they live on scales far from 1 (retrieval similarities and
+    # margins); a classifier's max-probability and entropy already do not
+    scale_stats = False
 
     def output(self, raw, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -103,6 +107,7 @@ class Embedding(Task):
     consecutive exits."""
 
     index: torch.Tensor | None = None
+    scale_stats = True
     kind = "embedding"
     output_name = "embedding"
     metric = "MRR@10"
