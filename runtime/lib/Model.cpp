@@ -524,8 +524,9 @@ Status Loader::checkOutputs(const std::string &label,
 /// not that 8-byte elements are 8-aligned: the writer always aligns them, a
 /// crafted file need not, and a misaligned read is undefined behaviour.
 bool Loader::eightByteVectorsAligned() const {
-  auto aligned = [](const auto *vec) {
-    return !vec || reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
+  auto aligned = [](const auto *vec) { // an empty vector is never read
+    return !vec || vec->size() == 0 ||
+           reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
   };
   auto planAligned = [&](const fb::Plan *plan) {
     if (!plan)
