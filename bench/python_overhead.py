@@ -9,8 +9,9 @@ thread, interleaved round by round (this machine is shared and noisy):
           dtype/shape checks, fresh NumPy outputs, GIL release).
 A round is --calls calls of C then --calls of Python, each call timed; the
 overhead of a round is median(Python) - median(C), and the reported
-overhead is the median over rounds (with the smallest and largest round).
-Short rounds pair both sides under the same machine load. Models: the bundled adaptive
+overhead is the median over rounds (with the smallest and largest round);
+"pooled" is median(all Python calls) - median(all C calls). Short rounds
+pair both sides under the same machine load. Models: the bundled adaptive
 Fashion-MNIST ViT (the target: <= 5 us) and a one-Relu model (the run itself
 is ~nothing, so the difference is all binding).
 
@@ -64,21 +65,24 @@ def measure(loop, tacm, calls, rounds):
     run = sess.run
     for _ in range(50):
         run(None, feed)
-    per_round, c_meds, py_meds = [], [], []
+    per_round, c_meds, py_meds, c_all, py_all = [], [], [], [], []
     for _ in range(rounds):
         if loop(tacm.encode(), ptrs, calls, ns) != 0:
             raise SystemExit("the C loop failed (see stderr)")
         c_med = statistics.median(ns) / 1e3
+        c_all += list(ns)
         times = []
         for _ in range(calls):
             t0 = time.perf_counter_ns()
             run(None, feed)
             times.append(time.perf_counter_ns() - t0)
         py_med = statistics.median(times) / 1e3
+        py_all += times
         c_meds.append(c_med)
         py_meds.append(py_med)
         per_round.append(py_med - c_med)
-    return statistics.median(c_meds), statistics.median(py_meds), per_round
+    pooled = (statistics.median(py_all) - statistics.median(c_all)) / 1e3
+    return statistics.median(c_meds), statistics.median(py_meds), per_round, pooled
 
 
 def main():
@@ -96,13 +100,14 @@ def main():
         }
         print(f"{a.rounds} interleaved rounds x {a.calls} calls per side, load "
               f"{os.getloadavg()[0]:.2f}")
-        print(f"{'model':58s} {'C us':>8s} {'Python us':>10s} {'overhead us':>12s}  rounds (min..max)")
+        print(f"{'model':58s} {'C us':>8s} {'Python us':>10s} {'overhead us':>12s} "
+              f"{'pooled us':>10s}  rounds (min..max)")
         for name, source in models.items():
             tacm = os.path.join(tmp, "m.tacm")
             tac.compile(source, output=tacm, cpus=["host"], progress=False)
-            c, py, over = measure(loop, tacm, a.calls, a.rounds)
-            print(f"{name:58s} {c:8.2f} {py:10.2f} {statistics.median(over):12.2f}  "
-                  f"{min(over):.2f}..{max(over):.2f}")
+            c, py, over, pooled = measure(loop, tacm, a.calls, a.rounds)
+            print(f"{name:58s} {c:8.2f} {py:10.2f} {statistics.median(over):12.2f} "
+                  f"{pooled:10.2f}  {min(over):.2f}..{max(over):.2f}")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,53 @@ NodeArg nodeArg(const TensorSpec &spec) {
 }
 
 using Array = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+
+/// An input's C-contiguous buffer (the fast path for NumPy arrays),
+/// released when the run ends.
+struct HeldBuffer {
+  Py_buffer view{};
+  bool held = false;
+  HeldBuffer() = default;
+  HeldBuffer(const HeldBuffer &) = delete;
+  HeldBuffer &operator=(const HeldBuffer &) = delete;
+  ~HeldBuffer() {
+    if (held)
+      PyBuffer_Release(&view);
+  }
+};
+
+/// The tac dtype of a buffer's struct format ("f", "<q", "?"): native byte
+/// order, one item; uint16 is read as `expected` when that is bfloat16.
+std::optional<DType> dtypeOfFormat(const char *format, Py_ssize_t itemsize,
+                                   DType expected) {
+  if (!format)
+    format = "B";
+  if (*format == '<' || *format == '=' || *format == '@')
+    ++format;
+  if (format[0] == 0 || format[1] != 0)
+    return std::nullopt;
+  DType type;
+  switch (format[0]) {
+  case 'f': type = DType::F32; break;
+  case 'd': type = DType::F64; break;
+  case 'e': type = DType::F16; break;
+  case 'b': type = DType::I8; break;
+  case 'h': type = DType::I16; break;
+  case 'i': type = DType::I32; break;
+  case 'l': case 'q': type = DType::I64; break;
+  case 'B': type = DType::U8; break;
+  case 'H': type = DType::U16; break;
+  case 'I': type = DType::U32; break;
+  case 'L': case 'Q': type = DType::U64; break;
+  case '?': type = DType::Bool; break;
+  default: return std::nullopt;
+  }
+  if (static_cast<Py_ssize_t>(dtypeSize(type)) != itemsize)
+    return std::nullopt;
+  if (type == DType::U16 && expected == DType::BF16)
+    return DType::BF16;
+  return type;
+}
 class PySession {
 public:
   PySession(ModelRef model, const std::string &device, int cudaDevice,
@@ -187,18 +234,8 @@ public:
   std::vector<nb::object> run(nb::dict feed, const RunOptions &options,
                               RunInfo *info) {
     const std::vector<TensorSpec> &specs = model_->inputs();
-    for (auto [key, value] : feed) {
-      if (!nb::isinstance<nb::str>(key))
-        raiseInvalid("input feed keys must be input names (str)");
-      std::string name = nb::cast<std::string>(key);
-      bool known = false;
-      for (const TensorSpec &spec : specs)
-        known |= spec.name == name;
-      if (!known)
-        raiseInvalid("unknown input '" + name + "'; the model's inputs are " +
-                     inputNames());
-    }
-    // Keep converted arrays alive until the run ends.
+    // Keep buffers and converted arrays alive until the run ends.
+    std::vector<HeldBuffer> held(specs.size());
     std::vector<Array> arrays;
     arrays.reserve(specs.size());
     std::vector<Tensor> tensors;
@@ -210,6 +247,22 @@ public:
         raiseInvalid("missing input '" + spec.name + "' (" +
                      describeRows(spec.dtype, spec.shape) +
                      "); the model's inputs are " + inputNames());
+      // Fast path: a C-contiguous buffer (NumPy arrays), read in place.
+      HeldBuffer &buffer = held[i];
+      if (PyObject_GetBuffer(value, &buffer.view,
+                             PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
+        buffer.held = true;
+        if (std::optional<DType> type = dtypeOfFormat(
+                buffer.view.format, buffer.view.itemsize, spec.dtype)) {
+          std::vector<int64_t> shape(buffer.view.ndim);
+          for (int d = 0; d < buffer.view.ndim; ++d)
+            shape[d] = buffer.view.shape[d];
+          tensors.push_back(Tensor::view(buffer.view.buf, *type, std::move(shape)));
+          continue;
+        }
+      } else {
+        PyErr_Clear();
+      }
       arrays.push_back(toArray(nb::handle(value), spec, i));
       const Array &a = arrays.back();
       std::optional<DType> type = dtypeOf(a.dtype(), spec.dtype);
@@ -222,6 +275,20 @@ public:
                      ", got an array of a type tac has no equivalent for");
       tensors.push_back(Tensor::view(a.data(), *type, std::move(shape)));
     }
+
+    // Every input was found; more keys than inputs means unknown names.
+    if (static_cast<size_t>(PyDict_Size(feed.ptr())) != specs.size())
+      for (auto [key, value] : feed) {
+        if (!nb::isinstance<nb::str>(key))
+          raiseInvalid("input feed keys must be input names (str)");
+        std::string name = nb::cast<std::string>(key);
+        bool known = false;
+        for (const TensorSpec &spec : specs)
+          known |= spec.name == name;
+        if (!known)
+          raiseInvalid("unknown input '" + name +
+                       "'; the model's inputs are " + inputNames());
+      }
 
     std::optional<uint64_t> rows =
         specs.empty() ? std::optional<uint64_t>(1)
