@@ -304,7 +304,9 @@ def adapt(model: torch.nn.Module, data: Dataset, task: Task | None = None,
 
     # 6. export + ONNX Runtime check on the whole test split -------------------
     t = time.time()
-    pieces = _pieces(em, names, args1, P, predictor, policies[i_pol], scale)
+    # only the controller changed since the pieces were traced for the costs
+    pieces = {**pieces, "controller": _controller_piece(em, names, args1, P, predictor,
+                                                        policies[i_pol], scale)}
     meta = {"tac.model": f"{name}_adaptive", "tac.dataset": data.name,
             "tac.adapt.lambda": f"{lam_star:g}", "tac.adapt.task": task.kind}
     weights = {k: v.detach().numpy() for k, v in em.state_dict().items()}
@@ -480,14 +482,24 @@ def _pieces(em: ExitModel, names, args1, P, predictor, policy, scale=None) -> di
     ctx_names = [f"ctx{j}" for j in range(len(ctx))]
     embed = trace_piece(Embed(em, names), args1, names, ["h", *ctx_names])
     layers = [trace_piece(Layer(em, i), (h, *ctx), ["h", *ctx_names], ["h_out"]) for i in range(L)]
-    ctrl = trace_piece(Controller(em, names, P, predictor, policy, scale), (*args1, h), [*names, "h"],
-                       [PREDICTOR_OUTPUT, POLICY_OUTPUT])
+    ctrl = _controller_piece(em, names, args1, P, predictor, policy, scale, h)
     tail = trace_piece(Tail(em, names), (*args1, h, torch.tensor(L)), [*names, "h", "depth"],
                        ["out"])
     static = trace_piece(Static(em, names), args1, names, [em.task.output_name])
     exits = trace_piece(AllExits(em, names), args1, names, ["exits", "confidence"])
     return {"embed": embed, "layers": layers, "controller": ctrl, "tail": tail,
             "static": static, "exits": exits}
+
+
+def _controller_piece(em: ExitModel, names, args1, P, predictor, policy, scale=None, h=None):
+    if h is None:
+        A, x1 = em.anatomy, dict(zip(names, args1))
+        with torch.no_grad():
+            h, ctx = A.embed(x1)
+            for i in range(P):
+                h = A.layer(i, h, ctx)
+    return trace_piece(Controller(em, names, P, predictor, policy, scale), (*args1, h),
+                       [*names, "h"], [PREDICTOR_OUTPUT, POLICY_OUTPUT])
 
 
 def _onnx_costs(em: ExitModel, pieces: dict, P: int) -> dict:
