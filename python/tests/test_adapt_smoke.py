@@ -21,7 +21,6 @@ from tac.adapt.tasks import Classification, Embedding, reciprocal_rank
 from tac.train.model import ViT, ViTConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("TAC_BUILD_DIR", os.path.join(ROOT, "build"))
 SMOKE = dict(readout_epochs=2, pred_epochs=3, pol_epochs=3, lambdas=(0.01, 0.1), folds=2,
              ee_thresholds=10, tac=False)
 
@@ -102,16 +101,13 @@ def test_readouts_are_distilled(vit_run):
     assert res["readout"] == "token0"
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "bin", "tac-compile")),
-                    reason="tac not built")
 def test_adapted_model_compiles_and_runs_in_libtacrt(vit_run):
-    from tac.adapt.tacrt import Runner, compile_model, tools
+    from tac.adapt.tacrt import Runner, compile_model
     import onnxruntime as ort
     vit, res, out = vit_run
-    comp, lib = tools(BUILD)
     tacm = str(out / "tinyvit_adaptive.tacm")
-    compile_model(comp, str(out / "tinyvit_adaptive.onnx"), tacm, log=lambda *a: None)
-    r = Runner(tacm, lib)
+    compile_model(str(out / "tinyvit_adaptive.onnx"), tacm, log=lambda *a: None)
+    r = Runner(tacm)
     sess = ort.InferenceSession(str(out / "tinyvit_adaptive.onnx"), providers=["CPUExecutionProvider"])
     for i in range(6):
         x = {"image": _images(1, 100 + i).numpy()}
@@ -252,7 +248,7 @@ def test_empty_or_tiny_dataset(tmp_path):
 
 
 def _cli(*args):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ)  # the installed (or build-tree) tac package
     return subprocess.run([sys.executable, "-m", "tac.adapt", *args], capture_output=True,
                           text=True, env=env, cwd=ROOT)
 

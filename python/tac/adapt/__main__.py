@@ -60,7 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     ap.add_argument("--no-tac", action="store_true",
                     help="skip tac-compile / libtacrt (numbers then come from PyTorch)")
-    ap.add_argument("--build", default=None, help="tac build folder (default build/)")
     return ap
 
 
@@ -82,7 +81,6 @@ def _config(args):
     cfg.tac = not args.no_tac
     cfg.controller_data = args.controller_data
     cfg.index_features = not args.no_index_features
-    cfg.build = args.build
     return cfg
 
 

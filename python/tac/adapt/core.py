@@ -71,7 +71,6 @@ class AdaptConfig:
     threads: int = 1
     seed: int = 0
     tac: bool = True                # compile and measure through tac's runtime
-    build: str | None = None        # tac build folder (default build/)
 
 
 def _np(x: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -548,22 +547,13 @@ def _derive(static, per_layer, exits, ada, L, map_flops, source, controller=None
 
 def _measure_tac(cfg: AdaptConfig, files: dict, test: Split, task: Task, L, P,
                  map_flops: int) -> dict:
-    from .tacrt import Runner, compile_model, tools
-    comp, lib = tools(cfg.build)
+    from .tacrt import Runner, compile_model
     tacm = {k: v[:-5] + ".tacm" for k, v in files.items()}
     compile_s = {}
     for k in files:
-        for attempt in range(4):  # a tac build being relinked: wait and try again
-            try:
-                compile_s[k], _ = compile_model(comp, files[k], tacm[k])
-                break
-            except OSError as e:
-                if attempt == 3:
-                    raise
-                print(f"tac-compile not runnable ({e}); trying again in 30 s")
-                time.sleep(30)
+        compile_s[k], _ = compile_model(files[k], tacm[k])
     feeds = _np(test.inputs)
-    run = {k: Runner(tacm[k], lib) for k in files}
+    run = {k: Runner(tacm[k]) for k in files}
     # the pretrained model and every exit, through libtacrt
     so, si = run["static"].run_all(feeds, "libtacrt: static twin (test)")
     eo, ei = run["exits"].run_all(feeds, "libtacrt: all exits (test)")

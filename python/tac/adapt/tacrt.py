@@ -1,8 +1,7 @@
-"""Compiling with tac-compile and running with libtacrt (tac.runtime)."""
+"""Compiling with tac.compile and running with tac.InferenceSession."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import numpy as np
@@ -10,46 +9,47 @@ from tqdm import tqdm
 
 from .anatomy import AdaptError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+def _tac():
+    """The tac package with its compiled extensions, or a clear AdaptError."""
+    try:
+        import tac
+        from tac import _compiler, _runtime  # noqa: F401  (the built extensions)
+    except ImportError as e:
+        raise AdaptError(f"tac's compiled extensions are missing ({e}): build tac "
+                         "(scripts/setup.sh) or `pip install .`, or pass --no-tac to skip "
+                         "the measurements through tac's runtime") from None
+    return tac
 
 
-def tools(build: str | None = None) -> tuple[str, str]:
-    """(tac-compile, libtacrt.so) of the build folder (default: build/, or
-    $TAC_BUILD_DIR)."""
-    b = build or os.environ.get("TAC_BUILD_DIR") or os.path.join(ROOT, "build")
-    comp, lib = os.path.join(b, "bin", "tac-compile"), os.path.join(b, "lib", "libtacrt.so")
-    if not (os.path.isfile(comp) and os.path.isfile(lib)):
-        raise AdaptError(f"tac-compile / libtacrt.so not found in {b}: build tac first "
-                         "(scripts/setup.sh), pass --build DIR, or --no-tac to skip the "
-                         "measurements through tac's runtime")
-    return comp, lib
-
-
-def compile_model(comp: str, onnx_path: str, tacm: str, log=print) -> tuple[float, str]:
-    """tac-compile ONNX -> .tacm with --report; returns (seconds, report)."""
+def compile_model(onnx_path: str, tacm: str, log=print) -> tuple[float, str]:
+    """tac.compile ONNX -> .tacm with the plan report; returns (seconds, report)."""
+    tac = _tac()
     t = time.time()
-    p = subprocess.run([comp, onnx_path, "-o", tacm, "--report"], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AdaptError(f"tac-compile {onnx_path} failed (exit {p.returncode}):\n"
-                         f"{p.stderr[-3000:]}")
+    try:
+        compiled = tac.compile(onnx_path, output=tacm, report=True, progress=False)
+    except tac.TacError as e:
+        raise AdaptError(f"tac.compile of {onnx_path} failed:\n{str(e)[-3000:]}") from None
     dt = time.time() - t
-    log(f"tac-compile {os.path.basename(onnx_path)} -> {os.path.basename(tacm)}: {dt:.1f} s")
-    return dt, p.stdout
+    log(f"tac.compile {os.path.basename(onnx_path)} -> {os.path.basename(tacm)}: {dt:.1f} s")
+    return dt, compiled.report
 
 
 class Runner:
-    def __init__(self, tacm: str, lib: str):
-        from tac.runtime import Model
-        self.model = Model(tacm, library=lib)
-        self.names = [o["name"] for o in self.model.outputs]
-        self.in_names = [i["name"] for i in self.model.inputs]
+    def __init__(self, tacm: str):
+        self.model = _tac().InferenceSession(tacm)
+        self.names = [o.name for o in self.model.get_outputs()]
+        self.in_names = [i.name for i in self.model.get_inputs()]
 
     def run(self, x: dict[str, np.ndarray], path: int | None = None):
         missing = [n for n in self.in_names if n not in x]
         if missing:
             raise AdaptError(f"the compiled model needs inputs {missing}")
-        outs, info = self.model.run({n: np.ascontiguousarray(x[n]) for n in self.in_names}, path=path)
-        return dict(zip(self.names, outs)), info
+        outs, info = self.model.run_adaptive({n: x[n] for n in self.in_names}, path=path)
+        return dict(zip(self.names, outs)), {
+            "path": info.path, "requested_path": info.requested_path,
+            "flops": info.flops, "controller_flops": info.controller_flops,
+            "time_us": info.time_us, "layers": list(info.layers), "paths": list(info.paths)}
 
     def run_all(self, feeds: dict[str, np.ndarray], desc: str):
         n = len(next(iter(feeds.values())))
