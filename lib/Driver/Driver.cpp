@@ -69,10 +69,6 @@ LogicalResult mlir::tac::verifyCompileOptions(const CompileOptions &options,
   return success();
 }
 
-int mlir::tac::countCompileSteps(CompilePhase last) {
-  return static_cast<int>(last) + 1;
-}
-
 namespace {
 /// Times one phase and tells `progress` about it.
 class PhaseTimer {

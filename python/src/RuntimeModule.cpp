@@ -1,7 +1,7 @@
 //===- RuntimeModule.cpp - tac._runtime: libtacrt for Python --------------===//
 //
-// The compiled half of tac.InferenceSession. Inputs are read in place when
-// they are C-contiguous arrays of the model's dtype (anything else is
+// The compiled half of tac.InferenceSession. Inputs are read in place
+// through the buffer protocol when they are C-contiguous (anything else is
 // converted once by NumPy); outputs are NumPy arrays the runtime writes
 // directly. The GIL is released while a model runs.
 //
@@ -15,7 +15,6 @@
 #include "tacrt/tacrt.hpp"
 
 #include <nanobind/nanobind.h>
-#include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 #include <nanobind/stl/optional.h>
@@ -55,60 +54,13 @@ namespace {
   raise(Status::error(ErrorCode::InvalidArgument, message));
 }
 
-nb::dlpack::dtype dlpackOf(DType type) {
-  using nb::dlpack::dtype_code;
-  auto make = [](dtype_code code, int bits) {
-    return nb::dlpack::dtype{static_cast<uint8_t>(code),
-                             static_cast<uint8_t>(bits), 1};
-  };
-  switch (type) {
-  case DType::F32: return make(dtype_code::Float, 32);
-  case DType::F16: return make(dtype_code::Float, 16);
-  case DType::BF16: return make(dtype_code::UInt, 16); // NumPy has no bf16: its bits
-  case DType::F64: return make(dtype_code::Float, 64);
-  case DType::I8: return make(dtype_code::Int, 8);
-  case DType::I16: return make(dtype_code::Int, 16);
-  case DType::I32: return make(dtype_code::Int, 32);
-  case DType::I64: return make(dtype_code::Int, 64);
-  case DType::U8: return make(dtype_code::UInt, 8);
-  case DType::Bool: return make(dtype_code::Bool, 8);
-  case DType::U16: return make(dtype_code::UInt, 16);
-  case DType::U32: return make(dtype_code::UInt, 32);
-  case DType::U64: return make(dtype_code::UInt, 64);
-  }
-  return make(dtype_code::Float, 32);
-}
-
-/// The tac dtype of a NumPy array's element type, read as `expected` when
-/// the bits agree (uint16 carries bfloat16).
-std::optional<DType> dtypeOf(nb::dlpack::dtype dt, DType expected) {
-  if (dlpackOf(expected) == dt)
-    return expected;
-  for (int t = 0; t <= static_cast<int>(DType::U64); ++t)
-    if (t != static_cast<int>(DType::BF16) &&
-        dlpackOf(static_cast<DType>(t)) == dt)
-      return static_cast<DType>(t);
-  return std::nullopt;
-}
-
-/// ONNX Runtime's type strings: "tensor(float)".
+/// ONNX Runtime's type strings: "tensor(float)" (its names are tac's but
+/// for float and double).
 std::string onnxTypeName(DType type) {
-  switch (type) {
-  case DType::F32: return "tensor(float)";
-  case DType::F16: return "tensor(float16)";
-  case DType::BF16: return "tensor(bfloat16)";
-  case DType::F64: return "tensor(double)";
-  case DType::I8: return "tensor(int8)";
-  case DType::I16: return "tensor(int16)";
-  case DType::I32: return "tensor(int32)";
-  case DType::I64: return "tensor(int64)";
-  case DType::U8: return "tensor(uint8)";
-  case DType::Bool: return "tensor(bool)";
-  case DType::U16: return "tensor(uint16)";
-  case DType::U32: return "tensor(uint32)";
-  case DType::U64: return "tensor(uint64)";
-  }
-  return "tensor(unknown)";
+  const char *name = type == DType::F32   ? "float"
+                     : type == DType::F64 ? "double"
+                                          : dtypeName(type);
+  return std::string("tensor(") + name + ")";
 }
 
 /// NumPy's name of the element type arrays for `type` have (NumPy has no
@@ -130,10 +82,8 @@ NodeArg nodeArg(const TensorSpec &spec) {
           numpyName(spec.dtype)};
 }
 
-using Array = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
-
-/// An input's C-contiguous buffer (the fast path for NumPy arrays),
-/// released when the run ends.
+/// An input's C-contiguous buffer, read in place and released when the run
+/// ends.
 struct HeldBuffer {
   Py_buffer view{};
   bool held = false;
@@ -143,6 +93,14 @@ struct HeldBuffer {
   ~HeldBuffer() {
     if (held)
       PyBuffer_Release(&view);
+  }
+  /// Views `object` if it exports a C-contiguous buffer (NumPy arrays do).
+  bool take(PyObject *object) {
+    held = PyObject_GetBuffer(object, &view,
+                              PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0;
+    if (!held)
+      PyErr_Clear();
+    return held;
   }
 };
 
@@ -234,10 +192,9 @@ public:
   std::vector<nb::object> run(nb::dict feed, const RunOptions &options,
                               RunInfo *info) {
     const std::vector<TensorSpec> &specs = model_->inputs();
-    // Keep buffers and converted arrays alive until the run ends.
+    // Buffers are held, and converted inputs kept, until the run ends.
     std::vector<HeldBuffer> held(specs.size());
-    std::vector<Array> arrays;
-    arrays.reserve(specs.size());
+    std::vector<nb::object> converted(specs.size());
     std::vector<Tensor> tensors;
     tensors.reserve(specs.size());
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -247,33 +204,24 @@ public:
         raiseInvalid("missing input '" + spec.name + "' (" +
                      describeRows(spec.dtype, spec.shape) +
                      "); the model's inputs are " + inputNames());
-      // Fast path: a C-contiguous buffer (NumPy arrays), read in place.
       HeldBuffer &buffer = held[i];
-      if (PyObject_GetBuffer(value, &buffer.view,
-                             PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
-        buffer.held = true;
-        if (std::optional<DType> type = dtypeOfFormat(
-                buffer.view.format, buffer.view.itemsize, spec.dtype)) {
-          std::vector<int64_t> shape(buffer.view.ndim);
-          for (int d = 0; d < buffer.view.ndim; ++d)
-            shape[d] = buffer.view.shape[d];
-          tensors.push_back(Tensor::view(buffer.view.buf, *type, std::move(shape)));
-          continue;
-        }
-      } else {
-        PyErr_Clear();
+      if (!buffer.take(value)) {
+        converted[i] = toContiguous(nb::handle(value), spec, i);
+        if (!buffer.take(converted[i].ptr()))
+          raiseInvalid("input " + std::to_string(i) + " '" + spec.name +
+                       "': expected a NumPy array of " +
+                       describeRows(spec.dtype, spec.shape) + ", got " +
+                       nb::cast<std::string>(nb::str(nb::handle(value).type())));
       }
-      arrays.push_back(toArray(nb::handle(value), spec, i));
-      const Array &a = arrays.back();
-      std::optional<DType> type = dtypeOf(a.dtype(), spec.dtype);
-      std::vector<int64_t> shape(a.ndim());
-      for (size_t d = 0; d < a.ndim(); ++d)
-        shape[d] = static_cast<int64_t>(a.shape(d));
+      std::optional<DType> type = dtypeOfFormat(
+          buffer.view.format, buffer.view.itemsize, spec.dtype);
       if (!type)
         raiseInvalid("input " + std::to_string(i) + " '" + spec.name +
                      "': expected " + describeType(spec.dtype, spec.shape) +
                      ", got an array of a type tac has no equivalent for");
-      tensors.push_back(Tensor::view(a.data(), *type, std::move(shape)));
+      std::vector<int64_t> shape(buffer.view.shape,
+                                 buffer.view.shape + buffer.view.ndim);
+      tensors.push_back(Tensor::view(buffer.view.buf, *type, std::move(shape)));
     }
 
     // Every input was found; more keys than inputs means unknown names.
@@ -373,21 +321,16 @@ private:
     return names.empty() ? "(none)" : names;
   }
 
-  /// `value` as a C-contiguous CPU array: NumPy arrays of the right layout
-  /// are used in place; strided arrays, lists and scalars are converted.
-  Array toArray(nb::handle value, const TensorSpec &spec, size_t index) {
-    Array array;
-    if (nb::try_cast(value, array, /*convert=*/false))
-      return array;
-    // Arrays keep their dtype (a wrong one is an error, not a silent cast);
-    // lists and scalars become the model's dtype.
+  /// `value` (a strided array, a list, a scalar) as a C-contiguous NumPy
+  /// array: arrays keep their dtype (a wrong one is an error, not a silent
+  /// cast); lists and scalars become the model's dtype.
+  nb::object toContiguous(nb::handle value, const TensorSpec &spec,
+                          size_t index) {
     nb::object numpy = nb::module_::import_("numpy");
-    nb::object converted;
     try {
-      converted =
-          nb::hasattr(value, "dtype")
-              ? numpy.attr("ascontiguousarray")(value)
-              : numpy.attr("ascontiguousarray")(value, numpyName(spec.dtype));
+      return nb::hasattr(value, "dtype")
+                 ? numpy.attr("ascontiguousarray")(value)
+                 : numpy.attr("ascontiguousarray")(value, numpyName(spec.dtype));
     } catch (nb::python_error &e) {
       raiseInvalid("input " + std::to_string(index) + " '" + spec.name +
                    "': cannot make an array of " +
@@ -395,12 +338,6 @@ private:
                    nb::cast<std::string>(nb::str(value.type())) + " (" +
                    e.what() + ")");
     }
-    if (nb::try_cast(converted, array, /*convert=*/false))
-      return array;
-    raiseInvalid("input " + std::to_string(index) + " '" + spec.name +
-                 "': expected a NumPy array of " +
-                 describeRows(spec.dtype, spec.shape) + ", got " +
-                 nb::cast<std::string>(nb::str(value.type())));
   }
 
   ModelRef model_;

@@ -15,7 +15,8 @@ from .errors import CompileError, InvalidArgumentError
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "onnx.ModelProto"]  # noqa: F821
 Progress = Union[bool, None, Callable[[str, Optional[float]], None]]
 
-_PHASES = 5  # import, adaptive, variants, kernels, native code
+# compile_to values in order; a compile to one reports that many phases.
+_PHASES = ("import", "adaptive", "variants", "kernels", "tacm")
 
 
 class CompiledModel:
@@ -51,8 +52,8 @@ class _Bar:
     """One line on stderr per compile: ``[tac] 3/5 specialise paths ... 1.2 s``.
     Redrawn in place on a terminal, one line per finished phase otherwise."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self.done, self.start = name, 0, time.monotonic()
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total, self.done, self.start = name, total, 0, time.monotonic()
         self.tty = sys.stderr.isatty()
 
     def __call__(self, phase: str, seconds: Optional[float]) -> None:
@@ -63,16 +64,16 @@ class _Bar:
         self.done += 1
         total = time.monotonic() - self.start
         line = f"{phase} {seconds:.2f} s"
-        if self.done == _PHASES:
+        if self.done == self.total:
             line += f" (total {total:.1f} s)"
         if self.tty:
-            self._draw(line, end="\n" if self.done == _PHASES else "")
+            self._draw(line, end="\n" if self.done == self.total else "")
         else:
-            print(f"[tac] {self.name} {self.done}/{_PHASES} {line}", file=sys.stderr, flush=True)
+            print(f"[tac] {self.name} {self.done}/{self.total} {line}", file=sys.stderr, flush=True)
 
     def _draw(self, text: str, end: str = "") -> None:
-        filled = "#" * self.done + "-" * (_PHASES - self.done)
-        sys.stderr.write(f"\r\033[K[tac] {self.name} [{filled}] {self.done}/{_PHASES} {text}{end}")
+        filled = "#" * self.done + "-" * (self.total - self.done)
+        sys.stderr.write(f"\r\033[K[tac] {self.name} [{filled}] {self.done}/{self.total} {text}{end}")
         sys.stderr.flush()
 
 
@@ -165,7 +166,10 @@ def compile(model: ModelSource,
     targets = target.split(",") if isinstance(target, str) else list(target)
     if progress is None:
         progress = sys.stderr.isatty()
-    callback = progress if callable(progress) else (_Bar(os.path.basename(name)) if progress else None)
+    # (an unknown compile_to is the compiler's error to report)
+    phases = _PHASES.index(compile_to) + 1 if compile_to in _PHASES else len(_PHASES)
+    bar = _Bar(os.path.basename(name), phases) if progress else None
+    callback = progress if callable(progress) else bar
     result = _compiler.compile(
         data, name, is_onnx, compile_to, [t.strip() for t in targets],
         list(cuda_archs or []), bool(cuda_ptx_only), list(cpus or []), gemm, bool(fold),

@@ -78,9 +78,6 @@ struct CompileProgress {
   std::function<void(StringRef phase, double seconds)> finished;
 };
 
-/// The number of progress steps a compile to `last` reports.
-int countCompileSteps(CompilePhase last);
-
 /// Imports the main buffer of `sourceMgr` (ONNX when `isOnnx`, else MLIR
 /// text) and runs the compiler up to and including `last` (at most
 /// Kernels). Returns null on failure; the diagnostics say why.
