@@ -56,6 +56,15 @@ const TensorSpec *spec(const tac_model *model, size_t index, bool input,
   }
   return &specs[index];
 }
+
+/// A load's result as a C handle in `*model` (null on failure).
+tac_status adopt(Expected<ModelRef> loaded, tac_model **model) {
+  *model = nullptr;
+  if (!loaded)
+    return fail(loaded.status());
+  *model = new tac_model{std::move(*loaded)};
+  return TAC_OK;
+}
 } // namespace
 
 extern "C" {
@@ -69,31 +78,18 @@ const char *tac_dtype_name(tac_dtype dtype) {
 }
 
 tac_status tac_model_load(const char *path, tac_model **model) {
-  if (!path || !model)
-    return fail(ErrorCode::InvalidArgument,
-                "tac_model_load: path and model must not be NULL");
-  *model = nullptr;
-  Expected<ModelRef> loaded = Model::load(path);
-  if (!loaded)
-    return fail(loaded.status());
-  *model = new tac_model{std::move(*loaded)};
-  return TAC_OK;
+  return tac_model_load_pinned(path, nullptr, nullptr, model);
 }
 
 tac_status tac_model_load_pinned(const char *path, const char *sha256,
                                  const char *producer, tac_model **model) {
   if (!path || !model)
     return fail(ErrorCode::InvalidArgument,
-                "tac_model_load_pinned: path and model must not be NULL");
-  *model = nullptr;
+                "tac_model_load: path and model must not be NULL");
   LoadOptions options;
   options.requireSha256 = sha256 ? sha256 : "";
   options.requireProducer = producer ? producer : "";
-  Expected<ModelRef> loaded = Model::load(path, options);
-  if (!loaded)
-    return fail(loaded.status());
-  *model = new tac_model{std::move(*loaded)};
-  return TAC_OK;
+  return adopt(Model::load(path, options), model);
 }
 
 tac_status tac_model_load_memory(const void *data, size_t size,
@@ -101,12 +97,7 @@ tac_status tac_model_load_memory(const void *data, size_t size,
   if ((!data && size) || !model)
     return fail(ErrorCode::InvalidArgument,
                 "tac_model_load_memory: data and model must not be NULL");
-  *model = nullptr;
-  Expected<ModelRef> loaded = Model::loadFromMemory(data, size);
-  if (!loaded)
-    return fail(loaded.status());
-  *model = new tac_model{std::move(*loaded)};
-  return TAC_OK;
+  return adopt(Model::loadFromMemory(data, size), model);
 }
 
 void tac_model_free(tac_model *model) { delete model; }

@@ -91,8 +91,9 @@ std::string Session::deviceSummary() const {
   return cuda_ ? "cuda: " + cuda_->summary() : std::string("cpu");
 }
 
-Expected<std::unique_ptr<Session>>
-Session::create(ModelRef model, const SessionOptions &options) {
+/// Whether any session may run `model`: there is one, and its code is
+/// mapped (not a verify-only load).
+Status Session::checkRunnable(const ModelRef &model) {
   if (!model)
     return Status::error(ErrorCode::InvalidArgument,
                          "Session::create: no model (load one first)");
@@ -102,6 +103,13 @@ Session::create(ModelRef model, const SessionOptions &options) {
                              "' was loaded to be verified only "
                              "(LoadOptions::mapCode = false): load it again "
                              "to run it");
+  return Status::success();
+}
+
+Expected<std::unique_ptr<Session>>
+Session::create(ModelRef model, const SessionOptions &options) {
+  if (Status st = checkRunnable(model); !st)
+    return st;
   if (options.device == Device::Cpu)
     return create(std::move(model));
   Expected<std::unique_ptr<CudaExecutor>> executor =
@@ -114,11 +122,8 @@ Session::create(ModelRef model, const SessionOptions &options) {
 }
 
 Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
-  if (!model)
-    return Status::error(ErrorCode::InvalidArgument,
-                         "Session::create: no model (load one first)");
-  if (model->impl_->verifiedOnly)
-    return create(std::move(model), SessionOptions());
+  if (Status st = checkRunnable(model); !st)
+    return st;
   if (!model->hasCpuCode())
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +

@@ -359,6 +359,7 @@ public:
 
 private:
   Session(ModelRef model, void *arena);
+  static Status checkRunnable(const ModelRef &model);
   ModelRef model_;
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
