@@ -68,8 +68,6 @@ class InferenceSession(_runtime.Session):
             raise InvalidArgumentError(
                 "model must be a .tacm path, a tac.CompiledModel or .tacm bytes, got "
                 f"{type(model).__name__}")
-        if threads is not None and threads < 1:
-            raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
         super().__init__(source, device, threads, cuda_device, gpu_dispatch,
                          require_sha256 or "", require_producer or "")
 
