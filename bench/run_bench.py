@@ -581,7 +581,7 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
   PyTorch's module call under `no_grad`.
   - **tac static**: the static model compiled by `tac-compile` (default
     `--cpu=host,x86-64`). **tac multithreads only its GEMMs** (BLAS, set with
-    `Model.set_gemm_threads`); every other kernel runs on the calling thread
+    `InferenceSession(threads=N)`, per session); every other kernel runs on the calling thread
     (column "threads used").
   - **tac adaptive**: the adaptive model (controller + the variant it picks),
     timed over real test images; batch 1 only (the adaptive model decides per

@@ -125,29 +125,32 @@ SmallVector<unsigned> vectorisableLoopOrder(linalg::LinalgOp op) {
 
 // The BLAS bridge linked into every kernel object that has GEMM kernels:
 // the kernels pass raw addresses as 64-bit integers (the same registers as
-// pointers in the x86-64 C ABI). tac runs single-threaded: unless the user
-// sets OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, OpenBLAS is told to use one
-// thread.
+// pointers in the x86-64 C ABI). OpenBLAS has one process-wide thread count,
+// which NumPy or PyTorch may share; the bridge never changes it for good.
+// Each runtime session tells the bridge, on the thread that runs it, how
+// many threads its GEMMs may use (tac_use_gemm_threads); a GEMM that wants
+// another count than the process has sets it for its own calls and puts the
+// process's back (docs/runtime.md, "Threads").
 constexpr const char *kBlasBridge = R"c(
 #include <dlfcn.h>
 #include <stdint.h>
-#include <stdlib.h>
 void cblas_sgemm(int, int, int, int, int, int, float, const float *, int,
                  const float *, int, float, float *, int);
-__attribute__((constructor)) static void tac_blas_threads(void) {
-  if (getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS"))
-    return;
-  void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  if (set)
-    set(1);
+/* The calling thread's session's count; 0: the process's setting. */
+static __thread int tac_gemm_threads;
+static void (*tac_blas_set_threads)(int);
+static int (*tac_blas_get_threads)(void);
+__attribute__((constructor)) static void tac_find_blas_threads(void) {
+  tac_blas_set_threads =
+      (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  tac_blas_get_threads =
+      (int (*)(void))dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
 }
-/* The runtime's Model::setGemmThreads: 1 when the BLAS took the count. */
-int tac_set_gemm_threads(int threads) {
-  void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  if (!set)
-    return 0;
-  set(threads);
-  return 1;
+/* The runtime's session, before it runs on this thread: 1 when the BLAS
+   has thread control (OpenBLAS), 0 when the count cannot be honoured. */
+int tac_use_gemm_threads(int threads) {
+  tac_gemm_threads = threads;
+  return tac_blas_set_threads && tac_blas_get_threads;
 }
 /* Rows per BLAS call: OpenBLAS multiplies skinny matrices (m*n*k up to
    about 1e6) with an unpacked kernel that is up to 3x faster per row than
@@ -165,6 +168,15 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
                int64_t n, int64_t k, int64_t ta, int64_t tb, int64_t lda,
                int64_t ldb, int64_t ldc, int64_t sa, int64_t sb, int64_t sc,
                float beta, int64_t outer, int64_t oa, int64_t ob, int64_t oc) {
+  /* The session's thread count for these calls, the process's put back. */
+  int want = tac_gemm_threads, had = 0;
+  if (want > 0 && tac_blas_set_threads && tac_blas_get_threads) {
+    had = tac_blas_get_threads();
+    if (had == want)
+      had = 0;
+    else
+      tac_blas_set_threads(want);
+  }
   /* Row chunks of A (row-major: rows lda apart; transposed: columns) and C. */
   int64_t chunk = tac_rows_per_call(m, n, k);
   int64_t aRow = ta ? 1 : lda;
@@ -176,6 +188,8 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
                     (const float *)a + o * oa + i * sa + r * aRow, (int)lda,
                     (const float *)b + o * ob + i * sb, (int)ldb, beta,
                     (float *)c + o * oc + i * sc + r * ldc, (int)ldc);
+  if (had)
+    tac_blas_set_threads(had);
 }
 )c";
 
@@ -413,7 +427,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     llvm::raw_fd_ostream bridge(bridgePath, ec);
     bridge << kBlasBridge;
     bridge.close();
-    link.append({"-O2", bridgePath, "-lblas"});
+    link.append({"-O2", "-fPIC", bridgePath, "-lblas"});
   }
   link.push_back("-lm");
   llvm::scope_exit removeBridge([&] {

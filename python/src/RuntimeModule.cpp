@@ -151,12 +151,8 @@ public:
     else if (gpuDispatch != "host")
       raiseInvalid("unknown gpu_dispatch '" + gpuDispatch +
                    "'; use \"host\" or \"device\"");
-    // One thread is what a model without BLAS GEMM kernels does anyway; more
-    // than one it cannot honour, and says why.
     if (threads)
-      if (Status st = model_->setGemmThreads(*threads);
-          !st && !(*threads == 1 && st.code() == ErrorCode::Unsupported))
-        raise(st);
+      options_.gemmThreads = *threads;
     // One session now: a file that cannot run here (no CUDA, no CPU code)
     // fails at construction, not at the first run.
     idle_.push_back(create());

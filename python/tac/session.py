@@ -36,9 +36,11 @@ class InferenceSession(_runtime.Session):
             :func:`tac.compile`, or the bytes of a ``.tacm`` file.
         device: ``"cpu"`` or ``"cuda"`` (the file must hold CUDA code:
             ``tac.compile(..., target="cpu,cuda")``).
-        threads: threads the BLAS matrix products may use. Process-wide
-            (OpenBLAS has one setting); everything else runs on the calling
-            thread. Default: 1, or ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``.
+        threads: threads this session's BLAS matrix products may use;
+            everything else runs on the calling thread. Per session: the
+            process's BLAS setting (which NumPy or PyTorch may share) is left
+            as it was. Default (None or 0): 1, or the process's setting when
+            ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` is set.
         cuda_device: the CUDA device ordinal.
         gpu_dispatch: ``"host"`` (read the path back, launch that graph) or
             ``"device"`` (one graph with a conditional node; CUDA 12.8+ driver).

@@ -138,14 +138,6 @@ TACRT_SPEC_ACCESSORS(output, false)
 const char *tac_model_producer(const tac_model *model) {
   return model ? model->model->producer().c_str() : "";
 }
-tac_status tac_model_set_gemm_threads(const tac_model *model, int threads) {
-  if (!model)
-    return fail(ErrorCode::InvalidArgument,
-                "tac_model_set_gemm_threads: model is NULL");
-  if (Status st = model->model->setGemmThreads(threads); !st)
-    return fail(st);
-  return TAC_OK;
-}
 uint32_t tac_model_num_paths(const tac_model *model) {
   return model ? model->model->numPaths() : 0;
 }
@@ -167,11 +159,62 @@ uint64_t tac_model_controller_flops(const tac_model *model) {
 }
 
 tac_status tac_session_create(tac_model *model, tac_session **session) {
+  return tac_session_create_with_options(model, nullptr, session);
+}
+
+void tac_session_options_init(tac_session_options *options) {
+  if (!options)
+    return;
+  SessionOptions defaults;
+  *options = tac_session_options{};
+  options->struct_size = sizeof(tac_session_options);
+  options->device = TAC_DEVICE_CPU;
+  options->cuda_device = defaults.cudaDevice;
+  options->gpu_dispatch = TAC_GPU_DISPATCH_HOST;
+  options->cuda_graphs = defaults.cudaGraphs;
+  options->cublas = defaults.cublas;
+  options->allow_tf32 = defaults.allowTf32;
+  options->gemm_threads = defaults.gemmThreads;
+}
+
+tac_status tac_session_create_with_options(tac_model *model,
+                                           const tac_session_options *options,
+                                           tac_session **session) {
   if (!model || !session)
     return fail(ErrorCode::InvalidArgument,
                 "tac_session_create: model and session must not be NULL");
   *session = nullptr;
-  Expected<std::unique_ptr<Session>> created = Session::create(model->model);
+  SessionOptions o;
+  if (options) {
+    if (options->struct_size != sizeof(tac_session_options))
+      return fail(ErrorCode::InvalidArgument,
+                  "tac_session_options.struct_size is " +
+                      std::to_string(options->struct_size) + ", expected " +
+                      std::to_string(sizeof(tac_session_options)) +
+                      ": fill the options with tac_session_options_init "
+                      "(and rebuild against this tacrt.h)");
+    if (options->device != TAC_DEVICE_CPU && options->device != TAC_DEVICE_CUDA)
+      return fail(ErrorCode::InvalidArgument,
+                  "tac_session_options.device is " +
+                      std::to_string(options->device) +
+                      ": use TAC_DEVICE_CPU or TAC_DEVICE_CUDA");
+    if (options->gpu_dispatch != TAC_GPU_DISPATCH_HOST &&
+        options->gpu_dispatch != TAC_GPU_DISPATCH_DEVICE)
+      return fail(ErrorCode::InvalidArgument,
+                  "tac_session_options.gpu_dispatch is " +
+                      std::to_string(options->gpu_dispatch) +
+                      ": use TAC_GPU_DISPATCH_HOST or TAC_GPU_DISPATCH_DEVICE");
+    o.device = options->device == TAC_DEVICE_CUDA ? Device::Cuda : Device::Cpu;
+    o.cudaDevice = options->cuda_device;
+    o.dispatch = options->gpu_dispatch == TAC_GPU_DISPATCH_DEVICE
+                     ? GpuDispatch::Device
+                     : GpuDispatch::Host;
+    o.cudaGraphs = options->cuda_graphs != 0;
+    o.cublas = options->cublas != 0;
+    o.allowTf32 = options->allow_tf32 != 0;
+    o.gemmThreads = options->gemm_threads;
+  }
+  Expected<std::unique_ptr<Session>> created = Session::create(model->model, o);
   if (!created)
     return fail(created.status());
   *session = new tac_session{std::move(*created)};

@@ -64,25 +64,6 @@ std::vector<uint32_t> Model::batchSizes() const {
 size_t Model::codeObjectIndex() const { return impl_->codeIndex; }
 const std::string &Model::codeObjectCpu() const { return impl_->codeCpu; }
 
-Status Model::setGemmThreads(int threads) const {
-  if (threads < 1)
-    return Status::error(ErrorCode::InvalidArgument,
-                         "GEMM threads must be at least 1, not " +
-                             std::to_string(threads));
-  if (!impl_->setGemmThreads)
-    return Status::error(ErrorCode::Unsupported,
-                         "'" + impl_->filePath +
-                             "' has no BLAS GEMM kernels (compiled with "
-                             "--gemm=generated, or without matrix products): "
-                             "it runs on one thread");
-  if (!impl_->setGemmThreads(threads))
-    return Status::error(ErrorCode::Unsupported,
-                         "the BLAS '" + impl_->filePath +
-                             "' calls has no thread control (only OpenBLAS's "
-                             "openblas_set_num_threads is known); set its own "
-                             "environment variable instead");
-  return Status::success();
-}
 bool Model::hasCpuCode() const { return impl_->hasCpuCode; }
 bool Model::hasCudaCode() const { return impl_->gpuCode != nullptr; }
 
@@ -612,8 +593,8 @@ Status Loader::loadCode() {
         !st)
       return st;
     m.hasCpuCode = true;
-    m.setGemmThreads = reinterpret_cast<int (*)(int)>(
-        dlsym(m.code.handle, "tac_set_gemm_threads"));
+    m.useGemmThreads = reinterpret_cast<int (*)(int)>(
+        dlsym(m.code.handle, "tac_use_gemm_threads"));
     for (uint32_t k = 0; k < numKernels; ++k) {
       std::string symbol = str(kernels->Get(k)->symbol());
       void *address = dlsym(m.code.handle, symbol.c_str());

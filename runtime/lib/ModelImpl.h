@@ -74,8 +74,9 @@ struct Model::Impl {
   size_t codeIndex = 0;
   std::string codeCpu;
   NativeCode code;
-  // tac_set_gemm_threads of the code object (absent: no BLAS GEMMs).
-  int (*setGemmThreads)(int) = nullptr;
+  // tac_use_gemm_threads of the code object's BLAS bridge (absent: no BLAS
+  // GEMMs): the calling thread's GEMM thread count; 1 when it can be honoured.
+  int (*useGemmThreads)(int) = nullptr;
   bool hasCpuCode = false; // false: a --target=cuda file
   bool verifiedOnly = false; // loaded with LoadOptions::mapCode = false
 

@@ -111,7 +111,7 @@ Session::create(ModelRef model, const SessionOptions &options) {
   if (Status st = checkRunnable(model); !st)
     return st;
   if (options.device == Device::Cpu)
-    return create(std::move(model));
+    return createCpu(std::move(model), options);
   Expected<std::unique_ptr<CudaExecutor>> executor =
       CudaExecutor::create(*model, options);
   if (!executor)
@@ -122,14 +122,42 @@ Session::create(ModelRef model, const SessionOptions &options) {
 }
 
 Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
-  if (Status st = checkRunnable(model); !st)
-    return st;
+  return create(std::move(model), SessionOptions());
+}
+
+Expected<std::unique_ptr<Session>>
+Session::createCpu(ModelRef model, const SessionOptions &options) {
   if (!model->hasCpuCode())
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +
                              "' holds no CPU code (compiled with "
                              "--target=cuda): run it on CUDA (--device=cuda) "
                              "or recompile with --target=cpu,cuda");
+  // GEMM threads: checked before anything is allocated. One thread is what
+  // a model without BLAS GEMM kernels does anyway; more it cannot honour.
+  int gemmThreads = options.gemmThreads;
+  if (gemmThreads < 0)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "GEMM threads must be at least 1 (0: the default), "
+                         "not " + std::to_string(gemmThreads));
+  if (gemmThreads == 0)
+    gemmThreads = std::getenv("OPENBLAS_NUM_THREADS") ||
+                          std::getenv("OMP_NUM_THREADS")
+                      ? 0
+                      : 1;
+  int (*use)(int) = model->impl_->useGemmThreads;
+  if (options.gemmThreads > 1 && !use)
+    return Status::error(ErrorCode::Unsupported,
+                         "'" + model->filePath() +
+                             "' has no BLAS GEMM kernels (compiled with "
+                             "--gemm=generated, or without matrix products): "
+                             "it runs on one thread");
+  if (options.gemmThreads > 1 && !use(0))
+    return Status::error(ErrorCode::Unsupported,
+                         "the BLAS '" + model->filePath() +
+                             "' calls has no thread control (only OpenBLAS's "
+                             "openblas_set_num_threads is known); set its own "
+                             "environment variable instead");
   uint64_t bytes = model->arenaBytes();
   void *arena = allocateAligned(bytes);
   if (!arena)
@@ -149,7 +177,13 @@ Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
     widest(plan);
   std::unique_ptr<Session> session(new Session(std::move(model), arena));
   session->args_.resize(maxArgs);
+  session->gemmThreads_ = gemmThreads;
   return session;
+}
+
+void Session::useGemmThreads() const {
+  if (int (*use)(int) = model_->impl_->useGemmThreads)
+    use(gemmThreads_);
 }
 
 namespace {
@@ -441,6 +475,8 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
 
   RunInfo result;
   Bases bases{static_cast<uint8_t *>(arena_), m.weights, inputs};
+  if (!cuda_)
+    useGemmThreads();
   if (cuda_) {
     auto start = std::chrono::steady_clock::now();
     if (Status st = cuda_->copyIn(inputs); !st)
@@ -583,6 +619,8 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
 
   RunInfo result;
   result.rows = static_cast<uint32_t>(rows);
+  if (!cuda_)
+    useGemmThreads();
   auto rowOf = [](const void *base, uint64_t row, uint64_t bytes) {
     return static_cast<const uint8_t *>(base) + row * bytes;
   };

@@ -116,3 +116,62 @@ TEST(CApi, Errors) {
   tac_session_free(session);
   tac_model_free(model);
 }
+
+TEST(CApi, SessionOptions) {
+  std::string path = writeModel(adaptiveModel());
+  tac_model *model = nullptr;
+  ASSERT_EQ(tac_model_load(path.c_str(), &model), TAC_OK) << tac_last_error();
+  tac_session_options options;
+  tac_session_options_init(&options);
+  EXPECT_EQ(options.struct_size, sizeof(tac_session_options));
+  EXPECT_EQ(options.device, TAC_DEVICE_CPU);
+  EXPECT_EQ(options.cuda_graphs, 1);
+  EXPECT_EQ(options.cublas, 1);
+  EXPECT_EQ(options.gemm_threads, 0);
+
+  // The defaults make a CPU session that runs.
+  tac_session *session = nullptr;
+  ASSERT_EQ(tac_session_create_with_options(model, &options, &session), TAC_OK)
+      << tac_last_error();
+  alignas(64) float x[4] = {0.5f, 0.5f, 0.5f, 1.0f}, y[4] = {};
+  const int64_t shape[2] = {1, 4};
+  tac_tensor in = {x, TAC_F32, 2, shape, sizeof x};
+  tac_tensor out = {y, TAC_F32, 0, nullptr, sizeof y};
+  EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, nullptr, nullptr), TAC_OK)
+      << tac_last_error();
+  tac_session_free(session);
+
+  // One GEMM thread is what a model without BLAS kernels does anyway; more
+  // it cannot honour, and says why.
+  options.gemm_threads = 1;
+  ASSERT_EQ(tac_session_create_with_options(model, &options, &session), TAC_OK);
+  tac_session_free(session);
+  options.gemm_threads = 2;
+  EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
+            TAC_ERROR_UNSUPPORTED);
+  EXPECT_EQ(session, nullptr);
+  EXPECT_THAT(tac_last_error(), HasSubstr("has no BLAS GEMM kernels"));
+  options.gemm_threads = -1;
+  EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("at least 1"));
+
+  // A struct from another header version, an unknown device, CUDA here.
+  tac_session_options_init(&options);
+  options.struct_size = 8;
+  EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("tac_session_options_init"));
+  tac_session_options_init(&options);
+  options.device = static_cast<tac_device>(7);
+  EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("TAC_DEVICE_CPU or TAC_DEVICE_CUDA"));
+  tac_session_options_init(&options);
+  options.device = TAC_DEVICE_CUDA;
+  EXPECT_NE(tac_session_create_with_options(model, &options, &session), TAC_OK)
+      << "a CPU-only test model cannot run on CUDA";
+  EXPECT_EQ(session, nullptr);
+  EXPECT_STRNE(tac_last_error(), "");
+  tac_model_free(model);
+}

@@ -5,6 +5,7 @@
 // output must equal, byte for byte, the single-threaded run of the same
 // input. Real compiled kernels (BLAS GEMMs included), not hand-written ones.
 // Prints one line per model; exit 1 on any mismatch or error.
+#include "RandomInputs.h"
 #include "tacrt/tacrt.hpp"
 
 #include <atomic>
@@ -12,7 +13,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,38 +21,6 @@ using namespace tac::rt;
 
 namespace {
 constexpr int kInputs = 16;
-
-/// Input set k: floats uniform in [0, 1), integers and booleans 0 or 1
-/// (valid token ids and masks), like tac-run --random.
-std::vector<Tensor> makeInputs(const Model &model, int k) {
-  std::mt19937 rng(1234 + k);
-  std::vector<Tensor> inputs;
-  for (const TensorSpec &spec : model.inputs()) {
-    Tensor t = *Tensor::allocate(spec.dtype, spec.shape);
-    size_t n = spec.byteSize / dtypeSize(spec.dtype);
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t bit = rng() & 1;
-      switch (spec.dtype) {
-      case DType::F32:
-        t.dataAs<float>()[i] = std::uniform_real_distribution<float>(0, 1)(rng);
-        break;
-      case DType::F64:
-        t.dataAs<double>()[i] = std::uniform_real_distribution<double>(0, 1)(rng);
-        break;
-      case DType::I64:
-        t.dataAs<int64_t>()[i] = bit;
-        break;
-      case DType::I32:
-        t.dataAs<int32_t>()[i] = bit;
-        break;
-      default: // other widths: 0/1 in the low byte
-        static_cast<uint8_t *>(t.data())[i * dtypeSize(spec.dtype)] = bit;
-      }
-    }
-    inputs.push_back(std::move(t));
-  }
-  return inputs;
-}
 
 bool sameBytes(const std::vector<Tensor> &a, const std::vector<Tensor> &b) {
   if (a.size() != b.size())
@@ -75,7 +43,7 @@ bool check(const std::string &path, int threads, int runs) {
   {
     auto session = Session::create(*model);
     for (int k = 0; k < kInputs; ++k) {
-      inputs.push_back(makeInputs(**model, k));
+      inputs.push_back(tacrt_test::makeRandomInputs(**model, k));
       std::vector<Tensor> out;
       RunInfo info;
       if (Status st = (*session)->run(inputs.back(), out, {}, &info); !st) {

@@ -429,9 +429,6 @@ int runMain(int argc, char **argv) {
   if (!loaded)
     return fail(loaded.status().message());
   const rt::Model &model = **loaded;
-  if (o.gemmThreads > 0)
-    if (rt::Status st = model.setGemmThreads(o.gemmThreads); !st)
-      return fail(st.message());
   rt::Expected<std::unique_ptr<rt::Session>> created =
       rt::Session::create(*loaded, o.session);
   if (!created)

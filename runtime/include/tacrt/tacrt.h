@@ -116,9 +116,6 @@ const int64_t *tac_model_output_shape(const tac_model *model, size_t index);
 size_t tac_model_output_byte_size(const tac_model *model, size_t index);
 
 const char *tac_model_producer(const tac_model *model);
-/* Threads the model's BLAS GEMM kernels may use (process-wide; default 1).
-   TAC_OK, or an error with tac_last_error() saying why not. */
-tac_status tac_model_set_gemm_threads(const tac_model *model, int threads);
 uint32_t tac_model_num_paths(const tac_model *model);
 size_t tac_model_num_variants(const tac_model *model);
 int32_t tac_model_variant_path(const tac_model *model, size_t index);
@@ -126,8 +123,39 @@ uint64_t tac_model_variant_flops(const tac_model *model, size_t index);
 uint64_t tac_model_controller_flops(const tac_model *model);
 
 /* A session holds a reference to the model: freeing the model first is
- * allowed. One session per thread. */
+ * allowed. One session per thread. tac_session_create makes a CPU session
+ * with the defaults of tac_session_options_init. */
 tac_status tac_session_create(tac_model *model, tac_session **session);
+
+typedef enum tac_device { TAC_DEVICE_CPU = 0, TAC_DEVICE_CUDA = 1 } tac_device;
+typedef enum tac_gpu_dispatch {
+  TAC_GPU_DISPATCH_HOST = 0,  /* the host reads the path, launches a graph */
+  TAC_GPU_DISPATCH_DEVICE = 1 /* one graph with a SWITCH node (CUDA 12.8+) */
+} tac_gpu_dispatch;
+
+/* Where and how a session runs (docs/runtime.md). Fill it with
+ * tac_session_options_init, then change fields: struct_size tells the
+ * runtime which version of this struct the caller was compiled with. */
+typedef struct tac_session_options {
+  uint32_t struct_size;
+  tac_device device;             /* TAC_DEVICE_CPU */
+  int cuda_device;               /* 0: the CUDA device ordinal */
+  tac_gpu_dispatch gpu_dispatch; /* TAC_GPU_DISPATCH_HOST */
+  int cuda_graphs;               /* 1: one CUDA Graph per plan; 0: replay */
+  int cublas;                    /* 1: GEMMs through cuBLASLt if present */
+  int allow_tf32;                /* 0: cuBLASLt keeps FP32 inputs */
+  /* CPU: threads this session's BLAS GEMMs may use; 0: 1, or the process's
+   * BLAS setting when OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. The
+   * process's BLAS setting is never changed for good. */
+  int gemm_threads;
+} tac_session_options;
+
+void tac_session_options_init(tac_session_options *options);
+/* options NULL: the defaults. Errors name what is wrong (no CUDA device, a
+ * CPU-only file on CUDA, GEMM threads the BLAS cannot honour, ...). */
+tac_status tac_session_create_with_options(tac_model *model,
+                                           const tac_session_options *options,
+                                           tac_session **session);
 void tac_session_free(tac_session *session);
 
 /* Runs one input set, or a batch of N rows: each input's shape is the

@@ -215,10 +215,6 @@ public:
   /// Which code object was loaded: its index and LLVM CPU name.
   size_t codeObjectIndex() const;
   const std::string &codeObjectCpu() const;
-  /// How many threads the model's BLAS GEMM kernels may use (everything else
-  /// runs on the calling thread). Process-wide: OpenBLAS has one setting.
-  /// The default is 1 unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set.
-  Status setGemmThreads(int threads) const;
   /// Whether the file holds CPU code / CUDA code (tac-compile --target).
   bool hasCpuCode() const;
   bool hasCudaCode() const;
@@ -312,6 +308,11 @@ struct SessionOptions {
   bool cudaGraphs = true;  // false: replay each plan on the stream per run
   bool cublas = true;      // GEMM kernels through cuBLASLt when available
   bool allowTf32 = false;  // cuBLASLt may round GEMM inputs to TF32
+  /// CPU: threads this session's BLAS GEMM kernels may use (everything else
+  /// runs on the calling thread). 0: 1, or the process's BLAS setting when
+  /// OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. Per session: the
+  /// process's BLAS setting is left as it was (docs/runtime.md, "Threads").
+  int gemmThreads = 0;
 };
 
 /// Whether a CUDA device can be used here; `why` gets the reason when not
@@ -360,6 +361,12 @@ public:
 private:
   Session(ModelRef model, void *arena);
   static Status checkRunnable(const ModelRef &model);
+  static Expected<std::unique_ptr<Session>>
+  createCpu(ModelRef model, const SessionOptions &options);
+  // Tells the code object's BLAS bridge this session's GEMM thread count on
+  // the calling thread (a session may move between threads between runs).
+  void useGemmThreads() const;
+  int gemmThreads_ = 0; // 0: the process's BLAS setting
   ModelRef model_;
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
