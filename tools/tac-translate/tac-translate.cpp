@@ -4,6 +4,7 @@
 //                 [--bind-input=mask=mask.pb] [--inline-constant-limit=N]
 //   tac-translate --import-onnx model.onnxtext -o model.mlir
 //   tac-translate --list-onnx-ops        the importer's op table
+//   tac-translate --list-onnx-spec       ONNX's op versions the importer knows
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,8 +23,8 @@
 
 using namespace mlir;
 
-static void printOpTable() {
-  for (const tac::OnnxOpSupport &row : tac::getSupportedOnnxOps()) {
+static void printOpTable(const std::vector<tac::OnnxOpSupport> &rows) {
+  for (const tac::OnnxOpSupport &row : rows) {
     llvm::outs() << row.opType << ":";
     for (int version : row.sinceVersions)
       llvm::outs() << " " << version;
@@ -35,7 +36,13 @@ int main(int argc, char **argv) {
   tac::registerOnnxImportCLOptions();
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--list-onnx-ops") == 0) {
-      printOpTable();
+      printOpTable(tac::getSupportedOnnxOps());
+      return 0;
+    } else if (std::strcmp(argv[i], "--list-onnx-spec") == 0) {
+      // Every default-domain op with its since_versions up to the newest
+      // opset the importer knows (the last line names that opset).
+      printOpTable(tac::getOnnxSpecVersions());
+      llvm::outs() << "max-opset: " << tac::getMaxOnnxOpset() << "\n";
       return 0;
     }
 

@@ -80,6 +80,15 @@ struct OnnxOpSupport {
 /// The importer's op table, sorted by op type.
 std::vector<OnnxOpSupport> getSupportedOnnxOps();
 
+/// ONNX's specification as the importer knows it: every op of the default
+/// domain with all its since_versions up to getMaxOnnxOpset(), sorted by op
+/// type. The version of an op in force at opset N is the largest one <= N.
+std::vector<OnnxOpSupport> getOnnxSpecVersions();
+
+/// The newest default-domain opset the importer knows (models declaring a
+/// later one are rejected).
+int64_t getMaxOnnxOpset();
+
 /// Registers the dialects imported IR uses.
 void registerOnnxImportDialects(DialectRegistry &registry);
 

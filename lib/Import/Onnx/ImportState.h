@@ -160,6 +160,8 @@ public:
            OpHandler handler);
   /// The handler for (opType, sinceVersion) in the default domain, or null.
   const OpHandler *lookup(StringRef opType, int sinceVersion) const;
+  /// The versions of `opType` with a handler, ascending; empty if none.
+  std::vector<int> versions(StringRef opType) const;
   std::vector<OnnxOpSupport> list() const;
 
   static const OpTable &get();
@@ -167,6 +169,19 @@ public:
 private:
   std::map<std::string, std::map<int, OpHandler>> handlers;
 };
+
+//===----------------------------------------------------------------------===//
+// ONNX's specification (SpecVersions.cpp)
+//===----------------------------------------------------------------------===//
+
+/// The newest default-domain opset whose op versions the importer knows.
+int64_t maxOnnxOpset();
+/// Every since_version of `opType` in ONNX's default domain up to
+/// maxOnnxOpset(), ascending; empty for an op ONNX does not define.
+ArrayRef<int> onnxSpecVersions(StringRef opType);
+/// The since_version of `opType` in force at `opset`: the largest one not
+/// above it; nullopt if ONNX defines no such op at that opset.
+std::optional<int> onnxSinceVersion(StringRef opType, int64_t opset);
 
 // Each file of handlers registers its ops.
 void registerElementwiseOps(OpTable &table);

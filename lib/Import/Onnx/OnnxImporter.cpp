@@ -25,7 +25,6 @@
 #include <limits>
 
 #include <onnx/defs/parser.h>
-#include <onnx/defs/schema.h>
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -322,15 +321,14 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   Location loc = model.nodeLoc(node, index);
   StringRef domain = node.domain() == "ai.onnx" ? StringRef() : StringRef(node.domain());
   int64_t opset = model.opsets.lookup(domain);
-  const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
-      node.op_type(), static_cast<int>(opset), domain.str());
+  std::optional<int> version =
+      domain.empty() ? onnxSinceVersion(node.op_type(), opset) : std::nullopt;
   const OpHandler *handler =
-      schema ? OpTable::get().lookup(node.op_type(), schema->SinceVersion())
-             : nullptr;
+      version ? OpTable::get().lookup(node.op_type(), *version) : nullptr;
   if (!handler) // checkSupport reported it already.
     return failure();
-  NodeContext context(*this, node, nodeName(node, index),
-                      schema->SinceVersion(), opset, loc);
+  NodeContext context(*this, node, nodeName(node, index), *version, opset,
+                      loc);
   if (failed((*handler)(context)) || model.markerError)
     return failure();
   for (int i = 0; i < node.output_size(); ++i)
@@ -424,25 +422,45 @@ LogicalResult ModelImporter::checkSupport(const onnx::GraphProto &graph,
                            << ": the model imports no opset for that domain";
       continue;
     }
-    const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
-        node.op_type(), static_cast<int>(opset->second), domain.str());
-    if (!domain.empty() || !schema ||
-        !OpTable::get().lookup(node.op_type(), schema->SinceVersion())) {
-      ++unsupported;
-      InFlightDiagnostic diag = mlir::emitError(loc);
-      diag << "unsupported op '" << node.op_type() << "' (domain '"
-           << (domain.empty() ? "ai.onnx" : domain) << "', opset "
-           << opset->second;
-      if (schema)
-        diag << ", op version " << schema->SinceVersion();
-      diag << ") at " << where;
-      if (domain.empty() && !schema)
-        diag << ": ONNX defines no such op at this opset";
-      else if (domain.empty())
-        diag << ": see docs/importer.md for the ops and versions tac imports";
-      else
-        diag << ": tac imports only the default ONNX domain";
+    StringRef opType = node.op_type();
+    std::optional<int> version =
+        domain.empty() ? onnxSinceVersion(opType, opset->second)
+                       : std::nullopt;
+    if (version && OpTable::get().lookup(opType, *version))
+      continue;
+    ++unsupported;
+    InFlightDiagnostic diag = mlir::emitError(loc);
+    diag << "unsupported op '" << opType << "' (domain '"
+         << (domain.empty() ? "ai.onnx" : domain) << "', opset "
+         << opset->second;
+    if (version)
+      diag << ", op version " << *version;
+    diag << ") at " << where;
+    if (!domain.empty()) {
+      diag << ": tac imports only the default ONNX domain";
+      continue;
     }
+    if (!version) {
+      diag << ": ONNX defines no such op at this opset";
+      ArrayRef<int> spec = onnxSpecVersions(opType);
+      if (!spec.empty())
+        diag << " (it was added at opset " << spec.front() << ")";
+      continue;
+    }
+    std::vector<int> handled = OpTable::get().versions(opType);
+    if (handled.empty())
+      diag << ": see docs/importer.md for the ops and versions tac imports";
+    else if (*version > handled.back())
+      diag << ": op version " << *version << " of '" << opType
+           << "' is newer than tac imports; the newest it supports is "
+           << handled.back();
+    else
+      diag << ": tac imports '" << opType << "' at op versions "
+           << llvm::join(llvm::map_range(handled,
+                                         [](int v) { return std::to_string(v); }),
+                         ", ")
+           << "; re-export the model at a newer opset or convert it with "
+              "onnx.version_converter";
   }
   return success(unsupported == 0);
 }
@@ -636,6 +654,16 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   if (!opsets.count(""))
     return mlir::emitError(fileLoc())
                << "the model imports no opset of the default ONNX domain",
+           nullptr;
+  if (opsets.lookup("") > maxOnnxOpset() || opsets.lookup("") < 1)
+    return mlir::emitError(fileLoc())
+               << "the model imports opset " << opsets.lookup("")
+               << " of the default ONNX domain; tac knows ONNX's ops at "
+                  "opsets 1 to "
+               << maxOnnxOpset()
+               << " (convert the model with onnx.version_converter, or "
+                  "re-export it at opset "
+               << maxOnnxOpset() << " or below)",
            nullptr;
 
   const onnx::GraphProto &graph = model.graph();

@@ -1,8 +1,9 @@
 //===- OpTable.cpp - dispatch by op type and schema version ---------------===//
 //
 // A handler is registered per (op type, since_version) of the default ONNX
-// domain. The importer asks ONNX's schema registry which schema version is in
-// force at the model's opset, so a new op version slots in as one more entry.
+// domain. The importer computes which version is in force at the model's
+// opset from ONNX's specification (SpecVersions.cpp), so a new op version
+// slots in as one more entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +25,15 @@ const OpHandler *OpTable::lookup(StringRef opType, int sinceVersion) const {
     return nullptr;
   auto handler = op->second.find(sinceVersion);
   return handler == op->second.end() ? nullptr : &handler->second;
+}
+
+std::vector<int> OpTable::versions(StringRef opType) const {
+  std::vector<int> result;
+  auto op = handlers.find(opType.str());
+  if (op != handlers.end())
+    for (const auto &entry : op->second)
+      result.push_back(entry.first);
+  return result;
 }
 
 std::vector<OnnxOpSupport> OpTable::list() const {

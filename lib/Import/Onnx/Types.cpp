@@ -33,6 +33,13 @@ std::string mlir::tac::onnx_import::onnxTypeName(int32_t onnxType) {
   if (TensorProto::DataType_IsValid(onnxType))
     return TensorProto::DataType_Name(
         static_cast<TensorProto::DataType>(onnxType));
+  // Added to onnx.proto after libonnx 1.12 (IR versions 9 and later).
+  static const char *const newer[] = {
+      "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ",
+      "UINT4",        "INT4",           "FLOAT4E2M1", "FLOAT8E8M0",
+      "UINT2",        "INT2"};
+  if (onnxType >= 17 && onnxType < 17 + static_cast<int32_t>(std::size(newer)))
+    return newer[onnxType - 17];
   return "type #" + std::to_string(onnxType);
 }
 

@@ -181,5 +181,5 @@ LogicalResult importIf(NodeContext &n) {
 } // namespace
 
 void mlir::tac::onnx_import::registerControlFlowOps(OpTable &table) {
-  table.add("If", {13, 16}, importIf);
+  table.add("If", {13, 16, 19, 21, 23}, importIf);
 }

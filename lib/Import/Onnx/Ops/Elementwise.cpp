@@ -367,7 +367,7 @@ void mlir::tac::onnx_import::registerElementwiseOps(OpTable &table) {
   };
   unary("Relu", {13, 14}, relu);
 
-  binary("Equal", {13},
+  binary("Equal", {13, 19},
          comparison(arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq,
                     arith::CmpIPredicate::eq,
                     [](int64_t a, int64_t b) { return a == b; }));
@@ -421,5 +421,5 @@ void mlir::tac::onnx_import::registerElementwiseOps(OpTable &table) {
     return importElementwise(n, where, 3);
   });
 
-  table.add("Cast", {13}, importCast);
+  table.add("Cast", {13, 19, 21, 23}, importCast);
 }

@@ -506,15 +506,20 @@ LogicalResult importLayerNormalization(NodeContext &n) {
 
 enum class ReduceKind { Sum, Mean, Max };
 
-LogicalResult importReduce(NodeContext &n, ReduceKind kind,
-                           bool axesFromInput) {
+LogicalResult importReduce(NodeContext &n, ReduceKind kind) {
   OpBuilder &b = n.builder;
   Location loc = n.loc;
   FailureOr<OnnxValue> x = n.input(0);
-  if (failed(x) || failed(checkElement(n, *x, /*allowInt=*/true)))
+  if (failed(x))
+    return failure();
+  // ReduceMax takes BOOL from op version 20 (the maximum is a logical or).
+  bool isBool = x->getElementType().isInteger(1);
+  if (!(isBool && kind == ReduceKind::Max && n.sinceVersion >= 20) &&
+      failed(checkElement(n, *x, /*allowInt=*/true)))
     return failure();
   int64_t rank = x->getRank();
   // Opset 13 moved ReduceSum's axes to an input; the others follow at 18.
+  bool axesFromInput = kind == ReduceKind::Sum || n.sinceVersion >= 18;
   if (axesFromInput && n.attr("axes"))
     return n.fail("takes axes as input #1 at op version " +
                   std::to_string(n.sinceVersion) +
@@ -568,7 +573,12 @@ LogicalResult importReduce(NodeContext &n, ReduceKind kind,
   bool isFloat = isFloatElement(element);
   bool isUnsigned = isOnnxUnsigned(x->onnxType);
   Value result;
-  if (kind == ReduceKind::Max) {
+  if (isBool) {
+    result = buildReduce(b, loc, x->value, axes, b.getIntegerAttr(b.getI1Type(), 0),
+                         [](OpBuilder &nb, Location l, Value e, Value acc) {
+                           return arith::OrIOp::create(nb, l, e, acc);
+                         });
+  } else if (kind == ReduceKind::Max) {
     result = buildReduce(
         b, loc, x->value, axes, lowestAttr(element, isUnsigned),
         [&](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
@@ -930,14 +940,14 @@ void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
   table.add("Softmax", {13}, importSoftmax);
   table.add("LayerNormalization", {17}, importLayerNormalization);
   table.add("ReduceSum", {13}, [](NodeContext &n) {
-    return importReduce(n, ReduceKind::Sum, /*axesFromInput=*/true);
+    return importReduce(n, ReduceKind::Sum);
   });
-  table.add("ReduceMean", {13}, [](NodeContext &n) {
-    return importReduce(n, ReduceKind::Mean, /*axesFromInput=*/false);
+  table.add("ReduceMean", {13, 18}, [](NodeContext &n) {
+    return importReduce(n, ReduceKind::Mean);
   });
-  table.add("ReduceMax", {13}, [](NodeContext &n) {
-    return importReduce(n, ReduceKind::Max, /*axesFromInput=*/false);
+  table.add("ReduceMax", {13, 18, 20}, [](NodeContext &n) {
+    return importReduce(n, ReduceKind::Max);
   });
-  table.add("Conv", {11}, importConv);
+  table.add("Conv", {11, 22}, importConv);
   table.add("ArgMax", {13}, importArgMax);
 }

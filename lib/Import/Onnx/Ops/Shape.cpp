@@ -564,6 +564,26 @@ LogicalResult importSplit(NodeContext &n) {
   } else if (std::optional<SmallVector<int64_t>> split = n.intsAttr("split")) {
     sizes = *split;
   }
+  // Opset 18: `num_outputs` parts of ceil(dim / num_outputs), the last one
+  // smaller when the axis does not divide evenly.
+  if (const onnx::AttributeProto *parts =
+          n.sinceVersion >= 18 ? n.attr("num_outputs") : nullptr) {
+    if (n.hasInput(1))
+      return n.fail("has both split sizes (input #1) and 'num_outputs'; "
+                    "ONNX allows one of them");
+    int64_t count = parts->i();
+    if (count != numOutputs)
+      return n.fail("'num_outputs' is " + Twine(count) + ", but the node has " +
+                    Twine(numOutputs) + " outputs");
+    int64_t chunk = dim / count + (dim % count != 0 ? 1 : 0);
+    int64_t last = dim - chunk * (count - 1);
+    if (last < 0)
+      return n.fail("cannot split axis " + Twine(*axis) + " of size " +
+                    Twine(dim) + " into " + Twine(count) +
+                    " parts of " + Twine(chunk) + " with a smaller last one");
+    sizes.assign(count - 1, chunk);
+    sizes.push_back(last);
+  }
   if (sizes.empty()) {
     if (dim % numOutputs != 0)
       return n.fail("cannot split axis " + Twine(*axis) + " of size " +
@@ -1073,19 +1093,19 @@ LogicalResult importConstantOfShape(NodeContext &n) {
 } // namespace
 
 void mlir::tac::onnx_import::registerShapeOps(OpTable &table) {
-  table.add("Identity", {13, 14, 16}, importIdentity);
-  table.add("Constant", {13}, importConstant);
-  table.add("Shape", {13, 15}, importShape);
-  table.add("Reshape", {13, 14}, importReshape);
-  table.add("Flatten", {13}, importFlatten);
+  table.add("Identity", {13, 14, 16, 19, 21, 23}, importIdentity);
+  table.add("Constant", {13, 19, 21, 23}, importConstant);
+  table.add("Shape", {13, 15, 19, 21, 23}, importShape);
+  table.add("Reshape", {13, 14, 19, 21, 23}, importReshape);
+  table.add("Flatten", {13, 21, 23}, importFlatten);
   // 11: axes (and Split's sizes) as attributes rather than inputs.
-  table.add("Squeeze", {11, 13}, importSqueeze);
-  table.add("Unsqueeze", {11, 13}, importUnsqueeze);
+  table.add("Squeeze", {11, 13, 21, 23}, importSqueeze);
+  table.add("Unsqueeze", {11, 13, 21, 23}, importUnsqueeze);
   table.add("Concat", {13}, importConcat);
-  table.add("Split", {11, 13}, importSplit);
+  table.add("Split", {11, 13, 18}, importSplit);
   table.add("Slice", {13}, importSlice);
   table.add("Gather", {13}, importGather);
   table.add("Expand", {13}, importExpand);
-  table.add("Transpose", {13}, importTranspose);
-  table.add("ConstantOfShape", {9}, importConstantOfShape);
+  table.add("Transpose", {13, 21, 23}, importTranspose);
+  table.add("ConstantOfShape", {9, 20, 21, 23}, importConstantOfShape);
 }
