@@ -23,6 +23,16 @@ static_assert(TAC_BOOL == static_cast<int>(DType::Bool) &&
 namespace {
 thread_local std::string lastError;
 
+/// The integer a C caller stored in an enum field or argument. C allows any
+/// int there; in C++ reading an enum outside its enumerators' range is
+/// undefined, so the API reads the bytes and checks the value itself.
+template <typename Enum> int enumValue(const Enum &field) {
+  static_assert(sizeof(Enum) == sizeof(int), "C enums are ints");
+  int value;
+  std::memcpy(&value, &field, sizeof value);
+  return value;
+}
+
 tac_status fail(ErrorCode code, std::string message) {
   lastError = std::move(message);
   switch (code) {
@@ -72,8 +82,9 @@ extern "C" {
 const char *tac_last_error(void) { return lastError.c_str(); }
 const char *tac_version(void) { return version(); }
 const char *tac_dtype_name(tac_dtype dtype) {
-  return static_cast<unsigned>(dtype) <= TAC_U64
-             ? dtypeName(static_cast<DType>(dtype))
+  int value = enumValue(dtype);
+  return value >= 0 && value <= TAC_U64
+             ? dtypeName(static_cast<DType>(value))
              : "unknown";
 }
 
@@ -193,22 +204,21 @@ tac_status tac_session_create_with_options(tac_model *model,
                       std::to_string(sizeof(tac_session_options)) +
                       ": fill the options with tac_session_options_init "
                       "(and rebuild against this tacrt.h)");
-    if (options->device != TAC_DEVICE_CPU && options->device != TAC_DEVICE_CUDA)
+    int device = enumValue(options->device);
+    int dispatch = enumValue(options->gpu_dispatch);
+    if (device != TAC_DEVICE_CPU && device != TAC_DEVICE_CUDA)
       return fail(ErrorCode::InvalidArgument,
-                  "tac_session_options.device is " +
-                      std::to_string(options->device) +
+                  "tac_session_options.device is " + std::to_string(device) +
                       ": use TAC_DEVICE_CPU or TAC_DEVICE_CUDA");
-    if (options->gpu_dispatch != TAC_GPU_DISPATCH_HOST &&
-        options->gpu_dispatch != TAC_GPU_DISPATCH_DEVICE)
+    if (dispatch != TAC_GPU_DISPATCH_HOST && dispatch != TAC_GPU_DISPATCH_DEVICE)
       return fail(ErrorCode::InvalidArgument,
                   "tac_session_options.gpu_dispatch is " +
-                      std::to_string(options->gpu_dispatch) +
+                      std::to_string(dispatch) +
                       ": use TAC_GPU_DISPATCH_HOST or TAC_GPU_DISPATCH_DEVICE");
-    o.device = options->device == TAC_DEVICE_CUDA ? Device::Cuda : Device::Cpu;
+    o.device = device == TAC_DEVICE_CUDA ? Device::Cuda : Device::Cpu;
     o.cudaDevice = options->cuda_device;
-    o.dispatch = options->gpu_dispatch == TAC_GPU_DISPATCH_DEVICE
-                     ? GpuDispatch::Device
-                     : GpuDispatch::Host;
+    o.dispatch = dispatch == TAC_GPU_DISPATCH_DEVICE ? GpuDispatch::Device
+                                                     : GpuDispatch::Host;
     o.cudaGraphs = options->cuda_graphs != 0;
     o.cublas = options->cublas != 0;
     o.allowTf32 = options->allow_tf32 != 0;
@@ -257,13 +267,17 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
                       " but shape is NULL");
     std::vector<int64_t> shape(t.shape, t.shape + t.rank);
     std::optional<uint64_t> n = rowsOf(shape, s.shape);
-    if (static_cast<int>(t.dtype) != static_cast<int>(s.dtype) || !n)
+    int dtype = enumValue(t.dtype);
+    if (dtype != static_cast<int>(s.dtype) || !n)
       return fail(ErrorCode::InvalidArgument,
                   "input " + std::to_string(i) + " '" + s.name +
                       "': expected " + describeType(s.dtype, s.shape) +
                       " (or N rows: " + describeRows(s.dtype, s.shape) +
                       "), got " +
-                      describeType(static_cast<DType>(t.dtype), shape));
+                      (dtype >= 0 && dtype <= TAC_U64
+                           ? describeType(static_cast<DType>(dtype), shape)
+                           : "dtype " + std::to_string(dtype) +
+                                 " (not a tac_dtype)"));
     if (*n == 0 || (rows && *rows != *n))
       return fail(ErrorCode::InvalidArgument,
                   "input " + std::to_string(i) + " '" + s.name + "' has " +
@@ -295,7 +309,7 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
 
   RunOptions runOptions;
   if (options) {
-    switch (options->dispatch) {
+    switch (enumValue(options->dispatch)) {
     case TAC_DISPATCH_AUTO: break;
     case TAC_DISPATCH_FIXED: runOptions = RunOptions::fixed(options->path); break;
     case TAC_DISPATCH_BUDGET:
@@ -304,7 +318,7 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
     default:
       return fail(ErrorCode::InvalidArgument,
                   "tac_run_options.dispatch " +
-                      std::to_string(static_cast<int>(options->dispatch)) +
+                      std::to_string(enumValue(options->dispatch)) +
                       " is not a tac_dispatch value (AUTO, FIXED, BUDGET)");
     }
   }

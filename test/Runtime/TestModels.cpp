@@ -171,7 +171,9 @@ Vec4 reference(Vec4 x, int numLayers) {
 
 void writeFile(const std::string &path, const std::vector<uint8_t> &bytes) {
   FILE *file = std::fopen(path.c_str(), "wb");
-  if (!file || std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+  // An empty vector's data() may be null, which fwrite must not get.
+  if (!file || (!bytes.empty() &&
+                std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size())) {
     std::fprintf(stderr, "cannot write '%s'\n", path.c_str());
     std::abort();
   }
