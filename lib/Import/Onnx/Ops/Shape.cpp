@@ -186,9 +186,24 @@ Value valueOf(NodeContext &n, size_t i) {
   return v->value;
 }
 
+/// True if an offset equals (or passes) its dimension's size: valid for an
+/// empty slice in ONNX, out of bounds for tensor.extract/insert_slice.
+bool offsetAtEnd(RankedTensorType type, ArrayRef<int64_t> offsets) {
+  for (auto [offset, dim] : llvm::zip(offsets, type.getShape()))
+    if (offset >= dim)
+      return true;
+  return false;
+}
+
 Value extractSlice(OpBuilder &b, Location loc, Value source,
                    RankedTensorType resultType, ArrayRef<int64_t> offsets,
                    ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides) {
+  // An empty slice may start at the end of a dimension, which
+  // tensor.extract_slice's verifier refuses (offset out of bounds).
+  if (resultType.getNumElements() == 0 &&
+      offsetAtEnd(cast<RankedTensorType>(source.getType()), offsets))
+    return tensor::EmptyOp::create(b, loc, resultType.getShape(),
+                                   resultType.getElementType());
   return tensor::ExtractSliceOp::create(b, loc, resultType, source,
                                         ValueRange{}, ValueRange{},
                                         ValueRange{}, offsets, sizes, strides);
@@ -196,6 +211,10 @@ Value extractSlice(OpBuilder &b, Location loc, Value source,
 
 Value insertSlice(OpBuilder &b, Location loc, Value source, Value dest,
                   ArrayRef<int64_t> offsets, ArrayRef<int64_t> sizes) {
+  // Nothing to insert, at an offset tensor.insert_slice would refuse.
+  if (cast<RankedTensorType>(source.getType()).getNumElements() == 0 &&
+      offsetAtEnd(cast<RankedTensorType>(dest.getType()), offsets))
+    return dest;
   SmallVector<int64_t> strides(offsets.size(), 1);
   return tensor::InsertSliceOp::create(b, loc, source, dest, ValueRange{},
                                        ValueRange{}, ValueRange{}, offsets,
