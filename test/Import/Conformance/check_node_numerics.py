@@ -352,6 +352,9 @@ def main():
     parser.add_argument("--mlir-lib-dir", default="/usr/lib/llvm-22/lib")
     parser.add_argument("--node-tests", default="/usr/share/libonnx-testdata/data/node")
     parser.add_argument("--filter", help="only tests whose name matches this regex")
+    parser.add_argument("--opsets", metavar="LO-HI",
+                        help="only tests whose default-domain opset is in "
+                             "LO..HI (e.g. 18-23 with a newer ONNX's node tests)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
     parser.add_argument("--keep", metavar="DIR",
                         help="write each test's wrapped MLIR to DIR/NAME.mlir")
@@ -367,9 +370,10 @@ def main():
     start = time.time()
     table = run_node_tests.op_table(args.tac_translate)
     pattern = re.compile(args.filter) if args.filter else None
+    in_opsets = run_node_tests.opset_filter(args.opsets)
     jobs = [(name, test_dir, args)
-            for name, test_dir, _, reason in run_node_tests.node_tests(args.node_tests, table)
-            if reason is None and (not pattern or pattern.search(name))]
+            for name, test_dir, model, reason in run_node_tests.node_tests(args.node_tests, table)
+            if reason is None and (not pattern or pattern.search(name)) and in_opsets(model)]
     with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = sorted(pool.map(check, jobs))
 

@@ -321,6 +321,9 @@ def main():
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
                         help="tests in parallel (nproc)")
     parser.add_argument("--filter", help="only tests whose name matches this regex")
+    parser.add_argument("--opsets", metavar="LO-HI",
+                        help="only tests whose default-domain opset is in "
+                             "LO..HI (e.g. 18-23 with a newer ONNX's node tests)")
     parser.add_argument("--work", help="scratch folder; default: a temporary one, removed")
     parser.add_argument("--batch-rows", type=int, default=1,
                         help="compile with --batch-sizes=N and run N rows per test")
@@ -349,9 +352,10 @@ def main():
     temporary = args.work is None
     args.work = tempfile.mkdtemp(prefix="tac-node-runtime-") if temporary else args.work
     os.makedirs(args.work, exist_ok=True)
+    in_opsets = run_node_tests.opset_filter(args.opsets)
     jobs = [(name, test_dir, args)
-            for name, test_dir, _, reason in run_node_tests.node_tests(args.node_tests, table)
-            if reason is None and (not pattern or pattern.search(name))]
+            for name, test_dir, model, reason in run_node_tests.node_tests(args.node_tests, table)
+            if reason is None and (not pattern or pattern.search(name)) and in_opsets(model)]
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = sorted(pool.map(check_one, jobs))

@@ -12,10 +12,18 @@ deployment fixes such operands the same way).
 
 Tests that the selection excludes on purpose, with the reason printed by
 --verbose:
-  - element types tac does not support (STRING, COMPLEX*, ...) in the
-    graph's inputs or outputs;
+  - element types tac does not support (STRING, COMPLEX*, float8, int4,
+    ...) in the graph's inputs or outputs;
   - models whose op versions the importer does not handle (for example an
-    opset below 13): the op table is keyed by op type *and* schema version.
+    opset below 13, or an op that changed after opset 23): the op table is
+    keyed by op type *and* schema version. The version in force comes from
+    the importer's own record of ONNX's specification
+    (`tac-translate --list-onnx-spec`), not from the Python onnx package,
+    whose registry (1.12 on Debian 12) stops at opset 17.
+
+`--node-tests` may point at the node tests of a newer ONNX, e.g. those of
+the `onnx` source distribution on PyPI (onnx/backend/test/data/node); the
+summary then also counts the tests per opset range.
 """
 import argparse
 import glob
@@ -25,19 +33,47 @@ import subprocess
 import sys
 
 import onnx
-from onnx import defs
 
-UNSUPPORTED_TYPES = {onnx.TensorProto.STRING, onnx.TensorProto.COMPLEX64,
-                     onnx.TensorProto.COMPLEX128, onnx.TensorProto.UNDEFINED}
+TP = onnx.TensorProto
+# The element types tac computes with (lib/Import/Onnx/Types.cpp); newer
+# ones (float8, int4, ...) are plain numbers to Debian's onnx 1.12.
+SUPPORTED_TYPES = {TP.FLOAT, TP.DOUBLE, TP.FLOAT16, TP.BFLOAT16, TP.BOOL,
+                   TP.INT8, TP.INT16, TP.INT32, TP.INT64, TP.UINT8,
+                   TP.UINT16, TP.UINT32, TP.UINT64}
+
+
+def type_name(elem_type):
+    try:
+        return TP.DataType.Name(elem_type)
+    except ValueError:
+        return f"type #{elem_type}"
+
+
+class OpTable(dict):
+    """Op type -> versions with a handler (--list-onnx-ops), plus `spec`:
+    op type -> every since_version ONNX defines (--list-onnx-spec), and
+    `max_opset`, the newest opset the importer knows."""
+
+    def since_version(self, op_type, opset):
+        return max((v for v in self.spec.get(op_type, ()) if v <= opset),
+                   default=None)
+
+
+def _listing(tac_translate, flag):
+    out = subprocess.run([tac_translate, flag], check=True,
+                         capture_output=True, text=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        op, _, versions = line.partition(":")
+        rows[op.strip()] = sorted(int(v) for v in versions.split())
+    return rows
 
 
 def op_table(tac_translate):
-    out = subprocess.run([tac_translate, "--list-onnx-ops"], check=True,
-                         capture_output=True, text=True).stdout
-    table = {}
-    for line in out.splitlines():
-        op, _, versions = line.partition(":")
-        table[op.strip()] = {int(v) for v in versions.split()}
+    table = OpTable({op: set(v) for op, v in
+                     _listing(tac_translate, "--list-onnx-ops").items()})
+    table.spec = _listing(tac_translate, "--list-onnx-spec")
+    table.max_opset = table.spec.pop("max-opset")[0]
     return table
 
 
@@ -51,28 +87,51 @@ def nodes(graph):
                 yield from nodes(g)
 
 
+def default_opset(model):
+    return next((o.version for o in model.opset_import
+                 if o.domain in ("", "ai.onnx")), 0)
+
+
+def opset_filter(spec):
+    """A predicate on models for --opsets LO-HI (or N): the default-domain
+    opset within LO..HI; everything when spec is None."""
+    if not spec:
+        return lambda model: True
+    lo, _, hi = spec.partition("-")
+    return lambda model: int(lo) <= default_opset(model) <= int(hi or lo)
+
+
 def classify(model, table):
     """None if the test is selected, else the reason it is not."""
-    opset = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    opset = default_opset(model)
+    if opset > table.max_opset:
+        return f"opset {opset} is above the importer's ONNX table ({table.max_opset})"
     for node in nodes(model.graph):
         if node.domain not in ("", "ai.onnx"):
             return f"op {node.op_type} of domain {node.domain}"
         if node.op_type not in table:
             return f"op {node.op_type} is not in the importer's set"
-        try:
-            since = defs.get_schema(node.op_type, opset.get("ai.onnx", 0)).since_version
-        except Exception:
-            return f"op {node.op_type} has no schema at opset {opset.get('ai.onnx')}"
+        since = table.since_version(node.op_type, opset)
+        if since is None:
+            return f"op {node.op_type} has no schema at opset {opset}"
         if since not in table[node.op_type]:
-            return (f"op {node.op_type} version {since} (opset "
-                    f"{opset.get('ai.onnx')}) is outside opsets 13-17")
+            return (f"op {node.op_type} version {since} (opset {opset}) "
+                    f"has no handler (handled: "
+                    f"{', '.join(map(str, sorted(table[node.op_type])))})")
     for value in list(model.graph.input) + list(model.graph.output):
         if not value.type.HasField("tensor_type"):
             return f"{value.name} is not a tensor"
-        if value.type.tensor_type.elem_type in UNSUPPORTED_TYPES:
+        if value.type.tensor_type.elem_type not in SUPPORTED_TYPES:
             return (f"{value.name} has element type "
-                    f"{onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type)}")
+                    f"{type_name(value.type.tensor_type.elem_type)}")
     return None
+
+
+def uses_table_ops_only(model, table):
+    """True if every node of the model (subgraphs included) is of an op type
+    in the importer's table, whatever its version."""
+    return all(node.domain in ("", "ai.onnx") and node.op_type in table
+               for node in nodes(model.graph))
 
 
 BIND_HINT = re.compile(r"--bind-input=([^=\s]+)=FILE\.pb")
@@ -130,16 +189,28 @@ def main():
 
     table = op_table(args.tac_translate)
     selected, skipped, failures, frozen = [], [], [], []
+    # Per range of the default opset: tests, tests using table ops only,
+    # tests selected, tests imported.
+    ranges = {"<13": [0, 0, 0, 0], "13-17": [0, 0, 0, 0],
+              "18-23": [0, 0, 0, 0], ">23": [0, 0, 0, 0]}
     for name, test_dir, model, reason in node_tests(args.node_tests, table):
+        opset = default_opset(model)
+        row = ranges["<13" if opset < 13 else "13-17" if opset <= 17
+                     else "18-23" if opset <= 23 else ">23"]
+        row[0] += 1
+        row[1] += uses_table_ops_only(model, table)
         if reason:
             skipped.append((name, reason))
             continue
         selected.append(name)
+        row[2] += 1
         ok, first, bound = import_test(args.tac_translate, test_dir, model)
         if not ok:
             failures.append((name, first))
-        elif bound:
-            frozen.append((name, bound))
+        else:
+            row[3] += 1
+            if bound:
+                frozen.append((name, bound))
 
     if args.verbose:
         for name, reason in skipped:
@@ -148,9 +219,13 @@ def main():
             print(f"BOUND {name}: {', '.join(bound)} frozen from test_data_set_0")
     for name, message in failures:
         print(f"FAIL {name}: {message}")
+    for label, (total, table_only, chosen, imported) in ranges.items():
+        if total:
+            print(f"opset {label}: {total} tests, {table_only} use only "
+                  f"table ops, {chosen} selected, {imported} imported")
     print(f"imported {len(selected) - len(failures)}/{len(selected)} "
           f"(of {len(selected) + len(skipped)} node tests; "
-          f"{len(skipped)} use ops or types outside the importer's set; "
+          f"{len(skipped)} use ops, versions or types outside the importer's set; "
           f"{len(frozen)} with shape/axes operands frozen by --bind-input)")
     return 1 if failures else 0
 
