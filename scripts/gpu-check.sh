@@ -154,6 +154,23 @@ prepare() {
   deps=$(ldd "$run" | awk '/=> \// {print $3}' |
          grep -E 'libonnx|libprotobuf|libabsl' || true)
   for d in $deps; do cp -L "$d" "$bundle/lib/"; done
+  # So are the libraries each model's CPU half links (the system BLAS and
+  # what it needs), found from the code objects themselves; glibc and the
+  # compiler's runtime libraries are on every machine and stay out.
+  local m code=$bundle/cpu-code.so soname path
+  for m in "$bundle"/models/*.tacm; do
+    "$run" "$m" --extract-cpu-code="$code" >/dev/null ||
+      die "cannot extract the CPU code object of $m"
+    while read -r soname path; do
+      case $soname in
+        libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | \
+          ld-linux* | libgcc_s.so.* | libstdc++.so.*) ;;
+        *) cp -L "$path" "$bundle/lib/$soname" ;;
+      esac
+    done < <(ldd "$code" | awk '/=> \// {print $1, $3}')
+    LD_LIBRARY_PATH=$bundle/lib check_ldd "$code"
+  done
+  rm -f "$code"
   for f in "$bundle"/bin/*; do
     LD_LIBRARY_PATH=$bundle/lib check_ldd "$f"
   done
@@ -163,17 +180,20 @@ prepare() {
   echo "$bundle"
 }
 
-# Median latency (us) of tac-run --benchmark, or "-" when it failed.
+# bench VAR LOG ARGS...: sets VAR to the median latency (us) of tac-run
+# ARGS --benchmark, or to "-" and FAILED=1 when it failed. It runs in this
+# shell, never inside $(...), where setting FAILED would be lost.
 bench() {
-  local log=$1
-  shift
+  local -n median=$1
+  local log=$2
+  shift 2
   local json
-  if json=$(timeout 60 "$BUNDLE/bin/tac-run" "$@" --json 2>>"$log"); then
+  if json=$(timeout 60 "$BUNDLE/bin/tac-run" "$@" --json 2>>"$log") &&
+     median=$("$PY" -c 'import json,sys; b=json.loads(sys.argv[1]); print("%.1f" % b["benchmark"]["median_us"])' "$json" 2>>"$log"); then
     echo "$json" >>"$log"
-    "$PY" -c 'import json,sys; b=json.loads(sys.argv[1]); print("%.1f" % b["benchmark"]["median_us"])' "$json"
   else
     echo "tac-run $* failed" >>"$log"
-    echo "-"
+    median="-"
     FAILED=1
   fi
 }
@@ -218,22 +238,29 @@ run() {
     local name
     name=$(basename "$m" .tacm)
     note "benchmarking $name ..."
+    local variants=0
     for path in -1 $(seq 0 15); do
       # Only compiled paths: a CPU run says which exist.
       "$BUNDLE/bin/tac-run" "$m" --path="$path" --random --json \
         >/dev/null 2>&1 || continue
       local g s c
-      g=$(bench "$log" "$m" --device=cuda --path="$path" --random --benchmark=300)
-      s=$(bench "$log" "$m" --device=cuda --no-graphs --path="$path" --random --benchmark=300)
-      c=$(bench "$log" "$m" --path="$path" --random --benchmark=50)
+      bench g "$log" "$m" --device=cuda --path="$path" --random --benchmark=300
+      bench s "$log" "$m" --device=cuda --no-graphs --path="$path" --random --benchmark=300
+      bench c "$log" "$m" --path="$path" --random --benchmark=50
       printf 'variant\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$g" "$s" "$c" >>"$rows"
+      variants=$((variants + 1))
     done
+    if ((variants == 0)); then
+      note "$name: no variant ran on the CPU, so none was timed (see bench.log)"
+      "$BUNDLE/bin/tac-run" "$m" --random >>"$log" 2>&1 || true
+      FAILED=1
+    fi
     local h d
-    h=$(bench "$log" "$m" --device=cuda --dispatch=host --random --benchmark=300)
+    bench h "$log" "$m" --device=cuda --dispatch=host --random --benchmark=300
     if "$BUNDLE/bin/tac-run" "$m" --path=-1 --random >/dev/null 2>&1; then
       d="- (static model)"
     else
-      d=$(bench "$log" "$m" --device=cuda --dispatch=device --random --benchmark=300)
+      bench d "$log" "$m" --device=cuda --dispatch=device --random --benchmark=300
     fi
     printf 'dispatch\t%s\t%s\t%s\n' "$name" "$h" "$d" >>"$rows"
   done
@@ -246,7 +273,7 @@ run() {
     FAILED=1
   fi
 
-  "$PY" - "$OUT" "$tests_status" <<'EOF'
+  "$PY" - "$OUT" "$tests_status" <<'EOF' || { note "writing the results table failed"; FAILED=1; }
 import json, os, sys
 out, tests = sys.argv[1], sys.argv[2]
 variants, dispatch = [], []
@@ -289,6 +316,6 @@ EOF
 [[ $# -eq 2 ]] || usage
 case $1 in
   --prepare) prepare "$2" ;;
-  --run) run "$2" || exit 1 ;;
+  --run) if run "$2"; then exit 0; else exit 1; fi ;;
   *) usage ;;
 esac

@@ -185,6 +185,7 @@ void tac_session_options_init(tac_session_options *options) {
   options->cuda_graphs = defaults.cudaGraphs;
   options->cublas = defaults.cublas;
   options->allow_tf32 = defaults.allowTf32;
+  options->cublas_in_switch = defaults.cublasInSwitch;
   options->gemm_threads = defaults.gemmThreads;
 }
 
@@ -222,6 +223,7 @@ tac_status tac_session_create_with_options(tac_model *model,
     o.cudaGraphs = options->cuda_graphs != 0;
     o.cublas = options->cublas != 0;
     o.allowTf32 = options->allow_tf32 != 0;
+    o.cublasInSwitch = options->cublas_in_switch != 0;
     o.gemmThreads = options->gemm_threads;
   }
   Expected<std::unique_ptr<Session>> created = Session::create(model->model, o);

@@ -7,6 +7,8 @@
 // controller graph, 8-byte path read, the variant's graph, outputs copied
 // out -- or, with GpuDispatch::Device, one graph launch for all of it.
 #include "CudaExecutor.h"
+#include "GemmAlignment.h"
+#include "SelectVariant.h"
 
 #include <algorithm>
 #include <cstring>
@@ -224,7 +226,7 @@ Status CudaExecutor::init(const SessionOptions &options) {
                            "on-device dispatch needs a model with a "
                            "controller; '" + m.filePath +
                                "' is static: use --dispatch=host");
-    if (Status st = buildSwitchGraph(); !st)
+    if (Status st = buildSwitchGraph(options); !st)
       return st;
   }
 
@@ -241,7 +243,14 @@ Status CudaExecutor::init(const SessionOptions &options) {
              std::to_string(blasGemms) + "/" + std::to_string(numGemms) +
              " GEMMs on cuBLASLt" + (options.allowTf32 ? " (TF32)" : "") +
              ", dispatch " +
-             (switchExec_ ? "device (SWITCH node)" : "host");
+             (!switchExec_ ? std::string("host")
+              : blasInSwitch_
+                  ? std::string("device (SWITCH node)")
+                  : "device (SWITCH node, generated GEMMs in its bodies" +
+                        (switchFallback_.empty()
+                             ? std::string(")")
+                             : "; cuBLASLt there failed: " + switchFallback_ +
+                                   ")"));
   return Status::success();
 }
 
@@ -275,6 +284,33 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
   blas_->cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
 
+  // Each operand's alignment over every step that calls the kernel (all
+  // plans a CUDA session runs), for the MIN_ALIGNMENT preferences.
+  struct Alignment {
+    uint32_t a = 256, b = 256, c = 256;
+  };
+  std::vector<Alignment> alignment(m.gpuKernels.size());
+  auto alignPlan = [&](const ExecPlan &plan) {
+    for (const ExecStep &step : plan.steps) {
+      if (step.kind != format::StepKind::Kernel ||
+          !m.gpuKernels[step.kernel].hasGemm)
+        continue;
+      const format::GpuGemmDesc &g = m.gpuKernels[step.kernel].gemm;
+      const format::BufferRefDesc *refs = plan.args.data() + step.firstArg;
+      Alignment &al = alignment[step.kernel];
+      al.a = std::min(al.a, gemmOperandAlignment(refs[g.aArg].offset,
+                                                 g.strideA * 4, g.batch));
+      al.b = std::min(al.b, gemmOperandAlignment(refs[g.bArg].offset,
+                                                 g.strideB * 4, g.batch));
+      al.c = std::min(al.c, gemmOperandAlignment(refs[g.cArg].offset,
+                                                 g.strideC * 4, g.batch));
+    }
+  };
+  if (m.hasController)
+    alignPlan(m.controller);
+  for (const ExecPlan &plan : m.variants)
+    alignPlan(plan);
+
   // Row-major C (M x N) = A B is column-major C^T (N x M) = B^T A^T: cuBLAS
   // "A" is our B, "B" is our A, and the result is an N x M matrix.
   for (size_t k = 0; k < m.gpuKernels.size(); ++k) {
@@ -282,6 +318,14 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
       continue;
     const format::GpuGemmDesc &g = m.gpuKernels[k].gemm;
     Gemm &out = gemms_[k];
+    uint32_t prefs[4][2] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment[k].b},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment[k].a},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment[k].c},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment[k].c}};
+    for (auto [attribute, bytes] : prefs)
+      blas_->cublasLtMatmulPreferenceSetAttribute(
+          pref, static_cast<int>(attribute), &bytes, sizeof(bytes));
     int computeType =
         options.allowTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     bool ok = blas_->cublasLtMatmulDescCreate(&out.desc, computeType,
@@ -342,7 +386,7 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
   return Status::success();
 }
 
-Status CudaExecutor::enqueue(const ExecPlan &plan) {
+Status CudaExecutor::enqueue(const ExecPlan &plan, bool useBlas) {
   const Model::Impl &m = *m_;
   CUdeviceptr pointers[64];
   void *params[64];
@@ -363,7 +407,7 @@ Status CudaExecutor::enqueue(const ExecPlan &plan) {
     }
     const format::GpuKernelDesc &kernel = m.gpuKernels[step.kernel];
     const Gemm &gemm = gemms_[step.kernel];
-    if (gemm.ready) {
+    if (gemm.ready && (useBlas || kernel.launches.empty())) {
       const format::GpuGemmDesc &g = kernel.gemm;
       float alpha = 1.0f, beta = g.beta;
       CUdeviceptr a = resolve(refs[g.aArg]), b = resolve(refs[g.bArg]),
@@ -424,7 +468,7 @@ Status CudaExecutor::capture(const ExecPlan &plan, CUgraphExec &exec) {
   return instantiate(graph, exec);
 }
 
-Status CudaExecutor::buildSwitchGraph() {
+Status CudaExecutor::buildSwitchGraph(const SessionOptions &options) {
 #ifndef TACRT_HAVE_SELECT_KERNEL
   return unsupported(
       "on-device dispatch needs the select kernel, and this libtacrt was "
@@ -445,19 +489,12 @@ Status CudaExecutor::buildSwitchGraph() {
   TACRT_CHECK(cu_->cuKernelGetFunction(&selectFn_, kernel),
               "cuKernelGetFunction");
   // path -> variant index, rounding up as the host dispatch does.
-  std::vector<int32_t> table(std::max<uint32_t>(m.numPaths, 1));
-  for (uint32_t p = 0; p < table.size(); ++p) {
-    size_t v = 0;
-    while (v + 1 < m.variantInfo.size() &&
-           m.variantInfo[v].path < static_cast<int32_t>(p))
-      ++v;
-    table[p] = static_cast<int32_t>(v);
-  }
+  std::vector<int32_t> table = deviceSwitchTable(m.variantInfo, m.numPaths);
   TACRT_CHECK(cu_->cuMemAlloc(&table_, table.size() * 4), "cuMemAlloc");
   TACRT_CHECK(cu_->cuMemcpyHtoDAsync(table_, table.data(), table.size() * 4,
                                      stream_),
               "cuMemcpyHtoDAsync");
-  TACRT_CHECK(cu_->cuMemAlloc(&chosen_, 64), "cuMemAlloc");
+  TACRT_CHECK(cu_->cuMemAlloc(&chosen_, sizeof(TacSelection)), "cuMemAlloc");
   for (const TensorSpec &output : m.outputs) {
     CUdeviceptr p = 0;
     TACRT_CHECK(cu_->cuMemAlloc(&p, std::max<uint64_t>(output.byteSize, 256)),
@@ -466,6 +503,35 @@ Status CudaExecutor::buildSwitchGraph() {
   }
   TACRT_CHECK(cu_->cuStreamSynchronize(stream_), "cuStreamSynchronize");
 
+  // GEMMs in the SWITCH bodies: cuBLASLt unless asked otherwise; should the
+  // driver refuse cuBLASLt's captured kernels inside a conditional body,
+  // the generated kernels take over where the file has them.
+  bool blasInBodies = options.cublasInSwitch && blas_ != nullptr;
+  Status built = captureSwitchGraph(blasInBodies);
+  if (!built && blasInBodies && everyGemmHasKernels()) {
+    switchFallback_ = built.message();
+    blasInBodies = false;
+    built = captureSwitchGraph(false);
+  }
+  blasInSwitch_ = blasInBodies;
+  return built;
+#endif
+}
+
+bool CudaExecutor::everyGemmHasKernels() const {
+  for (size_t k = 0; k < m_->gpuKernels.size(); ++k)
+    if (gemms_[k].ready && m_->gpuKernels[k].launches.empty())
+      return false;
+  return true;
+}
+
+Status CudaExecutor::captureSwitchGraph(bool blasInBodies) {
+#ifndef TACRT_HAVE_SELECT_KERNEL
+  (void)blasInBodies;
+  return unsupported("on-device dispatch needs the select kernel");
+#else
+  const Model::Impl &m = *m_;
+  int32_t tableSize = static_cast<int32_t>(std::max<uint32_t>(m.numPaths, 1));
   CUgraph graph = nullptr;
   TACRT_CHECK(cu_->cuGraphCreate(&graph, 0), "cuGraphCreate");
   auto fail = [&](Status st) {
@@ -490,7 +556,6 @@ Status CudaExecutor::buildSwitchGraph() {
     return fail(st);
   Status enqueued = enqueue(m.controller);
   CUdeviceptr path = resolve(m.controller.outputs[m.controllerPathOutput]);
-  int32_t tableSize = static_cast<int32_t>(table.size());
   void *params[] = {&handle, &path, &table_, &tableSize, &chosen_};
   if (enqueued)
     enqueued = check(cu_->cuLaunchKernel(selectFn_, 1, 1, 1, 1, 1, 1, 0,
@@ -537,7 +602,7 @@ Status CudaExecutor::buildSwitchGraph() {
                           "capturing a SWITCH body");
         !st)
       return fail(st);
-    Status st = enqueue(m.variants[v]);
+    Status st = enqueue(m.variants[v], blasInBodies);
     for (size_t o = 0; st && o < m.variants[v].outputs.size(); ++o)
       st = check(cu_->cuMemcpyDtoDAsync(staged_[o],
                                         resolve(m.variants[v].outputs[o]),
@@ -602,21 +667,21 @@ Status CudaExecutor::runDeviceDispatch(void *const *outputs, int32_t &variant,
   const Model::Impl &m = *m_;
   TACRT_CHECK(cu_->cuGraphLaunch(switchExec_, stream_),
               "cuGraphLaunch (device dispatch)");
-  TACRT_CHECK(cu_->cuMemcpyDtoHAsync(
-                  host_, resolve(m.controller.outputs[m.controllerPathOutput]),
-                  8, stream_),
-              "reading the path");
-  TACRT_CHECK(cu_->cuMemcpyDtoHAsync(static_cast<uint8_t *>(host_) + 8,
-                                     chosen_, 4, stream_),
-              "reading the chosen variant");
+  // The select kernel's slot, not the controller's output: the variant that
+  // ran after it may have reused that arena memory.
+  TACRT_CHECK(cu_->cuMemcpyDtoHAsync(host_, chosen_, sizeof(TacSelection),
+                                     stream_),
+              "reading the path and the chosen variant");
   for (size_t o = 0; o < m.outputs.size(); ++o)
     if (m.outputs[o].byteSize)
       TACRT_CHECK(cu_->cuMemcpyDtoHAsync(outputs[o], staged_[o],
                                          m.outputs[o].byteSize, stream_),
                   "copying an output to the host");
   TACRT_CHECK(cu_->cuStreamSynchronize(stream_), "running the graph");
-  std::memcpy(&path, host_, 8);
-  std::memcpy(&variant, static_cast<uint8_t *>(host_) + 8, 4);
+  TacSelection selection;
+  std::memcpy(&selection, host_, sizeof selection);
+  path = selection.path;
+  variant = selection.variant;
   return Status::success();
 }
 

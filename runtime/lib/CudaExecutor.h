@@ -40,10 +40,15 @@ private:
   cuda::CUdeviceptr resolve(const format::BufferRefDesc &ref) const;
   Status setUpGemms(const SessionOptions &options);
   /// Enqueues every step of `plan` on the stream (captured or not).
-  Status enqueue(const ExecPlan &plan);
+  /// useBlas false: GEMM kernels that have generated launches use them.
+  Status enqueue(const ExecPlan &plan, bool useBlas = true);
   Status capture(const ExecPlan &plan, cuda::CUgraphExec &exec);
   Status instantiate(cuda::CUgraph graph, cuda::CUgraphExec &exec);
-  Status buildSwitchGraph();
+  /// The select kernel's buffers, then the SWITCH graph (captureSwitchGraph).
+  Status buildSwitchGraph(const SessionOptions &options);
+  Status captureSwitchGraph(bool blasInBodies);
+  /// Whether every GEMM on cuBLASLt also has generated kernels in the file.
+  bool everyGemmHasKernels() const;
   Status launchPlan(const ExecPlan &plan, cuda::CUgraphExec exec);
 
   struct Gemm {
@@ -71,14 +76,16 @@ private:
   // GpuDispatch::Device: each output staged at a fixed place, the path
   // table, the chosen variant.
   std::vector<cuda::CUdeviceptr> staged_;
-  cuda::CUdeviceptr table_ = 0, chosen_ = 0;
-  void *host_ = nullptr; // pinned: [0,8) path, [8,12) chosen variant
+  cuda::CUdeviceptr table_ = 0, chosen_ = 0; // chosen_: a TacSelection
+  void *host_ = nullptr; // pinned, 64 bytes: the path / a TacSelection
   cuda::cublasLtHandle_t blasHandle_ = nullptr;
   std::vector<Gemm> gemms_; // parallel to the kernels
   bool graphs_ = true;
   cuda::CUgraphExec controllerExec_ = nullptr;
   std::vector<cuda::CUgraphExec> variantExecs_;
   cuda::CUgraphExec switchExec_ = nullptr;
+  bool blasInSwitch_ = false;  // the SWITCH bodies' GEMMs on cuBLASLt
+  std::string switchFallback_; // why cuBLASLt in the bodies was given up
   std::string summary_;
 };
 

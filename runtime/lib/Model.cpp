@@ -31,6 +31,33 @@ Model::Impl::~Impl() {
     munmap(mapping, mappingSize);
 }
 
+Status Model::Impl::mapCpuCode() {
+  std::lock_guard<std::mutex> lock(codeMutex);
+  if (codeMapped)
+    return codeStatus;
+  codeMapped = true;
+  if (kernelSymbols.empty()) // no kernels: nothing to map
+    return codeStatus;
+  auto fail = [&](Status st) {
+    kernelFns.clear();
+    return codeStatus = std::move(st);
+  };
+  if (Status st = loadNativeCode(cpuCodeBytes, cpuCodeSize, cpuCodeName, code);
+      !st)
+    return fail(std::move(st));
+  for (const std::string &symbol : kernelSymbols) {
+    void *address = dlsym(code.handle, symbol.c_str());
+    if (!address)
+      return fail(Status::error(ErrorCode::InvalidFile,
+                                "'" + filePath + "': kernel symbol '" + symbol +
+                                    "' is missing from " + cpuCodeName));
+    kernelFns.push_back(reinterpret_cast<KernelFn>(address));
+  }
+  useGemmThreads = reinterpret_cast<int (*)(int)>(
+      dlsym(code.handle, "tac_use_gemm_threads"));
+  return codeStatus;
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -63,6 +90,10 @@ std::vector<uint32_t> Model::batchSizes() const {
 }
 size_t Model::codeObjectIndex() const { return impl_->codeIndex; }
 const std::string &Model::codeObjectCpu() const { return impl_->codeCpu; }
+std::vector<uint8_t> Model::cpuCodeObject() const {
+  return std::vector<uint8_t>(impl_->cpuCodeBytes,
+                              impl_->cpuCodeBytes + impl_->cpuCodeSize);
+}
 
 bool Model::hasCpuCode() const { return impl_->hasCpuCode; }
 bool Model::hasCudaCode() const { return impl_->gpuCode != nullptr; }
@@ -164,7 +195,6 @@ private:
   format::TacmHeader header{};
   const fb::Model *root = nullptr;
   uint64_t metadataEnd = 0;
-  std::vector<KernelFn> kernelFns;
 };
 
 Status Loader::checkHeader() {
@@ -588,21 +618,11 @@ Status Loader::loadCode() {
     m.codeCpu = str(object->cpu());
     if (!mapCode) // verified, never mapped: sessions are refused
       return Status::success();
-    if (Status st = loadNativeCode(file + object->offset(), object->size(),
-                                   name + " of '" + m.filePath + "'", m.code);
-        !st)
-      return st;
+    // Mapped by the first CPU session (Impl::mapCpuCode).
     m.hasCpuCode = true;
-    m.useGemmThreads = reinterpret_cast<int (*)(int)>(
-        dlsym(m.code.handle, "tac_use_gemm_threads"));
-    for (uint32_t k = 0; k < numKernels; ++k) {
-      std::string symbol = str(kernels->Get(k)->symbol());
-      void *address = dlsym(m.code.handle, symbol.c_str());
-      if (!address)
-        return invalid("kernel symbol '" + symbol + "' is missing from " +
-                       name);
-      kernelFns.push_back(reinterpret_cast<KernelFn>(address));
-    }
+    m.cpuCodeBytes = file + object->offset();
+    m.cpuCodeSize = object->size();
+    m.cpuCodeName = name + " of '" + m.filePath + "'";
     return Status::success();
   }
   return Status::error(ErrorCode::Unsupported,
@@ -856,9 +876,6 @@ ExecPlan Loader::toExec(const PlanDesc &plan) const {
   for (const format::StepDesc &step : plan.steps) {
     ExecStep e;
     e.kind = step.kind;
-    e.fn = step.kind == StepKind::Kernel && !kernelFns.empty()
-               ? kernelFns[step.kernel]
-               : nullptr;
     e.kernel = step.kind == StepKind::Kernel ? step.kernel : 0;
     e.firstArg = static_cast<uint32_t>(exec.args.size());
     e.numArgs = static_cast<uint32_t>(step.args.size());

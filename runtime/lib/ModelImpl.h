@@ -4,6 +4,8 @@
 
 #include "tacrt/tacrt.hpp"
 
+#include <mutex>
+
 namespace tac::rt {
 
 using KernelFn = void (*)(void *const *args);
@@ -12,7 +14,6 @@ using KernelFn = void (*)(void *const *args);
 /// slice of ExecPlan::args.
 struct ExecStep {
   format::StepKind kind;
-  KernelFn fn;       // Kernel steps (null when the file has no CPU code)
   uint32_t kernel;   // Kernel steps: index into the model's kernels
   uint32_t firstArg; // into ExecPlan::args
   uint32_t numArgs;
@@ -73,11 +74,25 @@ struct Model::Impl {
 
   size_t codeIndex = 0;
   std::string codeCpu;
+  bool hasCpuCode = false; // false: a --target=cuda file
+  // The CPU code object chosen at load (bytes inside `mapping`), mapped by
+  // the first CPU session: a CUDA-only user never loads the libraries it
+  // links (the system BLAS).
+  const uint8_t *cpuCodeBytes = nullptr;
+  uint64_t cpuCodeSize = 0;
+  std::string cpuCodeName; // "code object 0 (x86_64, znver3) of 'm.tacm'"
+  /// Maps the CPU code object and resolves every kernel, once (thread
+  /// safe); a failure is kept and returned to every later caller.
+  Status mapCpuCode();
+  // Set by mapCpuCode, read-only afterwards:
   NativeCode code;
+  std::vector<KernelFn> kernelFns; // parallel to the kernels
   // tac_use_gemm_threads of the code object's BLAS bridge (absent: no BLAS
   // GEMMs): the calling thread's GEMM thread count; 1 when it can be honoured.
   int (*useGemmThreads)(int) = nullptr;
-  bool hasCpuCode = false; // false: a --target=cuda file
+  std::mutex codeMutex;
+  bool codeMapped = false;
+  Status codeStatus;
   bool verifiedOnly = false; // loaded with LoadOptions::mapCode = false
 
   // CUDA (docs/cuda.md); empty gpuKernels: the file has no CUDA code.
@@ -90,6 +105,17 @@ struct Model::Impl {
 
   ~Impl();
 };
+
+/// Index of the variant for a policy `path`, rounding up to the nearest
+/// deeper compiled path, else the deepest; sets `rounded` when it is not
+/// `path`. Host dispatch uses it per run, device dispatch through
+/// deviceSwitchTable.
+size_t roundUpVariant(const std::vector<VariantInfo> &variants, int32_t path,
+                      bool &rounded);
+/// The select kernel's table (SelectVariant.h): entry p is
+/// roundUpVariant(p) for every path p < numPaths (one entry at least).
+std::vector<int32_t> deviceSwitchTable(const std::vector<VariantInfo> &variants,
+                                       uint32_t numPaths);
 
 /// Whether this CPU has `feature` (a name __builtin_cpu_supports takes);
 /// nullopt for a name this runtime does not know.

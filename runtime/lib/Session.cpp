@@ -145,6 +145,9 @@ Session::createCpu(ModelRef model, const SessionOptions &options) {
                           std::getenv("OMP_NUM_THREADS")
                       ? 0
                       : 1;
+  // The CPU code is mapped by the first CPU session, not at load.
+  if (Status st = model->impl_->mapCpuCode(); !st)
+    return st;
   int (*use)(int) = model->impl_->useGemmThreads;
   if (options.gemmThreads > 1 && !use)
     return Status::error(ErrorCode::Unsupported,
@@ -178,6 +181,7 @@ Session::createCpu(ModelRef model, const SessionOptions &options) {
   std::unique_ptr<Session> session(new Session(std::move(model), arena));
   session->args_.resize(maxArgs);
   session->gemmThreads_ = gemmThreads;
+  session->kernels_ = session->model_->impl_->kernelFns.data();
   return session;
 }
 
@@ -209,7 +213,7 @@ struct Bases {
 
 /// Runs every step of a verified plan in order.
 void execute(const ExecPlan &plan, const Bases &bases,
-             std::vector<void *> &args) {
+             std::vector<void *> &args, const KernelFn *kernels) {
   for (const ExecStep &step : plan.steps) {
     const format::BufferRefDesc *refs = plan.args.data() + step.firstArg;
     if (step.kind == format::StepKind::Copy) {
@@ -219,7 +223,7 @@ void execute(const ExecPlan &plan, const Bases &bases,
     }
     for (uint32_t a = 0; a < step.numArgs; ++a)
       args[a] = bases.resolve(refs[a]);
-    step.fn(args.data());
+    kernels[step.kernel](args.data());
   }
 }
 
@@ -245,19 +249,6 @@ std::string compiledPaths(const Model &model) {
   for (const VariantInfo &v : model.variants())
     out += (out.empty() ? "" : ", ") + std::to_string(v.path);
   return out;
-}
-
-/// Index of the variant for `path`, rounding up to the nearest deeper
-/// compiled path, else the deepest; sets `rounded` when it is not `path`.
-size_t roundUp(const std::vector<VariantInfo> &variants, int32_t path,
-               bool &rounded) {
-  for (size_t i = 0; i < variants.size(); ++i)
-    if (variants[i].path >= path) {
-      rounded = variants[i].path != path;
-      return i;
-    }
-  rounded = true;
-  return variants.size() - 1;
 }
 
 /// Checks `options` before any work: a Fixed path must be compiled (sets
@@ -310,7 +301,7 @@ Status choosePolicyVariant(const Model::Impl &m, const RunOptions &options,
     policyPath = variants.back().path;
   }
   requestedPath = policyPath;
-  chosen = roundUp(variants, policyPath, rounded);
+  chosen = roundUpVariant(variants, policyPath, rounded);
   budgetLimited = false;
   if (options.dispatch == Dispatch::Budget &&
       variants[chosen].flops > options.budgetFlops) {
@@ -522,7 +513,7 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
       if (Status st = cuda_->runController(value); !st)
         return st;
     } else {
-      execute(m.controller, bases, args_);
+      execute(m.controller, bases, args_, kernels_);
       std::memcpy(&value,
                   bases.resolve(m.controller.outputs[m.controllerPathOutput]),
                   sizeof(value));
@@ -555,7 +546,7 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
       variantBases.inputs = variantInputs_.data();
       variantBases.arena += m.variantArenaOffset;
     }
-    execute(plan, variantBases, args_);
+    execute(plan, variantBases, args_, kernels_);
     for (size_t o = 0; o < plan.outputs.size(); ++o)
       std::memcpy(outputs[o], variantBases.resolve(plan.outputs[o]),
                   plan.outputs[o].size);
@@ -728,7 +719,7 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
       }
       groupingUs += microsecondsSince(stagingStart);
       Bases bases{arena, m.weights, planInputs.data()};
-      execute(controllerPlan, bases, args_);
+      execute(controllerPlan, bases, args_, kernels_);
       paths = static_cast<const int64_t *>(
           bases.resolve(controllerPlan.outputs[m.controllerPathOutput]));
     }
@@ -798,7 +789,7 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
         Bases bases{arena + (m.numCarried > 0 ? m.variantArenaOffset : 0),
                     m.weights, planInputs.data()};
         groupingUs += microsecondsSince(groupStart);
-        execute(plan, bases, args_);
+        execute(plan, bases, args_, kernels_);
         groupStart = std::chrono::steady_clock::now();
         for (size_t o = 0; o < plan.outputs.size(); ++o) {
           uint64_t bytes = m.outputs[o].byteSize;
@@ -839,6 +830,28 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
     *info = std::move(result);
   }
   return Status::success();
+}
+
+size_t roundUpVariant(const std::vector<VariantInfo> &variants, int32_t path,
+                      bool &rounded) {
+  for (size_t i = 0; i < variants.size(); ++i)
+    if (variants[i].path >= path) {
+      rounded = variants[i].path != path;
+      return i;
+    }
+  rounded = true;
+  return variants.size() - 1;
+}
+
+std::vector<int32_t> deviceSwitchTable(const std::vector<VariantInfo> &variants,
+                                       uint32_t numPaths) {
+  std::vector<int32_t> table(std::max<uint32_t>(numPaths, 1));
+  for (size_t p = 0; p < table.size(); ++p) {
+    bool rounded = false;
+    table[p] = static_cast<int32_t>(
+        roundUpVariant(variants, static_cast<int32_t>(p), rounded));
+  }
+  return table;
 }
 
 } // namespace tac::rt

@@ -118,6 +118,8 @@ std::vector<Config> configs(bool controller) {
     o.cublas = true;
     o.dispatch = rt::GpuDispatch::Device;
     out.push_back({"device dispatch", o});
+    o.cublasInSwitch = false;
+    out.push_back({"device dispatch, generated GEMMs in the SWITCH bodies", o});
   }
   return out;
 }
@@ -167,7 +169,8 @@ TEST_F(CudaDevice, DispatchPicksTheCpuPath) {
         rt::Status st = (*gpu)->run(inputs, b, {}, &ib);
         ASSERT_TRUE(st.ok()) << st.message();
         EXPECT_EQ(ia.path, ib.path) << config.name << " seed " << seed;
-        EXPECT_EQ(ia.requestedPath, ib.requestedPath);
+        EXPECT_EQ(ia.requestedPath, ib.requestedPath) << config.name;
+        EXPECT_EQ(ia.rounded, ib.rounded) << config.name;
         EXPECT_EQ(ia.flops, ib.flops);
         expectClose(a, b, path + " auto (" + config.name + ")");
       }

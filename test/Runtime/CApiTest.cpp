@@ -140,6 +140,7 @@ TEST(CApi, SessionOptions) {
   EXPECT_EQ(options.cuda_graphs, 1);
   EXPECT_EQ(options.cublas, 1);
   EXPECT_EQ(options.gemm_threads, 0);
+  EXPECT_EQ(options.cublas_in_switch, 1);
 
   // The defaults make a CPU session that runs.
   tac_session *session = nullptr;

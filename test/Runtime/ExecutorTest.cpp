@@ -1,6 +1,11 @@
 // The CPU executor and path dispatch, through the C++ API.
 #include "TestUtil.h"
+// The runtime's internal dispatch helpers (runtime/lib).
+#include "GemmAlignment.h"
+#include "ModelImpl.h"
+#include "SelectVariant.h"
 
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
@@ -353,4 +358,50 @@ TEST_F(ExecutorTest, BadBatchesWriteNothing) {
       EXPECT_EQ(v, -7) << "a failed batch must not write the outputs";
   EXPECT_EQ(session->runRows(0, nullptr, nullptr, {}, nullptr).message(),
             "a batch needs at least one row (got 0)");
+}
+
+// On-device dispatch decides with the select kernel's arithmetic
+// (SelectVariant.h) over deviceSwitchTable; both run here on the host. The
+// table must round up exactly as host dispatch does, and every path outside
+// the model's range must select no variant (the host then reports it).
+TEST(DeviceDispatch, SwitchTableMatchesHostRounding) {
+  ModelRef model = loadOrDie(adaptiveModel()); // paths 0..3, variants 0, 1, 3
+  ASSERT_TRUE(model);
+  std::vector<int32_t> table =
+      deviceSwitchTable(model->variants(), model->numPaths());
+  ASSERT_EQ(table.size(), 4u);
+  EXPECT_EQ(table, (std::vector<int32_t>{0, 1, 2, 2}));
+  for (long long path = -3; path < 7; ++path) {
+    int variant = tacSelectVariant(path, table.data(),
+                                   static_cast<int>(table.size()));
+    if (path < 0 || path >= 4) {
+      EXPECT_EQ(variant, -1) << "path " << path;
+      continue;
+    }
+    bool rounded = false;
+    EXPECT_EQ(variant,
+              static_cast<int>(roundUpVariant(model->variants(),
+                                              static_cast<int32_t>(path),
+                                              rounded)))
+        << "path " << path;
+    EXPECT_EQ(rounded, path == 2) << "path " << path;
+  }
+  // The slot the host reads: the path as chosen, then the variant.
+  static_assert(sizeof(TacSelection) == 16, "the host copies 16 bytes");
+  static_assert(offsetof(TacSelection, variant) == 8, "layout the kernel writes");
+}
+
+// cuBLASLt is told each GEMM operand's real alignment (it assumes 256 bytes
+// otherwise): the largest power of two dividing every address it takes.
+TEST(GemmAlignment, LargestPowerOfTwoOfEveryAddress) {
+  EXPECT_EQ(gemmOperandAlignment(0, 0, 1), 256u);      // a buffer's start
+  EXPECT_EQ(gemmOperandAlignment(4096, 0, 1), 256u);   // capped at 256
+  EXPECT_EQ(gemmOperandAlignment(64, 0, 1), 64u);      // one head in QKV
+  EXPECT_EQ(gemmOperandAlignment(4096 + 192, 0, 1), 64u);
+  EXPECT_EQ(gemmOperandAlignment(4, 0, 1), 4u);        // one float in
+  EXPECT_EQ(gemmOperandAlignment(0, 400, 1), 256u);    // one entry: no stride
+  EXPECT_EQ(gemmOperandAlignment(0, 400, 3), 16u);     // entries 400 B apart
+  EXPECT_EQ(gemmOperandAlignment(0, 3072, 12), 256u);  // 12 heads of 64x12 floats
+  EXPECT_EQ(gemmOperandAlignment(128, 3072, 12), 128u);
+  EXPECT_EQ(gemmOperandAlignment(256, 32, 2), 32u);
 }

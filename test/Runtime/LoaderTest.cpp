@@ -318,7 +318,7 @@ TEST(Loader, BadSpecs) {
 TEST(Loader, MissingKernelSymbol) {
   ModelDesc desc = adaptiveModel();
   desc.kernels[2].symbol = "tac_test_nope";
-  EXPECT_THAT(loadError(desc),
+  EXPECT_THAT(cpuSessionError(desc),
               HasSubstr("kernel symbol 'tac_test_nope' is missing from code "
                         "object 0"));
 }
@@ -346,7 +346,25 @@ TEST(Loader, CodeObjectSelection) {
 TEST(Loader, NotASharedObject) {
   ModelDesc desc = adaptiveModel();
   desc.code[0].bytes.assign(100, 0x42);
-  EXPECT_THAT(loadError(desc), HasSubstr("cannot load code object 0"));
+  EXPECT_THAT(cpuSessionError(desc), HasSubstr("cannot load code object 0"));
+}
+
+// The CPU code object is mapped by the first CPU session, so a file with
+// CPU and CUDA code loads on a GPU host that cannot map its CPU half (the
+// system BLAS it links is missing there): only CPU sessions fail, each with
+// the same message.
+TEST(Loader, CpuCodeIsMappedByTheFirstCpuSession) {
+  ModelDesc desc = adaptiveModel();
+  desc.code[0].bytes.assign(100, 0x42); // cannot be mapped
+  ModelRef model = loadOrDie(desc);
+  ASSERT_TRUE(model);
+  EXPECT_TRUE(model->hasCpuCode());
+  auto first = Session::create(model);
+  auto second = Session::create(model);
+  ASSERT_FALSE(first.ok());
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(first.status().message(), HasSubstr("cannot load code object 0"));
+  EXPECT_EQ(first.status().message(), second.status().message());
 }
 
 TEST(Loader, ReusedDescriptorNeverReachesAnUnloadedObject) {
@@ -355,13 +373,15 @@ TEST(Loader, ReusedDescriptorNeverReachesAnUnloadedObject) {
   // the next model's code must still be its own, even at the same N.
   ModelRef first = loadOrDie(adaptiveModel());
   ASSERT_TRUE(first);
+  ASSERT_TRUE(Session::create(first).ok()); // maps its code
   first.reset();
   ModelDesc desc = adaptiveModel();
   desc.code[0].bytes.assign(100, 0x42);
-  EXPECT_THAT(loadError(desc), HasSubstr("cannot load code object 0"));
+  EXPECT_THAT(cpuSessionError(desc), HasSubstr("cannot load code object 0"));
   ModelRef a = loadOrDie(adaptiveModel());
   ModelRef b = loadOrDie(staticModel());
-  EXPECT_TRUE(a && b);
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(Session::create(a).ok() && Session::create(b).ok());
 }
 
 // Batch buckets: ascending sizes above 1, one plan per variant with the

@@ -61,6 +61,17 @@ inline std::string loadError(const tac::format::ModelDesc &desc) {
   return loadError(writeModel(desc));
 }
 
+/// The message of a CPU session that must fail on a model that loads: the
+/// CPU code object is mapped by the first CPU session, not at load.
+inline std::string cpuSessionError(const tac::format::ModelDesc &desc) {
+  tac::rt::ModelRef model = loadOrDie(desc);
+  if (!model)
+    return std::string();
+  auto session = tac::rt::Session::create(model);
+  EXPECT_FALSE(session.ok()) << "a CPU session was created";
+  return session.ok() ? std::string() : session.status().message();
+}
+
 } // namespace tacrt_test
 
 #endif

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -58,6 +59,8 @@ const char *kUsage =
     "  --output-dir=DIR     write each output to DIR/<name>.npy\n"
     "  --print-outputs      print each output's shape and first values\n"
     "  --json               print one JSON object on stdout, nothing else\n"
+    "  --extract-cpu-code=FILE  write the CPU code object this machine would\n"
+    "                       run (a shared object: objdump, ldd) and exit\n"
     "  --help               this text\n";
 
 struct Options {
@@ -73,7 +76,7 @@ struct Options {
   uint64_t budgetFlops = 0;
   uint64_t benchmark = 0;
   uint64_t batch = 0; // 0: as many rows as the input files hold (else 1)
-  int gemmThreads = 0; // 0: leave the default
+  std::string extractCpuCode; // --extract-cpu-code: write it, run nothing
   bool json = false;
   bool printOutputs = false;
   rt::SessionOptions session;
@@ -138,6 +141,10 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
                          ": the seed must be a non-negative integer"};
         o.seed = static_cast<uint64_t>(number);
       }
+    } else if (flag == "--extract-cpu-code") {
+      if (auto f = needValue())
+        return f;
+      o.extractCpuCode = value;
     } else if (flag == "--output-dir") {
       if (auto f = needValue())
         return f;
@@ -189,7 +196,7 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
       if (!parseInteger(value, 1, 1024, number))
         return Failure{"--gemm-threads=" + value +
                        ": expected a positive number of threads"};
-      o.gemmThreads = static_cast<int>(number);
+      o.session.gemmThreads = static_cast<int>(number);
     } else if (flag == "--device") {
       if (auto f = needValue())
         return f;
@@ -429,6 +436,21 @@ int runMain(int argc, char **argv) {
   if (!loaded)
     return fail(loaded.status().message());
   const rt::Model &model = **loaded;
+  if (!o.extractCpuCode.empty()) {
+    std::vector<uint8_t> code = model.cpuCodeObject();
+    if (code.empty())
+      return fail("'" + o.model + "' has no CPU code for this machine "
+                  "(compiled with --target=cuda, or without kernels)");
+    std::ofstream out(o.extractCpuCode, std::ios::binary);
+    if (!out.write(reinterpret_cast<const char *>(code.data()),
+                   static_cast<std::streamsize>(code.size())) ||
+        !out.flush())
+      return fail("cannot write '" + o.extractCpuCode + "'");
+    std::printf("%s: code object %zu (%s), %zu bytes\n",
+                o.extractCpuCode.c_str(), model.codeObjectIndex(),
+                model.codeObjectCpu().c_str(), code.size());
+    return 0;
+  }
   rt::Expected<std::unique_ptr<rt::Session>> created =
       rt::Session::create(*loaded, o.session);
   if (!created)

@@ -144,6 +144,8 @@ typedef struct tac_session_options {
   int cuda_graphs;               /* 1: one CUDA Graph per plan; 0: replay */
   int cublas;                    /* 1: GEMMs through cuBLASLt if present */
   int allow_tf32;                /* 0: cuBLASLt keeps FP32 inputs */
+  int cublas_in_switch;          /* 1: device dispatch's bodies use cuBLASLt;
+                                  * 0: the generated GEMM kernels */
   /* CPU: threads this session's BLAS GEMMs may use; 0: 1, or the process's
    * BLAS setting when OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. The
    * process's BLAS setting is never changed for good. */

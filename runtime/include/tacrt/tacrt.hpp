@@ -215,6 +215,10 @@ public:
   /// Which code object was loaded: its index and LLVM CPU name.
   size_t codeObjectIndex() const;
   const std::string &codeObjectCpu() const;
+  /// The bytes of that CPU code object (a shared object; empty when the file
+  /// has no CPU code for this machine): to inspect the native code a file
+  /// holds, or to find the libraries it links (ldd).
+  std::vector<uint8_t> cpuCodeObject() const;
   /// Whether the file holds CPU code / CUDA code (tac-compile --target).
   bool hasCpuCode() const;
   bool hasCudaCode() const;
@@ -308,6 +312,11 @@ struct SessionOptions {
   bool cudaGraphs = true;  // false: replay each plan on the stream per run
   bool cublas = true;      // GEMM kernels through cuBLASLt when available
   bool allowTf32 = false;  // cuBLASLt may round GEMM inputs to TF32
+  /// GpuDispatch::Device: GEMMs inside the SWITCH node's bodies through
+  /// cuBLASLt (true) or the generated kernels (false). With true, a driver
+  /// that refuses cuBLASLt's kernels there makes the session fall back to
+  /// the generated ones, and deviceSummary() says so.
+  bool cublasInSwitch = true;
   /// CPU: threads this session's BLAS GEMM kernels may use (everything else
   /// runs on the calling thread). 0: 1, or the process's BLAS setting when
   /// OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. Per session: the
@@ -367,6 +376,8 @@ private:
   // the calling thread (a session may move between threads between runs).
   void useGemmThreads() const;
   int gemmThreads_ = 0; // 0: the process's BLAS setting
+  // The model's CPU kernels, mapped when the first CPU session was created.
+  void (*const *kernels_)(void *const *) = nullptr;
   ModelRef model_;
   void *arena_;
   std::vector<void *> args_; // reused pointer array for kernel calls
