@@ -80,7 +80,7 @@ CudaExecutor::~CudaExecutor() {
   for (CUdeviceptr p : staged_)
     if (p)
       cu_->cuMemFree(p);
-  for (CUdeviceptr p : {weights_, arena_, scratch_, workspace_, table_, chosen_})
+  for (CUdeviceptr p : {arena_, scratch_, workspace_, table_, chosen_})
     if (p)
       cu_->cuMemFree(p);
   if (host_)
@@ -93,6 +93,43 @@ CudaExecutor::~CudaExecutor() {
     cu_->cuStreamDestroy(stream_);
   if (context_)
     cu_->cuDevicePrimaryCtxRelease(device_);
+}
+
+DeviceWeights::~DeviceWeights() {
+  if (!cu || !context)
+    return;
+  cu->cuCtxSetCurrent(context);
+  if (pointer)
+    cu->cuMemFree(pointer);
+  cu->cuDevicePrimaryCtxRelease(device);
+}
+
+Status CudaExecutor::shareWeights(int ordinal) {
+  Model::Impl &m = *model_.impl_;
+  std::lock_guard<std::mutex> lock(m.deviceWeightsMutex);
+  std::weak_ptr<DeviceWeights> &slot = m.deviceWeights[ordinal];
+  if ((sharedWeights_ = slot.lock())) {
+    weights_ = sharedWeights_->pointer;
+    return Status::success();
+  }
+  auto weights = std::make_shared<DeviceWeights>();
+  weights->cu = cu_;
+  weights->device = device_;
+  TACRT_CHECK(cu_->cuDevicePrimaryCtxRetain(&weights->context, device_),
+              "cuDevicePrimaryCtxRetain");
+  TACRT_CHECK(cu_->cuMemAlloc(&weights->pointer,
+                              std::max<uint64_t>(m.weightsSize, 256)),
+              "allocating the weights");
+  if (m.weightsSize) {
+    TACRT_CHECK(cu_->cuMemcpyHtoDAsync(weights->pointer, m.weights,
+                                       m.weightsSize, stream_),
+                "uploading the weights");
+    TACRT_CHECK(cu_->cuStreamSynchronize(stream_), "uploading the weights");
+  }
+  slot = weights;
+  sharedWeights_ = std::move(weights);
+  weights_ = sharedWeights_->pointer;
+  return Status::success();
 }
 
 CUdeviceptr CudaExecutor::resolve(const format::BufferRefDesc &ref) const {
@@ -171,15 +208,12 @@ Status CudaExecutor::init(const SessionOptions &options) {
       functions_[k].push_back(fn);
     }
 
-  // Memory: weights once, one arena, inputs, overlap scratch.
+  // Memory: the weights once per model and device, one arena, inputs,
+  // overlap scratch.
+  if (Status st = shareWeights(options.cudaDevice); !st)
+    return st;
   uint64_t arenaBytes = std::max<uint64_t>(m.arenaBytes, 256);
   TACRT_CHECK(cu_->cuMemAlloc(&arena_, arenaBytes), "allocating the arena");
-  TACRT_CHECK(cu_->cuMemAlloc(&weights_, std::max<uint64_t>(m.weightsSize, 256)),
-              "allocating the weights");
-  if (m.weightsSize)
-    TACRT_CHECK(cu_->cuMemcpyHtoDAsync(weights_, m.weights, m.weightsSize,
-                                       stream_),
-                "uploading the weights");
   for (const TensorSpec &input : m.inputs) {
     CUdeviceptr p = 0;
     TACRT_CHECK(cu_->cuMemAlloc(&p, std::max<uint64_t>(input.byteSize, 256)),
@@ -207,7 +241,7 @@ Status CudaExecutor::init(const SessionOptions &options) {
 
   if (Status st = setUpGemms(options); !st)
     return st;
-  TACRT_CHECK(cu_->cuStreamSynchronize(stream_), "uploading the weights");
+  TACRT_CHECK(cu_->cuStreamSynchronize(stream_), "setting up the session");
 
   // One graph per plan.
   graphs_ = options.cudaGraphs;
@@ -273,14 +307,16 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
   blas_ = *b;
   if (blas_->cublasLtCreate(&blasHandle_) != CUBLAS_STATUS_SUCCESS)
     return Status::error(ErrorCode::Internal, "cublasLtCreate failed");
-  workspaceBytes_ = 32u << 20;
-  TACRT_CHECK(cu_->cuMemAlloc(&workspace_, workspaceBytes_),
-              "allocating the cuBLASLt workspace");
+  // Algorithms may use up to 32 MiB of workspace; the session allocates
+  // what the chosen ones need (often nothing), once for all its GEMMs. It
+  // is not shared between sessions: they run concurrently on their own
+  // streams, and a workspace is scratch memory of the running GEMM.
+  const uint64_t maxWorkspace = 32u << 20;
   cublasLtMatmulPreference_t pref = nullptr;
   if (blas_->cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS)
     return Status::error(ErrorCode::Internal,
                          "cublasLtMatmulPreferenceCreate failed");
-  uint64_t ws = workspaceBytes_;
+  uint64_t ws = maxWorkspace;
   blas_->cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
 
@@ -375,6 +411,8 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
     if (ok) {
       out.algo = result.algo;
       out.ready = true;
+      workspaceBytes_ = std::max<uint64_t>(workspaceBytes_,
+                                           result.workspaceSize);
     } else if (m.gpuKernels[k].launches.empty()) {
       blas_->cublasLtMatmulPreferenceDestroy(pref);
       return unsupported("cuBLASLt has no algorithm for GEMM kernel '" +
@@ -383,6 +421,9 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
     }
   }
   blas_->cublasLtMatmulPreferenceDestroy(pref);
+  if (workspaceBytes_)
+    TACRT_CHECK(cu_->cuMemAlloc(&workspace_, workspaceBytes_),
+                "allocating the cuBLASLt workspace");
   return Status::success();
 }
 

@@ -8,6 +8,19 @@
 
 namespace tac::rt {
 
+/// A model's weights on one device: uploaded once, shared by every CUDA
+/// session of the model there, freed with the last of them.
+struct DeviceWeights {
+  const cuda::Driver *cu = nullptr;
+  cuda::CUdevice device = 0;
+  cuda::CUcontext context = nullptr; // the device's primary context, retained
+  cuda::CUdeviceptr pointer = 0;
+  DeviceWeights() = default;
+  DeviceWeights(const DeviceWeights &) = delete;
+  DeviceWeights &operator=(const DeviceWeights &) = delete;
+  ~DeviceWeights();
+};
+
 class CudaExecutor {
 public:
   /// Loads the model's GPU code, uploads the weights, allocates the arena
@@ -39,6 +52,9 @@ private:
   Status check(cuda::CUresult result, const char *what) const;
   cuda::CUdeviceptr resolve(const format::BufferRefDesc &ref) const;
   Status setUpGemms(const SessionOptions &options);
+  /// The model's weights on this device: the ones another session uploaded,
+  /// or uploaded now.
+  Status shareWeights(int ordinal);
   /// Enqueues every step of `plan` on the stream (captured or not).
   /// useBlas false: GEMM kernels that have generated launches use them.
   Status enqueue(const ExecPlan &plan, bool useBlas = true);
@@ -70,7 +86,9 @@ private:
   cuda::CUfunction selectFn_ = nullptr;
   // functions_[kernel][launch]
   std::vector<std::vector<cuda::CUfunction>> functions_;
-  cuda::CUdeviceptr weights_ = 0, arena_ = 0, scratch_ = 0, workspace_ = 0;
+  std::shared_ptr<DeviceWeights> sharedWeights_;
+  cuda::CUdeviceptr weights_ = 0; // sharedWeights_->pointer
+  cuda::CUdeviceptr arena_ = 0, scratch_ = 0, workspace_ = 0;
   uint64_t scratchBytes_ = 0, workspaceBytes_ = 0;
   std::vector<cuda::CUdeviceptr> inputs_;
   // GpuDispatch::Device: each output staged at a fixed place, the path

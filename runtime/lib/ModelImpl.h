@@ -4,6 +4,8 @@
 
 #include "tacrt/tacrt.hpp"
 
+#include <map>
+#include <memory>
 #include <mutex>
 
 namespace tac::rt {
@@ -45,6 +47,8 @@ struct BatchBucket {
   std::vector<ExecPlan> variants; // parallel to Model::Impl::variants
   std::vector<bool> sharedCarried; // per carried result: one value, not per row
 };
+
+struct DeviceWeights; // CudaExecutor.h
 
 struct Model::Impl {
   std::string filePath;
@@ -102,6 +106,10 @@ struct Model::Impl {
   uint64_t gpuCodeSize = 0;
   std::string gpuCodeFormat;        // "fatbin" | "ptx"
   std::vector<std::string> gpuArchs;
+  // The weights on each CUDA device (by ordinal), uploaded by the first
+  // CUDA session there and shared by the others (CudaExecutor.h).
+  std::mutex deviceWeightsMutex;
+  std::map<int, std::weak_ptr<DeviceWeights>> deviceWeights;
 
   ~Impl();
 };

@@ -178,4 +178,30 @@ TEST_F(CudaDevice, DispatchPicksTheCpuPath) {
   }
 }
 
+// Sessions of one model on one device share its uploaded weights: two at
+// once both match the CPU, and the second still does once the first (which
+// uploaded them) is gone.
+TEST_F(CudaDevice, SessionsShareTheWeights) {
+  for (const std::string &path : paths) {
+    auto model = rt::Model::load(path);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    auto cpu = rt::Session::create(*model);
+    ASSERT_TRUE(cpu.ok()) << cpu.status().message();
+    rt::SessionOptions o;
+    o.device = rt::Device::Cuda;
+    auto first = rt::Session::create(*model, o);
+    auto second = rt::Session::create(*model, o);
+    ASSERT_TRUE(first.ok() && second.ok());
+    rt::RunOptions deepest =
+        rt::RunOptions::fixed((*model)->variants().back().path);
+    std::vector<rt::Tensor> inputs = randomInputs(**model, 3), a, b, c;
+    ASSERT_TRUE((*cpu)->run(inputs, a, deepest).ok());
+    ASSERT_TRUE((*first)->run(inputs, b, deepest).ok());
+    expectClose(a, b, path + " (first session)");
+    first->reset();
+    ASSERT_TRUE((*second)->run(inputs, c, deepest).ok());
+    expectClose(a, c, path + " (second session, the first gone)");
+  }
+}
+
 } // namespace
