@@ -14,6 +14,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::tac::onnx_import;
 using onnx::TensorProto;
@@ -355,6 +357,49 @@ void mlir::tac::onnx_import::registerElementwiseOps(OpTable &table) {
     return arith::DivFOp::create(b, l, one, arith::AddFOp::create(b, l, one, e));
   };
   unary("Sigmoid", {13}, sigmoid);
+
+  // Gelu (20): 0.5 x (1 + erf(x / sqrt(2))); with approximate = "tanh",
+  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), as ONNX defines them.
+  auto gelu = [](bool useTanh) {
+    ScalarKernel kernel;
+    kernel.onFloat = [useTanh](OpBuilder &b, Location l,
+                               ValueRange a) -> Value {
+      Type t = a[0].getType();
+      Value x = a[0], inner;
+      if (useTanh) {
+        Value cube = arith::MulFOp::create(
+            b, l, x, arith::MulFOp::create(b, l, x, x));
+        Value poly = arith::AddFOp::create(
+            b, l, x,
+            arith::MulFOp::create(b, l, scalarConstant(b, l, t, 0.044715),
+                                  cube));
+        inner = math::TanhOp::create(
+            b, l,
+            arith::MulFOp::create(
+                b, l, scalarConstant(b, l, t, std::sqrt(2.0 / M_PI)), poly));
+      } else {
+        inner = math::ErfOp::create(
+            b, l,
+            arith::MulFOp::create(b, l, x,
+                                  scalarConstant(b, l, t, M_SQRT1_2)));
+      }
+      Value one = scalarConstant(b, l, t, 1.0);
+      Value half = arith::MulFOp::create(b, l, scalarConstant(b, l, t, 0.5), x);
+      return arith::MulFOp::create(b, l, half,
+                                   arith::AddFOp::create(b, l, one, inner));
+    };
+    return kernel;
+  };
+  table.add("Gelu", {20},
+            [erfForm = gelu(false), tanhForm = gelu(true)](
+                NodeContext &n) -> LogicalResult {
+              std::string approximate = n.stringAttr("approximate", "none");
+              if (approximate != "none" && approximate != "tanh")
+                return n.fail("approximate is '" + approximate +
+                              "'; ONNX defines 'none' and 'tanh'");
+              return importElementwise(
+                  n, approximate == "tanh" ? tanhForm : erfForm, 1);
+            });
 
   ScalarKernel relu;
   relu.onFloat = [](OpBuilder &b, Location l, ValueRange a) -> Value {
