@@ -9,14 +9,26 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <memory>
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static mlir::DialectRegistry *registry = [] {
     auto *r = new mlir::DialectRegistry();
     mlir::tac::registerOnnxImportDialects(*r);
     return r;
   }();
-  mlir::MLIRContext context(*registry);
-  context.disableMultithreading();
+  // A context per input would spend most of the time loading dialects; one
+  // context serves 1000 inputs, then a fresh one drops what they uniqued
+  // (types, attributes, weight blobs), so memory stays bounded.
+  static std::unique_ptr<mlir::MLIRContext> shared;
+  static unsigned uses = 0;
+  if (!shared || ++uses == 1000) {
+    shared.reset();
+    shared = std::make_unique<mlir::MLIRContext>(*registry);
+    shared->disableMultithreading();
+    uses = 0;
+  }
+  mlir::MLIRContext &context = *shared;
   mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) {
     return mlir::success();
   });
