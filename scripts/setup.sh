@@ -81,6 +81,24 @@ if [[ ! -f "$WHEELHOUSE/.complete" ]]; then
   touch "$WHEELHOUSE/.complete"
 fi
 
+# ONNX's backend node tests of opsets 18 and later (Debian's libonnx-testdata
+# stops at 17), from the onnx 1.22.0 source distribution on PyPI (1.23's has
+# none): test/Import/NodeTests runs them when present. Fetched by URL and
+# checked by SHA-256 (pip download would build the package's metadata).
+NODE_TESTS="$BUILD_DIR/onnx-node-tests/1.22.0"
+ONNX_SDIST_URL=https://files.pythonhosted.org/packages/04/19/8ea73a64b368b75fe339771a20a02bc61ea1f551484c9e3d9d0bfbd0450f/onnx-1.22.0.tar.gz
+ONNX_SDIST_SHA256=ef40c0aaf0b643857ea9306fc7eddce17eaf9fb0407e4801f1fc5758443a38e0
+if [[ ! -f "$NODE_TESTS/.complete" ]]; then
+  log "downloading ONNX 1.22.0's node tests (onnx sdist, 12 MB) into $NODE_TESTS"
+  rm -rf "$NODE_TESTS" && mkdir -p "$NODE_TESTS"
+  curl -fsSL -o "$NODE_TESTS/onnx-1.22.0.tar.gz" "$ONNX_SDIST_URL"
+  echo "$ONNX_SDIST_SHA256  $NODE_TESTS/onnx-1.22.0.tar.gz" | sha256sum -c --quiet
+  tar -xzf "$NODE_TESTS/onnx-1.22.0.tar.gz" -C "$NODE_TESTS" --strip-components=5 \
+    onnx-1.22.0/onnx/backend/test/data/node
+  rm "$NODE_TESTS/onnx-1.22.0.tar.gz"
+  touch "$NODE_TESTS/.complete"
+fi
+
 log "configuring $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release \
