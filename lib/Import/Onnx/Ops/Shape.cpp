@@ -1066,6 +1066,171 @@ LogicalResult importTranspose(NodeContext &n) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Pad
+//===----------------------------------------------------------------------===//
+
+/// Pad 11-23: pads known at import ([begin..., end...], negative ones crop),
+/// optional `axes` (18), modes constant (tensor.pad), edge, reflect and wrap
+/// (19; a linalg.generic reading the source at the mapped index).
+LogicalResult importPad(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  FailureOr<OnnxValue> x = n.input(0);
+  if (failed(x))
+    return failure();
+  std::string mode = n.stringAttr("mode", "constant");
+  if (mode != "constant" && mode != "edge" && mode != "reflect" &&
+      !(mode == "wrap" && n.sinceVersion >= 19))
+    return n.fail("mode '" + mode + "' is not one of ONNX's Pad modes at op "
+                  "version " + Twine(n.sinceVersion) +
+                  " (constant, reflect, edge" +
+                  (n.sinceVersion >= 19 ? ", wrap" : "") + ")");
+  int64_t rank = x->getRank();
+  FailureOr<SmallVector<int64_t>> pads = known1DInts(n, 1, "pads");
+  if (failed(pads))
+    return failure();
+  SmallVector<int64_t> axes = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  if (n.sinceVersion >= 18 && n.hasInput(3)) {
+    FailureOr<SmallVector<int64_t>> given = known1DInts(n, 3, "axes");
+    if (failed(given))
+      return failure();
+    FailureOr<SmallVector<int64_t>> normalized =
+        normalizeAxes(n, *given, rank, /*sort=*/false);
+    if (failed(normalized))
+      return failure();
+    axes = *normalized;
+  }
+  int64_t count = axes.size();
+  if (static_cast<int64_t>(pads->size()) != 2 * count)
+    return n.fail("pads " + shapeStr(*pads) + " have " +
+                  Twine(pads->size()) + " entries; expected 2 x " +
+                  Twine(count) + " (a begin and an end per padded axis)");
+  SmallVector<int64_t> begin(rank, 0), end(rank, 0);
+  for (auto [i, axis] : llvm::enumerate(axes)) {
+    begin[axis] = (*pads)[i];
+    end[axis] = (*pads)[i + count];
+  }
+
+  // Negative pads crop first.
+  ArrayRef<int64_t> inShape = x->getShape();
+  SmallVector<int64_t> offsets(rank), cropped(rank), strides(rank, 1);
+  for (int64_t d = 0; d < rank; ++d) {
+    offsets[d] = std::max<int64_t>(0, -begin[d]);
+    cropped[d] = inShape[d] - offsets[d] - std::max<int64_t>(0, -end[d]);
+    if (cropped[d] < 0)
+      return n.fail("pads " + shapeStr(*pads) + " remove more than the " +
+                    Twine(inShape[d]) + " elements of axis " + Twine(d));
+    begin[d] = std::max<int64_t>(0, begin[d]);
+    end[d] = std::max<int64_t>(0, end[d]);
+  }
+  Type element = x->getElementType();
+  Value source = x->value;
+  if (ArrayRef<int64_t>(cropped) != inShape)
+    source = extractSlice(b, loc, source,
+                          RankedTensorType::get(cropped, element), offsets,
+                          cropped, strides);
+  SmallVector<int64_t> outShape(rank);
+  for (int64_t d = 0; d < rank; ++d)
+    outShape[d] = begin[d] + cropped[d] + end[d];
+  auto outType = RankedTensorType::get(outShape, element);
+  if (outShape == cropped) {
+    n.setOutput(0, source, x->onnxType);
+    return success();
+  }
+
+  if (mode == "constant") {
+    Value value;
+    if (n.hasInput(2)) {
+      FailureOr<OnnxValue> c = n.input(2);
+      if (failed(c))
+        return failure();
+      if (c->getElementType() != element)
+        return n.fail("constant_value has element type " +
+                      onnxTypeName(c->onnxType) + ", the data " +
+                      onnxTypeName(x->onnxType));
+      if (c->getType().getNumElements() != 1)
+        return n.fail("constant_value must hold one element, but has shape " +
+                      shapeStr(c->getShape()));
+      SmallVector<Value> zeros;
+      if (c->getRank() > 0)
+        zeros.assign(c->getRank(), arith::ConstantIndexOp::create(b, loc, 0));
+      value = tensor::ExtractOp::create(b, loc, c->value, zeros);
+    } else {
+      value = arith::ConstantOp::create(
+          b, loc, element, cast<TypedAttr>(b.getZeroAttr(element)));
+    }
+    SmallVector<OpFoldResult> low, high;
+    for (int64_t d = 0; d < rank; ++d) {
+      low.push_back(b.getIndexAttr(begin[d]));
+      high.push_back(b.getIndexAttr(end[d]));
+    }
+    n.setOutput(0,
+                tensor::PadOp::create(b, loc, outType, source, low, high, value),
+                x->onnxType);
+    return success();
+  }
+
+  // edge, reflect, wrap: each output element reads the source at a mapped
+  // index; ONNX's reflect does not repeat the edge and needs pads < size.
+  for (int64_t d = 0; d < rank; ++d) {
+    if (begin[d] == 0 && end[d] == 0)
+      continue;
+    if (cropped[d] == 0)
+      return n.fail("cannot pad axis " + Twine(d) + " of size 0 in mode '" +
+                    mode + "'");
+    if (mode == "reflect" && std::max(begin[d], end[d]) > cropped[d] - 1)
+      return n.fail("reflect pads of " + Twine(std::max(begin[d], end[d])) +
+                    " on axis " + Twine(d) + " of size " + Twine(cropped[d]) +
+                    " exceed its size - 1");
+  }
+  MLIRContext *ctx = n.getContext();
+  Value init = emptyTensor(b, loc, outShape, element);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  Value result =
+      linalg::GenericOp::create(
+          b, loc, outType, ValueRange{}, ValueRange{init},
+          SmallVector<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx)},
+          iterators,
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            auto index = [&](int64_t v) {
+              return arith::ConstantIndexOp::create(nb, l, v).getResult();
+            };
+            SmallVector<Value> at;
+            for (int64_t d = 0; d < rank; ++d) {
+              Value i = linalg::IndexOp::create(nb, l, d);
+              if (begin[d] == 0 && end[d] == 0) {
+                at.push_back(i);
+                continue;
+              }
+              int64_t size = cropped[d];
+              i = arith::SubIOp::create(nb, l, i, index(begin[d]));
+              if (mode == "edge") {
+                i = arith::MaxSIOp::create(nb, l, i, index(0));
+                i = arith::MinSIOp::create(nb, l, i, index(size - 1));
+              } else if (mode == "reflect") {
+                // |i|, then 2 (size - 1) - i past the end.
+                Value neg = arith::SubIOp::create(nb, l, index(0), i);
+                i = arith::MaxSIOp::create(nb, l, i, neg);
+                Value back =
+                    arith::SubIOp::create(nb, l, index(2 * (size - 1)), i);
+                i = arith::MinSIOp::create(nb, l, i, back);
+              } else { // wrap: ((i mod size) + size) mod size
+                Value r = arith::RemSIOp::create(nb, l, i, index(size));
+                r = arith::AddIOp::create(nb, l, r, index(size));
+                i = arith::RemSIOp::create(nb, l, r, index(size));
+              }
+              at.push_back(i);
+            }
+            linalg::YieldOp::create(
+                nb, l, tensor::ExtractOp::create(nb, l, source, at).getResult());
+          })
+          .getResult(0);
+  n.setOutput(0, result, x->onnxType);
+  return success();
+}
+
 LogicalResult importConstantOfShape(NodeContext &n) {
   FailureOr<SmallVector<int64_t>> shape = known1DInts(n, 0, "shape");
   if (failed(shape))
@@ -1127,4 +1292,5 @@ void mlir::tac::onnx_import::registerShapeOps(OpTable &table) {
   table.add("Expand", {13}, importExpand);
   table.add("Transpose", {13, 21, 23}, importTranspose);
   table.add("ConstantOfShape", {9, 20, 21, 23}, importConstantOfShape);
+  table.add("Pad", {11, 13, 18, 19, 21, 23}, importPad);
 }
