@@ -380,10 +380,12 @@ LogicalResult importSoftmax(NodeContext &n) {
 }
 
 //===----------------------------------------------------------------------===//
-// LayerNormalization
+// LayerNormalization, RMSNormalization
 //===----------------------------------------------------------------------===//
 
-LogicalResult importLayerNormalization(NodeContext &n) {
+/// LayerNormalization (17), or with `rms` RMSNormalization (23): the same
+/// reductions over the axes from `axis` on, without the mean (and bias).
+LogicalResult importNormalization(NodeContext &n, bool rms) {
   OpBuilder &b = n.builder;
   Location loc = n.loc;
   MLIRContext *ctx = n.getContext();
@@ -411,6 +413,9 @@ LogicalResult importLayerNormalization(NodeContext &n) {
   if (failed(checkOperand(*scale, "Scale")))
     return failure();
   std::optional<OnnxValue> bias;
+  if (rms && n.numInputs() > 2)
+    return n.fail("takes 2 inputs (X, scale), but the node has " +
+                  Twine(n.numInputs()));
   if (n.hasInput(2)) {
     FailureOr<OnnxValue> bIn = n.input(2);
     if (failed(bIn) ||
@@ -444,18 +449,22 @@ LogicalResult importLayerNormalization(NodeContext &n) {
   auto add = [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
     return arith::AddFOp::create(nb, l, e, acc);
   };
-  Value sum = buildReduce(b, loc, xc, axes, scalarAttr(compute, 0.0), add);
-  Value mean = buildParallel(
-      b, loc, ValueRange{sum}, {outerIdentity}, outer, compute,
-      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        return arith::DivFOp::create(nb, l, args[0],
-                                     scalarConstant(nb, l, compute, count));
-      });
-  Value centered = buildParallel(
-      b, loc, ValueRange{xc, mean}, {identity, reduced}, shape, compute,
-      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        return arith::SubFOp::create(nb, l, args[0], args[1]);
-      });
+  // RMSNormalization scales x itself (no mean is subtracted).
+  Value mean, centered = xc;
+  if (!rms) {
+    Value sum = buildReduce(b, loc, xc, axes, scalarAttr(compute, 0.0), add);
+    mean = buildParallel(
+        b, loc, ValueRange{sum}, {outerIdentity}, outer, compute,
+        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          return arith::DivFOp::create(nb, l, args[0],
+                                       scalarConstant(nb, l, compute, count));
+        });
+    centered = buildParallel(
+        b, loc, ValueRange{xc, mean}, {identity, reduced}, shape, compute,
+        [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          return arith::SubFOp::create(nb, l, args[0], args[1]);
+        });
+  }
   Value squares = buildReduce(
       b, loc, centered, axes, scalarAttr(compute, 0.0),
       [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
@@ -492,6 +501,8 @@ LogicalResult importLayerNormalization(NodeContext &n) {
         return v;
       });
   n.setOutput(0, y, x->onnxType);
+  if (rms)
+    return success();
   int32_t stashType = onnxTypeOf(compute);
   if (n.hasOutput(1))
     n.setOutput(1, keepReducedDims(b, loc, mean, shape, axes), stashType);
@@ -938,7 +949,12 @@ void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
   table.add("MatMul", {13}, importMatMul);
   table.add("Gemm", {13}, importGemm);
   table.add("Softmax", {13}, importSoftmax);
-  table.add("LayerNormalization", {17}, importLayerNormalization);
+  table.add("LayerNormalization", {17}, [](NodeContext &n) {
+    return importNormalization(n, /*rms=*/false);
+  });
+  table.add("RMSNormalization", {23}, [](NodeContext &n) {
+    return importNormalization(n, /*rms=*/true);
+  });
   table.add("ReduceSum", {13}, [](NodeContext &n) {
     return importReduce(n, ReduceKind::Sum);
   });
