@@ -633,6 +633,161 @@ LogicalResult importReduce(NodeContext &n, ReduceKind kind) {
 // ArgMax
 //===----------------------------------------------------------------------===//
 
+//===----------------------------------------------------------------------===//
+// RotaryEmbedding
+//===----------------------------------------------------------------------===//
+
+/// RotaryEmbedding (23): one linalg.generic over X's shape. Each element of
+/// the rotated part (the first `rotary_embedding_dim` of each head) pairs
+/// with its partner (the other half, or the other of an interleaved pair):
+/// real = cos x1 - sin x2, imag = sin x1 + cos x2, with cos/sin read from
+/// the caches at the position (position_ids[b, s], or the caches' own
+/// [b, s] rows without them). X is [B, H, S, D] or [B, S, H * D]
+/// (`num_heads`).
+LogicalResult importRotaryEmbedding(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  MLIRContext *ctx = n.getContext();
+  FailureOr<OnnxValue> x = n.input(0), cosCache = n.input(1),
+                       sinCache = n.input(2);
+  if (failed(x) || failed(cosCache) || failed(sinCache) ||
+      failed(checkElement(n, *x, /*allowInt=*/false)) ||
+      failed(checkSameElementType(n, *x, *cosCache, "cos_cache (input #1)")) ||
+      failed(checkSameElementType(n, *x, *sinCache, "sin_cache (input #2)")))
+    return failure();
+  std::optional<OnnxValue> positions;
+  if (n.hasInput(3)) {
+    FailureOr<OnnxValue> p = n.input(3);
+    if (failed(p))
+      return failure();
+    if (p->onnxType != onnx::TensorProto::INT64)
+      return n.fail("position_ids must be INT64, but are " +
+                    onnxTypeName(p->onnxType));
+    positions = *p;
+  }
+  ArrayRef<int64_t> shape = x->getShape();
+  int64_t rank = x->getRank();
+  if (rank != 3 && rank != 4)
+    return n.fail("expects X of rank 3 or 4, but it has shape " +
+                  shapeString(shape));
+  int64_t batch = shape[0], seq = rank == 4 ? shape[2] : shape[1];
+  int64_t headSize = shape[rank - 1];
+  if (rank == 3) {
+    int64_t heads = n.intAttr("num_heads", 0);
+    if (heads <= 0 || shape[2] % heads != 0)
+      return n.fail("a rank-3 X needs num_heads dividing its hidden size " +
+                    Twine(shape[2]) + ", but num_heads is " + Twine(heads));
+    headSize = shape[2] / heads;
+  }
+  int64_t rot = n.intAttr("rotary_embedding_dim", 0);
+  if (rot == 0)
+    rot = headSize;
+  if (rot < 0 || rot > headSize || rot % 2 != 0)
+    return n.fail("rotary_embedding_dim " + Twine(rot) +
+                  " must be even and at most the head size " +
+                  Twine(headSize));
+  int64_t half = rot / 2;
+  bool interleaved = n.intAttr("interleaved", 0) != 0;
+  // The caches: [max_position, half] with position_ids [B, S], else
+  // [B, S, half].
+  SmallVector<int64_t> cacheShape =
+      positions ? SmallVector<int64_t>{cosCache->getShape()[0], half}
+                : SmallVector<int64_t>{batch, seq, half};
+  for (const OnnxValue *c : {&*cosCache, &*sinCache})
+    if (c->getShape() != ArrayRef<int64_t>(cacheShape) ||
+        (positions && c->getRank() != 2))
+      return n.fail("the caches must have shape " +
+                    (positions ? "[max_position, " + Twine(half) + "]"
+                               : Twine(shapeString(cacheShape))) +
+                    ", but cos_cache is " + shapeString(cosCache->getShape()) +
+                    " and sin_cache " + shapeString(sinCache->getShape()));
+  if (positions &&
+      positions->getShape() != ArrayRef<int64_t>{batch, seq})
+    return n.fail("position_ids must have shape [" + Twine(batch) + ", " +
+                  Twine(seq) + "], but have " +
+                  shapeString(positions->getShape()));
+  int64_t maxPosition = cacheShape[0];
+
+  Type element = x->getElementType();
+  Value init = emptyTensor(b, loc, shape, element);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  Value xv = x->value, cv = cosCache->value, sv = sinCache->value;
+  Value pv = positions ? positions->value : Value();
+  Value y =
+      linalg::GenericOp::create(
+          b, loc, init.getType(), ValueRange{}, ValueRange{init},
+          SmallVector<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx)},
+          iterators,
+          [&](OpBuilder &nb, Location l, ValueRange) {
+            auto idx = [&](int64_t v) {
+              return arith::ConstantIndexOp::create(nb, l, v).getResult();
+            };
+            auto cmp = [&](arith::CmpIPredicate p, Value a, Value c) {
+              return arith::CmpIOp::create(nb, l, p, a, c).getResult();
+            };
+            auto select = [&](Value c, Value a, Value e) {
+              return arith::SelectOp::create(nb, l, c, a, e).getResult();
+            };
+            SmallVector<Value> at;
+            for (int64_t d = 0; d < rank; ++d)
+              at.push_back(linalg::IndexOp::create(nb, l, d));
+            Value bi = at[0], si = rank == 4 ? at[2] : at[1];
+            // d: the index within the head; base: the head's first element.
+            Value last = at[rank - 1], d = last, base = idx(0);
+            if (rank == 3) {
+              d = arith::RemUIOp::create(nb, l, last, idx(headSize));
+              base = arith::SubIOp::create(nb, l, last, d);
+            }
+            Value rotated = cmp(arith::CmpIPredicate::ult, d, idx(rot));
+            Value j, partner, first;
+            if (interleaved) {
+              j = arith::DivUIOp::create(nb, l, d, idx(2));
+              Value odd = arith::RemUIOp::create(nb, l, d, idx(2));
+              first = cmp(arith::CmpIPredicate::eq, odd, idx(0));
+              Value next = arith::AddIOp::create(nb, l, d, idx(1));
+              Value previous = arith::SubIOp::create(nb, l, d, idx(1));
+              partner = select(first, next, previous);
+            } else {
+              first = cmp(arith::CmpIPredicate::ult, d, idx(half));
+              Value second = arith::SubIOp::create(nb, l, d, idx(half));
+              j = select(first, d, second);
+              Value other = arith::AddIOp::create(nb, l, d, idx(half));
+              partner = select(first, other, second);
+            }
+            // Outside the rotated part: the element itself, cache row 0.
+            j = select(rotated, j, idx(0));
+            partner = select(rotated, partner, d);
+            SmallVector<Value> partnerAt = at;
+            partnerAt[rank - 1] = arith::AddIOp::create(nb, l, base, partner);
+            Value self = tensor::ExtractOp::create(nb, l, xv, at);
+            Value other = tensor::ExtractOp::create(nb, l, xv, partnerAt);
+            SmallVector<Value> cacheAt;
+            if (pv) {
+              Value p = tensor::ExtractOp::create(nb, l, pv, ValueRange{bi, si});
+              p = arith::IndexCastOp::create(nb, l, nb.getIndexType(), p);
+              // Out-of-range positions are clamped, as Gather's indices.
+              p = arith::MaxSIOp::create(nb, l, p, idx(0));
+              p = arith::MinSIOp::create(nb, l, p, idx(maxPosition - 1));
+              cacheAt = {p, j};
+            } else {
+              cacheAt = {bi, si, j};
+            }
+            Value c = tensor::ExtractOp::create(nb, l, cv, cacheAt);
+            Value s = tensor::ExtractOp::create(nb, l, sv, cacheAt);
+            // first: cos x - sin partner; second: sin partner + cos x.
+            Value cx = arith::MulFOp::create(nb, l, c, self);
+            Value sp = arith::MulFOp::create(nb, l, s, other);
+            Value real = arith::SubFOp::create(nb, l, cx, sp);
+            Value imag = arith::AddFOp::create(nb, l, sp, cx);
+            Value value = select(first, real, imag);
+            linalg::YieldOp::create(nb, l, select(rotated, value, self));
+          })
+          .getResult(0);
+  n.setOutput(0, y, x->onnxType);
+  return success();
+}
+
 LogicalResult importArgMax(NodeContext &n) {
   OpBuilder &b = n.builder;
   Location loc = n.loc;
@@ -955,6 +1110,7 @@ void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
   table.add("RMSNormalization", {23}, [](NodeContext &n) {
     return importNormalization(n, /*rms=*/true);
   });
+  table.add("RotaryEmbedding", {23}, importRotaryEmbedding);
   table.add("ReduceSum", {13}, [](NodeContext &n) {
     return importReduce(n, ReduceKind::Sum);
   });
