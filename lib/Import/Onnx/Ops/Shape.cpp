@@ -1139,10 +1139,14 @@ LogicalResult importPad(NodeContext &n) {
     return success();
   }
 
+  // constant: tensor.pad with the value when it is known (or absent: zero);
+  // a run-time constant_value goes the generic way below, as an operand (a
+  // batch of rows may carry a value per row).
+  std::optional<OnnxValue> padValue;
   if (mode == "constant") {
-    Value value;
+    TypedAttr constant = cast<TypedAttr>(b.getZeroAttr(element));
     if (n.hasInput(2)) {
-      FailureOr<OnnxValue> c = n.input(2);
+      FailureOr<OnnxValue> c = n.input(2, /*materialize=*/false);
       if (failed(c))
         return failure();
       if (c->getElementType() != element)
@@ -1150,35 +1154,38 @@ LogicalResult importPad(NodeContext &n) {
                       onnxTypeName(c->onnxType) + ", the data " +
                       onnxTypeName(x->onnxType));
       if (c->getType().getNumElements() != 1)
-        return n.fail("constant_value must hold one element, but has shape " +
+        return n.fail("constant_value must hold one element, but has "
+                      "shape " +
                       shapeStr(c->getShape()));
-      SmallVector<Value> zeros;
-      if (c->getRank() > 0)
-        zeros.assign(c->getRank(), arith::ConstantIndexOp::create(b, loc, 0));
-      value = tensor::ExtractOp::create(b, loc, c->value, zeros);
-    } else {
-      value = arith::ConstantOp::create(
-          b, loc, element, cast<TypedAttr>(b.getZeroAttr(element)));
+      if (c->known)
+        constant = cast<TypedAttr>(knownAt(c->known, 0));
+      else
+        padValue = *n.input(2);
     }
-    SmallVector<OpFoldResult> low, high;
-    for (int64_t d = 0; d < rank; ++d) {
-      low.push_back(b.getIndexAttr(begin[d]));
-      high.push_back(b.getIndexAttr(end[d]));
+    if (!padValue) {
+      SmallVector<OpFoldResult> low, high;
+      for (int64_t d = 0; d < rank; ++d) {
+        low.push_back(b.getIndexAttr(begin[d]));
+        high.push_back(b.getIndexAttr(end[d]));
+      }
+      Value value = arith::ConstantOp::create(b, loc, constant);
+      n.setOutput(0, tensor::PadOp::create(b, loc, outType, source, low, high,
+                                           value),
+                  x->onnxType);
+      return success();
     }
-    n.setOutput(0,
-                tensor::PadOp::create(b, loc, outType, source, low, high, value),
-                x->onnxType);
-    return success();
   }
 
-  // edge, reflect, wrap: each output element reads the source at a mapped
-  // index; ONNX's reflect does not repeat the edge and needs pads < size.
+  // edge, reflect, wrap (and constant with a run-time value): each output
+  // element reads the source at a mapped index; ONNX's reflect does not
+  // repeat the edge and needs pads < size.
   for (int64_t d = 0; d < rank; ++d) {
     if (begin[d] == 0 && end[d] == 0)
       continue;
     if (cropped[d] == 0)
       return n.fail("cannot pad axis " + Twine(d) + " of size 0 in mode '" +
-                    mode + "'");
+                    mode + "'" +
+                    (padValue ? " with a run-time constant_value" : ""));
     if (mode == "reflect" && std::max(begin[d], end[d]) > cropped[d] - 1)
       return n.fail("reflect pads of " + Twine(std::max(begin[d], end[d])) +
                     " on axis " + Twine(d) + " of size " + Twine(cropped[d]) +
@@ -1188,15 +1195,26 @@ LogicalResult importPad(NodeContext &n) {
   Value init = emptyTensor(b, loc, outShape, element);
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  if (padValue) {
+    // The one element of the value, for every output element.
+    inputs.push_back(padValue->value);
+    maps.push_back(AffineMap::get(
+        rank, 0,
+        SmallVector<AffineExpr>(padValue->getRank(),
+                                getAffineConstantExpr(0, ctx)),
+        ctx));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
   Value result =
       linalg::GenericOp::create(
-          b, loc, outType, ValueRange{}, ValueRange{init},
-          SmallVector<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx)},
-          iterators,
-          [&](OpBuilder &nb, Location l, ValueRange) {
+          b, loc, outType, inputs, ValueRange{init}, maps, iterators,
+          [&](OpBuilder &nb, Location l, ValueRange args) {
             auto index = [&](int64_t v) {
               return arith::ConstantIndexOp::create(nb, l, v).getResult();
             };
+            Value inside; // constant mode: all indices within the source
             SmallVector<Value> at;
             for (int64_t d = 0; d < rank; ++d) {
               Value i = linalg::IndexOp::create(nb, l, d);
@@ -1206,7 +1224,15 @@ LogicalResult importPad(NodeContext &n) {
               }
               int64_t size = cropped[d];
               i = arith::SubIOp::create(nb, l, i, index(begin[d]));
-              if (mode == "edge") {
+              if (mode == "constant") {
+                // Negative indices compare as large unsigned ones.
+                Value in = arith::CmpIOp::create(
+                    nb, l, arith::CmpIPredicate::ult, i, index(size));
+                inside = inside ? arith::AndIOp::create(nb, l, inside, in)
+                                      .getResult()
+                                : in;
+              }
+              if (mode == "edge" || mode == "constant") {
                 i = arith::MaxSIOp::create(nb, l, i, index(0));
                 i = arith::MinSIOp::create(nb, l, i, index(size - 1));
               } else if (mode == "reflect") {
@@ -1223,8 +1249,10 @@ LogicalResult importPad(NodeContext &n) {
               }
               at.push_back(i);
             }
-            linalg::YieldOp::create(
-                nb, l, tensor::ExtractOp::create(nb, l, source, at).getResult());
+            Value read = tensor::ExtractOp::create(nb, l, source, at);
+            if (inside)
+              read = arith::SelectOp::create(nb, l, inside, read, args[0]);
+            linalg::YieldOp::create(nb, l, read);
           })
           .getResult(0);
   n.setOutput(0, result, x->onnxType);
