@@ -15,6 +15,8 @@ VENV="$ROOT/.venv"
 APT_PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache git pkg-config
+  # downloads (ONNX's newer node tests, below)
+  curl ca-certificates
   # LLVM / MLIR 22 (headers, libMLIR.so, lit, FileCheck, mlir-runner)
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   # ONNX import, the compiled file format, unit tests
