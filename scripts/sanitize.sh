@@ -73,11 +73,12 @@ case "$MODE" in
     log "building everything"
     cmake --build "$BUILD"
     # fuzz-short builds its own ASan+UBSan (clang) fuzzers: the same check
-    # twice; python-pip-install checks packaging, built without sanitizers.
+    # twice; python-pip-install checks packaging, built without sanitizers;
+    # the sanitize-* entries build the runtime under sanitizers once more.
     log "the whole test suite"
     cd "$BUILD"
     exec ctest --output-on-failure -j "$(nproc)" \
-      -E '^(fuzz-short|python-pip-install)$' "$@"
+      -E '^(fuzz-short|python-pip-install|sanitize-.*)$' "$@"
     ;;
   asan-runtime | tsan)
     for m in bert_tiny fmnist_vit_adaptive; do
