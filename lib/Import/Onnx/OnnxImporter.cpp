@@ -670,8 +670,10 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   int unsupported = 0;
   if (failed(checkSupport(graph, unsupported))) {
     mlir::emitError(fileLoc())
-        << unsupported << " node" << (unsupported == 1 ? "" : "s")
-        << " of the model use ops tac cannot import (listed above)";
+        << unsupported
+        << (unsupported == 1 ? " node of the model uses an op"
+                             : " nodes of the model use ops")
+        << " tac cannot import (listed above)";
     return nullptr;
   }
 
