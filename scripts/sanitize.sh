@@ -39,12 +39,15 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 
 # Python loads the instrumented extension modules, so the interpreter needs
-# the ASan runtime preloaded; Python itself is not built for leak checking.
-# The wrapper keeps both settings to the interpreter: sitecustomize takes
-# them out of os.environ, so the tools it starts run as they would anyway.
+# the ASan runtime preloaded, and libstdc++ with it (ASan finds the real
+# __cxa_throw only in libraries loaded at startup); Python itself is not
+# built for leak checking. The wrapper keeps these settings to the
+# interpreter: sitecustomize takes them out of os.environ, so the tools it
+# starts run as they would anyway. pytest runs with -s: a report ends the
+# process, and output pytest had captured would be lost with it.
 PYTHON_ARGS=()
 if [[ $MODE == asan ]]; then
-  libasan="$(gcc -print-file-name=libasan.so)"
+  libasan="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so.6)"
   mkdir -p "$BUILD/asan-python"
   cat > "$BUILD/asan-python/sitecustomize.py" <<EOF
 import os
@@ -57,6 +60,7 @@ EOF
 export TAC_CHILD_ASAN_OPTIONS="\${TAC_CHILD_ASAN_OPTIONS-\$ASAN_OPTIONS}"
 export ASAN_OPTIONS="\$ASAN_OPTIONS:detect_leaks=0"
 export PYTHONPATH="$BUILD/asan-python\${PYTHONPATH:+:\$PYTHONPATH}"
+export PYTEST_ADDOPTS="-s \${PYTEST_ADDOPTS-}"
 LD_PRELOAD="$libasan" exec "$PYTHON" "\$@"
 EOF
   chmod +x "$BUILD/python-asan"
