@@ -108,10 +108,8 @@ Status CudaExecutor::shareWeights(int ordinal) {
   Model::Impl &m = *model_.impl_;
   std::lock_guard<std::mutex> lock(m.deviceWeightsMutex);
   std::weak_ptr<DeviceWeights> &slot = m.deviceWeights[ordinal];
-  if ((sharedWeights_ = slot.lock())) {
-    weights_ = sharedWeights_->pointer;
+  if ((sharedWeights_ = slot.lock()))
     return Status::success();
-  }
   auto weights = std::make_shared<DeviceWeights>();
   weights->cu = cu_;
   weights->device = device_;
@@ -128,7 +126,6 @@ Status CudaExecutor::shareWeights(int ordinal) {
   }
   slot = weights;
   sharedWeights_ = std::move(weights);
-  weights_ = sharedWeights_->pointer;
   return Status::success();
 }
 
@@ -137,7 +134,7 @@ CUdeviceptr CudaExecutor::resolve(const format::BufferRefDesc &ref) const {
   case format::Space::Arena:
     return arena_ + ref.offset;
   case format::Space::Weights:
-    return weights_ + ref.offset;
+    return sharedWeights_->pointer + ref.offset;
   case format::Space::Input:
     return inputs_[ref.index] + ref.offset;
   }
@@ -548,11 +545,12 @@ Status CudaExecutor::buildSwitchGraph(const SessionOptions &options) {
   // driver refuse cuBLASLt's captured kernels inside a conditional body,
   // the generated kernels take over where the file has them.
   bool blasInBodies = options.cublasInSwitch && blas_ != nullptr;
-  Status built = captureSwitchGraph(blasInBodies);
+  int32_t tableSize = static_cast<int32_t>(table.size());
+  Status built = captureSwitchGraph(tableSize, blasInBodies);
   if (!built && blasInBodies && everyGemmHasKernels()) {
     switchFallback_ = built.message();
     blasInBodies = false;
-    built = captureSwitchGraph(false);
+    built = captureSwitchGraph(tableSize, false);
   }
   blasInSwitch_ = blasInBodies;
   return built;
@@ -566,13 +564,8 @@ bool CudaExecutor::everyGemmHasKernels() const {
   return true;
 }
 
-Status CudaExecutor::captureSwitchGraph(bool blasInBodies) {
-#ifndef TACRT_HAVE_SELECT_KERNEL
-  (void)blasInBodies;
-  return unsupported("on-device dispatch needs the select kernel");
-#else
+Status CudaExecutor::captureSwitchGraph(int32_t tableSize, bool blasInBodies) {
   const Model::Impl &m = *m_;
-  int32_t tableSize = static_cast<int32_t>(std::max<uint32_t>(m.numPaths, 1));
   CUgraph graph = nullptr;
   TACRT_CHECK(cu_->cuGraphCreate(&graph, 0), "cuGraphCreate");
   auto fail = [&](Status st) {
@@ -657,7 +650,6 @@ Status CudaExecutor::captureSwitchGraph(bool blasInBodies) {
       return fail(e);
   }
   return instantiate(graph, switchExec_);
-#endif
 }
 
 Status CudaExecutor::copyIn(const void *const *inputs) {

@@ -62,7 +62,7 @@ private:
   Status instantiate(cuda::CUgraph graph, cuda::CUgraphExec &exec);
   /// The select kernel's buffers, then the SWITCH graph (captureSwitchGraph).
   Status buildSwitchGraph(const SessionOptions &options);
-  Status captureSwitchGraph(bool blasInBodies);
+  Status captureSwitchGraph(int32_t tableSize, bool blasInBodies);
   /// Whether every GEMM on cuBLASLt also has generated kernels in the file.
   bool everyGemmHasKernels() const;
   Status launchPlan(const ExecPlan &plan, cuda::CUgraphExec exec);
@@ -87,7 +87,6 @@ private:
   // functions_[kernel][launch]
   std::vector<std::vector<cuda::CUfunction>> functions_;
   std::shared_ptr<DeviceWeights> sharedWeights_;
-  cuda::CUdeviceptr weights_ = 0; // sharedWeights_->pointer
   cuda::CUdeviceptr arena_ = 0, scratch_ = 0, workspace_ = 0;
   uint64_t scratchBytes_ = 0, workspaceBytes_ = 0;
   std::vector<cuda::CUdeviceptr> inputs_;
