@@ -4,6 +4,7 @@
 // with plain stream replay, with and without cuBLASLt, and the controller
 // picks the same path with host and on-device (SWITCH) dispatch. Skipped
 // with the reason ("no CUDA device", ...) where there is no GPU.
+#include "RandomInputs.h"
 #include "tacrt/tacrt.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +12,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <sstream>
 
 using namespace tac;
@@ -26,34 +26,6 @@ std::vector<std::string> modelPaths() {
     if (!path.empty())
       out.push_back(path);
   return out;
-}
-
-/// Floats in [0, 1), integers and booleans 0 or 1 (as tac-run --random).
-std::vector<rt::Tensor> randomInputs(const rt::Model &model, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<rt::Tensor> inputs;
-  for (const rt::TensorSpec &spec : model.inputs()) {
-    rt::Tensor t = *rt::Tensor::allocate(spec.dtype, spec.shape);
-    size_t n = t.byteSize() / rt::dtypeSize(spec.dtype);
-    for (size_t i = 0; i < n; ++i) {
-      switch (spec.dtype) {
-      case rt::DType::F32:
-        t.dataAs<float>()[i] = std::uniform_real_distribution<float>(0, 1)(rng);
-        break;
-      case rt::DType::I64:
-        t.dataAs<int64_t>()[i] = rng() & 1;
-        break;
-      case rt::DType::I32:
-        t.dataAs<int32_t>()[i] = rng() & 1;
-        break;
-      default:
-        static_cast<uint8_t *>(t.data())[i * rt::dtypeSize(spec.dtype)] =
-            rng() & 1;
-      }
-    }
-    inputs.push_back(std::move(t));
-  }
-  return inputs;
 }
 
 /// |cuda - cpu| <= 1e-4 + 1e-3 |cpu| for every float output element (FP32,
@@ -139,7 +111,7 @@ TEST_F(CudaDevice, EveryVariantMatchesTheCpu) {
       std::printf("[ cuda     ] %s: %s\n", path.c_str(),
                   (*gpu)->deviceSummary().c_str());
       for (const rt::VariantInfo &v : (*model)->variants()) {
-        std::vector<rt::Tensor> inputs = randomInputs(**model, 7), a, b;
+        std::vector<rt::Tensor> inputs = tacrt_test::makeRandomInputs(**model, 7), a, b;
         rt::RunOptions fixed = rt::RunOptions::fixed(v.path);
         ASSERT_TRUE((*cpu)->run(inputs, a, fixed).ok());
         rt::Status st = (*gpu)->run(inputs, b, fixed);
@@ -163,7 +135,7 @@ TEST_F(CudaDevice, DispatchPicksTheCpuPath) {
       auto gpu = rt::Session::create(*model, config.options);
       ASSERT_TRUE(gpu.ok()) << gpu.status().message();
       for (uint64_t seed = 0; seed < 16; ++seed) {
-        std::vector<rt::Tensor> inputs = randomInputs(**model, seed), a, b;
+        std::vector<rt::Tensor> inputs = tacrt_test::makeRandomInputs(**model, seed), a, b;
         rt::RunInfo ia, ib;
         ASSERT_TRUE((*cpu)->run(inputs, a, {}, &ia).ok());
         rt::Status st = (*gpu)->run(inputs, b, {}, &ib);
@@ -194,7 +166,7 @@ TEST_F(CudaDevice, SessionsShareTheWeights) {
     ASSERT_TRUE(first.ok() && second.ok());
     rt::RunOptions deepest =
         rt::RunOptions::fixed((*model)->variants().back().path);
-    std::vector<rt::Tensor> inputs = randomInputs(**model, 3), a, b, c;
+    std::vector<rt::Tensor> inputs = tacrt_test::makeRandomInputs(**model, 3), a, b, c;
     ASSERT_TRUE((*cpu)->run(inputs, a, deepest).ok());
     ASSERT_TRUE((*first)->run(inputs, b, deepest).ok());
     expectClose(a, b, path + " (first session)");
