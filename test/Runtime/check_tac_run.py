@@ -2,6 +2,7 @@
 --json output, dispatch flags, .npy/.pb inputs and outputs, --benchmark,
 and one-line errors with exit code 1."""
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -98,6 +99,20 @@ def main():
     assert bench["min_us"] <= bench["median_us"] <= bench["max_us"], bench
     r = expect_ok(run(tac_run, static, "--random", "--benchmark=5"))
     assert "benchmark: 5 runs" in r.stdout and "path -1: 5 runs" in r.stdout, r.stdout
+
+    # The CPU code object, written out: a loadable shared object holding the
+    # model's kernels.
+    code = os.path.join(work, "code.so")
+    r = expect_ok(run(tac_run, adaptive, f"--extract-cpu-code={code}"))
+    assert f"{code}: code object 0" in r.stdout, r.stdout
+    with open(code, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    library = ctypes.CDLL(code)
+    for kernel in ("tac_test_mul", "tac_test_add", "tac_test_relu",
+                   "tac_test_policy"):
+        assert hasattr(library, kernel), kernel
+    expect_error(run(tac_run, adaptive, f"--extract-cpu-code={work}/no/such/dir/c.so"),
+                 "cannot write")
 
     # Errors: one line on stderr, exit code 1.
     expect_error(run(tac_run, adaptive), "missing inputs: x (float32[1, 4])")
