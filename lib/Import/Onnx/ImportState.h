@@ -174,10 +174,8 @@ private:
 // ONNX's specification (SpecVersions.cpp)
 //===----------------------------------------------------------------------===//
 
-/// The newest default-domain opset whose op versions the importer knows.
-int64_t maxOnnxOpset();
 /// Every since_version of `opType` in ONNX's default domain up to
-/// maxOnnxOpset(), ascending; empty for an op ONNX does not define.
+/// getMaxOnnxOpset(), ascending; empty for an op ONNX does not define.
 ArrayRef<int> onnxSpecVersions(StringRef opType);
 /// The since_version of `opType` in force at `opset`: the largest one not
 /// above it; nullopt if ONNX defines no such op at that opset.

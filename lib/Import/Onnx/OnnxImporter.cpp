@@ -655,15 +655,16 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
     return mlir::emitError(fileLoc())
                << "the model imports no opset of the default ONNX domain",
            nullptr;
-  if (opsets.lookup("") > maxOnnxOpset() || opsets.lookup("") < 1)
+  int64_t opset = opsets.lookup(""), maxOpset = getMaxOnnxOpset();
+  if (opset > maxOpset || opset < 1)
     return mlir::emitError(fileLoc())
-               << "the model imports opset " << opsets.lookup("")
+               << "the model imports opset " << opset
                << " of the default ONNX domain; tac knows ONNX's ops at "
                   "opsets 1 to "
-               << maxOnnxOpset()
+               << maxOpset
                << " (convert the model with onnx.version_converter, or "
                   "re-export it at opset "
-               << maxOnnxOpset() << " or below)",
+               << maxOpset << " or below)",
            nullptr;
 
   const onnx::GraphProto &graph = model.graph();

@@ -2,7 +2,7 @@
 //
 // The importer's own record of ONNX's specification: for every op of the
 // default domain, the opsets at which it changed (its schemas'
-// since_versions), up to maxOnnxOpset(). It replaces libonnx's schema
+// since_versions), up to getMaxOnnxOpset(). It replaces libonnx's schema
 // registry for version resolution: Debian 12's libonnx 1.12 stops at opset
 // 17, while exporters emit 18 and later. SpecVersions.inc is generated from
 // the onnx source distribution (gen_spec_versions.py).
@@ -41,8 +41,6 @@ static const SpecTable &specTable() {
   return table;
 }
 
-int64_t onnx_import::maxOnnxOpset() { return specTable().maxOpset; }
-
 ArrayRef<int> onnx_import::onnxSpecVersions(StringRef opType) {
   const SpecTable &table = specTable();
   auto found = table.index.find(opType);
@@ -60,7 +58,7 @@ std::optional<int> onnx_import::onnxSinceVersion(StringRef opType,
   return inForce;
 }
 
-int64_t mlir::tac::getMaxOnnxOpset() { return maxOnnxOpset(); }
+int64_t mlir::tac::getMaxOnnxOpset() { return specTable().maxOpset; }
 
 std::vector<OnnxOpSupport> mlir::tac::getOnnxSpecVersions() {
   std::vector<OnnxOpSupport> rows;
