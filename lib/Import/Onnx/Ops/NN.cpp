@@ -96,6 +96,22 @@ LogicalResult checkElement(NodeContext &n, const OnnxValue &v, bool allowInt,
                 (allowInt ? "float or integer" : "float") + " tensors");
 }
 
+/// The node's first inputs, floating-point and all of input #0's element
+/// type; `names` says what each is called in messages ("K (input #1)").
+FailureOr<SmallVector<OnnxValue>> sameFloatInputs(NodeContext &n,
+                                                  ArrayRef<StringRef> names) {
+  SmallVector<OnnxValue> values;
+  for (size_t i = 0; i < names.size(); ++i) {
+    FailureOr<OnnxValue> v = n.input(i);
+    if (failed(v) ||
+        (i == 0 ? failed(checkElement(n, *v, /*allowInt=*/false))
+                : failed(checkSameElementType(n, values[0], *v, names[i]))))
+      return failure();
+    values.push_back(*v);
+  }
+  return values;
+}
+
 //===----------------------------------------------------------------------===//
 // MatMul
 //===----------------------------------------------------------------------===//
@@ -335,9 +351,60 @@ LogicalResult importGemm(NodeContext &n) {
 // Softmax
 //===----------------------------------------------------------------------===//
 
+/// Softmax of `x` over `axis`: max `linalg.reduce`, exp(x - max), sum
+/// `linalg.reduce`, divide. With `maskedRowsToZero`, a row that is all -inf
+/// (Attention's fully masked query) gives zeros instead of NaN: its max is
+/// taken as 0 and an empty sum as 1.
+Value buildSoftmax(OpBuilder &b, Location loc, Value x, int64_t axis,
+                   bool maskedRowsToZero = false) {
+  auto type = cast<RankedTensorType>(x.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  Type element = type.getElementType();
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> axes = {axis};
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap reduced = dropDimsMap(ctx, rank, axes);
+  TypedAttr lowest = lowestAttr(element, false);
+
+  Value max = buildReduce(b, loc, x, axes, lowest,
+                          [](OpBuilder &nb, Location l, Value e, Value acc) {
+                            return arith::MaximumFOp::create(nb, l, e, acc);
+                          });
+  Value exp = buildParallel(
+      b, loc, ValueRange{x, max}, {identity, reduced}, shape, element,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value m = args[1];
+        if (maskedRowsToZero) {
+          Value isLowest = arith::CmpFOp::create(
+              nb, l, arith::CmpFPredicate::OEQ, m,
+              arith::ConstantOp::create(nb, l, lowest));
+          m = arith::SelectOp::create(nb, l, isLowest,
+                                      scalarConstant(nb, l, element, 0.0), m);
+        }
+        Value d = arith::SubFOp::create(nb, l, args[0], m);
+        return math::ExpOp::create(nb, l, d);
+      });
+  Value sum = buildReduce(b, loc, exp, axes, scalarAttr(element, 0.0),
+                          [](OpBuilder &nb, Location l, Value e, Value acc) {
+                            return arith::AddFOp::create(nb, l, e, acc);
+                          });
+  return buildParallel(
+      b, loc, ValueRange{exp, sum}, {identity, reduced}, shape, element,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value s = args[1];
+        if (maskedRowsToZero) {
+          Value zero = scalarConstant(nb, l, element, 0.0);
+          Value isZero = arith::CmpFOp::create(
+              nb, l, arith::CmpFPredicate::OEQ, s, zero);
+          s = arith::SelectOp::create(
+              nb, l, isZero, scalarConstant(nb, l, element, 1.0), s);
+        }
+        return arith::DivFOp::create(nb, l, args[0], s);
+      });
+}
+
 LogicalResult importSoftmax(NodeContext &n) {
-  OpBuilder &b = n.builder;
-  Location loc = n.loc;
   FailureOr<OnnxValue> x = n.input(0);
   if (failed(x) || failed(checkElement(n, *x, /*allowInt=*/false)))
     return failure();
@@ -347,41 +414,85 @@ LogicalResult importSoftmax(NodeContext &n) {
       n.normalizeAxis(n.intAttr("axis", -1), x->getRank());
   if (failed(axis))
     return failure();
-  ArrayRef<int64_t> shape = x->getShape();
-  Type element = x->getElementType();
-  MLIRContext *ctx = n.getContext();
-  int64_t rank = x->getRank();
-  SmallVector<int64_t> axes = {*axis};
-  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
-  AffineMap reduced = dropDimsMap(ctx, rank, axes);
-
-  // max, exp(x - max), sum, exp / sum.
-  Value max = buildReduce(b, loc, x->value, axes, lowestAttr(element, false),
-                          [](OpBuilder &nb, Location l, Value e, Value acc) {
-                            return arith::MaximumFOp::create(nb, l, e, acc);
-                          });
-  Value exp = buildParallel(
-      b, loc, ValueRange{x->value, max}, {identity, reduced}, shape, element,
-      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        Value d = arith::SubFOp::create(nb, l, args[0], args[1]);
-        return math::ExpOp::create(nb, l, d);
-      });
-  Value sum = buildReduce(b, loc, exp, axes, scalarAttr(element, 0.0),
-                          [](OpBuilder &nb, Location l, Value e, Value acc) {
-                            return arith::AddFOp::create(nb, l, e, acc);
-                          });
-  Value result = buildParallel(
-      b, loc, ValueRange{exp, sum}, {identity, reduced}, shape, element,
-      [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        return arith::DivFOp::create(nb, l, args[0], args[1]);
-      });
-  n.setOutput(0, result, x->onnxType);
+  n.setOutput(0, buildSoftmax(n.builder, n.loc, x->value, *axis), x->onnxType);
   return success();
 }
 
 //===----------------------------------------------------------------------===//
 // LayerNormalization, RMSNormalization
 //===----------------------------------------------------------------------===//
+
+/// `x` converted to element type `to` (float to float), or `x` itself.
+Value castTensor(OpBuilder &b, Location loc, Value x, Type to) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getElementType() == to)
+    return x;
+  return buildElementwise(b, loc, ValueRange{x}, type.getShape(), to,
+                          [&](OpBuilder &nb, Location l, ValueRange args) {
+                            return castElement(nb, l, args[0], false, to,
+                                               false);
+                          });
+}
+
+/// The statistics normalisations share, over the dimensions of `xc` from
+/// `axis` on: the mean (null with `rms`), `xc - mean` (`xc` itself with
+/// `rms`) and 1 / sqrt(mean of squares of that + epsilon); the mean and
+/// the inverse deviation have `xc`'s leading `axis` dimensions.
+struct Moments {
+  Value mean, centered, invStdDev;
+};
+Moments buildMoments(OpBuilder &b, Location loc, Value xc, int64_t axis,
+                     double epsilon, bool rms) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(xc.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  Type compute = type.getElementType();
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> axes = llvm::to_vector(llvm::seq<int64_t>(axis, rank));
+  SmallVector<int64_t> outer(shape.take_front(axis));
+  double count =
+      static_cast<double>(ShapedType::getNumElements(shape.drop_front(axis)));
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap reduced = dropDimsMap(ctx, rank, axes);
+  AffineMap outerIdentity = AffineMap::getMultiDimIdentityMap(axis, ctx);
+  auto add = [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
+    return arith::AddFOp::create(nb, l, e, acc);
+  };
+  Moments m;
+  m.centered = xc;
+  if (!rms) {
+    Value sum = buildReduce(b, loc, xc, axes, scalarAttr(compute, 0.0), add);
+    m.mean = buildParallel(
+        b, loc, ValueRange{sum}, {outerIdentity}, outer, compute,
+        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          return arith::DivFOp::create(nb, l, args[0],
+                                       scalarConstant(nb, l, compute, count));
+        });
+    m.centered = buildParallel(
+        b, loc, ValueRange{xc, m.mean}, {identity, reduced}, shape, compute,
+        [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          return arith::SubFOp::create(nb, l, args[0], args[1]);
+        });
+  }
+  Value squares = buildReduce(
+      b, loc, m.centered, axes, scalarAttr(compute, 0.0),
+      [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
+        Value sq = arith::MulFOp::create(nb, l, e, e);
+        return arith::AddFOp::create(nb, l, sq, acc);
+      });
+  m.invStdDev = buildParallel(
+      b, loc, ValueRange{squares}, {outerIdentity}, outer, compute,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value var = arith::DivFOp::create(
+            nb, l, args[0], scalarConstant(nb, l, compute, count));
+        Value shifted = arith::AddFOp::create(
+            nb, l, var, scalarConstant(nb, l, compute, epsilon));
+        Value std = math::SqrtOp::create(nb, l, shifted);
+        return arith::DivFOp::create(nb, l, scalarConstant(nb, l, compute, 1.0),
+                                     std);
+      });
+  return m;
+}
 
 /// LayerNormalization (17), or with `rms` RMSNormalization (23): the same
 /// reductions over the axes from `axis` on, without the mean (and bias).
@@ -434,54 +545,12 @@ LogicalResult importNormalization(NodeContext &n, bool rms) {
   Type element = x->getElementType(), compute = *stash;
   SmallVector<int64_t> axes =
       llvm::to_vector(llvm::seq<int64_t>(*axis, rank));
-  SmallVector<int64_t> outer(shape.take_front(*axis));
-  double count = static_cast<double>(ShapedType::getNumElements(shape.drop_front(*axis)));
   AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
   AffineMap reduced = dropDimsMap(ctx, rank, axes);
-  AffineMap outerIdentity = AffineMap::getMultiDimIdentityMap(*axis, ctx);
-
-  Value xc = x->value;
-  if (compute != element)
-    xc = buildParallel(b, loc, ValueRange{xc}, {identity}, shape, compute,
-                       [&](OpBuilder &nb, Location l, ValueRange args) {
-                         return castElement(nb, l, args[0], false, compute, false);
-                       });
-  auto add = [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
-    return arith::AddFOp::create(nb, l, e, acc);
-  };
-  // RMSNormalization scales x itself (no mean is subtracted).
-  Value mean, centered = xc;
-  if (!rms) {
-    Value sum = buildReduce(b, loc, xc, axes, scalarAttr(compute, 0.0), add);
-    mean = buildParallel(
-        b, loc, ValueRange{sum}, {outerIdentity}, outer, compute,
-        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-          return arith::DivFOp::create(nb, l, args[0],
-                                       scalarConstant(nb, l, compute, count));
-        });
-    centered = buildParallel(
-        b, loc, ValueRange{xc, mean}, {identity, reduced}, shape, compute,
-        [](OpBuilder &nb, Location l, ValueRange args) -> Value {
-          return arith::SubFOp::create(nb, l, args[0], args[1]);
-        });
-  }
-  Value squares = buildReduce(
-      b, loc, centered, axes, scalarAttr(compute, 0.0),
-      [](OpBuilder &nb, Location l, Value e, Value acc) -> Value {
-        Value sq = arith::MulFOp::create(nb, l, e, e);
-        return arith::AddFOp::create(nb, l, sq, acc);
-      });
-  Value invStdDev = buildParallel(
-      b, loc, ValueRange{squares}, {outerIdentity}, outer, compute,
-      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
-        Value var = arith::DivFOp::create(
-            nb, l, args[0], scalarConstant(nb, l, compute, count));
-        Value shifted = arith::AddFOp::create(
-            nb, l, var, scalarConstant(nb, l, compute, epsilon));
-        Value std = math::SqrtOp::create(nb, l, shifted);
-        return arith::DivFOp::create(nb, l, scalarConstant(nb, l, compute, 1.0),
-                                     std);
-      });
+  Value xc = castTensor(b, loc, x->value, compute);
+  Moments moments = buildMoments(b, loc, xc, *axis, epsilon, rms);
+  Value mean = moments.mean, centered = moments.centered,
+        invStdDev = moments.invStdDev;
 
   SmallVector<Value> inputs = {centered, invStdDev, scale->value};
   SmallVector<AffineMap> maps = {identity, reduced,
@@ -648,13 +717,12 @@ LogicalResult importRotaryEmbedding(NodeContext &n) {
   OpBuilder &b = n.builder;
   Location loc = n.loc;
   MLIRContext *ctx = n.getContext();
-  FailureOr<OnnxValue> x = n.input(0), cosCache = n.input(1),
-                       sinCache = n.input(2);
-  if (failed(x) || failed(cosCache) || failed(sinCache) ||
-      failed(checkElement(n, *x, /*allowInt=*/false)) ||
-      failed(checkSameElementType(n, *x, *cosCache, "cos_cache (input #1)")) ||
-      failed(checkSameElementType(n, *x, *sinCache, "sin_cache (input #2)")))
+  FailureOr<SmallVector<OnnxValue>> in = sameFloatInputs(
+      n, {"X", "cos_cache (input #1)", "sin_cache (input #2)"});
+  if (failed(in))
     return failure();
+  const OnnxValue *x = &(*in)[0], *cosCache = &(*in)[1],
+                  *sinCache = &(*in)[2];
   std::optional<OnnxValue> positions;
   if (n.hasInput(3)) {
     FailureOr<OnnxValue> p = n.input(3);
@@ -1098,6 +1166,378 @@ LogicalResult importConv(NodeContext &n) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// GroupNormalization
+//===----------------------------------------------------------------------===//
+
+/// GroupNormalization (18, 21): X [N, C, ...] seen as [N, G, C/G, rest],
+/// normalised over the last two with buildMoments; scale and bias are per
+/// group at 18 and per channel at 21 (which adds `stash_type`).
+LogicalResult importGroupNormalization(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  MLIRContext *ctx = n.getContext();
+  FailureOr<SmallVector<OnnxValue>> in =
+      sameFloatInputs(n, {"X", "scale (input #1)", "bias (input #2)"});
+  if (failed(in))
+    return failure();
+  const OnnxValue *x = &(*in)[0], *scale = &(*in)[1], *bias = &(*in)[2];
+  ArrayRef<int64_t> shape = x->getShape();
+  if (x->getRank() < 2)
+    return n.fail("expects X of rank >= 2 ([N, C, ...]), but it has shape " +
+                  shapeString(shape));
+  int64_t groups = n.intAttr("num_groups", 0), channels = shape[1];
+  if (!n.attr("num_groups") || groups <= 0 || channels % groups != 0)
+    return n.fail("num_groups " + Twine(groups) +
+                  " must be positive and divide the " + Twine(channels) +
+                  " channels");
+  bool perChannel = n.sinceVersion >= 21;
+  int64_t perOperand = perChannel ? channels : groups;
+  for (const OnnxValue *v : {&*scale, &*bias})
+    if (v->getShape() != ArrayRef<int64_t>{perOperand})
+      return n.fail("scale and bias must have shape [" + Twine(perOperand) +
+                    "] (one per " + (perChannel ? "channel" : "group") +
+                    " at op version " + Twine(n.sinceVersion) +
+                    "), but they are " + shapeString(scale->getShape()) +
+                    " and " + shapeString(bias->getShape()));
+  int32_t stashOnnx = static_cast<int32_t>(n.intAttr("stash_type", 1));
+  FailureOr<Type> stash = convertElementType(stashOnnx, ctx);
+  if (failed(stash) || !isFloatElement(*stash))
+    return n.fail("stash_type " + std::to_string(stashOnnx) + " (" +
+                  onnxTypeName(stashOnnx) + ") is not a float type");
+
+  int64_t batch = shape[0], perGroup = channels / groups;
+  int64_t rest = ShapedType::getNumElements(shape.drop_front(2));
+  // [N, C, ...] -> [N, C, rest] -> [N, G, C/G, rest] -> [N, G, C/G * rest],
+  // each step one collapse_shape or expand_shape.
+  SmallVector<int64_t> split = {batch, groups, perGroup, rest};
+  Value x4 = reshapeTo(b, loc, reshapeTo(b, loc, x->value, {batch, channels, rest}),
+                       split);
+  Value grouped = reshapeTo(b, loc, x4, {batch, groups, perGroup * rest});
+  Moments moments =
+      buildMoments(b, loc, castTensor(b, loc, grouped, *stash), /*axis=*/2,
+                   n.floatAttr("epsilon", 1e-5f), /*rms=*/false);
+  Value centered = reshapeTo(b, loc, moments.centered, split);
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  AffineMap affine =
+      perChannel ? AffineMap::get(4, 0, {d(1), d(2)}, ctx)
+                 : AffineMap::get(4, 0, {d(1)}, ctx);
+  auto operand = [&](const OnnxValue &v) {
+    return perChannel ? reshapeTo(b, loc, v.value, {groups, perGroup})
+                      : v.value;
+  };
+  Type element = x->getElementType();
+  Value y = buildParallel(
+      b, loc, ValueRange{centered, moments.invStdDev, operand(*scale),
+                         operand(*bias)},
+      {AffineMap::getMultiDimIdentityMap(4, ctx),
+       AffineMap::get(4, 0, {d(0), d(1)}, ctx), affine, affine},
+      split, element, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value normalized = arith::MulFOp::create(nb, l, args[0], args[1]);
+        Value v = castElement(nb, l, normalized, false, element, false);
+        v = arith::MulFOp::create(nb, l, v, args[2]);
+        return arith::AddFOp::create(nb, l, v, args[3]).getResult();
+      });
+  Value y3 = reshapeTo(b, loc, y, {batch, channels, rest});
+  n.setOutput(0, reshapeTo(b, loc, y3, shape), x->onnxType);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// Concatenates `a` and `b` along `axis` (tensor.insert_slice into a
+/// tensor.empty).
+Value concatPair(OpBuilder &b, Location loc, Value first, Value second,
+                 int64_t axis) {
+  auto ta = cast<RankedTensorType>(first.getType()),
+       tb = cast<RankedTensorType>(second.getType());
+  SmallVector<int64_t> shape(ta.getShape());
+  shape[axis] += tb.getDimSize(axis);
+  Value result = emptyTensor(b, loc, shape, ta.getElementType());
+  SmallVector<OpFoldResult> offsets(shape.size(), b.getIndexAttr(0)),
+      strides(shape.size(), b.getIndexAttr(1));
+  for (auto [t, v] : {std::pair{ta, first}, std::pair{tb, second}}) {
+    if (t.getDimSize(axis) == 0)
+      continue;
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t dim : t.getShape())
+      sizes.push_back(b.getIndexAttr(dim));
+    result = tensor::InsertSliceOp::create(b, loc, v, result, offsets, sizes,
+                                           strides);
+    offsets[axis] = b.getIndexAttr(t.getDimSize(axis));
+  }
+  return result;
+}
+
+/// Attention (23): Q, K, V of rank 4 ([B, heads, S, head size]) or rank 3
+/// ([B, S, heads * head size] with q_num_heads / kv_num_heads), optional
+/// attn_mask (BOOL or float, broadcast to [B, q heads, S, total S]) and
+/// past_key/past_value (concatenated before K and V along the sequence).
+/// Lowered as the decomposed form is: Q and K each scaled by sqrt(scale),
+/// MatMul with K transposed, softcap, mask and causal bias in one
+/// linalg.generic, Softmax (a fully masked row gives zeros, as the spec's
+/// reference), MatMul with V. Grouped-query attention (q heads a multiple
+/// of kv heads) folds the query heads that share a kv head into the
+/// MatMul's rows instead of repeating K and V.
+LogicalResult importAttention(NodeContext &n) {
+  OpBuilder &b = n.builder;
+  Location loc = n.loc;
+  MLIRContext *ctx = n.getContext();
+  FailureOr<SmallVector<OnnxValue>> in =
+      sameFloatInputs(n, {"Q", "K (input #1)", "V (input #2)"});
+  if (failed(in))
+    return failure();
+  const OnnxValue *q = &(*in)[0], *k = &(*in)[1], *v = &(*in)[2];
+  int64_t qkMode = n.intAttr("qk_matmul_output_mode", 0);
+  if (qkMode < 0 || qkMode > 3)
+    return n.fail("qk_matmul_output_mode " + Twine(qkMode) +
+                  " is not one of 0, 1, 2, 3");
+  if (n.hasInput(4) != n.hasInput(5))
+    return n.fail("past_key and past_value (inputs #4 and #5) must be given "
+                  "together");
+  int64_t rank = q->getRank();
+  if ((rank != 3 && rank != 4) || k->getRank() != rank ||
+      v->getRank() != rank)
+    return n.fail("expects Q, K and V all of rank 3 or all of rank 4, but "
+                  "they are " +
+                  shapeString(q->getShape()) + ", " +
+                  shapeString(k->getShape()) + " and " +
+                  shapeString(v->getShape()));
+  int64_t batch = q->getShape()[0];
+  if (k->getShape()[0] != batch || v->getShape()[0] != batch)
+    return n.fail("Q, K and V must share the batch size, but they are " +
+                  shapeString(q->getShape()) + ", " +
+                  shapeString(k->getShape()) + " and " +
+                  shapeString(v->getShape()));
+
+  // To [B, heads, S, head size].
+  Value q4 = q->value, k4 = k->value, v4 = v->value;
+  if (rank == 3) {
+    int64_t qHeads = n.intAttr("q_num_heads", 0),
+            kvHeads = n.intAttr("kv_num_heads", 0);
+    if (qHeads <= 0 || kvHeads <= 0)
+      return n.fail("rank-3 Q, K, V need the q_num_heads and kv_num_heads "
+                    "attributes (positive), but they are " +
+                    Twine(qHeads) + " and " + Twine(kvHeads));
+    auto toHeads = [&](const OnnxValue &t, int64_t heads, StringRef what,
+                       Value &out) -> LogicalResult {
+      ArrayRef<int64_t> s = t.getShape();
+      if (s[2] % heads != 0)
+        return n.fail(Twine(what) + " hidden size " + Twine(s[2]) +
+                      " is not a multiple of its " + Twine(heads) + " heads");
+      Value split = reshapeTo(b, loc, t.value, {s[0], s[1], heads, s[2] / heads});
+      out = transposeTensor(b, loc, split, {0, 2, 1, 3});
+      return success();
+    };
+    if (failed(toHeads(*q, qHeads, "Q", q4)) ||
+        failed(toHeads(*k, kvHeads, "K", k4)) ||
+        failed(toHeads(*v, kvHeads, "V", v4)))
+      return failure();
+  }
+  if (n.hasInput(4)) {
+    FailureOr<OnnxValue> pastK = n.input(4), pastV = n.input(5);
+    if (failed(pastK) || failed(pastV) ||
+        failed(checkSameElementType(n, *q, *pastK, "past_key (input #4)")) ||
+        failed(checkSameElementType(n, *q, *pastV, "past_value (input #5)")))
+      return failure();
+    auto append = [&](const OnnxValue &past, Value &cur,
+                      StringRef what) -> LogicalResult {
+      ArrayRef<int64_t> ps = past.getShape(),
+                        cs = cast<RankedTensorType>(cur.getType()).getShape();
+      if (past.getRank() != 4 || ps[0] != cs[0] || ps[1] != cs[1] ||
+          ps[3] != cs[3])
+        return n.fail(Twine(what) + " " + shapeString(ps) +
+                      " must be [B, kv heads, past length, head size] "
+                      "matching " +
+                      shapeString(cs));
+      cur = concatPair(b, loc, past.value, cur, 2);
+      return success();
+    };
+    if (failed(append(*pastK, k4, "past_key")) ||
+        failed(append(*pastV, v4, "past_value")))
+      return failure();
+  }
+  ArrayRef<int64_t> qs = cast<RankedTensorType>(q4.getType()).getShape(),
+                    ks = cast<RankedTensorType>(k4.getType()).getShape(),
+                    vs = cast<RankedTensorType>(v4.getType()).getShape();
+  int64_t qHeads = qs[1], kvHeads = ks[1], qSeq = qs[2], kvSeq = ks[2],
+          headSize = qs[3], vHeadSize = vs[3];
+  if (ks[3] != headSize || vs[1] != kvHeads || vs[2] != kvSeq)
+    return n.fail("K must be [B, kv heads, kv length, " + Twine(headSize) +
+                  "] and V [B, kv heads, kv length, v head size], but they "
+                  "are " +
+                  shapeString(ks) + " and " + shapeString(vs) +
+                  " (in the 4-D layout)");
+  if (qHeads % kvHeads != 0)
+    return n.fail("the " + Twine(qHeads) + " query heads are not a multiple "
+                  "of the " + Twine(kvHeads) + " key/value heads");
+  int64_t groupSize = qHeads / kvHeads;
+  int64_t pastLength = kvSeq - (rank == 3 ? k->getShape()[1]
+                                          : k->getShape()[2]);
+
+  Type element = q->getElementType();
+  Type compute = element;
+  if (const onnx::AttributeProto *p = n.attr("softmax_precision")) {
+    FailureOr<Type> t = convertElementType(static_cast<int32_t>(p->i()), ctx);
+    if (failed(t) || !isFloatElement(*t))
+      return n.fail("softmax_precision " + Twine(p->i()) + " (" +
+                    onnxTypeName(static_cast<int32_t>(p->i())) +
+                    ") is not a float type");
+    compute = *t;
+  }
+  double scale = n.attr("scale") ? n.floatAttr("scale", 1.0f)
+                                 : 1.0 / std::sqrt(double(headSize));
+  double softcap = n.floatAttr("softcap", 0.0f);
+  bool causal = n.intAttr("is_causal", 0) != 0;
+
+  // The mask, padded with "masked" up to the total kv length.
+  std::optional<OnnxValue> mask;
+  SmallVector<int64_t> scoreShape = {batch, qHeads, qSeq, kvSeq};
+  if (n.hasInput(3)) {
+    FailureOr<OnnxValue> m = n.input(3);
+    if (failed(m))
+      return failure();
+    bool isBool = m->onnxType == TensorProto::BOOL;
+    if (!isBool && m->getElementType() != element)
+      return n.fail("attn_mask must be BOOL or Q's type " +
+                    onnxTypeName(q->onnxType) + ", but it is " +
+                    onnxTypeName(m->onnxType));
+    ArrayRef<int64_t> ms = m->getShape();
+    SmallVector<int64_t> padded(ms);
+    if (!padded.empty() && padded.back() < kvSeq)
+      padded.back() = kvSeq;
+    std::optional<SmallVector<int64_t>> bs =
+        broadcastShapes({ArrayRef<int64_t>(padded), scoreShape});
+    if (ms.empty() || m->getRank() > 4 || !bs ||
+        *bs != ArrayRef<int64_t>(scoreShape))
+      return n.fail("attn_mask " + shapeString(ms) +
+                    " does not broadcast to the attention scores " +
+                    shapeString(scoreShape));
+    if (padded != ms) {
+      SmallVector<OpFoldResult> low(ms.size(), b.getIndexAttr(0)),
+          high(ms.size(), b.getIndexAttr(0));
+      high.back() = b.getIndexAttr(kvSeq - ms.back());
+      Value fill = isBool ? scalarConstant(b, loc, m->getElementType(), 0.0)
+                          : arith::ConstantOp::create(
+                                b, loc, lowestAttr(element, false))
+                                .getResult();
+      m->value = tensor::PadOp::create(
+          b, loc, RankedTensorType::get(padded, m->getElementType()),
+          m->value, low, high, fill);
+    }
+    mask = *m;
+  }
+
+  // Scores: (Q sqrt(scale)) (K sqrt(scale))^T, the query heads that share
+  // a kv head stacked as rows: [B, kv heads, group * S, kv length].
+  double rootScale = std::sqrt(scale);
+  auto scaled = [&](Value t) {
+    auto type = cast<RankedTensorType>(t.getType());
+    return buildElementwise(
+        b, loc, ValueRange{t}, type.getShape(), element,
+        [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+          return arith::MulFOp::create(
+              nb, l, args[0], scalarConstant(nb, l, element, rootScale));
+        });
+  };
+  int32_t onnxType = q->onnxType;
+  // [B, q heads, ...] <-> [B, kv heads, group * ...] through [B, kv heads,
+  // group, ...] (an expand_shape and a collapse_shape, not a flat reshape).
+  auto toRows = [&](Value t, int64_t last) {
+    Value grouped =
+        reshapeTo(b, loc, t, {batch, kvHeads, groupSize, qSeq, last});
+    return reshapeTo(b, loc, grouped,
+                     {batch, kvHeads, groupSize * qSeq, last});
+  };
+  auto fromRows = [&](Value t, int64_t last) {
+    Value grouped =
+        reshapeTo(b, loc, t, {batch, kvHeads, groupSize, qSeq, last});
+    return reshapeTo(b, loc, grouped, {batch, qHeads, qSeq, last});
+  };
+  Value qRows = toRows(scaled(q4), headSize);
+  Value kT = transposeTensor(b, loc, scaled(k4), {0, 1, 3, 2});
+  FailureOr<Value> qk = buildMatMul(n, OnnxValue{qRows, onnxType, {}},
+                                    OnnxValue{kT, onnxType, {}});
+  if (failed(qk))
+    return failure();
+  Value scores4 = fromRows(*qk, kvSeq);
+
+  SmallVector<Value> inputs = {scores4};
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(4, ctx)};
+  if (mask) {
+    inputs.push_back(mask->value);
+    maps.push_back(broadcastMap(ctx, mask->getShape(), scoreShape));
+  }
+  bool boolMask = mask && mask->onnxType == TensorProto::BOOL;
+  auto capped = [&](OpBuilder &nb, Location l, Value s) -> Value {
+    if (softcap <= 0)
+      return s;
+    Value cap = scalarConstant(nb, l, element, softcap);
+    Value t =
+        math::TanhOp::create(nb, l, arith::DivFOp::create(nb, l, s, cap));
+    return arith::MulFOp::create(nb, l, t, cap);
+  };
+  Value scores = buildParallel(
+      b, loc, inputs, maps, scoreShape, compute,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+        Value s = castElement(nb, l, capped(nb, l, args[0]), false, compute,
+                              false);
+        Value minusInf =
+            arith::ConstantOp::create(nb, l, lowestAttr(compute, false));
+        if (mask && !boolMask)
+          s = arith::AddFOp::create(
+              nb, l, s, castElement(nb, l, args[1], false, compute, false));
+        if (boolMask)
+          s = arith::SelectOp::create(nb, l, args[1], s, minusInf);
+        if (causal) {
+          // Key j is visible to query i when j <= i + past length.
+          Value i = linalg::IndexOp::create(nb, l, 2),
+                j = linalg::IndexOp::create(nb, l, 3);
+          Value last = arith::AddIOp::create(
+              nb, l, i, arith::ConstantIndexOp::create(nb, l, pastLength));
+          Value visible = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::ule, j, last);
+          s = arith::SelectOp::create(nb, l, visible, s, minusInf);
+        }
+        return s;
+      });
+  Value probs = castTensor(
+      b, loc, buildSoftmax(b, loc, scores, 3, /*maskedRowsToZero=*/true),
+      element);
+
+  // Y = probs V: [B, kv heads, group * S, v head size].
+  Value pRows = toRows(probs, kvSeq);
+  FailureOr<Value> y = buildMatMul(n, OnnxValue{pRows, onnxType, {}},
+                                   OnnxValue{v4, onnxType, {}});
+  if (failed(y))
+    return failure();
+  Value y4 = fromRows(*y, vHeadSize);
+  if (rank == 3)
+    y4 = reshapeTo(b, loc, transposeTensor(b, loc, y4, {0, 2, 1, 3}),
+                   {batch, qSeq, qHeads * vHeadSize});
+  n.setOutput(0, y4, onnxType);
+  n.setOutput(1, k4, onnxType);
+  n.setOutput(2, v4, onnxType);
+  // qk_matmul_output as ONNX's reference computes it: the scaled (and
+  // softcapped) product for modes 0 and 1, with the mask and causal bias
+  // added for 2, the softmax for 3.
+  if (n.hasOutput(3)) {
+    Value qkOut = qkMode == 3   ? probs
+                  : qkMode == 2 ? castTensor(b, loc, scores, element)
+                                : buildElementwise(
+                                      b, loc, ValueRange{scores4}, scoreShape,
+                                      element,
+                                      [&](OpBuilder &nb, Location l,
+                                          ValueRange args) {
+                                        return capped(nb, l, args[0]);
+                                      });
+    n.setOutput(3, qkOut, onnxType);
+  }
+  return success();
+}
+
 } // namespace
 
 void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
@@ -1111,6 +1551,8 @@ void mlir::tac::onnx_import::registerNNOps(OpTable &table) {
     return importNormalization(n, /*rms=*/true);
   });
   table.add("RotaryEmbedding", {23}, importRotaryEmbedding);
+  table.add("GroupNormalization", {18, 21}, importGroupNormalization);
+  table.add("Attention", {23}, importAttention);
   table.add("ReduceSum", {13}, [](NodeContext &n) {
     return importReduce(n, ReduceKind::Sum);
   });
