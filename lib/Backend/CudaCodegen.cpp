@@ -12,8 +12,9 @@
 //      (reductions), and the parallel nest is linearised with the output's
 //      last dimension fastest, then tiled by up to 256: blocks along x,
 //      threads along x. Consecutive threads touch consecutive elements of
-//      the output (coalesced for elementwise ops). A kernel with no
-//      parallel loop runs as one thread.
+//      the output (coalesced for elementwise ops). Reductions with few,
+//      long outputs run as one block per output (mapBlockReduction). A
+//      kernel with no parallel loop otherwise runs as one thread.
 //   3. gpu.launch (convert-parallel-loops-to-gpu), every pure value the
 //      launch uses sunk into it, gpu-kernel-outlining: each launch now takes
 //      only the kernel function's memref arguments, so a launch is
@@ -28,6 +29,7 @@
 
 #include "tac/Backend/Backend.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -57,6 +59,7 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -87,6 +90,22 @@ SmallVector<unsigned> parallelFirstLoopOrder(linalg::LinalgOp op) {
     if (!linalg::isParallelIterator(iterators[d]))
       order.push_back(d);
   return order;
+}
+
+/// Multi-index of `linear` over `trips` (last fastest).
+SmallVector<Value> delinearise(OpBuilder &b, Location loc, Value linear,
+                               ArrayRef<int64_t> trips) {
+  SmallVector<Value> ivs(trips.size());
+  for (size_t i = trips.size(); i-- > 0;) {
+    if (i == 0) {
+      ivs[i] = linear;
+      break;
+    }
+    Value trip = arith::ConstantIndexOp::create(b, loc, trips[i]);
+    ivs[i] = arith::RemUIOp::create(b, loc, linear, trip);
+    linear = arith::DivUIOp::create(b, loc, linear, trip);
+  }
+  return ivs;
 }
 
 /// Replaces `loop` by a one-dimensional scf.parallel over the product of
@@ -124,14 +143,10 @@ FailureOr<scf::ParallelOp> linearise(RewriterBase &rewriter,
                                       ValueRange{cst(total)},
                                       ValueRange{cst(1)});
   rewriter.setInsertionPointToStart(flat.getBody());
-  Value linear = flat.getInductionVars()[0];
-  SmallVector<Value> ivs(lbs.size());
-  for (size_t i = lbs.size(); i-- > 0;) {
-    Value index = linear;
-    if (i > 0) {
-      index = arith::RemUIOp::create(rewriter, loc, linear, cst(trips[i]));
-      linear = arith::DivUIOp::create(rewriter, loc, linear, cst(trips[i]));
-    }
+  SmallVector<Value> ivs =
+      delinearise(rewriter, loc, flat.getInductionVars()[0], trips);
+  for (size_t i = 0; i < ivs.size(); ++i) {
+    Value index = ivs[i];
     if (steps[i] != 1)
       index = arith::MulIOp::create(rewriter, loc, index, cst(steps[i]));
     if (lbs[i] != 0)
@@ -145,6 +160,188 @@ FailureOr<scf::ParallelOp> linearise(RewriterBase &rewriter,
   rewriter.inlineBlockBefore(body, newYield, ivs);
   rewriter.eraseOp(loop);
   return flat;
+}
+
+/// How a reduction combiner reduces across a block (gpu.all_reduce) and the
+/// neutral element each thread starts from (0 for add, -inf for max, ...).
+struct CombinerKind {
+  gpu::AllReduceOperation across;
+  arith::AtomicRMWKind neutral;
+};
+
+std::optional<CombinerKind> combinerKind(Operation *combiner) {
+  using R = gpu::AllReduceOperation;
+  using N = arith::AtomicRMWKind;
+  return llvm::TypeSwitch<Operation *, std::optional<CombinerKind>>(combiner)
+      .Case([](arith::AddFOp) {
+        return CombinerKind{R::ADD, N::addf};
+      })
+      .Case([](arith::AddIOp) {
+        return CombinerKind{R::ADD, N::addi};
+      })
+      .Case([](arith::MulFOp) {
+        return CombinerKind{R::MUL, N::mulf};
+      })
+      .Case([](arith::MaxNumFOp) {
+        return CombinerKind{R::MAXNUMF, N::maxnumf};
+      })
+      .Case([](arith::MinNumFOp) {
+        return CombinerKind{R::MINNUMF, N::minnumf};
+      })
+      .Case([](arith::MaximumFOp) {
+        return CombinerKind{R::MAXIMUMF, N::maximumf};
+      })
+      .Case([](arith::MinimumFOp) {
+        return CombinerKind{R::MINIMUMF, N::minimumf};
+      })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// Reductions with few outputs and long reductions (an all-reduction to a
+/// scalar, a batch-1 row statistic, a classifier head) would give each
+/// output one thread looping over the whole reduction: a handful of busy
+/// threads, or one. They run instead as one block per output element: the
+/// block's threads stride over the reduction (consecutive threads,
+/// consecutive elements), combine their partial results with gpu.all_reduce
+/// (warp shuffles and shared memory), and thread 0 folds the result into
+/// the output. Outputs beyond kMaxBlockReduceOutputs keep the
+/// thread-per-output mapping, which already fills the GPU.
+constexpr int64_t kMinBlockReduction = 32;
+constexpr int64_t kMaxBlockReduceOutputs = 16384;
+
+LogicalResult mapBlockReduction(func::FuncOp func) {
+  SmallVector<linalg::LinalgOp> ops;
+  func.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+  if (ops.size() != 1)
+    return success();
+  linalg::LinalgOp op = ops.front();
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumReductionLoops() == 0 || op->getNumResults() != 0)
+    return success();
+  SmallVector<Operation *> combiners;
+  Value reduced =
+      matchReduction(op.getRegionOutputArgs(), /*redPos=*/0, combiners);
+  if (!reduced || combiners.size() != 1)
+    return success();
+  Operation *combiner = combiners.front();
+  std::optional<CombinerKind> kind = combinerKind(combiner);
+  BlockArgument outArg = op.getRegionOutputArgs().front();
+  if (!kind || !outArg.getType().isIntOrFloat())
+    return success();
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return success();
+  auto iterators = op.getIteratorTypesArray();
+  SmallVector<unsigned> parallelDims, reductionDims;
+  SmallVector<int64_t> parallelTrips, reductionTrips;
+  int64_t outputs = 1, length = 1;
+  for (unsigned d = 0; d < ranges.size(); ++d) {
+    if (linalg::isParallelIterator(iterators[d])) {
+      parallelDims.push_back(d);
+      parallelTrips.push_back(ranges[d]);
+      outputs *= ranges[d];
+    } else {
+      reductionDims.push_back(d);
+      reductionTrips.push_back(ranges[d]);
+      length *= ranges[d];
+    }
+  }
+  if (length < kMinBlockReduction || outputs > kMaxBlockReduceOutputs ||
+      outputs == 0)
+    return success();
+
+  MLIRContext *ctx = func.getContext();
+  IRRewriter b(ctx);
+  Location loc = op.getLoc();
+  b.setInsertionPoint(op);
+  auto cst = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v).getResult();
+  };
+  int64_t threads = std::min<int64_t>(kMaxBlock, (length + 31) / 32 * 32);
+  auto map = [&](gpu::Processor p) {
+    return gpu::ParallelLoopDimMappingAttr::get(ctx, p, b.getDimIdentityMap(),
+                                                b.getDimIdentityMap());
+  };
+  auto blocks = scf::ParallelOp::create(
+      b, loc, ValueRange{cst(0)}, ValueRange{cst(outputs)}, ValueRange{cst(1)});
+  b.setInsertionPointToStart(blocks.getBody());
+  SmallVector<Value> outerIvs =
+      delinearise(b, loc, blocks.getInductionVars()[0], parallelTrips);
+  auto lanes = scf::ParallelOp::create(
+      b, loc, ValueRange{cst(0)}, ValueRange{cst(threads)}, ValueRange{cst(1)});
+  if (failed(gpu::setMappingAttr(blocks, {map(gpu::Processor::BlockX)})) ||
+      failed(gpu::setMappingAttr(lanes, {map(gpu::Processor::ThreadX)})))
+    return func.emitError("GPU mapping: invalid loop mapping");
+  b.setInsertionPointToStart(lanes.getBody());
+  Value lane = lanes.getInductionVars()[0];
+  Type elementType = outArg.getType();
+  Value identity = arith::getIdentityValue(kind->neutral, elementType, b, loc);
+
+  // Each lane: its partial result over reduction elements lane, lane +
+  // threads, ...
+  auto strided = scf::ForOp::create(b, loc, lane, cst(length), cst(threads),
+                                    ValueRange{identity});
+  b.setInsertionPointToStart(strided.getBody());
+  SmallVector<Value> innerIvs =
+      delinearise(b, loc, strided.getInductionVar(), reductionTrips);
+  SmallVector<Value> ivs(ranges.size());
+  for (auto [d, iv] : llvm::zip(parallelDims, outerIvs))
+    ivs[d] = iv;
+  for (auto [d, iv] : llvm::zip(reductionDims, innerIvs))
+    ivs[d] = iv;
+  auto load = [&](OpOperand &operand) -> Value {
+    AffineMap indexing = op.getMatchingIndexingMap(&operand);
+    SmallVector<Value> indices;
+    for (unsigned r = 0; r < indexing.getNumResults(); ++r)
+      indices.push_back(
+          affine::AffineApplyOp::create(b, loc, indexing.getSubMap({r}), ivs));
+    if (!isa<MemRefType>(operand.get().getType()))
+      return operand.get(); // a scalar operand
+    return memref::LoadOp::create(b, loc, operand.get(), indices);
+  };
+  IRMapping mapping;
+  Block *body = op.getBlock();
+  for (OpOperand *input : op.getDpsInputOperands())
+    mapping.map(body->getArgument(input->getOperandNumber()), load(*input));
+  for (Operation &bodyOp : body->without_terminator()) {
+    if (&bodyOp == combiner)
+      continue;
+    if (auto index = dyn_cast<linalg::IndexOp>(bodyOp)) {
+      mapping.map(index.getResult(), ivs[index.getDim()]);
+      continue;
+    }
+    b.clone(bodyOp, mapping);
+  }
+  Value partial = strided.getRegionIterArgs()[0];
+  auto combine = [&](Value accumulated, Value value) {
+    IRMapping operands;
+    for (OpOperand &use : combiner->getOpOperands())
+      operands.map(use.get(), use.get() == outArg ? accumulated : value);
+    return b.clone(*combiner, operands)->getResult(0);
+  };
+  scf::YieldOp::create(b, loc, combine(partial, mapping.lookup(reduced)));
+  b.setInsertionPointAfter(strided);
+  Value total = gpu::AllReduceOp::create(
+      b, loc, strided.getResult(0),
+      gpu::AllReduceOperationAttr::get(ctx, kind->across), /*uniform=*/true);
+  Value first =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0));
+  auto store = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&store.getThenRegion().front());
+  // The output's indexing map reads only parallel dimensions.
+  for (unsigned d : reductionDims)
+    ivs[d] = cst(0);
+  OpOperand &output = *op.getDpsInitOperand(0);
+  AffineMap outMap = op.getMatchingIndexingMap(&output);
+  SmallVector<Value> outIndices;
+  for (unsigned r = 0; r < outMap.getNumResults(); ++r)
+    outIndices.push_back(
+        affine::AffineApplyOp::create(b, loc, outMap.getSubMap({r}), ivs));
+  Value old = memref::LoadOp::create(b, loc, output.get(), outIndices);
+  memref::StoreOp::create(b, loc, combine(old, total), output.get(),
+                          outIndices);
+  b.eraseOp(op);
+  return success();
 }
 
 LogicalResult mapKernelLoops(func::FuncOp func) {
@@ -172,7 +369,10 @@ LogicalResult mapKernelLoops(func::FuncOp func) {
     for (Operation *op : toMove)
       op->moveBefore(yield);
   }
-  SmallVector<scf::ParallelOp> loops(entry.getOps<scf::ParallelOp>());
+  SmallVector<scf::ParallelOp> loops;
+  for (auto loop : entry.getOps<scf::ParallelOp>())
+    if (!loop->hasAttr(gpu::getMappingAttrName())) // not a block reduction
+      loops.push_back(loop);
   for (scf::ParallelOp loop : loops) {
     // Nested parallel loops (none after parallelFirstLoopOrder, but be safe)
     // run sequentially inside the thread.
@@ -288,6 +488,9 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
     }
   }
   reorderLinalgLoops(*kernelModule, parallelFirstLoopOrder);
+  for (auto func : kernelModule->getOps<func::FuncOp>())
+    if (failed(mapBlockReduction(func)))
+      return failure();
   {
     PassManager pm(context);
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
