@@ -46,6 +46,7 @@ import numpy as np
 try:
     import ray
     from ray import serve
+    from ray._private import ray_constants
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("tac.serve needs Ray Serve: pip install 'ray[serve]' "
                       "(python/requirements.txt pins the tested version)") from e
@@ -53,6 +54,8 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from .errors import InvalidArgumentError
 
 LOOPBACK = "127.0.0.1"
+_RAY_SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_saved_ray_mode: list = []  # what start_ray changed, for stop_ray
 DEFAULT_MAX_BATCH = 32
 DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
@@ -142,6 +145,27 @@ def _jsonable(answer: dict) -> dict:
     return {**answer, "outputs": {k: v.tolist() for k, v in answer["outputs"].items()}}
 
 
+def _bind_replica_grpc_to_loopback() -> None:
+    """In a local-only Ray (start_ray without an address), Serve's replicas
+    still open their inter-deployment gRPC server on every interface
+    ("[::]:0", not configurable in Ray 2.60): bind it to 127.0.0.1 instead.
+    Private Ray API, so a no-op where it is not there."""
+    if os.environ.get(_RAY_SINGLE_NODE_ENV) != "0":
+        return
+    try:
+        from ray.serve._private import replica as serve_replica
+        add_port = serve_replica.add_port_to_grpc_server
+    except (ImportError, AttributeError):
+        return
+    if getattr(add_port, "_tac_loopback", False):
+        return
+
+    def add_loopback_port(server, address: str):
+        return add_port(server, address.replace("[::]", LOOPBACK))
+    add_loopback_port._tac_loopback = True
+    serve_replica.add_port_to_grpc_server = add_loopback_port
+
+
 class ModelServer:
     """The replica: a loaded model behind ``@serve.batch``.
 
@@ -160,6 +184,7 @@ class ModelServer:
                  max_batch: int = DEFAULT_MAX_BATCH,
                  max_wait_ms: float = DEFAULT_MAX_WAIT_MS, threads: int = 1,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+        _bind_replica_grpc_to_loopback()
         if engine not in _ENGINES:
             raise InvalidArgumentError(f"engine must be one of {sorted(_ENGINES)}, got {engine!r}")
         self.engine = _ENGINES[engine](model, threads, sha256)
@@ -346,8 +371,16 @@ def start_ray(address: Optional[str] = None, *, port: int = 8000, num_cpus: Opti
     Returns whether this call started the local Ray (so it should stop it)."""
     started = address is None
     if started:
-        ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False,
-                 num_cpus=num_cpus, configure_logging=False, log_to_driver=False)
+        # Ray refuses a loopback node address (it resolves 127.0.0.1 to the
+        # machine's routable one) except in its single-node mode, which binds
+        # the GCS, raylet, workers and agents to 127.0.0.1; the processes it
+        # starts read the mode from the environment.
+        _saved_ray_mode[:] = [os.environ.get(_RAY_SINGLE_NODE_ENV),
+                              ray_constants.ENABLE_RAY_CLUSTER]
+        os.environ[_RAY_SINGLE_NODE_ENV] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(address="local", include_dashboard=False, num_cpus=num_cpus,
+                 configure_logging=False, log_to_driver=False)
     else:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": LOOPBACK, "port": port,
@@ -360,6 +393,12 @@ def stop_ray(started: bool) -> None:
     serve.shutdown()
     if started:
         ray.shutdown()
+        if _saved_ray_mode:
+            env, ray_constants.ENABLE_RAY_CLUSTER = _saved_ray_mode
+            if env is None:
+                os.environ.pop(_RAY_SINGLE_NODE_ENV, None)
+            else:
+                os.environ[_RAY_SINGLE_NODE_ENV] = env
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -5,6 +5,7 @@ for the whole module (Ray starts slowly on 2 cores); every request has a
 timeout. Run by ctest (python-serve)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
@@ -144,6 +145,29 @@ def test_health_check_and_status(server):
     status = serve.status().applications["tac-test"]
     assert status.status == "RUNNING"
     assert list(status.deployments.values())[0].status == "HEALTHY"
+
+
+def is_loopback(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+def test_ray_and_serve_listen_on_loopback_only(server):
+    psutil = pytest.importorskip("psutil", reason="psutil lists the processes' sockets")
+    me = psutil.Process()
+    listening, wide = 0, []
+    for proc in [me] + me.children(recursive=True):  # the GCS, raylet, workers, agents
+        try:
+            conns = getattr(proc, "net_connections", proc.connections)(kind="inet")
+            name = proc.name()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        listens = [c for c in conns if c.status == psutil.CONN_LISTEN]
+        listening += len(listens)
+        wide += [(name, c.laddr) for c in listens if not is_loopback(c.laddr.ip)]
+    assert listening > 5, "Ray's processes should be listening"
+    assert not wide, f"listening beyond 127.0.0.1: {wide}"
 
 
 def test_cli_refuses_bad_arguments(tmp_path, capsys):
