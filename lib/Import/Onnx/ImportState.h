@@ -181,6 +181,16 @@ ArrayRef<int> onnxSpecVersions(StringRef opType);
 /// above it; nullopt if ONNX defines no such op at that opset.
 std::optional<int> onnxSinceVersion(StringRef opType, int64_t opset);
 
+//===----------------------------------------------------------------------===//
+// Model-local functions (Functions.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Replaces every call of one of `model`'s local functions (in the graph,
+/// its If branches and function bodies) by the function's body; reports at
+/// `fileLoc` and fails on recursion, calls that do not fit the function,
+/// and functions that import other opsets than the model.
+LogicalResult inlineLocalFunctions(onnx::ModelProto &model, Location fileLoc);
+
 // Each file of handlers registers its ops.
 void registerElementwiseOps(OpTable &table);
 void registerShapeOps(OpTable &table);

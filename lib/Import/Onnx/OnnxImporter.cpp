@@ -875,6 +875,8 @@ OwningOpRef<ModuleOp> mlir::tac::importOnnxModel(
   }
   ModelImporter importer(context, options, fileName);
   try {
+    if (failed(inlineLocalFunctions(model, fileLoc)))
+      return nullptr;
     return importer.import(model);
   } catch (const std::exception &e) {
     return mlir::emitError(fileLoc)
