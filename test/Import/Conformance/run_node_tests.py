@@ -77,14 +77,30 @@ def op_table(tac_translate):
     return table
 
 
-def nodes(graph):
+def nodes(graph, functions=None, calling=()):
+    """The nodes of graph and its subgraphs; a call of one of `functions`
+    (the model's local functions, {(domain, name): FunctionProto}), which
+    the importer inlines, stands for the nodes of its body (a recursive call
+    is yielded itself: the importer refuses it)."""
+    functions = functions or {}
     for node in graph.node:
+        key = (node.domain, node.op_type)
+        if key in functions and key not in calling:
+            body = onnx.GraphProto(node=functions[key].node)
+            yield from nodes(body, functions, calling + (key,))
+            continue
         yield node
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
-                yield from nodes(attr.g)
+                yield from nodes(attr.g, functions, calling)
             for g in attr.graphs:
-                yield from nodes(g)
+                yield from nodes(g, functions, calling)
+
+
+def model_nodes(model):
+    """nodes() of the model's graph, with its local functions' bodies."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    return nodes(model.graph, functions)
 
 
 def default_opset(model):
@@ -106,7 +122,7 @@ def classify(model, table):
     opset = default_opset(model)
     if opset > table.max_opset:
         return f"opset {opset} is above the importer's ONNX table ({table.max_opset})"
-    for node in nodes(model.graph):
+    for node in model_nodes(model):
         if node.domain not in ("", "ai.onnx"):
             return f"op {node.op_type} of domain {node.domain}"
         if node.op_type not in table:
@@ -131,7 +147,7 @@ def uses_table_ops_only(model, table):
     """True if every node of the model (subgraphs included) is of an op type
     in the importer's table, whatever its version."""
     return all(node.domain in ("", "ai.onnx") and node.op_type in table
-               for node in nodes(model.graph))
+               for node in model_nodes(model))
 
 
 BIND_HINT = re.compile(r"--bind-input=([^=\s]+)=FILE\.pb")
