@@ -25,12 +25,15 @@ connection, a dead replica) is retried by the client, at most 5 times.
 Reports per engine and level: answered requests, throughput (answers/s over
 the level's wall time), p50/p99 latency (first try to accepted answer), batch
 sizes seen; then throughput at equal p99 latency: for each p99 that ort
-reached, each engine's best throughput with p99 at most that.
+reached, each engine's best throughput with p99 at most that (interpolated
+between neighbouring concurrency levels), and the model's own time per request
+(its batch's run time over the batch's rows, from the answers' run_us).
 
 --kill-replica: one tac run at --concurrency's last level; after a third of the
 requests are answered, SIGKILLs one replica's process (found from the answers'
 replica field, on this machine only). Reports the retried requests and why,
-and exits 1 unless every request got exactly one correct answer.
+and how long until a replacement replica answered; exits 1 unless every
+request got exactly one correct answer and a replacement answered within 60 s.
 """
 from __future__ import annotations
 
@@ -103,6 +106,7 @@ class Load:
         self.retried: dict[int, list[str]] = {}  # request id -> the failures before its answer
         self.lost: list[tuple[int, str]] = []
         self.replicas: set[str] = set()
+        self.run_us = 0.0  # the model's share of each answer's batch time, summed
 
     def check(self, rid: int, answer: dict) -> bool:
         logits, paths = self.ref
@@ -133,6 +137,7 @@ class Load:
             self.check(rid, answer)
             b = answer["batch_size"]
             self.batch_sizes[b] = self.batch_sizes.get(b, 0) + 1
+            self.run_us += answer["run_us"] / b
             self.replicas.add(answer["replica"])
             if failures:
                 self.retried[rid] = failures
@@ -165,6 +170,7 @@ class Load:
         return {"answered": done, "wall_s": self.wall, "rps": done / self.wall,
                 "p50_ms": pct(50), "p99_ms": pct(99), "wrong": len(self.wrong),
                 "lost": len(self.lost), "retried": len(self.retried),
+                "model_us": self.run_us / done if done else float("nan"),
                 "mean_batch": (sum(k * v for k, v in self.batch_sizes.items()) / done) if done else 0,
                 "max_batch": max(self.batch_sizes, default=0)}
 
@@ -199,28 +205,43 @@ async def run_levels(a, senders: dict, refs: dict, x: np.ndarray) -> dict:
                 results[name][c].append(s)
                 print(f"rep {rep} C={c:3d} {name:4s}: {s['answered']} answers in {s['wall_s']:.2f} s, "
                       f"{s['rps']:.0f}/s, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-                      f"mean batch {s['mean_batch']:.1f}, wrong {s['wrong']}, lost {s['lost']}, "
+                      f"mean batch {s['mean_batch']:.1f}, model {s['model_us']:.0f} us/request, wrong {s['wrong']}, lost {s['lost']}, "
                       f"retried {s['retried']}", flush=True)
                 if load.wrong:
                     print("  wrong:", load.wrong[:5], flush=True)
     return results
 
 
+def throughput_at(curve: list, p99: float):
+    """The most answers/s an engine reached with its p99 at most `p99` ms: its
+    measured levels (in concurrency order), linearly interpolated between
+    neighbouring levels; None when even its lightest level was slower."""
+    best = None
+    for i, (lat, rps) in enumerate(curve):
+        if lat <= p99:
+            best = max(best or 0.0, rps)
+            if i + 1 < len(curve) and curve[i + 1][0] > p99:
+                lat2, rps2 = curve[i + 1]
+                best = max(best, rps + (rps2 - rps) * (p99 - lat) / (lat2 - lat))
+    return best
+
+
 def report(a, results: dict, load_avg: float) -> str:
     med = {n: {c: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                for c, runs in levels.items()} for n, levels in results.items()}
     lines = [f"| engine | C | answered (of {a.requests}) | req/s | p50 ms | p99 ms | mean batch | "
-             "wrong | lost | retried |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "model us/request | wrong | lost | retried |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in med:
         for c, s in med[n].items():
             lines.append(f"| {n} | {c} | {s['answered']:.0f} | {s['rps']:.0f} | {s['p50_ms']:.1f} | "
-                         f"{s['p99_ms']:.1f} | {s['mean_batch']:.1f} | {s['wrong']:.0f} | "
-                         f"{s['lost']:.0f} | {s['retried']:.0f} |")
-    lines += ["", "| p99 at most (ms) | tac req/s | ort req/s | tac / ort |", "|---|---|---|---|"]
+                         f"{s['p99_ms']:.1f} | {s['mean_batch']:.1f} | {s['model_us']:.0f} | "
+                         f"{s['wrong']:.0f} | {s['lost']:.0f} | {s['retried']:.0f} |")
+    lines += ["", "| p99 (ms) | tac req/s | ort req/s | tac / ort |", "|---|---|---|---|"]
     if "ort" in med and "tac" in med:
-        for slo in sorted(s["p99_ms"] for s in med["ort"].values()):
-            best = {n: max((s["rps"] for s in med[n].values() if s["p99_ms"] <= slo), default=None)
-                    for n in ("tac", "ort")}
+        curves = {n: [(s["p99_ms"], s["rps"]) for s in med[n].values()] for n in ("tac", "ort")}
+        for slo in sorted(p99 for p99, _ in curves["ort"]):
+            best = {n: throughput_at(curves[n], slo) for n in curves}
             ratio = f"{best['tac'] / best['ort']:.2f}x" if best["tac"] else "-"
             tac_txt = f"{best['tac']:.0f}" if best["tac"] else "none"
             lines.append(f"| {slo:.1f} | {tac_txt} | {best['ort']:.0f} | {ratio} |")
@@ -230,10 +251,25 @@ def report(a, results: dict, load_avg: float) -> str:
     return "\n".join(lines)
 
 
+async def replacement_answers(send, x, known: set, since: float, limit_s: float = 60.0):
+    """Seconds from `since` until a replica not in `known` answers (Serve
+    started a replacement and routes to it); None if not within limit_s.
+    Sends at most one request per 0.1 s."""
+    while time.perf_counter() - since < limit_s:
+        try:
+            answer = await send(x[0][None])
+            if answer["replica"] not in known:
+                return time.perf_counter() - since, answer["replica"]
+        except Exception:  # noqa: BLE001 - still recovering
+            pass
+        await asyncio.sleep(0.1)
+    return None, None
+
+
 async def kill_run(a, send, ref, x) -> int:
     host = os.uname().nodename
     c = a.concurrency[-1]
-    state = {"killed": None, "at": None}
+    state = {"killed": None, "at": None, "t": None}
 
     def on_answer(load, answer):
         if state["killed"] is None and len(load.answers) >= a.requests // 3:
@@ -242,6 +278,7 @@ async def kill_run(a, send, ref, x) -> int:
                 raise SystemExit("--kill-replica needs the replicas on this machine")
             os.kill(int(pid), signal.SIGKILL)
             state["killed"], state["at"] = answer["replica"], len(load.answers)
+            state["t"] = time.perf_counter()
             print(f"killed replica {answer['replica']} (SIGKILL) after {state['at']} answers",
                   flush=True)
 
@@ -266,8 +303,12 @@ async def kill_run(a, send, ref, x) -> int:
         print(f"  {k} x {r}")
     for rid, f in load.lost[:5]:
         print(f"  lost request {rid}: {f}")
+    recovered, new = await replacement_answers(send, x, set(load.replicas), state["t"])
+    print(f"a replacement replica ({new}) answered " + (f"{recovered:.1f} s after the kill"
+                                                         if recovered is not None else
+                                                         "NOT within 60 s of the kill"))
     ok = (state["killed"] and not load.wrong and not load.lost and not missing and not twice
-          and s["answered"] == sent)
+          and s["answered"] == sent and recovered is not None)
     print("RESULT:", "every request got exactly one correct answer" if ok else "FAILED")
     return 0 if ok else 1
 

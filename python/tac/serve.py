@@ -16,7 +16,8 @@ Requests:
 - Python: ``await handle.infer.remote({"image": x})`` with ``x`` one row (the
   model's input shape, or that shape without its leading 1) of the model's
   dtype; returns ``{"outputs": {name: ndarray}, "path": int, "batch_size":
-  int, "replica": str}``. A bad request raises
+  int, "run_us": float, "replica": str}`` (``batch_size``: the rows of the
+  batch it ran in; ``run_us``: that batch's model time). A bad request raises
   :class:`tac.InvalidArgumentError`.
 - HTTP: ``POST /`` with ``{"inputs": {"image": [[...]]}}`` (nested lists; an
   optional ``"dtype": {"image": "float32"}`` must match the model's); the
@@ -195,6 +196,7 @@ class ModelServer:
         self.replica = f"{os.uname().nodename}:{os.getpid()}"
         self.batch_sizes: dict[int, int] = {}
         self.served = 0
+        self.run_s = 0.0
         self._probe = {a.name: np.zeros(a.shape, a.dtype) for a in self.engine.inputs}
         self.engine.run(self._probe)  # fail here, not on the first request
 
@@ -271,25 +273,31 @@ class ModelServer:
         n = len(rows)
         self.batch_sizes[n] = self.batch_sizes.get(n, 0) + 1
         feed = {a.name: a.stack([r[a.name] for r in rows]) for a in self.engine.inputs}
+        t0 = time.perf_counter()
         try:
             outputs, paths = await asyncio.to_thread(self.engine.run, feed)
         except Exception:  # noqa: BLE001 - one row's fault must not fail the others
             if n == 1:
                 raise
             return [await self._one(r) for r in rows]
+        run_us = 1e6 * (time.perf_counter() - t0)
         self.served += n
+        self.run_s += run_us / 1e6
         return [{"outputs": {o.name: o.row(v, i) for o, v in zip(self.engine.outputs, outputs)},
-                 "path": paths[i], "batch_size": n, "replica": self.replica}
+                 "path": paths[i], "batch_size": n, "run_us": run_us, "replica": self.replica}
                 for i in range(n)]
 
     async def _one(self, row: dict):
+        t0 = time.perf_counter()
         try:
             outputs, paths = await asyncio.to_thread(self.engine.run, row)
         except Exception as e:  # noqa: BLE001
             return e
+        run_us = 1e6 * (time.perf_counter() - t0)
         self.served += 1
+        self.run_s += run_us / 1e6
         return {"outputs": {o.name: o.row(v, 0) for o, v in zip(self.engine.outputs, outputs)},
-                "path": paths[0], "batch_size": 1, "replica": self.replica}
+                "path": paths[0], "batch_size": 1, "run_us": run_us, "replica": self.replica}
 
     async def _answer(self, rows: dict) -> dict:
         try:
@@ -314,7 +322,7 @@ class ModelServer:
     def stats(self) -> dict:
         """This replica's counters: rows served and batches by size."""
         return {"replica": self.replica, "pid": os.getpid(), "served": self.served,
-                "batch_sizes": dict(self.batch_sizes)}
+                "run_s": self.run_s, "batch_sizes": dict(self.batch_sizes)}
 
     async def __call__(self, request):
         """HTTP: POST a JSON row, GET a description."""
