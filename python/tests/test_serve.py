@@ -50,7 +50,7 @@ def server(tmp_path_factory):
                                 request_timeout_s=TIMEOUT_S, health_check_period_s=2.0),
                   name="tac-test", route_prefix="/")
         yield {"handle": serve.get_app_handle("tac-test"), "url": f"http://{ts.LOOPBACK}:{port}/",
-               "session": tac.InferenceSession(tacm)}
+               "session": tac.InferenceSession(tacm), "tacm": tacm}
     finally:
         ts.stop_ray(started)
 
@@ -145,6 +145,22 @@ def test_health_check_and_status(server):
     status = serve.status().applications["tac-test"]
     assert status.status == "RUNNING"
     assert list(status.deployments.values())[0].status == "HEALTHY"
+
+
+def test_request_timeout_and_graceful_delete(server):
+    """A deployment whose requests time out at once: handle callers get
+    TimeoutError, HTTP callers 504, and deleting it drains and returns."""
+    serve.run(ts.deployment(server["tacm"], replicas=1, request_timeout_s=1e-6,
+                            name="tac-timeout"), name="tac-timeout", route_prefix="/timeout")
+    handle = serve.get_app_handle("tac-timeout")
+    with pytest.raises(TimeoutError, match="no answer within"):
+        handle.infer.remote({"image": images(1)}).result(timeout_s=TIMEOUT_S)
+    r = requests.post(server["url"] + "timeout", json={"inputs": {"image": images(1).tolist()}},
+                      timeout=TIMEOUT_S)
+    assert r.status_code == 504 and "no answer within" in r.json()["error"], r.text
+    handle.check_health.remote().result(timeout_s=TIMEOUT_S)  # still up
+    serve.delete("tac-timeout")
+    assert "tac-timeout" not in serve.status().applications
 
 
 def is_loopback(ip: str) -> bool:
