@@ -195,6 +195,7 @@ LogicalResult inlineLocalFunctions(onnx::ModelProto &model, Location fileLoc);
 void registerElementwiseOps(OpTable &table);
 void registerShapeOps(OpTable &table);
 void registerNNOps(OpTable &table);
+void registerResizeOps(OpTable &table);
 void registerControlFlowOps(OpTable &table);
 
 //===----------------------------------------------------------------------===//

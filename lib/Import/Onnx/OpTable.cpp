@@ -53,6 +53,7 @@ const OpTable &OpTable::get() {
     registerElementwiseOps(t);
     registerShapeOps(t);
     registerNNOps(t);
+    registerResizeOps(t);
     registerControlFlowOps(t);
     return t;
   }();
