@@ -32,6 +32,8 @@ APT_PACKAGES=(
   dataset-fashion-mnist
   # tac.adapt's retrieval data set: the Linux man pages (real English text)
   manpages manpages-dev
+  # Edge target (docs/edge.md): aarch64 kernels and runtime, run under qemu
+  g++-aarch64-linux-gnu qemu-user
 )
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }

@@ -50,3 +50,6 @@ try:
     config.available_features.add("cuda-driver")
 except OSError:
     pass
+# Edge target (docs/edge.md): aarch64 kernels link with the cross driver.
+if shutil.which("aarch64-linux-gnu-gcc"):
+    config.available_features.add("aarch64-cross")

@@ -60,25 +60,28 @@ constexpr const char *kCheckableFeatures[] = {
     "sse4.1", "sse4.2",   "popcnt",   "avx",      "avx2",    "fma",  "bmi",
     "bmi2",   "avx512f",  "avx512bw", "avx512dq", "avx512vl", "avx512cd"};
 
-const llvm::Target *x86Target(llvm::Triple &triple, std::string &error) {
-  static bool initialised = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialised;
-  triple = llvm::Triple("x86_64-unknown-linux-gnu");
-  return llvm::TargetRegistry::lookupTarget(triple, error);
-}
+// AArch64 features the runtime checks in the kernel's hardware capabilities
+// (getauxval), by their LLVM name. NEON is part of the base architecture.
+constexpr const char *kCheckableAArch64Features[] = {
+    "fullfp16", "dotprod", "sve", "sve2", "bf16", "i8mm"};
 
 std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const CpuTarget &target,
                                                        std::string &error) {
-  llvm::Triple triple;
-  const llvm::Target *x86 = x86Target(triple, error);
-  if (!x86)
+  static bool initialised = [] {
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
+    return true;
+  }();
+  (void)initialised;
+  llvm::Triple triple(target.triple);
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
     return nullptr;
   llvm::TargetOptions options;
-  return std::unique_ptr<llvm::TargetMachine>(x86->createTargetMachine(
+  return std::unique_ptr<llvm::TargetMachine>(llvmTarget->createTargetMachine(
       triple, target.cpu, target.llvmFeatures, options, llvm::Reloc::PIC_,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
 }
@@ -254,7 +257,9 @@ bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
 
 } // namespace
 
-FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
+FailureOr<CpuTarget>
+mlir::tac::resolveCpuTarget(StringRef name,
+                            ArrayRef<std::string> extraFeatures) {
   CpuTarget target;
   if (name == "host") {
     target.cpu = llvm::sys::getHostCPUName().str();
@@ -264,9 +269,21 @@ FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
                   std::string(feature.second ? "+" : "-") +
                   feature.first().str();
     target.llvmFeatures = features;
+#if defined(__aarch64__)
+    target.arch = "aarch64";
+    target.triple = "aarch64-unknown-linux-gnu";
+#endif
+  } else if (name == "aarch64" || name.starts_with("aarch64:")) {
+    // "aarch64" is the base ARMv8-A (NEON); "aarch64:<cpu>" an LLVM AArch64
+    // CPU such as cortex-a78 or neoverse-n1.
+    target.arch = "aarch64";
+    target.triple = "aarch64-unknown-linux-gnu";
+    target.cpu = name == "aarch64" ? "generic" : name.drop_front(8).str();
   } else {
     target.cpu = name.str();
   }
+  for (const std::string &feature : extraFeatures)
+    target.llvmFeatures += (target.llvmFeatures.empty() ? "" : ",") + feature;
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine =
       makeTargetMachine(target, error);
@@ -275,7 +292,19 @@ FailureOr<CpuTarget> mlir::tac::resolveCpuTarget(StringRef name) {
   const llvm::MCSubtargetInfo *info = machine->getMCSubtargetInfo();
   if (!info->isCPUStringValid(target.cpu))
     return failure();
-  for (const char *feature : kCheckableFeatures)
+  for (const std::string &feature : extraFeatures) {
+    StringRef key = StringRef(feature).drop_front();
+    if ((feature[0] != '+' && feature[0] != '-') ||
+        llvm::none_of(info->getAllProcessorFeatures(),
+                      [&](const llvm::SubtargetFeatureKV &known) {
+                        return key == known.Key;
+                      }))
+      return failure();
+  }
+  bool aarch64 = target.arch == "aarch64";
+  for (const char *feature :
+       aarch64 ? ArrayRef<const char *>(kCheckableAArch64Features)
+               : ArrayRef<const char *>(kCheckableFeatures))
     if (info->checkFeatures(std::string("+") + feature))
       target.features.push_back(feature);
   return target;
@@ -292,7 +321,10 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   if (failed(extracted))
     return failure();
   OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
-  bool linkBlas = blasGemms && callBlasForGemms(*kernelModule, kernels);
+  // The system BLAS is this machine's (x86-64): other architectures use
+  // the generated GEMM loops.
+  bool linkBlas = blasGemms && target.arch == "x86_64" &&
+                  callBlasForGemms(*kernelModule, kernels);
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
   // calls would keep the loops around them from vectorising.
@@ -407,13 +439,23 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   }
 
   // The C compiler driver links the object into a shared object against
-  // libm (expf, erff, ...).
-  llvm::ErrorOr<std::string> driver = llvm::sys::findProgramByName("cc");
-  if (!driver)
+  // libm (expf, erff, ...); another architecture's code needs its cross
+  // toolchain.
+  bool native = target.arch == llvm::Triple(llvm::sys::getProcessTriple())
+                                   .getArchName();
+  llvm::ErrorOr<std::string> driver =
+      native ? llvm::sys::findProgramByName("cc")
+             : llvm::sys::findProgramByName(target.arch + "-linux-gnu-gcc");
+  if (!driver && native)
     driver = llvm::sys::findProgramByName("gcc");
   if (!driver)
-    return emitError(loc, "no C compiler driver (cc) on PATH to link the "
-                          "kernels; install gcc (apt-get install gcc)"),
+    return emitError(loc, "no C compiler driver ")
+               << (native ? "(cc)" : "(" + target.arch + "-linux-gnu-gcc)")
+               << " on PATH to link the " << target.arch
+               << " kernels; install "
+               << (native ? "gcc (apt-get install gcc)"
+                          : "the cross toolchain (apt-get install gcc-" +
+                                target.arch + "-linux-gnu)"),
            failure();
   SmallVector<StringRef> link = {*driver, "-shared", "-Wl,-z,defs", "-o",
                                  libraryPath, objectPath};

@@ -205,20 +205,43 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   if (!options.cpu)
     return model;
 
+  // "+feature"/"-feature" entries switch LLVM features of the CPU before
+  // them: --cpu=aarch64,+sve.
+  std::vector<std::pair<std::string, std::vector<std::string>>> cpus;
+  for (const std::string &entry : options.cpus) {
+    if (!entry.empty() && (entry[0] == '+' || entry[0] == '-')) {
+      if (cpus.empty())
+        return emitError(module.getLoc(), "CPU feature '")
+               << entry << "' comes before any CPU; write it after one, "
+               << "as in --cpu=aarch64,+sve";
+      cpus.back().second.push_back(entry);
+      continue;
+    }
+    cpus.push_back({entry, {}});
+  }
   std::set<std::string> seenCpus;
-  for (const std::string &name : options.cpus) {
-    FailureOr<CpuTarget> target = resolveCpuTarget(name);
-    if (failed(target))
-      return module.emitError("unknown CPU '")
-             << name << "'; use 'host' or an LLVM x86-64 CPU name such as "
-             << "x86-64, x86-64-v3 or skylake";
-    if (!seenCpus.insert(target->cpu + target->llvmFeatures).second)
+  for (const auto &[name, extraFeatures] : cpus) {
+    FailureOr<CpuTarget> target = resolveCpuTarget(name, extraFeatures);
+    if (failed(target)) {
+      std::string features;
+      for (const std::string &feature : extraFeatures)
+        features += "," + feature;
+      return emitError(module.getLoc(), "unknown CPU or feature '")
+             << name << features
+             << "'; use 'host', an LLVM x86-64 CPU name such as x86-64, "
+             << "x86-64-v3 or skylake, 'aarch64' or 'aarch64:<cpu>' (such "
+             << "as aarch64:cortex-a78), each optionally followed by LLVM "
+             << "features such as +sve";
+    }
+    if (!seenCpus.insert(target->triple + target->cpu + target->llvmFeatures)
+             .second)
       continue;
     FailureOr<std::vector<uint8_t>> code =
         compileCpuKernels(module, kernels, *target, options.blasGemms);
     if (failed(code))
       return failure();
     format::CodeObjectDesc object;
+    object.arch = target->arch;
     object.cpu = target->cpu;
     object.features = target->features;
     object.bytes = std::move(*code);

@@ -8,6 +8,10 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 #include <unistd.h>
 
 namespace tac::rt {
@@ -47,6 +51,24 @@ std::optional<bool> cpuSupports(const std::string &feature) {
   TACRT_FEATURE("x86-64") TACRT_FEATURE("x86-64-v2")
   TACRT_FEATURE("x86-64-v3") TACRT_FEATURE("x86-64-v4")
 #undef TACRT_FEATURE
+#elif defined(__aarch64__)
+  // The kernel's hardware capabilities, by LLVM's feature names (what
+  // tac-compile records for --cpu=aarch64...). NEON is in the base
+  // architecture.
+  if (feature == "neon" || feature == "fp-armv8")
+    return true;
+  struct Capability {
+    const char *name;
+    unsigned long word; // AT_HWCAP or AT_HWCAP2
+    unsigned long bit;
+  };
+  static const Capability capabilities[] = {
+      {"fullfp16", AT_HWCAP, HWCAP_ASIMDHP}, {"dotprod", AT_HWCAP, HWCAP_ASIMDDP},
+      {"sve", AT_HWCAP, HWCAP_SVE},          {"sve2", AT_HWCAP2, HWCAP2_SVE2},
+      {"i8mm", AT_HWCAP2, HWCAP2_I8MM},      {"bf16", AT_HWCAP2, HWCAP2_BF16}};
+  for (const Capability &capability : capabilities)
+    if (feature == capability.name)
+      return (getauxval(capability.word) & capability.bit) != 0;
 #endif
   (void)feature;
   return std::nullopt;

@@ -51,18 +51,11 @@ class Checker:
         x_file = os.path.join(self.tmp, f"{tag}_{self.count}.npy")
         np.save(x_file, x)
         out_dir = os.path.join(self.tmp, f"{tag}_{self.count}_out")
-        res = e2e.run_model(self.tac_run, tacm, {"image": x_file}, out_dir,
-                            path=path, extra=("--json", *extra))
-        if res.returncode != 0:
-            raise RuntimeError(f"{tag}: tac-run failed: {res.stderr.strip()}")
-        info = e2e.parse_json(res)
-        outputs = {}
-        for o in info["outputs"]:
-            arr, why = e2e.load_output(out_dir, o["name"])
-            if arr is None:
-                raise RuntimeError(f"{tag}: {why}")
-            outputs[o["name"]] = arr
-        return info, outputs
+        try:
+            return e2e.run_outputs(self.tac_run, tacm, {"image": x_file},
+                                   out_dir, path=path, extra=extra)
+        except RuntimeError as e:
+            raise RuntimeError(f"{tag}: {e}")
 
     def batch_vs_rows(self, tacm, x, tag, path=None):
         """Runs x as one batch and row by row; returns the batch's paths."""

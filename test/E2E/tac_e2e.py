@@ -112,6 +112,23 @@ def run_model(tac_run, tacm, inputs, output_dir=None, path=None, extra=("--json"
     return run(cmd)
 
 
+def run_outputs(tac_run, tacm, inputs, output_dir, path=None, extra=()):
+    """(--json object, {output name: array}) of one tac-run call; raises
+    RuntimeError saying what failed."""
+    res = run_model(tac_run, tacm, inputs, output_dir, path=path,
+                    extra=("--json", *extra))
+    if not res.ok:
+        raise RuntimeError(f"tac-run failed: {res.stderr.strip() or res.describe()}")
+    info = parse_json(res)
+    outputs = {}
+    for o in info["outputs"]:
+        arr, why = load_output(output_dir, o["name"])
+        if arr is None:
+            raise RuntimeError(why)
+        outputs[o["name"]] = arr
+    return info, outputs
+
+
 JSON_KEYS = ("path", "requested_path", "rounded", "budget_limited", "flops",
              "controller_flops", "time_us", "layers", "outputs")
 

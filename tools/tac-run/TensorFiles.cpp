@@ -1,7 +1,9 @@
 #include "TensorFiles.h"
 
 #include <optional>
+#if TAC_RUN_ONNX_TENSORS
 #include <onnx/onnx_pb.h>
+#endif
 
 #include <cerrno>
 #include <cmath>
@@ -239,6 +241,7 @@ Expected<Tensor> readNpy(const std::string &path, const std::string &bytes) {
 // TensorProto
 //===----------------------------------------------------------------------===//
 
+#if TAC_RUN_ONNX_TENSORS
 Expected<Tensor> readTensorProto(const std::string &path,
                                  const std::string &bytes) {
   onnx::TensorProto proto;
@@ -352,6 +355,15 @@ Expected<Tensor> readTensorProto(const std::string &path,
   }
   return tensor;
 }
+#else
+// Built without ONNX's protobuf classes (the runtime-only build for edge
+// devices, docs/edge.md): .npy only.
+Expected<Tensor> readTensorProto(const std::string &path, const std::string &) {
+  return bad("'" + path + "' is not a .npy file, and this tac-run was built "
+             "without ONNX TensorProto (.pb) support; save inputs with "
+             "numpy.save");
+}
+#endif
 } // namespace
 
 Expected<Tensor> readTensorFile(const std::string &path) {

@@ -103,14 +103,19 @@ recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
+  std::string arch = "x86_64";       // the runtime's name for the machine
+  std::string triple = "x86_64-unknown-linux-gnu";
   std::string cpu;                   // LLVM CPU name ("x86-64-v3", "skylake")
   std::string llvmFeatures;          // "+avx2,+fma,..."
   std::vector<std::string> features; // names the runtime checks
 };
 
-/// Resolves "host" (this machine's CPU and features) or an LLVM x86-64 CPU
-/// name into a target.
-FailureOr<CpuTarget> resolveCpuTarget(StringRef name);
+/// Resolves "host" (this machine's CPU and features), an LLVM x86-64 CPU
+/// name, "aarch64" (ARMv8-A with NEON) or "aarch64:<LLVM AArch64 CPU>" into
+/// a target; `extraFeatures` ("+sve", "-avx512f") are LLVM feature
+/// switches on top. Fails on an unknown CPU or feature.
+FailureOr<CpuTarget> resolveCpuTarget(StringRef name,
+                                      ArrayRef<std::string> extraFeatures = {});
 
 /// Compiles every `tac_kernel_*` function of `module` (after
 /// buildKernelsPipeline) into a shared object exporting
