@@ -12,10 +12,11 @@ the sidecar), or with --force.
 
 Models (all float32, opset 17, every dimension static, batch fixed per file):
 
-  vit_small   ViT-Small-shaped encoder: 224x224x3 input ``image``, patch 16
-              (Conv 16x16 stride 16), 196 patches + class token, depth 12,
-              width 384, 6 heads, MLP 1536, GELU (erf), pre-norm, final
-              LayerNorm + 1000-class head on the class token. Random weights
+  vit_small   ViT-Small-shaped encoder, tac.train.model's ViT: 224x224x3
+              input ``image``, patch 16 (Conv 16x16 stride 16), 196 patches +
+              class token, depth 12, width 384, 6 heads, MLP 1536, GELU (erf),
+              pre-norm, LayerNorm eps 1e-6, final LayerNorm + 1000-class head
+              on the class token. Random weights
               (torch.manual_seed(0), trunc-normal 0.02 as in timm), so only
               its speed means anything. Output ``logits`` [B, 1000].
   minilm      sentence-transformers/all-MiniLM-L6-v2 (the pretrained weights
@@ -94,52 +95,16 @@ def script_sha() -> str:
 # ViT-Small
 # --------------------------------------------------------------------------
 
-class ViTBlock(nn.Module):
-    """Pre-norm encoder layer, explicit attention (MatMul/Softmax in ONNX)."""
-
-    def __init__(self, dim: int, heads: int, mlp: int):
-        super().__init__()
-        self.heads, self.head_dim = heads, dim // heads
-        self.scale = self.head_dim ** -0.5
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.fc1 = nn.Linear(dim, mlp)
-        self.fc2 = nn.Linear(mlp, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        att = torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1)
-        x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, d))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-
-
-class ViTSmall(nn.Module):
-    def __init__(self, image=224, patch=16, dim=384, depth=12, heads=6, mlp=1536,
-                 classes=1000):
-        super().__init__()
-        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
-        tokens = (image // patch) ** 2 + 1
-        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos = nn.Parameter(torch.zeros(1, tokens, dim))
-        self.blocks = nn.ModuleList([ViTBlock(dim, heads, mlp) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, classes)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(image).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
-        for blk in self.blocks:
-            x = blk(x)
-        return self.head(self.norm(x[:, 0]))
+# tac's one PyTorch ViT (tac.train.model), shaped like ViT-Small: 3-channel
+# Conv patches, LayerNorm eps 1e-6 as in timm, cls and pos drawn below.
+VIT_SMALL = dict(image=224, patch=16, dim=384, depth=12, heads=6, mlp=1536, classes=1000,
+                 channels=3, eps=1e-6, patchify="conv", normalize=False, init="zeros")
 
 
 def build_vit_small() -> nn.Module:
+    from tac.train.model import ViT, ViTConfig
     torch.manual_seed(0)
-    m = ViTSmall()
+    m = ViT(ViTConfig(**VIT_SMALL))
     with torch.no_grad():
         for name, p in m.named_parameters():
             if p.dim() > 1:

@@ -42,80 +42,34 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import onnx
 import torch
 from torch import nn
 
+# The models' PyTorch layers are tac's one ViT definition (tac.train.model);
+# from the source tree when this Python does not have the tac package.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "..", "..", "..", "python"))
+from tac.train.model import SplitBlock, ViT as _ViT, ViTConfig  # noqa: E402
+
 torch.manual_seed(0)
 
 
-class Attention(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.heads = heads
-        self.q = nn.Linear(dim, dim)
-        self.k = nn.Linear(dim, dim)
-        self.v = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor, bias: Optional[torch.Tensor] = None):
-        b, n, d = x.shape[0], x.shape[1], x.shape[2]
-        h = self.heads
-        q = self.q(x).reshape(b, n, h, d // h).transpose(1, 2)
-        k = self.k(x).reshape(b, n, h, d // h).transpose(1, 2)
-        v = self.v(x).reshape(b, n, h, d // h).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / float(d // h) ** 0.5
-        if bias is not None:
-            scores = scores + bias
-        attn = scores.softmax(dim=-1)
-        y = (attn @ v).transpose(1, 2).reshape(b, n, d)
-        return self.out(y)
+def vit_config(dim=32, depth=2, heads=2, patch=7, classes=10):
+    """The importer tests' ViT: Conv patches of a 1x1x28x28 image, separate
+    q/k/v Linears, MLP 2*dim, PyTorch's default init, the final LayerNorm
+    over every token."""
+    return ViTConfig(image=28, patch=patch, dim=dim, depth=depth, heads=heads,
+                     mlp=2 * dim, classes=classes, patchify="conv", normalize=False,
+                     block="split", norm_all_tokens=True, init="torch")
 
 
-class Block(nn.Module):
-    def __init__(self, dim, heads, post_norm=False):
-        super().__init__()
-        self.post_norm = post_norm
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(),
-                                 nn.Linear(2 * dim, dim))
-
-    def forward(self, x: torch.Tensor, bias: Optional[torch.Tensor] = None):
-        if self.post_norm:  # BERT
-            x = self.norm1(x + self.attn(x, bias))
-            return self.norm2(x + self.mlp(x))
-        x = x + self.attn(self.norm1(x), bias)  # ViT (pre-norm)
-        return x + self.mlp(self.norm2(x))
-
-
-class ViT(nn.Module):
+class ViT(_ViT):
     def __init__(self, dim=32, depth=2, heads=2, patch=7, classes=10):
-        super().__init__()
-        self.embed = nn.Conv2d(1, dim, patch, stride=patch)
-        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.pos = nn.Parameter(torch.randn(1, (28 // patch) ** 2 + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, classes)
-
-    def tokens(self, image):
-        x = self.embed(image).flatten(2).transpose(1, 2)
-        cls = self.cls.expand(x.shape[0], -1, -1)
-        return torch.cat([cls, x], dim=1) + self.pos
-
-    def classify(self, x):
-        return self.head(self.norm(x)[:, 0])
-
-    def forward(self, image):
-        x = self.tokens(image)
-        for block in self.blocks:
-            x = block(x)
-        return self.classify(x)
+        super().__init__(vit_config(dim, depth, heads, patch, classes))
 
 
 class GatedViT(ViT):
@@ -142,7 +96,7 @@ class GatedViT(ViT):
             if bool(depth > i):
                 x = block(x)
             i += 1
-        return self.classify(x), score, depth
+        return self.exit(x), score, depth
 
     def forward_layers(self, image: torch.Tensor, layers: List[int]):
         """Python only (forward never calls it, so scripting leaves it out
@@ -156,7 +110,7 @@ class GatedViT(ViT):
         x = self.tokens(image)
         for i in layers:
             x = self.blocks[i](x)
-        return self.classify(x), score, depth
+        return self.exit(x), score, depth
 
 
 class Bert(nn.Module):
@@ -165,7 +119,7 @@ class Bert(nn.Module):
         self.words = nn.Embedding(vocab, dim)
         self.positions = nn.Embedding(seq, dim)
         self.norm = nn.LayerNorm(dim)
-        self.blocks = nn.ModuleList(Block(dim, heads, post_norm=True)
+        self.blocks = nn.ModuleList(SplitBlock(dim, heads, 2 * dim, post_norm=True)
                                     for _ in range(depth))
         self.pool = nn.Linear(dim, dim)
 
