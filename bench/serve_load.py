@@ -13,7 +13,11 @@ Starts a local Ray (127.0.0.1 only, no dashboard) and deploys, side by side:
         per replica), behind the same deployment class and the same dynamic
         batching; ONNX Runtime runs a gathered batch row by row (the model's
         If condition is one scalar, so it takes one row per call)
-Both get --replicas replicas (0.5 Ray CPU each, so both fit Ray's 2 CPUs).
+  null  (--engines tac,ort,null) the same deployment with no model: it
+        checks and batches the requests and answers zeros, so its
+        throughput is what Serve itself allows on this machine
+Each gets --replicas replicas (0.5 Ray CPU each; Ray is told 2 CPUs, so with
+three engines it is told 3).
 Traffic goes only to 127.0.0.1: a closed loop of C concurrent clients sends
 real Fashion-MNIST test images until --requests answers or --duration
 seconds, per engine and concurrency level, the engines interleaved in every
@@ -85,6 +89,21 @@ def references(tacm: str, x: np.ndarray) -> dict:
             "ort": (np.concatenate(ort_logits), None)}
 
 
+class NullEngine:
+    """Serve's ceiling: the tac model's inputs and outputs, checked and batched
+    the same way, but no model (zeros out, path 0)."""
+
+    def __init__(self, model: bytes, threads: int, sha256: str) -> None:
+        from tac.serve import _TacEngine
+        real = _TacEngine(model, threads, sha256)
+        self.inputs, self.outputs, self.num_paths = real.inputs, real.outputs, real.num_paths
+
+    def run(self, feed: dict):
+        n = len(next(iter(feed.values())))
+        return ([np.zeros((n,) + (o.shape[1:] if o.leading_one else o.shape), o.dtype)
+                 for o in self.outputs], [0] * n)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,6 +128,8 @@ class Load:
         self.run_us = 0.0  # the model's share of each answer's batch time, summed
 
     def check(self, rid: int, answer: dict) -> bool:
+        if self.ref is None:  # the null engine answers zeros
+            return True
         logits, paths = self.ref
         i = rid % len(self.x)
         got = np.asarray(answer["outputs"]["logits"], np.float32).reshape(1, -1)
@@ -237,14 +258,19 @@ def report(a, results: dict, load_avg: float) -> str:
             lines.append(f"| {n} | {c} | {s['answered']:.0f} | {s['rps']:.0f} | {s['p50_ms']:.1f} | "
                          f"{s['p99_ms']:.1f} | {s['mean_batch']:.1f} | {s['model_us']:.0f} | "
                          f"{s['wrong']:.0f} | {s['lost']:.0f} | {s['retried']:.0f} |")
-    lines += ["", "| p99 (ms) | tac req/s | ort req/s | tac / ort |", "|---|---|---|---|"]
     if "ort" in med and "tac" in med:
-        curves = {n: [(s["p99_ms"], s["rps"]) for s in med[n].values()] for n in ("tac", "ort")}
+        others = [n for n in med if n not in ("tac", "ort")]
+        lines += ["", "| p99 (ms) | tac req/s | ort req/s | tac / ort |"
+                  + "".join(f" {n} req/s |" for n in others), "|---|---|---|---|" + "---|" * len(others)]
+        curves = {n: [(s["p99_ms"], s["rps"]) for s in med[n].values()] for n in med}
+
+        def txt(v):
+            return f"{v:.0f}" if v else "none"
         for slo in sorted(p99 for p99, _ in curves["ort"]):
             best = {n: throughput_at(curves[n], slo) for n in curves}
             ratio = f"{best['tac'] / best['ort']:.2f}x" if best["tac"] else "-"
-            tac_txt = f"{best['tac']:.0f}" if best["tac"] else "none"
-            lines.append(f"| {slo:.1f} | {tac_txt} | {best['ort']:.0f} | {ratio} |")
+            lines.append(f"| {slo:.1f} | {txt(best['tac'])} | {txt(best['ort'])} | {ratio} |"
+                         + "".join(f" {txt(best[n])} |" for n in others))
     lines.append("")
     lines.append(f"Medians of {a.reps} repetitions; {os.cpu_count()} cores, load average (1 min) "
                  f"at the end {load_avg:.2f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
@@ -324,7 +350,8 @@ def main() -> int:
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--sizes", default="1,4,16,32", help="tac-compile --batch-sizes")
     p.add_argument("--via", choices=["http", "handle"], default="http")
-    p.add_argument("--engines", default="tac,ort")
+    p.add_argument("--engines", default="tac,ort",
+                   help="of tac, ort, null (Serve's ceiling: no model, zeros out)")
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--kill-replica", action="store_true")
     a = p.parse_args()
@@ -339,10 +366,12 @@ def main() -> int:
     x = X.fmnist_images(a.images)
     tacm = compiled_model(a.sizes)
     refs = references(tacm, x)
+    refs["null"] = None
     port = free_port()
-    started = ts.start_ray(port=port, num_cpus=2)
+    started = ts.start_ray(port=port, num_cpus=max(2, len(engines)))
     try:
-        model = {"tac": (tacm, "tac"), "ort": (ADAPTIVE_ONNX, "onnxruntime")}
+        model = {"tac": (tacm, "tac"), "ort": (ADAPTIVE_ONNX, "onnxruntime"),
+                 "null": (tacm, NullEngine)}
         for name in engines:
             path, engine = model[name]
             serve.run(ts.deployment(path, engine=engine, replicas=a.replicas,
