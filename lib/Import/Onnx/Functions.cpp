@@ -30,6 +30,9 @@ namespace {
 /// FunctionProto.attribute_proto (field 11, attributes with default values)
 /// is newer than libonnx 1.12's classes, which keep it as an unknown field.
 constexpr int kAttributeProtoField = 11;
+/// Functions that call others several times grow exponentially with the
+/// nesting depth; inlining stops there.
+constexpr int64_t kMaxInlinedNodes = 1000000;
 
 struct Function {
   const onnx::FunctionProto *proto;
@@ -85,6 +88,7 @@ private:
   /// The functions being inlined, outermost first (recursion check).
   std::vector<const Function *> stack;
   int calls = 0;
+  int64_t nodesMade = 0;
 };
 
 LogicalResult Inliner::collect(const onnx::ModelProto &model) {
@@ -157,6 +161,10 @@ LogicalResult Inliner::expand(
         return failure();
       continue;
     }
+    if (++nodesMade > kMaxInlinedNodes)
+      return fail("inlining the model's local functions makes more than " +
+                  Twine(kMaxInlinedNodes) + " nodes; tac does not import "
+                  "models that large");
     onnx::NodeProto *copy = out.Add();
     *copy = node;
     if (!callName.empty())

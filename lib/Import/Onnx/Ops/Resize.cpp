@@ -37,6 +37,9 @@ struct AxisTaps {
   std::vector<int8_t> outside;
 };
 
+/// The largest resized axis: its tables are built on the host.
+constexpr int64_t kMaxAxis = int64_t(1) << 24;
+
 struct ResizeParams {
   std::string mode, coordinates, nearestMode;
   double cubicA = -0.75;
@@ -273,9 +276,11 @@ LogicalResult importResize(NodeContext &n) {
                       Twine(values.size()) + " entries for " +
                       Twine(axes.size()) + " resized axes");
       for (auto [i, a] : llvm::enumerate(axes)) {
-        if (!(values[i] > 0))
+        if (!(values[i] > 0) ||
+            !(values[i] * static_cast<double>(shape[a]) <= kMaxAxis))
           return n.fail("scales " + listString(values) +
-                        " must all be positive");
+                        " must all be positive and give axes of at most " +
+                        Twine(kMaxAxis) + " elements");
         scale[a] = values[i];
         outShape[a] =
             static_cast<int64_t>(values[i] * static_cast<double>(shape[a]));
@@ -293,9 +298,9 @@ LogicalResult importResize(NodeContext &n) {
       return n.fail("sizes have " + Twine(sizes->size()) + " entries for " +
                     Twine(axes.size()) + " resized axes");
     for (auto [i, a] : llvm::enumerate(axes)) {
-      if ((*sizes)[i] <= 0 || shape[a] == 0)
-        return n.fail("sizes must be positive and the resized axes of X "
-                      "non-empty");
+      if ((*sizes)[i] <= 0 || (*sizes)[i] > kMaxAxis || shape[a] == 0)
+        return n.fail("sizes must be in [1, " + Twine(kMaxAxis) +
+                      "] and the resized axes of X non-empty");
       outShape[a] = (*sizes)[i];
       scale[a] = static_cast<double>((*sizes)[i]) / shape[a];
     }
@@ -306,6 +311,10 @@ LogicalResult importResize(NodeContext &n) {
                                    : std::max(s, scale[a]);
       for (int64_t a : axes) {
         scale[a] = s;
+        if (!(s * shape[a] + 0.5 <= kMaxAxis))
+          return n.fail("keep_aspect_ratio_policy '" + policy +
+                        "' makes an axis of more than " + Twine(kMaxAxis) +
+                        " elements");
         outShape[a] = static_cast<int64_t>(s * shape[a] + 0.5);
       }
     }
