@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tac/Backend/Backend.h"
+#include "tac/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,7 +21,6 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -42,17 +42,6 @@ using namespace mlir;
 using namespace mlir::tac;
 
 namespace {
-
-// Lowering of the kernel functions; memref.copy never reaches it (the
-// outliner turns strided copies into linalg.copy).
-constexpr const char *kKernelLowering =
-    "convert-linalg-to-loops,lower-affine,convert-scf-to-cf,"
-    "expand-strided-metadata,lower-affine,convert-math-to-funcs,"
-    "convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
-    "arith-expand{include-bf16=1},convert-arith-to-llvm,convert-index-to-llvm,"
-    "convert-cf-to-llvm,"
-    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},"
-    "reconcile-unrealized-casts";
 
 // CPU features the runtime can check with __builtin_cpu_supports, by their
 // LLVM name (the same spelling).
@@ -336,9 +325,12 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     if (failed(applyPatternsGreedily(*kernelModule, std::move(patterns))))
       return emitError(loc, "approximating math functions failed"), failure();
   }
+  // memref.copy never reaches the lowering: the outliner turns strided
+  // copies into linalg.copy.
   PassManager pm(context);
-  if (failed(parsePassPipeline(kKernelLowering, pm)))
-    return emitError(loc, "malformed kernel lowering pipeline"), failure();
+  LoopsToLLVMOptions lowering;
+  lowering.barePtrCallConv = true;
+  buildLoopsToLLVMPipeline(pm, lowering);
   if (failed(pm.run(*kernelModule)))
     return emitError(loc, "lowering the kernels to LLVM failed"), failure();
 

@@ -54,6 +54,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -407,6 +408,85 @@ LogicalResult mapKernelLoops(func::FuncOp func) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// The kernel module's GPU pipeline
+//===----------------------------------------------------------------------===//
+
+/// Orders every linalg op's loops parallel-first and maps reductions with
+/// few, long outputs to one block per output.
+struct GpuPrepareLoopsPass
+    : public PassWrapper<GpuPrepareLoopsPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuPrepareLoopsPass)
+  StringRef getArgument() const final { return "tac-gpu-prepare-loops"; }
+  void runOnOperation() override {
+    reorderLinalgLoops(getOperation(), parallelFirstLoopOrder);
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (failed(mapBlockReduction(func)))
+        return signalPassFailure();
+  }
+};
+
+/// Linearises and maps each kernel's parallel loop to blocks and threads.
+struct GpuMapLoopsPass
+    : public PassWrapper<GpuMapLoopsPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuMapLoopsPass)
+  StringRef getArgument() const final { return "tac-gpu-map-loops"; }
+  void runOnOperation() override {
+    if (failed(mapKernelLoops(getOperation())))
+      signalPassFailure();
+  }
+};
+
+/// Moves every pure value a launch uses into it, so launches take only the
+/// kernel function's arguments.
+struct GpuSinkIntoLaunchesPass
+    : public PassWrapper<GpuSinkIntoLaunchesPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuSinkIntoLaunchesPass)
+  StringRef getArgument() const final { return "tac-gpu-sink-into-launches"; }
+  void runOnOperation() override {
+    SmallVector<gpu::LaunchOp> launches;
+    getOperation().walk([&](gpu::LaunchOp op) { launches.push_back(op); });
+    for (gpu::LaunchOp launch : launches)
+      if (failed(sinkOperationsIntoLaunchOp(launch, [](Operation *op) {
+            return op->getNumRegions() == 0 && isPure(op);
+          }))) {
+        launch.emitError("sinking values into a GPU launch failed");
+        return signalPassFailure();
+      }
+  }
+};
+
+/// Kernel functions (one linalg op each) -> gpu.launch_func of outlined
+/// gpu.funcs with constant grids and blocks (steps 2 and 3 above).
+void buildGpuKernelsPipeline(OpPassManager &pm) {
+  pm.addPass(std::make_unique<GpuPrepareLoopsPass>());
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createConvertLinalgToParallelLoopsPass());
+  func.addPass(std::make_unique<GpuMapLoopsPass>());
+  func.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.nest<func::FuncOp>().addPass(std::make_unique<GpuSinkIntoLaunchesPass>());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass()); // constant launch dimensions
+}
+
+/// The gpu.module of every kernel -> NVVM -> PTX per chip (step 4).
+void buildNvvmPipeline(OpPassManager &pm, const std::string &toolkit) {
+  OpPassManager &gpm = pm.nest<gpu::GPUModuleOp>();
+  gpm.addPass(memref::createExpandStridedMetadataPass());
+  gpm.addPass(createLowerAffinePass());
+  gpm.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.useBarePtrCallConv = true;
+  gpm.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  gpm.addPass(createCanonicalizerPass());
+  gpm.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa"; // PTX; ptxas/fatbinary run below
+  binary.toolkitPath = toolkit;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 /// The constant value of a launch dimension.
 std::optional<uint32_t> constantDim(Value v) {
   APInt value;
@@ -487,44 +567,12 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
       result.kernels[i].gemm = *gemm;
     }
   }
-  reorderLinalgLoops(*kernelModule, parallelFirstLoopOrder);
-  for (auto func : kernelModule->getOps<func::FuncOp>())
-    if (failed(mapBlockReduction(func)))
-      return failure();
   {
     PassManager pm(context);
-    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    buildGpuKernelsPipeline(pm);
     if (failed(pm.run(*kernelModule)))
-      return emitError(loc, "lowering the kernels to loops failed"), failure();
-  }
-  for (auto func : kernelModule->getOps<func::FuncOp>())
-    if (failed(mapKernelLoops(func)))
-      return failure();
-  {
-    PassManager pm(context);
-    pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
-    pm.addPass(createCanonicalizerPass());
-    if (failed(pm.run(*kernelModule)))
-      return emitError(loc, "mapping the kernels' loops to GPU launches "
-                            "failed"),
+      return emitError(loc, "mapping the kernels to GPU launches failed"),
              failure();
-  }
-  // Every pure value a launch uses moves inside it, so launches take only
-  // the kernel function's arguments.
-  SmallVector<gpu::LaunchOp> launches;
-  kernelModule->walk([&](gpu::LaunchOp op) { launches.push_back(op); });
-  for (gpu::LaunchOp launch : launches)
-    if (failed(sinkOperationsIntoLaunchOp(launch, [](Operation *op) {
-          return op->getNumRegions() == 0 && isPure(op);
-        })))
-      return emitError(loc, "sinking values into a GPU launch failed"),
-             failure();
-  {
-    PassManager pm(context);
-    pm.addPass(createGpuKernelOutliningPass());
-    pm.addPass(createCanonicalizerPass()); // constant launch dimensions
-    if (failed(pm.run(*kernelModule)))
-      return emitError(loc, "outlining the GPU kernels failed"), failure();
   }
 
   // Launch descriptions, per kernel in plan order.
@@ -591,19 +639,7 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
     deviceModule.get()->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                                 builder.getUnitAttr());
     PassManager pm(context);
-    OpPassManager &gpm = pm.nest<gpu::GPUModuleOp>();
-    gpm.addPass(memref::createExpandStridedMetadataPass());
-    gpm.addPass(createLowerAffinePass());
-    gpm.addPass(createSCFToControlFlowPass());
-    ConvertGpuOpsToNVVMOpsOptions nvvm;
-    nvvm.useBarePtrCallConv = true;
-    gpm.addPass(createConvertGpuOpsToNVVMOps(nvvm));
-    gpm.addPass(createCanonicalizerPass());
-    gpm.addPass(createReconcileUnrealizedCastsPass());
-    GpuModuleToBinaryPassOptions binary;
-    binary.compilationTarget = "isa"; // PTX; ptxas/fatbinary run below
-    binary.toolkitPath = toolkit;
-    pm.addPass(createGpuModuleToBinaryPass(binary));
+    buildNvvmPipeline(pm, toolkit);
     if (failed(pm.run(*deviceModule)))
       return emitError(loc, "lowering the GPU kernels to PTX failed (math "
                             "functions need libdevice: set CUDA_HOME to the "

@@ -135,28 +135,27 @@ OwningOpRef<ModuleOp> mlir::tac::compileModule(llvm::SourceMgr &sourceMgr,
     return true;
   };
 
+  AdaptivePipelineOptions adaptive;
+  adaptive.depths = options.depths;
+  adaptive.fold = options.fold;
+  adaptive.report = options.costReport;
+  KernelsPipelineOptions kernels =
+      KernelsPipelineOptions::forTargets(options.cuda);
+  std::vector<int64_t> batchSizes = extraBatchSizes(options);
+  kernels.batchSizes.assign(batchSizes.begin(), batchSizes.end());
   if (last >= CompilePhase::Adaptive &&
       !runPhase("form adaptive blocks, fold layers", [&](PassManager &pm) {
-        TacFormAdaptiveBlocksOptions form;
-        form.depths.assign(options.depths.begin(), options.depths.end());
-        pm.addPass(createTacFormAdaptiveBlocks(form));
-        pm.addPass(createCanonicalizerPass());
-        if (options.fold)
-          pm.addPass(createTacFoldLayers());
+        buildAdaptiveBlocksPipeline(pm, adaptive);
       }))
     return nullptr;
   if (last >= CompilePhase::Variants &&
       !runPhase("specialise paths, estimate cost", [&](PassManager &pm) {
-        pm.addPass(createTacSpecializePaths());
-        TacEstimateCostOptions cost;
-        cost.report = options.costReport;
-        pm.addPass(createTacEstimateCost(cost));
+        buildVariantsPipeline(pm, adaptive);
       }))
     return nullptr;
   if (last >= CompilePhase::Kernels &&
       !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
-        buildKernelsPipeline(pm, /*cpuOnly=*/!options.cuda,
-                             extraBatchSizes(options));
+        buildKernelsPipeline(pm, kernels);
       }))
     return nullptr;
   return module;

@@ -1,12 +1,14 @@
-//===- Pipelines.cpp - named tac pass pipelines ---------------------------===//
+//===- Pipelines.cpp - tac's phased pass pipelines ------------------------===//
 
 #include "tac/Pipelines/Pipelines.h"
 
 #include "passes/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -14,35 +16,53 @@
 using namespace mlir;
 using namespace mlir::tac;
 
-void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
-                                      const AdaptivePipelineOptions &options) {
-  pm.addPass(createTacFormAdaptiveBlocks());
+void mlir::tac::buildAdaptiveBlocksPipeline(
+    OpPassManager &pm, const AdaptivePipelineOptions &options) {
+  TacFormAdaptiveBlocksOptions form;
+  form.depths.assign(options.depths.begin(), options.depths.end());
+  pm.addPass(createTacFormAdaptiveBlocks(form));
   // Clean the selector arithmetic and fold constant gates before folding.
   pm.addPass(createCanonicalizerPass());
   if (options.fold)
     pm.addPass(createTacFoldLayers());
+}
+
+void mlir::tac::buildVariantsPipeline(OpPassManager &pm,
+                                      const AdaptivePipelineOptions &options) {
   pm.addPass(createTacSpecializePaths());
   TacEstimateCostOptions cost;
   cost.report = options.report;
   pm.addPass(createTacEstimateCost(cost));
 }
 
-void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly,
-                                     ArrayRef<int64_t> batchSizes) {
-  bool shareController = cpuOnly;
+void mlir::tac::buildAdaptivePipeline(OpPassManager &pm,
+                                      const AdaptivePipelineOptions &options) {
+  buildAdaptiveBlocksPipeline(pm, options);
+  buildVariantsPipeline(pm, options);
+}
+
+KernelsPipelineOptions KernelsPipelineOptions::forTargets(bool cuda) {
+  KernelsPipelineOptions options;
+  options.shareController = !cuda;
+  options.mergeFills = !cuda;
+  return options;
+}
+
+void mlir::tac::buildKernelsPipeline(OpPassManager &pm,
+                                     const KernelsPipelineOptions &options) {
   TacPreparePlanFunctionsOptions prepare;
-  prepare.shareController = shareController;
+  prepare.shareController = options.shareController;
   pm.addPass(createTacPreparePlanFunctions(prepare));
   // Variants no longer do the work they share with the controller: cost
   // them again, so a run's FLOPs are controller + variant.
-  if (shareController)
+  if (options.shareController)
     pm.addPass(createTacEstimateCost());
   pm.addPass(createTacLowerToSCF());
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createTacConvToGemm());
-  if (!batchSizes.empty()) {
+  if (!options.batchSizes.empty()) {
     TacBatchRowsOptions batch;
-    batch.sizes.assign(batchSizes.begin(), batchSizes.end());
+    batch.sizes.assign(options.batchSizes.begin(), options.batchSizes.end());
     pm.addPass(createTacBatchRows(batch));
   }
   pm.addPass(createTacFuseElementwise());
@@ -55,24 +75,44 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm, bool cpuOnly,
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   pm.addPass(createCanonicalizerPass());
   TacOutlineKernelsOptions outline;
-  outline.mergeFills = cpuOnly;
+  outline.mergeFills = options.mergeFills;
   pm.addPass(createTacOutlineKernels(outline));
+}
+
+void mlir::tac::buildLoopsToLLVMPipeline(OpPassManager &pm,
+                                         const LoopsToLLVMOptions &options) {
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass()); // what expanding the metadata made
+  pm.addPass(createConvertMathToFuncs());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  ConvertFuncToLLVMPassOptions func;
+  func.useBarePtrCallConv = options.barePtrCallConv;
+  pm.addPass(createConvertFuncToLLVMPass(func));
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
 /// The reference lowering to LLVM: every loop scalar, no tiling or
 /// vectorisation. Slow, simple, and the oracle the optimised backends are
 /// checked against (with mlir-runner). One definition for every script.
-static constexpr const char *kReferenceCpuPipeline =
-    "tac-lower-to-scf,convert-elementwise-to-linalg,"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "allow-return-allocs-from-loops},"
-    "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
-    "lower-affine,convert-math-to-funcs,convert-math-to-llvm,"
-    "convert-math-to-libm,finalize-memref-to-llvm,convert-arith-to-llvm,"
-    "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts";
-
-LogicalResult mlir::tac::buildReferenceCpuPipeline(OpPassManager &pm) {
-  return parsePassPipeline(kReferenceCpuPipeline, pm);
+void mlir::tac::buildReferenceCpuPipeline(OpPassManager &pm) {
+  pm.addPass(createTacLowerToSCF());
+  pm.addPass(createConvertElementwiseToLinalgPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  buildLoopsToLLVMPipeline(pm);
 }
 
 void mlir::tac::registerTacPipelines() {
@@ -80,10 +120,7 @@ void mlir::tac::registerTacPipelines() {
       "tac-reference-cpu",
       "Lower tac and upstream tensor IR to the LLVM dialect with plain loops "
       "(the reference semantics; run the result with mlir-runner)",
-      [](OpPassManager &pm) {
-        if (failed(buildReferenceCpuPipeline(pm)))
-          llvm::report_fatal_error("tac-reference-cpu: malformed pipeline");
-      });
+      buildReferenceCpuPipeline);
   PassPipelineRegistration<>(
       "tac-kernels",
       "Fuse, bufferize and outline kernels: the host functions a plan "

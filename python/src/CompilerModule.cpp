@@ -43,7 +43,6 @@ const DialectRegistry &registry() {
   static DialectRegistry *r = [] {
     auto *r = new DialectRegistry();
     mt::registerAllDialects(*r);
-    mt::registerAllPasses(); // the kernel lowering parses a pipeline
     return r;
   }();
   return *r;

@@ -120,7 +120,6 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   DialectRegistry registry;
   mlir::tac::registerAllDialects(registry);
-  mlir::tac::registerAllPasses(); // the kernel lowering parses a pipeline
   mlir::tac::registerOnnxImportCLOptions();
   llvm::cl::ParseCommandLineOptions(argc, argv, "tac compiler driver\n");
 

@@ -1,6 +1,11 @@
-//===- Pipelines.h - named tac pass pipelines -------------------*- C++ -*-===//
+//===- Pipelines.h - tac's phased pass pipelines ----------------*- C++ -*-===//
 //
-// The pipelines tac-opt registers and tac-compile runs, built in one place.
+// Every pass pipeline tac runs, built in one place by typed builders with
+// options structs: tac-compile (through lib/Driver, one builder per
+// CompilePhase), tac-opt's named pipelines (--tac-adaptive, --tac-kernels,
+// --tac-reference-cpu) and the CPU code generator call the same builders,
+// so a pipeline is spelled once. Nothing here parses pipeline text, so no
+// caller depends on global pass registration.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,8 +21,14 @@ class OpPassManager;
 
 namespace mlir::tac {
 
+/// The adaptive half of a compile (CompilePhase::Adaptive and ::Variants);
+/// also tac-opt's --tac-adaptive options.
 struct AdaptivePipelineOptions
     : public PassPipelineOptions<AdaptivePipelineOptions> {
+  ListOption<int64_t> depths{
+      *this, "depths",
+      llvm::cl::desc("Static models: truncated depths to compile as "
+                     "variants (tac-form-adaptive-blocks)")};
   Option<bool> fold{*this, "fold",
                     llvm::cl::desc("Fold identical layers (tac-fold-layers)"),
                     llvm::cl::init(true)};
@@ -26,30 +37,57 @@ struct AdaptivePipelineOptions
                       llvm::cl::init(false)};
 };
 
-/// form adaptive blocks → fold layers → specialise paths → estimate cost:
-/// an imported adaptive model becomes a controller, one static function per
-/// path and a dispatch table, each variant with its cost.
+/// CompilePhase::Adaptive: form adaptive blocks (and depth variants of a
+/// static model), clean the selector arithmetic, fold identical layers.
+void buildAdaptiveBlocksPipeline(OpPassManager &pm,
+                                 const AdaptivePipelineOptions &options);
+
+/// CompilePhase::Variants: one static function per path, each costed.
+void buildVariantsPipeline(OpPassManager &pm,
+                           const AdaptivePipelineOptions &options);
+
+/// Both phases above: an imported adaptive model becomes a controller, one
+/// static function per path and a dispatch table (`--tac-adaptive`).
 void buildAdaptivePipeline(OpPassManager &pm,
                            const AdaptivePipelineOptions &options);
 
+/// CompilePhase::Kernels options.
+struct KernelsPipelineOptions {
+  /// Variants take what the controller computed as extra arguments
+  /// (tac-prepare-plan-functions share-controller) and are costed again.
+  bool shareController = true;
+  /// Initialising fills join their consumers' kernels (tac-outline-kernels
+  /// merge-fills).
+  bool mergeFills = true;
+  /// Extra row counts (each > 1) to compile every plan function for
+  /// (tac-batch-rows), beside the one-row functions.
+  SmallVector<int64_t> batchSizes;
+
+  /// What a file for these targets supports: the CUDA backend takes
+  /// neither shared controller values nor merged fills yet.
+  static KernelsPipelineOptions forTargets(bool cuda);
+};
+
+/// CompilePhase::Kernels: tensor IR after the adaptive passes -> bufferized
+/// host functions calling `@tac_kernel_<n>` functions, the input of the
+/// plan builder and both code generators (lib/Backend). `--tac-kernels`.
+void buildKernelsPipeline(OpPassManager &pm,
+                          const KernelsPipelineOptions &options = {});
+
+/// Loops, memrefs, math and arith to the LLVM dialect: the tail of the
+/// reference lowering and the CPU kernel lowering. `barePtrCallConv`: one
+/// pointer per memref argument (the kernels' ABI).
+struct LoopsToLLVMOptions {
+  bool barePtrCallConv = false;
+};
+void buildLoopsToLLVMPipeline(OpPassManager &pm,
+                              const LoopsToLLVMOptions &options = {});
+
 /// The reference lowering of tac and upstream tensor IR to the LLVM dialect
 /// (plain loops; the oracle for optimised backends): `--tac-reference-cpu`.
-LogicalResult buildReferenceCpuPipeline(OpPassManager &pm);
+void buildReferenceCpuPipeline(OpPassManager &pm);
 
-/// Tensor IR after the adaptive passes -> bufferized host functions calling
-/// `@tac_kernel_<n>` functions, the input of the plan builder and the CPU
-/// code generator (lib/Backend).
-/// `cpuOnly`: the file holds CPU code only, so variants may take what the
-/// controller computed as extra arguments (tac-prepare-plan-functions
-/// share-controller) and initialising fills may join their consumers'
-/// kernels (tac-outline-kernels merge-fills); the CUDA backend supports
-/// neither yet.
-/// `batchSizes`: extra row counts (each > 1) to compile every plan function
-/// for (tac-batch-rows), beside the one-row functions.
-void buildKernelsPipeline(OpPassManager &pm, bool cpuOnly = true,
-                          ArrayRef<int64_t> batchSizes = {});
-
-/// Registers the pipelines with tac-opt (`--tac-adaptive`,
+/// Registers the pipelines with tac-opt (`--tac-adaptive`, `--tac-kernels`,
 /// `--tac-reference-cpu`).
 void registerTacPipelines();
 
