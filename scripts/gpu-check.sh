@@ -145,8 +145,27 @@ prepare() {
   cp "$run" "$tests" "$bundle/bin/"
   cp -P "$build"/lib/libtacrt.so* "$bundle/lib/"
   write_peers >"$bundle/gpu_peers.py"
-  cp "$ROOT/test/Import/Models/export_models.py" "$bundle/"
-  "${PYTHON:-python3}" "$ROOT/test/Cuda/make_models.py" \
+  # The PyTorch peers' models: export_models.py imports the one ViT
+  # definition (tac.train.model, plain PyTorch) from <repo>/python; the
+  # bundle keeps that layout with empty package files (the real tac
+  # package needs its compiled extensions).
+  mkdir -p "$bundle/test/Import/Models" "$bundle/python/tac/train"
+  cp "$ROOT/test/Import/Models/export_models.py" "$bundle/test/Import/Models/"
+  cp "$ROOT/python/tac/train/model.py" "$bundle/python/tac/train/"
+  : >"$bundle/python/tac/__init__.py"
+  : >"$bundle/python/tac/train/__init__.py"
+  # make_models.py writes one model with onnx and NumPy: the project venv's.
+  local py=${PYTHON:-python3}
+  [[ -z ${PYTHON:-} && -x $ROOT/.venv/bin/python ]] && py=$ROOT/.venv/bin/python
+  # The peers' models must import from the bundle alone (where PyTorch is).
+  if "$py" -c "import torch" 2>/dev/null; then
+    (cd / && "$py" -c "import importlib.util as u, sys
+s = u.spec_from_file_location('em', sys.argv[1]); m = u.module_from_spec(s)
+s.loader.exec_module(m); m.ViT; m.Bert" \
+      "$bundle/test/Import/Models/export_models.py") ||
+      die "the bundle's export_models.py does not import on its own"
+  fi
+  "$py" "$ROOT/test/Cuda/make_models.py" \
     --tac-compile "$compile" --out "$bundle/models" >&2
   # tac-run's other dependencies (protobuf, ONNX's protobuf classes) are
   # Debian libraries the GPU machine may not have: bundle them too.
@@ -267,7 +286,7 @@ run() {
 
   # 4. PyTorch peers.
   note "PyTorch peers ..."
-  if ! timeout 150 "$PY" "$BUNDLE/gpu_peers.py" --export-models "$BUNDLE/export_models.py" \
+  if ! timeout 150 "$PY" "$BUNDLE/gpu_peers.py" --export-models "$BUNDLE/test/Import/Models/export_models.py" \
       --out "$OUT/peers.json" >"$OUT/peers.log" 2>&1; then
     note "PyTorch peers failed (see peers.log)"
     FAILED=1

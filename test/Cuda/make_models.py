@@ -6,8 +6,10 @@ classifier-head matmul: the kernels that run as one block per output) and,
 when present, the bundled adaptive Fashion-MNIST ViT."""
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = [
@@ -59,9 +61,17 @@ def main():
                         help="CPU level of the CPU half (portable by default)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    reductions = os.path.join(args.out, "reductions.onnx")
+    scratch = tempfile.mkdtemp(prefix="tac-cuda-models-")
+    reductions = os.path.join(scratch, "reductions.onnx")
     write_reductions_model(reductions)
-    for name, source in MODELS + [("reductions", reductions)]:
+    try:
+        return compile_models(args, MODELS + [("reductions", reductions)])
+    finally:
+        shutil.rmtree(scratch)
+
+
+def compile_models(args, models):
+    for name, source in models:
         path = os.path.join(ROOT, source)
         if not os.path.exists(path):
             print(f"skipping {name}: {source} not found")
