@@ -30,6 +30,21 @@ namespace {
 /// FunctionProto.attribute_proto (field 11, attributes with default values)
 /// is newer than libonnx 1.12's classes, which keep it as an unknown field.
 constexpr int kAttributeProtoField = 11;
+/// FunctionProto.overload (13) and NodeProto.overload (8), IR version 10:
+/// functions of one domain and name told apart, and the one a node calls.
+constexpr int kFunctionOverloadField = 13, kNodeOverloadField = 8;
+
+/// The string of an unknown length-delimited field, or "".
+std::string unknownString(const google::protobuf::Message &message,
+                          int number) {
+  const auto &unknown = message.GetReflection()->GetUnknownFields(message);
+  for (int i = 0; i < unknown.field_count(); ++i)
+    if (unknown.field(i).number() == number &&
+        unknown.field(i).type() ==
+            google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+      return unknown.field(i).length_delimited();
+  return "";
+}
 /// Functions that call others several times grow exponentially with the
 /// nesting depth; inlining stops there.
 constexpr int64_t kMaxInlinedNodes = 1000000;
@@ -57,11 +72,13 @@ private:
   static std::string canonical(const std::string &domain) {
     return domain == "ai.onnx" ? std::string() : domain;
   }
-  static std::string key(const std::string &domain, const std::string &name) {
-    return canonical(domain) + "::" + name;
+  static std::string key(const std::string &domain, const std::string &name,
+                         const std::string &overload) {
+    return canonical(domain) + "::" + name + "::" + overload;
   }
   const Function *find(const onnx::NodeProto &node) const {
-    auto it = functions.find(key(node.domain(), node.op_type()));
+    auto it = functions.find(key(node.domain(), node.op_type(),
+                                 unknownString(node, kNodeOverloadField)));
     return it == functions.end() ? nullptr : &it->second;
   }
   std::string displayName(const onnx::FunctionProto &f) const {
@@ -93,10 +110,12 @@ private:
 
 LogicalResult Inliner::collect(const onnx::ModelProto &model) {
   for (const onnx::FunctionProto &f : model.functions()) {
-    Function &fn = functions[key(f.domain(), f.name())];
+    std::string overload = unknownString(f, kFunctionOverloadField);
+    Function &fn = functions[key(f.domain(), f.name(), overload)];
     if (fn.proto)
       return fail("the model defines local function '" + displayName(f) +
-                  "' twice; tac does not support function overloads");
+                  "'" + (overload.empty() ? "" : " (overload '" + overload + "')") +
+                  " twice");
     fn.proto = &f;
     const auto &unknown = f.GetReflection()->GetUnknownFields(f);
     for (int i = 0; i < unknown.field_count(); ++i) {
