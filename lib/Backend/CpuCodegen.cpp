@@ -199,7 +199,7 @@ bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
       continue;
     auto kernel = kernelModule.lookupSymbol<func::FuncOp>(symbol);
     GemmOuterLoop outer;
-    std::optional<format::GpuGemmDesc> gemm = recogniseGemm(kernel, &outer);
+    std::optional<format::GemmDesc> gemm = recogniseGemm(kernel, &outer);
     if (!gemm)
       continue;
     if (!sgemm) {
@@ -224,7 +224,7 @@ bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
       return arith::ConstantOp::create(builder, loc,
                                        builder.getI64IntegerAttr(value));
     };
-    const format::GpuGemmDesc &g = *gemm;
+    const format::GemmDesc &g = *gemm;
     SmallVector<Value> args = {
         address(g.aArg),          address(g.bArg),
         address(g.cArg),          constant(g.batch),

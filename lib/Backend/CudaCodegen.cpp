@@ -3,7 +3,7 @@
 // The same kernel functions the CPU backend compiles (one linalg op each,
 // after tac-outline-kernels) become CUDA kernels:
 //
-//   1. GEMM recognition (recogniseGemm, Kernels.cpp): a kernel that is one
+//   1. GEMM recognition (recogniseGemm, GemmRecognition.cpp): a kernel that is one
 //      f32 contraction with plainly strided operands gets a GpuGemm
 //      description (the executor may call cuBLASLt); its generated kernel
 //      stays as the fallback.
@@ -562,7 +562,7 @@ mlir::tac::compileCudaKernels(ModuleOp module, const KernelTable &kernels,
   OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     auto func = kernelModule->lookupSymbol<func::FuncOp>(symbol);
-    if (std::optional<format::GpuGemmDesc> gemm = recogniseGemm(func)) {
+    if (std::optional<format::GemmDesc> gemm = recogniseGemm(func)) {
       result.kernels[i].hasGemm = true;
       result.kernels[i].gemm = *gemm;
     }

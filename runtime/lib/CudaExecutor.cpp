@@ -328,7 +328,7 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
       if (step.kind != format::StepKind::Kernel ||
           !m.gpuKernels[step.kernel].hasGemm)
         continue;
-      const format::GpuGemmDesc &g = m.gpuKernels[step.kernel].gemm;
+      const format::GemmDesc &g = m.gpuKernels[step.kernel].gemm;
       const format::BufferRefDesc *refs = plan.args.data() + step.firstArg;
       Alignment &al = alignment[step.kernel];
       al.a = std::min(al.a, gemmOperandAlignment(refs[g.aArg].offset,
@@ -349,7 +349,7 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
   for (size_t k = 0; k < m.gpuKernels.size(); ++k) {
     if (!m.gpuKernels[k].hasGemm)
       continue;
-    const format::GpuGemmDesc &g = m.gpuKernels[k].gemm;
+    const format::GemmDesc &g = m.gpuKernels[k].gemm;
     Gemm &out = gemms_[k];
     uint32_t prefs[4][2] = {
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment[k].b},
@@ -446,7 +446,7 @@ Status CudaExecutor::enqueue(const ExecPlan &plan, bool useBlas) {
     const format::GpuKernelDesc &kernel = m.gpuKernels[step.kernel];
     const Gemm &gemm = gemms_[step.kernel];
     if (gemm.ready && (useBlas || kernel.launches.empty())) {
-      const format::GpuGemmDesc &g = kernel.gemm;
+      const format::GemmDesc &g = kernel.gemm;
       float alpha = 1.0f, beta = g.beta;
       CUdeviceptr a = resolve(refs[g.aArg]), b = resolve(refs[g.bArg]),
                   c = resolve(refs[g.cArg]);

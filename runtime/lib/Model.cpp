@@ -695,7 +695,7 @@ Status Loader::readGpu() {
     if (numKernels > 0 && desc.launches.empty() && !kernel->gemm())
       return invalid(where + " has neither launches nor a GEMM");
     if (const fb::GpuGemm *g = kernel->gemm()) {
-      format::GpuGemmDesc &d = desc.gemm;
+      format::GemmDesc &d = desc.gemm;
       desc.hasGemm = true;
       d.aArg = g->a_arg();
       d.bArg = g->b_arg();
@@ -770,7 +770,7 @@ Status Loader::checkGpuPlan(const std::string &label,
     const format::StepDesc &step = plan.steps[s];
     if (step.kind != StepKind::Kernel || !m.gpuKernels[step.kernel].hasGemm)
       continue;
-    const format::GpuGemmDesc &g = m.gpuKernels[step.kernel].gemm;
+    const format::GemmDesc &g = m.gpuKernels[step.kernel].gemm;
     struct {
       const char *name;
       uint32_t arg;

@@ -206,7 +206,7 @@ buildGpuKernels(flatbuffers::FlatBufferBuilder &fbb, const ModelDesc &model) {
     }
     flatbuffers::Offset<fb::GpuGemm> gemm = 0;
     if (kernel.hasGemm) {
-      const GpuGemmDesc &g = kernel.gemm;
+      const GemmDesc &g = kernel.gemm;
       gemm = fb::CreateGpuGemm(fbb, g.aArg, g.bArg, g.cArg, g.batch, g.m, g.n,
                                g.k, g.aTrans, g.bTrans, g.lda, g.ldb, g.ldc,
                                g.strideA, g.strideB, g.strideC, g.beta);

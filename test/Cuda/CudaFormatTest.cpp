@@ -155,7 +155,7 @@ TEST(CudaLoader, LaunchShape) {
 
 TEST(CudaLoader, GemmChecks) {
   format::ModelDesc desc = cudaModel();
-  format::GpuGemmDesc &g = desc.gpuKernels[Mul].gemm;
+  format::GemmDesc &g = desc.gpuKernels[Mul].gemm;
   desc.gpuKernels[Mul].hasGemm = true;
   g.cArg = 0; // tac_test_mul(out, a, b)
   g.aArg = 1;

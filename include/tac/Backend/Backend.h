@@ -98,7 +98,7 @@ struct GemmOuterLoop {
   int64_t count = 1;
   int64_t strideA = 0, strideB = 0, strideC = 0;
 };
-std::optional<format::GpuGemmDesc>
+std::optional<format::GemmDesc>
 recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 
 /// One CPU level to compile the kernels for.

@@ -112,7 +112,7 @@ struct GpuLaunchDesc {
 };
 
 /// A (batched) f32 matrix product a kernel computes (GpuGemm in tacm.fbs).
-struct GpuGemmDesc {
+struct GemmDesc {
   uint32_t aArg = 0, bArg = 1, cArg = 2;
   uint32_t batch = 1;
   uint64_t m = 0, n = 0, k = 0;
@@ -126,7 +126,7 @@ struct GpuGemmDesc {
 struct GpuKernelDesc {
   std::vector<GpuLaunchDesc> launches;
   bool hasGemm = false;
-  GpuGemmDesc gemm;
+  GemmDesc gemm;
 };
 
 /// A CUDA code object: "fatbin" or "ptx" bytes.

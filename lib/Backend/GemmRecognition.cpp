@@ -1,16 +1,13 @@
-//===- Kernels.cpp - what both backends do with the kernel functions ------===//
+//===- GemmRecognition.cpp - kernels that are one (batched) GEMM ----------===//
 //
-// Both backends compile the same kernel functions (tac-outline-kernels) from
-// a module of their own, with every argument seen from its view's first
-// element. A kernel whose only op is an f32 multiply-add contraction with plainly
+// A kernel whose only op is an f32 multiply-add contraction with plainly
 // strided operands is a (batched) GEMM both backends hand to a library:
-// BLAS on the CPU, cuBLASLt on CUDA. The description is row-major: A is
-// M x K, B is K x N, C is M x N, each possibly transposed, with leading
-// dimensions and per-batch strides in elements.
+// BLAS on the CPU, cuBLASLt on CUDA. The description (GemmDesc) is
+// row-major: A is M x K, B is K x N, C is M x N, each possibly transposed,
+// with leading dimensions and per-batch strides in elements.
 //
 //===----------------------------------------------------------------------===//
 
-#include <array>
 #include "tac/Backend/Backend.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -18,12 +15,9 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/IR/Matchers.h"
-#include "mlir/IR/PatternMatch.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Program.h"
+
+#include <array>
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -78,84 +72,7 @@ FailureOr<Group> collapse(ArrayRef<unsigned> dims, AffineMap map,
 
 } // namespace
 
-void mlir::tac::reorderLinalgLoops(
-    ModuleOp module,
-    function_ref<SmallVector<unsigned>(linalg::LinalgOp)> chooseOrder) {
-  IRRewriter rewriter(module.getContext());
-  SmallVector<linalg::LinalgOp> ops;
-  module.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
-  for (linalg::LinalgOp op : ops) {
-    SmallVector<unsigned> order = chooseOrder(op);
-    if (order.empty() ||
-        llvm::equal(order, llvm::seq<unsigned>(0, op.getNumLoops())))
-      continue;
-    rewriter.setInsertionPoint(op);
-    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-    if (!generic) {
-      FailureOr<linalg::GenericOp> general =
-          linalg::generalizeNamedOp(rewriter, op);
-      if (failed(general))
-        continue;
-      generic = *general;
-    }
-    (void)linalg::interchangeGenericOp(rewriter, generic, order);
-  }
-}
-
-LogicalResult mlir::tac::runTool(StringRef program, ArrayRef<StringRef> args,
-                                 Location loc) {
-  SmallString<128> log;
-  if (llvm::sys::fs::createTemporaryFile("tac-tool", "log", log))
-    return emitError(loc, "cannot create a temporary file for a tool log");
-  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
-                                          StringRef(log)};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(program, args, std::nullopt, redirects, 0,
-                                     0, &message);
-  auto output = llvm::MemoryBuffer::getFile(log);
-  llvm::sys::fs::remove(log);
-  if (rc != 0)
-    return emitError(loc, "")
-           << program << " failed ("
-           << (message.empty() ? "exit " + std::to_string(rc) : message)
-           << "): " << (output ? (*output)->getBuffer().trim() : "");
-  return success();
-}
-
-FailureOr<OwningOpRef<ModuleOp>>
-mlir::tac::extractKernelModule(ModuleOp module, const KernelTable &kernels) {
-  Location loc = module.getLoc();
-  OwningOpRef<ModuleOp> kernelModule = ModuleOp::create(loc);
-  OpBuilder builder(module.getContext());
-  builder.setInsertionPointToEnd(kernelModule->getBody());
-  for (const std::string &symbol : kernels.symbols) {
-    auto kernel = module.lookupSymbol<func::FuncOp>(symbol);
-    if (!kernel)
-      return emitError(loc, "kernel @") << symbol << " not found";
-    auto copy = cast<func::FuncOp>(builder.clone(*kernel));
-    copy.setPublic();
-    // The runtime passes a pointer to each view's first element: the kernel
-    // sees every argument at offset 0.
-    SmallVector<Type> inputs;
-    for (BlockArgument arg : copy.getArguments()) {
-      auto type = cast<MemRefType>(arg.getType());
-      SmallVector<int64_t> strides;
-      int64_t offset;
-      if (succeeded(type.getStridesAndOffset(strides, offset)) && offset != 0) {
-        type = MemRefType::get(
-            type.getShape(), type.getElementType(),
-            StridedLayoutAttr::get(type.getContext(), 0, strides),
-            type.getMemorySpace());
-        arg.setType(type);
-      }
-      inputs.push_back(type);
-    }
-    copy.setType(FunctionType::get(module.getContext(), inputs, {}));
-  }
-  return kernelModule;
-}
-
-std::optional<format::GpuGemmDesc>
+std::optional<format::GemmDesc>
 mlir::tac::recogniseGemm(func::FuncOp func, GemmOuterLoop *outer) {
   linalg::LinalgOp op;
   // A zero fill of the output before the contraction (tac-outline-kernels
@@ -265,7 +182,7 @@ mlir::tac::recogniseGemm(func::FuncOp func, GemmOuterLoop *outer) {
       (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
     return std::nullopt;
 
-  format::GpuGemmDesc g;
+  format::GemmDesc g;
   // Operands name kernel arguments (the runtime's step arguments).
   auto argNumber = [](OpOperand *operand) -> std::optional<uint32_t> {
     if (auto arg = dyn_cast<BlockArgument>(operand->get()))
