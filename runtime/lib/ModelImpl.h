@@ -2,6 +2,7 @@
 #ifndef TACRT_LIB_MODELIMPL_H
 #define TACRT_LIB_MODELIMPL_H
 
+#include "tacm_format.h"
 #include "tacrt/tacrt.hpp"
 
 #include <map>

@@ -1,5 +1,6 @@
 // verifyPlanMemory: the compiler's arena allocation must never give one byte
 // to two values that are alive at the same step.
+#include "tacm_format.h"
 #include "tacrt/tacrt.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // The .tacm writer and the pieces of the format both sides share: checksum,
 // dtype table. See tacm_format.h for the layout.
-#include "tacrt/tacm_format.h"
+#include "tacm_format.h"
 
 #include "tacm_generated.h"
 

@@ -3,7 +3,7 @@
 #ifndef TACRT_TEST_TESTMODELS_H
 #define TACRT_TEST_TESTMODELS_H
 
-#include "tacrt/tacm_format.h"
+#include "tacm_format.h"
 
 #include <array>
 #include <string>

@@ -17,7 +17,7 @@
 #ifndef TAC_BACKEND_BACKEND_H
 #define TAC_BACKEND_BACKEND_H
 
-#include "tacrt/tacm_format.h"
+#include "tacm_format.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"

@@ -13,7 +13,7 @@
 #define TAC_DRIVER_DRIVER_H
 
 #include "tac/Import/OnnxImporter.h"
-#include "tacrt/tacm_format.h"
+#include "tacm_format.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"

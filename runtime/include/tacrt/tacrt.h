@@ -22,6 +22,8 @@
 #ifndef TACRT_TACRT_H
 #define TACRT_TACRT_H
 
+#include "tacrt/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,47 +87,47 @@ typedef struct tac_session tac_session;
 
 /* The message of this thread's last failed call ("" if none). Valid until
  * this thread's next failing call. */
-const char *tac_last_error(void);
+TACRT_API const char *tac_last_error(void);
 /* "0.1.0" */
-const char *tac_version(void);
-const char *tac_dtype_name(tac_dtype dtype);
+TACRT_API const char *tac_version(void);
+TACRT_API const char *tac_dtype_name(tac_dtype dtype);
 
-tac_status tac_model_load(const char *path, tac_model **model);
+TACRT_API tac_status tac_model_load(const char *path, tac_model **model);
 /* tac_model_load that refuses the file unless its SHA-256 (64 hex digits,
  * as sha256sum prints) and its producer ("tac 0.1.0") are the given ones;
  * NULL: any. A .tacm holds native code (docs/runtime.md, "Trust"). */
-tac_status tac_model_load_pinned(const char *path, const char *sha256,
+TACRT_API tac_status tac_model_load_pinned(const char *path, const char *sha256,
                                  const char *producer, tac_model **model);
 /* The same from a .tacm file held in memory (the bytes are copied). */
-tac_status tac_model_load_memory(const void *data, size_t size,
+TACRT_API tac_status tac_model_load_memory(const void *data, size_t size,
                                  tac_model **model);
-void tac_model_free(tac_model *model);
+TACRT_API void tac_model_free(tac_model *model);
 
-size_t tac_model_num_inputs(const tac_model *model);
-size_t tac_model_num_outputs(const tac_model *model);
+TACRT_API size_t tac_model_num_inputs(const tac_model *model);
+TACRT_API size_t tac_model_num_outputs(const tac_model *model);
 /* Index out of range: NULL / TAC_F32 / 0 / NULL, and tac_last_error set. */
-const char *tac_model_input_name(const tac_model *model, size_t index);
-tac_dtype tac_model_input_dtype(const tac_model *model, size_t index);
-size_t tac_model_input_rank(const tac_model *model, size_t index);
-const int64_t *tac_model_input_shape(const tac_model *model, size_t index);
-size_t tac_model_input_byte_size(const tac_model *model, size_t index);
-const char *tac_model_output_name(const tac_model *model, size_t index);
-tac_dtype tac_model_output_dtype(const tac_model *model, size_t index);
-size_t tac_model_output_rank(const tac_model *model, size_t index);
-const int64_t *tac_model_output_shape(const tac_model *model, size_t index);
-size_t tac_model_output_byte_size(const tac_model *model, size_t index);
+TACRT_API const char *tac_model_input_name(const tac_model *model, size_t index);
+TACRT_API tac_dtype tac_model_input_dtype(const tac_model *model, size_t index);
+TACRT_API size_t tac_model_input_rank(const tac_model *model, size_t index);
+TACRT_API const int64_t *tac_model_input_shape(const tac_model *model, size_t index);
+TACRT_API size_t tac_model_input_byte_size(const tac_model *model, size_t index);
+TACRT_API const char *tac_model_output_name(const tac_model *model, size_t index);
+TACRT_API tac_dtype tac_model_output_dtype(const tac_model *model, size_t index);
+TACRT_API size_t tac_model_output_rank(const tac_model *model, size_t index);
+TACRT_API const int64_t *tac_model_output_shape(const tac_model *model, size_t index);
+TACRT_API size_t tac_model_output_byte_size(const tac_model *model, size_t index);
 
-const char *tac_model_producer(const tac_model *model);
-uint32_t tac_model_num_paths(const tac_model *model);
-size_t tac_model_num_variants(const tac_model *model);
-int32_t tac_model_variant_path(const tac_model *model, size_t index);
-uint64_t tac_model_variant_flops(const tac_model *model, size_t index);
-uint64_t tac_model_controller_flops(const tac_model *model);
+TACRT_API const char *tac_model_producer(const tac_model *model);
+TACRT_API uint32_t tac_model_num_paths(const tac_model *model);
+TACRT_API size_t tac_model_num_variants(const tac_model *model);
+TACRT_API int32_t tac_model_variant_path(const tac_model *model, size_t index);
+TACRT_API uint64_t tac_model_variant_flops(const tac_model *model, size_t index);
+TACRT_API uint64_t tac_model_controller_flops(const tac_model *model);
 
 /* A session holds a reference to the model: freeing the model first is
  * allowed. One session per thread. tac_session_create makes a CPU session
  * with the defaults of tac_session_options_init. */
-tac_status tac_session_create(tac_model *model, tac_session **session);
+TACRT_API tac_status tac_session_create(tac_model *model, tac_session **session);
 
 typedef enum tac_device { TAC_DEVICE_CPU = 0, TAC_DEVICE_CUDA = 1 } tac_device;
 typedef enum tac_gpu_dispatch {
@@ -152,13 +154,13 @@ typedef struct tac_session_options {
   int gemm_threads;
 } tac_session_options;
 
-void tac_session_options_init(tac_session_options *options);
+TACRT_API void tac_session_options_init(tac_session_options *options);
 /* options NULL: the defaults. Errors name what is wrong (no CUDA device, a
  * CPU-only file on CUDA, GEMM threads the BLAS cannot honour, ...). */
-tac_status tac_session_create_with_options(tac_model *model,
+TACRT_API tac_status tac_session_create_with_options(tac_model *model,
                                            const tac_session_options *options,
                                            tac_session **session);
-void tac_session_free(tac_session *session);
+TACRT_API void tac_session_free(tac_session *session);
 
 /* Runs one input set, or a batch of N rows: each input's shape is the
  * model's with its leading 1 replaced by N (or a leading N added), its
@@ -167,18 +169,18 @@ void tac_session_free(tac_session *session);
  * TAC_DISPATCH_AUTO; info may be NULL. For a batch, info describes row 0
  * except flops, controller_flops and time_us (the whole batch); the path of
  * every row is tac_session_last_paths. */
-tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
+TACRT_API tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
                            size_t num_inputs, tac_tensor *outputs,
                            size_t num_outputs, const tac_run_options *options,
                            tac_run_info *info);
 /* The path each row of the session's last successful run took (owned by
  * the session, valid until its next run); *rows gets their count. */
-const int32_t *tac_session_last_paths(const tac_session *session,
+TACRT_API const int32_t *tac_session_last_paths(const tac_session *session,
                                       size_t *rows);
 /* The row counts the model's plans were compiled for (1, then
  * tac-compile --batch-sizes), ascending; index out of range: 0. */
-uint32_t tac_model_num_batch_sizes(const tac_model *model);
-uint32_t tac_model_batch_size(const tac_model *model, uint32_t index);
+TACRT_API uint32_t tac_model_num_batch_sizes(const tac_model *model);
+TACRT_API uint32_t tac_model_batch_size(const tac_model *model, uint32_t index);
 
 #ifdef __cplusplus
 }

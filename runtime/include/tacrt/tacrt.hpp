@@ -15,7 +15,8 @@
 #ifndef TACRT_TACRT_HPP
 #define TACRT_TACRT_HPP
 
-#include "tacrt/tacm_format.h"
+#include "tacrt/dtype.h"
+#include "tacrt/export.h"
 
 #include <cstdint>
 #include <memory>
@@ -31,8 +32,8 @@ using format::dtypeName;
 using format::dtypeSize;
 
 /// The runtime's version ("0.1.0") and the .tacm format it reads.
-const char *version();
-uint32_t formatVersion();
+TACRT_API const char *version();
+TACRT_API uint32_t formatVersion();
 
 //===----------------------------------------------------------------------===//
 // Status / Expected
@@ -49,7 +50,7 @@ enum class ErrorCode {
 
 /// Ok, or an error code with a message that says what is wrong and what to
 /// do about it.
-class [[nodiscard]] Status {
+class [[nodiscard]] TACRT_API Status {
 public:
   Status() = default;
   static Status success() { return Status(); }
@@ -94,10 +95,10 @@ private:
 
 /// Bytes of a dense tensor, or nullopt when the shape has a negative
 /// dimension or the size overflows.
-std::optional<uint64_t> tensorBytes(DType dtype,
+TACRT_API std::optional<uint64_t> tensorBytes(DType dtype,
                                     const std::vector<int64_t> &shape);
 /// "float32[1, 4]"
-std::string describeType(DType dtype, const std::vector<int64_t> &shape);
+TACRT_API std::string describeType(DType dtype, const std::vector<int64_t> &shape);
 
 /// The name, element type and static shape of a model input or output.
 struct TensorSpec {
@@ -109,7 +110,7 @@ struct TensorSpec {
 
 /// A dense, C-order tensor: either a view of caller memory or a buffer it
 /// owns (shared between copies).
-class Tensor {
+class TACRT_API Tensor {
 public:
   Tensor() = default;
   /// Views `data` (not copied, not freed): caller memory, aligned to at least
@@ -156,7 +157,7 @@ struct VariantInfo {
 
 /// SHA-256 of `size` bytes as 64 lowercase hex digits (what sha256sum
 /// prints for a file).
-std::string sha256Hex(const void *data, size_t size);
+TACRT_API std::string sha256Hex(const void *data, size_t size);
 
 /// What the caller requires of a file before any of it is used. A .tacm
 /// holds native code that load() maps executable (docs/runtime.md, "Trust"):
@@ -179,7 +180,7 @@ using ModelRef = std::shared_ptr<const Model>;
 
 /// A verified, loaded .tacm file. Immutable after load: one Model serves any
 /// number of Sessions on any threads.
-class Model {
+class TACRT_API Model {
 public:
   /// Maps, verifies and prepares `path`. Every check failure (size, magic,
   /// version, checksum, FlatBuffer, plan consistency, memory plan, CPU
@@ -287,13 +288,13 @@ struct RunInfo {
 /// How many rows a tensor of `shape` holds for a model tensor `spec` (one
 /// row): `spec` itself is 1 row; N rows are `spec` with its leading 1
 /// replaced by N, or `spec` with a leading N added. nullopt: neither.
-std::optional<uint64_t> rowsOf(const std::vector<int64_t> &shape,
+TACRT_API std::optional<uint64_t> rowsOf(const std::vector<int64_t> &shape,
                                const std::vector<int64_t> &spec);
 /// The shape of `rows` rows of model tensor `spec` (spec itself for 1).
-std::vector<int64_t> batchShape(const std::vector<int64_t> &spec,
+TACRT_API std::vector<int64_t> batchShape(const std::vector<int64_t> &spec,
                                 uint64_t rows);
 /// "float32[N, 28, 28]": the type of N rows of model tensor `spec`.
-std::string describeRows(DType dtype, const std::vector<int64_t> &spec);
+TACRT_API std::string describeRows(DType dtype, const std::vector<int64_t> &spec);
 
 /// Where a session runs.
 enum class Device { Cpu, Cuda };
@@ -326,12 +327,12 @@ struct SessionOptions {
 
 /// Whether a CUDA device can be used here; `why` gets the reason when not
 /// ("no CUDA driver (libcuda.so.1 not found)", "no CUDA device").
-bool cudaAvailable(std::string *why = nullptr);
+TACRT_API bool cudaAvailable(std::string *why = nullptr);
 
 /// Per-thread execution state: one 64-byte aligned arena (CPU), or on CUDA
 /// the device buffers, kernels and one captured graph per plan. A Session
 /// is not thread-safe; create one per thread (they share the Model).
-class Session {
+class TACRT_API Session {
 public:
   static Expected<std::unique_ptr<Session>> create(ModelRef model);
   static Expected<std::unique_ptr<Session>>
@@ -389,17 +390,6 @@ private:
   std::vector<int32_t> rowVariant_, rowRequested_;
   std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
 };
-
-//===----------------------------------------------------------------------===//
-// Checks usable before writing a file (the loader runs them too)
-//===----------------------------------------------------------------------===//
-
-/// Checks a plan's arena allocation (PlanDesc::buffers): every buffer lies in
-/// [0, arenaBytes) with firstStep <= lastStep < steps; no two buffers whose
-/// step ranges intersect share bytes; every Arena BufferRef a step uses (and
-/// every Arena output, used at the last step) lies inside a buffer live at
-/// that step. A plan without buffers passes (nothing to check).
-Status verifyPlanMemory(const format::PlanDesc &plan);
 
 } // namespace tac::rt
 

@@ -1,5 +1,6 @@
 // tacm_format.h: the .tacm file layout shared by the writer (tac-compile) and
-// the reader (libtacrt). Plain C++ and FlatBuffers only: no LLVM/MLIR.
+// the reader (libtacrt). Plain C++ and FlatBuffers only: no LLVM/MLIR. Not
+// installed: applications see the file only through libtacrt's API.
 //
 // File layout (all integers little-endian):
 //   [0, 64)            TacmHeader
@@ -10,6 +11,8 @@
 // anywhere is caught before anything is parsed or executed.
 #ifndef TACRT_TACM_FORMAT_H
 #define TACRT_TACM_FORMAT_H
+
+#include "tacrt/dtype.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -39,10 +42,6 @@ uint64_t checksum64(const void *data, size_t size);
 
 // ---- Writer-side description (what tac-compile fills in) ----------------
 
-enum class DType : uint8_t { F32 = 0, F16, BF16, F64, I8, I16, I32, I64, U8, Bool,
-                            U16, U32, U64 };
-size_t dtypeSize(DType type);
-const char *dtypeName(DType type);
 
 struct TensorSpecDesc {
   std::string name;
@@ -182,5 +181,16 @@ bool writeTacm(const ModelDesc &model, const std::string &path,
 std::vector<uint8_t> serializeTacm(const ModelDesc &model);
 
 } // namespace tac::format
+
+namespace tac::rt {
+class Status;
+/// Checks a plan's arena allocation (PlanDesc::buffers): every buffer lies in
+/// [0, arenaBytes) with firstStep <= lastStep < steps; no two buffers whose
+/// step ranges intersect share bytes; every Arena BufferRef a step uses (and
+/// every Arena output, used at the last step) lies inside a buffer live at
+/// that step. A plan without buffers passes (nothing to check). The loader
+/// runs it on every plan; the compiler before writing a file.
+Status verifyPlanMemory(const format::PlanDesc &plan);
+} // namespace tac::rt
 
 #endif // TACRT_TACM_FORMAT_H

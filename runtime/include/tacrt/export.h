@@ -1,0 +1,15 @@
+/* export.h: what libtacrt exports. The library is built with hidden default
+ * visibility; only declarations marked TACRT_API (the C API, the C++ API's
+ * classes and functions) are part of its ABI. */
+#ifndef TACRT_EXPORT_H
+#define TACRT_EXPORT_H
+
+#if defined(TACRT_STATIC)
+#define TACRT_API
+#elif defined(__cplusplus)
+#define TACRT_API [[gnu::visibility("default")]]
+#else
+#define TACRT_API __attribute__((visibility("default")))
+#endif
+
+#endif /* TACRT_EXPORT_H */
