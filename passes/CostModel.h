@@ -18,7 +18,13 @@
 //   `outs` operand is read only when its payload uses it.
 // - activation memory: a liveness-based plan of the function's intermediate
 //   tensors in one arena, with in-place reuse; inputs and constants live
-//   outside the arena, returned values inside it.
+//   outside the arena, returned values inside it. The buffers are placed by
+//   the planner the backend's plan builder uses too
+//   (tac/Analysis/ArenaPlanner.h).
+//
+// Implemented in OpCost.cpp (sizes, op and function FLOPs/bytes),
+// ArenaLiveness.cpp (buffers and live ranges) and CostReport.cpp (module
+// costs, attributes, the table).
 //
 //===----------------------------------------------------------------------===//
 

@@ -7,11 +7,14 @@
 // unrolled into steps that share one kernel, and every memref.alloc
 // executed becomes one arena buffer. Buffers are then placed in one arena
 // by liveness over the step list, so buffers that are never live at the
-// same step share bytes.
+// same step share bytes; the placement is the one arena planner of tac
+// (tac/Analysis/ArenaPlanner.h), shared with the cost model.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tac/Backend/Backend.h"
+
+#include "tac/Analysis/ArenaPlanner.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -392,37 +395,22 @@ LogicalResult PlanBuilder::replayOp(Operation *op) {
          << "been outlined into a kernel (tac-outline-kernels)";
 }
 
-/// Greedy placement by decreasing size: each buffer takes the lowest offset
-/// that overlaps no placed buffer live at the same time.
+/// Places the buffers used by some step with the planner the cost model
+/// uses too (tac/Analysis/ArenaPlanner.h); positions are steps, and every
+/// offset is a multiple of the section alignment.
 void PlanBuilder::placeBuffers(uint64_t &arenaBytes) {
-  std::vector<uint32_t> order;
-  for (uint32_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].first >= 0 && buffers[i].size > 0)
-      order.push_back(i);
-  llvm::stable_sort(order, [&](uint32_t a, uint32_t b) {
-    return buffers[a].size > buffers[b].size;
-  });
   std::vector<uint32_t> placed;
-  arenaBytes = 0;
-  for (uint32_t id : order) {
-    ArenaBuffer &buffer = buffers[id];
-    std::vector<std::pair<uint64_t, uint64_t>> busy;
-    for (uint32_t other : placed) {
-      const ArenaBuffer &o = buffers[other];
-      if (o.first <= buffer.last && buffer.first <= o.last)
-        busy.push_back({o.offset, o.offset + o.size});
+  SmallVector<ArenaRequest> requests;
+  for (uint32_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].first >= 0 && buffers[i].size > 0) {
+      placed.push_back(i);
+      requests.push_back({int64_t(buffers[i].size), buffers[i].first,
+                          buffers[i].last});
     }
-    llvm::sort(busy);
-    uint64_t offset = 0;
-    for (auto [begin, end] : busy) {
-      if (offset + buffer.size <= begin)
-        break;
-      offset = std::max(offset, end);
-    }
-    buffer.offset = offset;
-    arenaBytes = std::max(arenaBytes, offset + buffer.size);
-    placed.push_back(id);
-  }
+  ArenaLayout layout = placeArena(requests, kAlign);
+  for (auto [id, offset] : llvm::zip(placed, layout.offsets))
+    buffers[id].offset = uint64_t(offset);
+  arenaBytes = uint64_t(layout.arenaBytes);
 }
 
 BufferRefDesc PlanBuilder::resolve(const PendingRef &ref) const {

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/CostModel.h"
+#include "tac/Analysis/ArenaPlanner.h"
 #include "tac/InitAll.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -559,6 +560,43 @@ func.func @two(%x: tensor<17xf32>) -> (tensor<17xf32>, tensor<17xf32>) {
   CostOptions aligned;
   aligned.alignment = 64;
   EXPECT_EQ(planArena(func, aligned).arenaBytes, 256);
+}
+
+// The shared planner (tac/Analysis/ArenaPlanner.h) that the cost model and
+// the backend's plan builder both call.
+TEST(ArenaPlannerTest, ReusesDeadBytesAndKeepsLiveOnesApart) {
+  // a [0,1] and b [2,3] never live together: they share bytes; c [1,2]
+  // overlaps both; d has no bytes.
+  std::vector<ArenaRequest> requests = {
+      {100, 0, 1}, {100, 2, 3}, {50, 1, 2}, {0, 0, 3}};
+  ArenaLayout layout = placeArena(requests);
+  EXPECT_EQ(layout.arenaBytes, 150);
+  EXPECT_EQ(layout.maxLiveBytes, 150);
+  EXPECT_EQ(layout.offsets[0], layout.offsets[1]);
+  EXPECT_FALSE(findArenaConflict(requests, layout).has_value());
+
+  // 64-byte alignment: sizes round up to 128 and 64, offsets are multiples.
+  ArenaLayout aligned = placeArena(requests, 64);
+  EXPECT_EQ(aligned.arenaBytes, 192);
+  for (int64_t offset : aligned.offsets)
+    EXPECT_EQ(offset % 64, 0);
+  EXPECT_FALSE(findArenaConflict(requests, aligned, 64).has_value());
+
+  // The checker finds two live buffers on the same bytes.
+  ArenaLayout bad = layout;
+  bad.offsets[2] = bad.offsets[0];
+  EXPECT_TRUE(findArenaConflict(requests, bad).has_value());
+}
+
+TEST(ArenaPlannerTest, ReachesTheLiveBound) {
+  // At most 160 bytes are live at once (position 0: 96 + 64); the placement
+  // leaves no gap.
+  std::vector<ArenaRequest> requests = {
+      {96, 0, 0}, {64, 1, 2}, {64, 0, 1}, {32, 2, 3}, {32, 3, 3}};
+  ArenaLayout layout = placeArena(requests);
+  EXPECT_FALSE(findArenaConflict(requests, layout).has_value());
+  EXPECT_EQ(layout.maxLiveBytes, 160);
+  EXPECT_EQ(layout.arenaBytes, 160);
 }
 
 TEST_F(CostModelTest, UnknownOpsAreListedNotFatal) {
