@@ -4,7 +4,7 @@
 // buffer, the busy byte ranges are those of the placed buffers live at the
 // same time; the buffer takes the smallest gap between them that fits, or
 // goes on top. Several orders are tried because no single greedy order wins
-// on every model (see docs/backend.md, "The arena").
+// on every model (see docs/backend.md, "Plans and the arena").
 //
 //===----------------------------------------------------------------------===//
 
