@@ -4,6 +4,7 @@
 // plan and memory-plan checks; even loads the bytes as they are. Verify
 // only (LoadOptions::mapCode = false): a mutated code object is never
 // mapped, so every crash is the loader's.
+#include "tacm_format.h"
 #include "tacrt/tacrt.hpp"
 
 #include <cstring>
