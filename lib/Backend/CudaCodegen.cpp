@@ -163,38 +163,16 @@ FailureOr<scf::ParallelOp> linearise(RewriterBase &rewriter,
   return flat;
 }
 
-/// How a reduction combiner reduces across a block (gpu.all_reduce) and the
-/// neutral element each thread starts from (0 for add, -inf for max, ...).
-struct CombinerKind {
-  gpu::AllReduceOperation across;
-  arith::AtomicRMWKind neutral;
-};
-
-std::optional<CombinerKind> combinerKind(Operation *combiner) {
+/// How gpu.all_reduce combines a block's partial results for `combiner`.
+std::optional<gpu::AllReduceOperation> allReduceKind(Operation *combiner) {
   using R = gpu::AllReduceOperation;
-  using N = arith::AtomicRMWKind;
-  return llvm::TypeSwitch<Operation *, std::optional<CombinerKind>>(combiner)
-      .Case([](arith::AddFOp) {
-        return CombinerKind{R::ADD, N::addf};
-      })
-      .Case([](arith::AddIOp) {
-        return CombinerKind{R::ADD, N::addi};
-      })
-      .Case([](arith::MulFOp) {
-        return CombinerKind{R::MUL, N::mulf};
-      })
-      .Case([](arith::MaxNumFOp) {
-        return CombinerKind{R::MAXNUMF, N::maxnumf};
-      })
-      .Case([](arith::MinNumFOp) {
-        return CombinerKind{R::MINNUMF, N::minnumf};
-      })
-      .Case([](arith::MaximumFOp) {
-        return CombinerKind{R::MAXIMUMF, N::maximumf};
-      })
-      .Case([](arith::MinimumFOp) {
-        return CombinerKind{R::MINIMUMF, N::minimumf};
-      })
+  return llvm::TypeSwitch<Operation *, std::optional<R>>(combiner)
+      .Case<arith::AddFOp, arith::AddIOp>([](auto) { return R::ADD; })
+      .Case([](arith::MulFOp) { return R::MUL; })
+      .Case([](arith::MaxNumFOp) { return R::MAXNUMF; })
+      .Case([](arith::MinNumFOp) { return R::MINNUMF; })
+      .Case([](arith::MaximumFOp) { return R::MAXIMUMF; })
+      .Case([](arith::MinimumFOp) { return R::MINIMUMF; })
       .Default([](Operation *) { return std::nullopt; });
 }
 
@@ -225,9 +203,12 @@ LogicalResult mapBlockReduction(func::FuncOp func) {
   if (!reduced || combiners.size() != 1)
     return success();
   Operation *combiner = combiners.front();
-  std::optional<CombinerKind> kind = combinerKind(combiner);
+  // Each thread starts from the combiner's neutral element (0 for add,
+  // -inf for max, ...).
+  std::optional<gpu::AllReduceOperation> kind = allReduceKind(combiner);
+  std::optional<TypedAttr> neutral = arith::getNeutralElement(combiner);
   BlockArgument outArg = op.getRegionOutputArgs().front();
-  if (!kind || !outArg.getType().isIntOrFloat())
+  if (!kind || !neutral || !outArg.getType().isIntOrFloat())
     return success();
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
@@ -275,8 +256,7 @@ LogicalResult mapBlockReduction(func::FuncOp func) {
     return func.emitError("GPU mapping: invalid loop mapping");
   b.setInsertionPointToStart(lanes.getBody());
   Value lane = lanes.getInductionVars()[0];
-  Type elementType = outArg.getType();
-  Value identity = arith::getIdentityValue(kind->neutral, elementType, b, loc);
+  Value identity = arith::ConstantOp::create(b, loc, *neutral);
 
   // Each lane: its partial result over reduction elements lane, lane +
   // threads, ...
@@ -324,7 +304,7 @@ LogicalResult mapBlockReduction(func::FuncOp func) {
   b.setInsertionPointAfter(strided);
   Value total = gpu::AllReduceOp::create(
       b, loc, strided.getResult(0),
-      gpu::AllReduceOperationAttr::get(ctx, kind->across), /*uniform=*/true);
+      gpu::AllReduceOperationAttr::get(ctx, *kind), /*uniform=*/true);
   Value first =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0));
   auto store = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
