@@ -4,9 +4,7 @@
 #ifndef TACRT_EXPORT_H
 #define TACRT_EXPORT_H
 
-#if defined(TACRT_STATIC)
-#define TACRT_API
-#elif defined(__cplusplus)
+#if defined(__cplusplus)
 #define TACRT_API [[gnu::visibility("default")]]
 #else
 #define TACRT_API __attribute__((visibility("default")))
