@@ -757,9 +757,13 @@ LogicalResult importRotaryEmbedding(NodeContext &n) {
   int64_t half = rot / 2;
   bool interleaved = n.intAttr("interleaved", 0) != 0;
   // The caches: [max_position, half] with position_ids [B, S], else
-  // [B, S, half].
+  // [B, S, half]. (A scalar cos_cache has no max_position; the rank check
+  // below rejects it.)
   SmallVector<int64_t> cacheShape =
-      positions ? SmallVector<int64_t>{cosCache->getShape()[0], half}
+      positions ? SmallVector<int64_t>{cosCache->getRank() == 0
+                                           ? 0
+                                           : cosCache->getShape()[0],
+                                       half}
                 : SmallVector<int64_t>{batch, seq, half};
   for (const OnnxValue *c : {&*cosCache, &*sinCache})
     if (c->getShape() != ArrayRef<int64_t>(cacheShape) ||
@@ -1370,7 +1374,7 @@ LogicalResult importAttention(NodeContext &n) {
                   "are " +
                   shapeString(ks) + " and " + shapeString(vs) +
                   " (in the 4-D layout)");
-  if (qHeads % kvHeads != 0)
+  if (kvHeads == 0 || qHeads % kvHeads != 0)
     return n.fail("the " + Twine(qHeads) + " query heads are not a multiple "
                   "of the " + Twine(kvHeads) + " key/value heads");
   int64_t groupSize = qHeads / kvHeads;

@@ -304,7 +304,7 @@ LogicalResult importResize(NodeContext &n) {
       outShape[a] = (*sizes)[i];
       scale[a] = static_cast<double>((*sizes)[i]) / shape[a];
     }
-    if (policy != "stretch") {
+    if (policy != "stretch" && !axes.empty()) {
       double s = scale[axes[0]];
       for (int64_t a : axes)
         s = policy == "not_larger" ? std::min(s, scale[a])
