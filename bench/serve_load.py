@@ -312,8 +312,8 @@ async def kill_run(a, send, ref, x) -> int:
     await load.run()
     s = load.summary()
     sent = max(load.answers, default=-1) + 1
-    missing = [rid for rid in range(sent) if rid not in load.answers and
-               rid not in dict(load.lost)]
+    lost_ids = {rid for rid, _ in load.lost}
+    missing = [rid for rid in range(sent) if rid not in load.answers and rid not in lost_ids]
     twice = [rid for rid, k in load.answers.items() if k != 1]
     print(f"\nkill-replica run: C={c}, {sent} requests sent, {s['answered']} answered in "
           f"{s['wall_s']:.2f} s ({s['rps']:.0f}/s), p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms")
