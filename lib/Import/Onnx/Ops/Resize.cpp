@@ -342,6 +342,13 @@ LogicalResult importResize(NodeContext &n) {
       roiEnd[a] = values[axes.size() + i];
     }
   }
+  // An axis resized to nothing (a scale that rounds its size down to 0)
+  // has no taps: the output is empty and reads nothing.
+  if (llvm::is_contained(outShape, 0)) {
+    n.setOutput(0, tensor::EmptyOp::create(b, loc, outShape, element),
+                x->onnxType);
+    return success();
+  }
   // Taps of each axis that changes; others read their own index.
   SmallVector<std::optional<AxisTaps>> taps(rank);
   for (int64_t a = 0; a < rank; ++a)
@@ -399,13 +406,6 @@ LogicalResult importResize(NodeContext &n) {
     }
   }
 
-  // An axis resized to nothing (a scale that rounds its size down to 0)
-  // has no taps: the output is empty and reads nothing.
-  if (llvm::is_contained(outShape, 0)) {
-    n.setOutput(0, tensor::EmptyOp::create(b, loc, outShape, element),
-                x->onnxType);
-    return success();
-  }
   Value source = x->value;
   Value result = buildParallel(
       b, loc, ValueRange{}, {}, outShape, element,
