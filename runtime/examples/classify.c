@@ -56,7 +56,8 @@ int main(int argc, char **argv) {
   if (tac_session_create(model, &session) != TAC_OK)
     return fail("cannot create a session");
   tac_run_info info;
-  tac_run_options options = {TAC_DISPATCH_AUTO, 0, 0};
+  tac_run_options options;
+  tac_run_options_init(&options); /* automatic dispatch */
   if (tac_session_run(session, inputs, num_inputs, outputs, num_outputs,
                       &options, &info) != TAC_OK)
     return fail("the run failed");

@@ -50,6 +50,20 @@ tac_status fail(const Status &status) {
   return fail(status.code(), status.message());
 }
 
+/// An options struct the caller filled: refused unless its struct_size is
+/// this header's (it was not filled with its init function, or was compiled
+/// against another version of tacrt.h).
+template <typename Struct>
+tac_status checkStructSize(const Struct &options, const char *name) {
+  if (options.struct_size == sizeof(Struct))
+    return TAC_OK;
+  return fail(ErrorCode::InvalidArgument,
+              std::string(name) + ".struct_size is " +
+                  std::to_string(options.struct_size) + ", expected " +
+                  std::to_string(sizeof(Struct)) + ": fill the options with " +
+                  name + "_init (and rebuild against this tacrt.h)");
+}
+
 /// The spec `index` of `specs`, or null with the error set.
 const TensorSpec *spec(const tac_model *model, size_t index, bool input,
                        const char *function) {
@@ -189,6 +203,14 @@ void tac_session_options_init(tac_session_options *options) {
   options->gemm_threads = defaults.gemmThreads;
 }
 
+void tac_run_options_init(tac_run_options *options) {
+  if (!options)
+    return;
+  *options = tac_run_options{};
+  options->struct_size = sizeof(tac_run_options);
+  options->dispatch = TAC_DISPATCH_AUTO;
+}
+
 tac_status tac_session_create_with_options(tac_model *model,
                                            const tac_session_options *options,
                                            tac_session **session) {
@@ -198,13 +220,8 @@ tac_status tac_session_create_with_options(tac_model *model,
   *session = nullptr;
   SessionOptions o;
   if (options) {
-    if (options->struct_size != sizeof(tac_session_options))
-      return fail(ErrorCode::InvalidArgument,
-                  "tac_session_options.struct_size is " +
-                      std::to_string(options->struct_size) + ", expected " +
-                      std::to_string(sizeof(tac_session_options)) +
-                      ": fill the options with tac_session_options_init "
-                      "(and rebuild against this tacrt.h)");
+    if (tac_status st = checkStructSize(*options, "tac_session_options"))
+      return st;
     int device = enumValue(options->device);
     int dispatch = enumValue(options->gpu_dispatch);
     if (device != TAC_DEVICE_CPU && device != TAC_DEVICE_CUDA)
@@ -311,6 +328,8 @@ tac_status tac_session_run(tac_session *session, const tac_tensor *inputs,
 
   RunOptions runOptions;
   if (options) {
+    if (tac_status st = checkStructSize(*options, "tac_run_options"))
+      return st;
     switch (enumValue(options->dispatch)) {
     case TAC_DISPATCH_AUTO: break;
     case TAC_DISPATCH_FIXED: runOptions = RunOptions::fixed(options->path); break;

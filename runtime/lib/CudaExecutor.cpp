@@ -105,7 +105,7 @@ DeviceWeights::~DeviceWeights() {
 }
 
 Status CudaExecutor::shareWeights(int ordinal) {
-  Model::Impl &m = *model_.impl_;
+  ModelImpl &m = ModelImpl::of(model_);
   std::lock_guard<std::mutex> lock(m.deviceWeightsMutex);
   std::weak_ptr<DeviceWeights> &slot = m.deviceWeights[ordinal];
   if ((sharedWeights_ = slot.lock()))
@@ -142,8 +142,8 @@ CUdeviceptr CudaExecutor::resolve(const format::BufferRefDesc &ref) const {
 }
 
 Status CudaExecutor::init(const SessionOptions &options) {
-  m_ = model_.impl_.get();
-  const Model::Impl &m = *m_;
+  m_ = &ModelImpl::of(model_);
+  const ModelImpl &m = *m_;
   if (!m.gpuCode)
     return unsupported("'" + m.filePath +
                        "' holds no CUDA code; recompile it with tac-compile "
@@ -286,7 +286,7 @@ Status CudaExecutor::init(const SessionOptions &options) {
 }
 
 Status CudaExecutor::setUpGemms(const SessionOptions &options) {
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   gemms_.assign(m.gpuKernels.size(), Gemm());
   bool any = std::any_of(m.gpuKernels.begin(), m.gpuKernels.end(),
                          [](const auto &k) { return k.hasGemm; });
@@ -425,7 +425,7 @@ Status CudaExecutor::setUpGemms(const SessionOptions &options) {
 }
 
 Status CudaExecutor::enqueue(const ExecPlan &plan, bool useBlas) {
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   CUdeviceptr pointers[64];
   void *params[64];
   for (const ExecStep &step : plan.steps) {
@@ -513,7 +513,7 @@ Status CudaExecutor::buildSwitchGraph(const SessionOptions &options) {
       "built without nvcc (no CUDA toolkit at build time); use "
       "--dispatch=host or rebuild with the CUDA toolkit installed");
 #else
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   if (CUresult r = cu_->cuLibraryLoadData(&selectLibrary_, tacrt_select_fatbin,
                                           nullptr, nullptr, 0, nullptr,
                                           nullptr, 0);
@@ -565,7 +565,7 @@ bool CudaExecutor::everyGemmHasKernels() const {
 }
 
 Status CudaExecutor::captureSwitchGraph(int32_t tableSize, bool blasInBodies) {
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   CUgraph graph = nullptr;
   TACRT_CHECK(cu_->cuGraphCreate(&graph, 0), "cuGraphCreate");
   auto fail = [&](Status st) {
@@ -669,7 +669,7 @@ Status CudaExecutor::launchPlan(const ExecPlan &plan, CUgraphExec exec) {
 }
 
 Status CudaExecutor::runController(int64_t &path) {
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   if (Status st = launchPlan(m.controller, controllerExec_); !st)
     return st;
   TACRT_CHECK(cu_->cuMemcpyDtoHAsync(
@@ -697,7 +697,7 @@ Status CudaExecutor::runVariant(size_t index, void *const *outputs) {
 
 Status CudaExecutor::runDeviceDispatch(void *const *outputs, int32_t &variant,
                                        int64_t &path) {
-  const Model::Impl &m = *m_;
+  const ModelImpl &m = *m_;
   TACRT_CHECK(cu_->cuGraphLaunch(switchExec_, stream_),
               "cuGraphLaunch (device dispatch)");
   // The select kernel's slot, not the controller's output: the variant that

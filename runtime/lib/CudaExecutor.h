@@ -75,7 +75,7 @@ private:
   };
 
   const Model &model_;
-  const Model::Impl *m_ = nullptr;
+  const ModelImpl *m_ = nullptr;
   const cuda::Driver *cu_ = nullptr;
   const cuda::Blas *blas_ = nullptr;
   cuda::CUdevice device_ = 0;

@@ -26,12 +26,12 @@ namespace tac::rt {
 const char *version() { return TACRT_VERSION; }
 uint32_t formatVersion() { return format::kFormatVersion; }
 
-Model::Impl::~Impl() {
+ModelImpl::~ModelImpl() {
   if (mapping)
     munmap(mapping, mappingSize);
 }
 
-Status Model::Impl::mapCpuCode() {
+Status ModelImpl::mapCpuCode() {
   std::lock_guard<std::mutex> lock(codeMutex);
   if (codeMapped)
     return codeStatus;
@@ -58,7 +58,7 @@ Status Model::Impl::mapCpuCode() {
   return codeStatus;
 }
 
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model() = default;
 Model::~Model() = default;
 
 const std::string &Model::filePath() const { return impl_->filePath; }
@@ -141,7 +141,7 @@ std::string hex(uint64_t value) {
 /// message starts with the file name.
 class Loader {
 public:
-  Loader(Model::Impl &model, const uint8_t *file, uint64_t fileSize,
+  Loader(ModelImpl &model, const uint8_t *file, uint64_t fileSize,
          bool mapCode)
       : m(model), file(file), fileSize(fileSize), mapCode(mapCode) {}
 
@@ -188,7 +188,7 @@ private:
   Status checkGpuPlan(const std::string &label, const PlanDesc &plan) const;
   ExecPlan toExec(const PlanDesc &plan) const;
 
-  Model::Impl &m;
+  ModelImpl &m;
   const uint8_t *file;
   uint64_t fileSize;
   bool mapCode; // LoadOptions::mapCode
@@ -618,7 +618,7 @@ Status Loader::loadCode() {
     m.codeCpu = str(object->cpu());
     if (!mapCode) // verified, never mapped: sessions are refused
       return Status::success();
-    // Mapped by the first CPU session (Impl::mapCpuCode).
+    // Mapped by the first CPU session (ModelImpl::mapCpuCode).
     m.hasCpuCode = true;
     m.cpuCodeBytes = file + object->offset();
     m.cpuCodeSize = object->size();
@@ -1035,7 +1035,7 @@ Status Loader::load() {
 
 Expected<ModelRef> Model::load(const std::string &path,
                                const LoadOptions &options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<ModelImpl>();
   impl->filePath = path;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -1062,13 +1062,13 @@ Expected<ModelRef> Model::load(const std::string &path,
     impl->mappingSize = size;
   }
   close(fd);
-  return loadMapping(std::move(impl), size, options);
+  return ModelImpl::adopt(std::move(impl), size, options);
 }
 
 Expected<ModelRef> Model::loadFromMemory(const void *data, size_t size,
                                          const std::string &name,
                                          const LoadOptions &options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<ModelImpl>();
   impl->filePath = name;
   if (size > 0) {
     // A private read-only copy, page aligned like a file mapping: the
@@ -1086,7 +1086,7 @@ Expected<ModelRef> Model::loadFromMemory(const void *data, size_t size,
     impl->mapping = copy;
     impl->mappingSize = size;
   }
-  return loadMapping(std::move(impl), size, options);
+  return ModelImpl::adopt(std::move(impl), size, options);
 }
 
 /// The caller's LoadOptions, checked on the raw bytes before the loader
@@ -1129,9 +1129,8 @@ static Status checkRequirements(const std::string &name, const uint8_t *bytes,
   return Status::success();
 }
 
-Expected<ModelRef> Model::loadMapping(std::unique_ptr<Impl> impl,
-                                      uint64_t size,
-                                      const LoadOptions &options) {
+Expected<ModelRef> ModelImpl::adopt(std::unique_ptr<ModelImpl> impl,
+                                    uint64_t size, const LoadOptions &options) {
   static const uint8_t kEmpty = 0;
   const uint8_t *bytes =
       impl->mapping ? static_cast<const uint8_t *>(impl->mapping) : &kEmpty;
@@ -1139,7 +1138,9 @@ Expected<ModelRef> Model::loadMapping(std::unique_ptr<Impl> impl,
     return st;
   if (Status st = Loader(*impl, bytes, size, options.mapCode).load(); !st)
     return st;
-  return ModelRef(new Model(std::move(impl)));
+  std::shared_ptr<Model> model(new Model());
+  model->impl_ = std::move(impl);
+  return ModelRef(std::move(model));
 }
 
 } // namespace tac::rt

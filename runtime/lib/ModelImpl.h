@@ -45,13 +45,21 @@ struct NativeCode {
 struct BatchBucket {
   uint32_t batch = 1;
   ExecPlan controller;           // when the model has one
-  std::vector<ExecPlan> variants; // parallel to Model::Impl::variants
+  std::vector<ExecPlan> variants; // parallel to ModelImpl::variants
   std::vector<bool> sharedCarried; // per carried result: one value, not per row
 };
 
 struct DeviceWeights; // CudaExecutor.h
 
-struct Model::Impl {
+/// The loaded model behind Model (its pimpl): not part of the ABI.
+struct ModelImpl {
+  /// The model's implementation (the runtime's own code reads it).
+  static ModelImpl &of(const Model &model) { return *model.impl_; }
+  /// Checks the caller's LoadOptions and the whole file held in
+  /// `impl->mapping` (`size` bytes), then wraps it in a Model.
+  static Expected<ModelRef> adopt(std::unique_ptr<ModelImpl> impl,
+                                  uint64_t size, const LoadOptions &options);
+
   std::string filePath;
   std::string producer;
   // The read-only mapping of the whole file (weights are read in place).
@@ -112,7 +120,7 @@ struct Model::Impl {
   std::mutex deviceWeightsMutex;
   std::map<int, std::weak_ptr<DeviceWeights>> deviceWeights;
 
-  ~Impl();
+  ~ModelImpl();
 };
 
 /// Index of the variant for a policy `path`, rounding up to the nearest

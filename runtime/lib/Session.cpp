@@ -80,24 +80,77 @@ uint64_t Tensor::byteSize() const {
 // Session
 //===----------------------------------------------------------------------===//
 
-Session::Session(ModelRef model, void *arena)
-    : model_(std::move(model)), arena_(arena) {}
+/// A session's state (its pimpl): the model, and either the CPU arena,
+/// argument array and batch staging or the CUDA executor.
+struct TACRT_HIDDEN Session::Impl {
+  explicit Impl(ModelRef model) : model_(std::move(model)) {}
+  ~Impl() { std::free(arena_); }
+  Impl(const Impl &) = delete;
+  Impl &operator=(const Impl &) = delete;
 
-Session::~Session() { std::free(arena_); }
+  static Status checkRunnable(const ModelRef &model);
+  static Expected<std::unique_ptr<Impl>>
+  createCpu(ModelRef model, const SessionOptions &options);
+  Status runRaw(const void *const *inputs, void *const *outputs,
+                const RunOptions &options, RunInfo *info);
+  Status runRows(uint64_t rows, const void *const *inputs,
+                 void *const *outputs, const RunOptions &options,
+                 RunInfo *info);
+  // Tells the code object's BLAS bridge this session's GEMM thread count on
+  // the calling thread (a session may move between threads between runs).
+  void useGemmThreads() const;
+  // Batches: allocates staging_ at the first batched run.
+  Status prepareBatchBuffers();
+
+  ModelRef model_;
+  void *arena_ = nullptr;
+  int gemmThreads_ = 0; // 0: the process's BLAS setting
+  // The model's CPU kernels, mapped when the first CPU session was created.
+  const KernelFn *kernels_ = nullptr;
+  std::vector<void *> args_; // reused pointer array for kernel calls
+  std::vector<const void *> variantInputs_; // inputs + carried controller results
+  // Batches: rows gathered for one plan run (inputs, then carried results),
+  // each sized for the largest bucket; the row -> variant choice.
+  std::vector<std::shared_ptr<void>> staging_;
+  std::vector<int32_t> rowVariant_, rowRequested_;
+  std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
+};
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Session::~Session() = default;
+
+const Model &Session::model() const { return *impl_->model_; }
+
+Device Session::device() const {
+  return impl_->cuda_ ? Device::Cuda : Device::Cpu;
+}
+
+Status Session::runRaw(const void *const *inputs, void *const *outputs,
+                       const RunOptions &options, RunInfo *info) {
+  return impl_->runRaw(inputs, outputs, options, info);
+}
+
+Status Session::runRows(uint64_t rows, const void *const *inputs,
+                        void *const *outputs, const RunOptions &options,
+                        RunInfo *info) {
+  return impl_->runRows(rows, inputs, outputs, options, info);
+}
 
 bool cudaAvailable(std::string *why) { return cuda::deviceAvailable(why); }
 
 std::string Session::deviceSummary() const {
+  const std::unique_ptr<CudaExecutor> &cuda_ = impl_->cuda_;
   return cuda_ ? "cuda: " + cuda_->summary() : std::string("cpu");
 }
 
 /// Whether any session may run `model`: there is one, and its code is
 /// mapped (not a verify-only load).
-Status Session::checkRunnable(const ModelRef &model) {
+Status Session::Impl::checkRunnable(const ModelRef &model) {
   if (!model)
     return Status::error(ErrorCode::InvalidArgument,
                          "Session::create: no model (load one first)");
-  if (model->impl_->verifiedOnly)
+  if (ModelImpl::of(*model).verifiedOnly)
     return Status::error(ErrorCode::InvalidArgument,
                          "'" + model->filePath() +
                              "' was loaded to be verified only "
@@ -108,25 +161,32 @@ Status Session::checkRunnable(const ModelRef &model) {
 
 Expected<std::unique_ptr<Session>>
 Session::create(ModelRef model, const SessionOptions &options) {
-  if (Status st = checkRunnable(model); !st)
+  if (Status st = Impl::checkRunnable(model); !st)
     return st;
-  if (options.device == Device::Cpu)
-    return createCpu(std::move(model), options);
-  Expected<std::unique_ptr<CudaExecutor>> executor =
-      CudaExecutor::create(*model, options);
-  if (!executor)
-    return executor.status();
-  std::unique_ptr<Session> session(new Session(std::move(model), nullptr));
-  session->cuda_ = std::move(*executor);
-  return session;
+  std::unique_ptr<Impl> impl;
+  if (options.device == Device::Cpu) {
+    Expected<std::unique_ptr<Impl>> cpu =
+        Impl::createCpu(std::move(model), options);
+    if (!cpu)
+      return cpu.status();
+    impl = std::move(*cpu);
+  } else {
+    Expected<std::unique_ptr<CudaExecutor>> executor =
+        CudaExecutor::create(*model, options);
+    if (!executor)
+      return executor.status();
+    impl = std::make_unique<Impl>(std::move(model));
+    impl->cuda_ = std::move(*executor);
+  }
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 Expected<std::unique_ptr<Session>> Session::create(ModelRef model) {
   return create(std::move(model), SessionOptions());
 }
 
-Expected<std::unique_ptr<Session>>
-Session::createCpu(ModelRef model, const SessionOptions &options) {
+Expected<std::unique_ptr<Session::Impl>>
+Session::Impl::createCpu(ModelRef model, const SessionOptions &options) {
   if (!model->hasCpuCode())
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +
@@ -146,9 +206,9 @@ Session::createCpu(ModelRef model, const SessionOptions &options) {
                       ? 0
                       : 1;
   // The CPU code is mapped by the first CPU session, not at load.
-  if (Status st = model->impl_->mapCpuCode(); !st)
+  if (Status st = ModelImpl::of(*model).mapCpuCode(); !st)
     return st;
-  int (*use)(int) = model->impl_->useGemmThreads;
+  int (*use)(int) = ModelImpl::of(*model).useGemmThreads;
   if (options.gemmThreads > 1 && !use)
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +
@@ -170,7 +230,7 @@ Session::createCpu(ModelRef model, const SessionOptions &options) {
                              model->filePath() +
                              "' needs; free memory or use fewer sessions");
   size_t maxArgs = 0;
-  const Model::Impl &m = *model->impl_;
+  const ModelImpl &m = ModelImpl::of(*model);
   auto widest = [&](const ExecPlan &plan) {
     for (const ExecStep &step : plan.steps)
       maxArgs = std::max<size_t>(maxArgs, step.numArgs);
@@ -178,15 +238,16 @@ Session::createCpu(ModelRef model, const SessionOptions &options) {
   widest(m.controller);
   for (const ExecPlan &plan : m.variants)
     widest(plan);
-  std::unique_ptr<Session> session(new Session(std::move(model), arena));
+  auto session = std::make_unique<Impl>(std::move(model));
+  session->arena_ = arena;
   session->args_.resize(maxArgs);
   session->gemmThreads_ = gemmThreads;
-  session->kernels_ = session->model_->impl_->kernelFns.data();
+  session->kernels_ = m.kernelFns.data();
   return session;
 }
 
-void Session::useGemmThreads() const {
-  if (int (*use)(int) = model_->impl_->useGemmThreads)
+void Session::Impl::useGemmThreads() const {
+  if (int (*use)(int) = ModelImpl::of(*model_).useGemmThreads)
     use(gemmThreads_);
 }
 
@@ -228,7 +289,7 @@ void execute(const ExecPlan &plan, const Bases &bases,
 }
 
 /// The controller chose a path outside the model's path set.
-Status badPolicyPath(const Model::Impl &m, int64_t value) {
+Status badPolicyPath(const ModelImpl &m, int64_t value) {
   return Status::error(ErrorCode::Internal,
                        "the controller of '" + m.filePath + "' chose path " +
                            std::to_string(value) +
@@ -286,7 +347,7 @@ Status checkDispatch(const Model &model, const RunOptions &options,
 
 /// The variant for the controller's path `value` (Auto/Budget dispatch):
 /// rounded up to a compiled path, then capped by the budget.
-Status choosePolicyVariant(const Model::Impl &m, const RunOptions &options,
+Status choosePolicyVariant(const ModelImpl &m, const RunOptions &options,
                            int64_t value, size_t &chosen,
                            int32_t &requestedPath, bool &rounded,
                            bool &budgetLimited) {
@@ -316,7 +377,7 @@ Status choosePolicyVariant(const Model::Impl &m, const RunOptions &options,
 }
 
 /// Every input has data aligned to its element size; every output a buffer.
-Status checkBuffers(const Model::Impl &m, const void *const *inputs,
+Status checkBuffers(const ModelImpl &m, const void *const *inputs,
                     void *const *outputs) {
   for (size_t i = 0; i < m.inputs.size(); ++i) {
     if (!inputs[i] && m.inputs[i].byteSize > 0)
@@ -380,6 +441,7 @@ std::string describeRows(DType dtype, const std::vector<int64_t> &spec) {
 Status Session::run(const std::vector<Tensor> &inputs,
                     std::vector<Tensor> &outputs, const RunOptions &options,
                     RunInfo *info) {
+  const ModelRef &model_ = impl_->model_;
   const std::vector<TensorSpec> &specs = model_->inputs();
   if (inputs.size() != specs.size()) {
     std::string names;
@@ -457,9 +519,9 @@ Status Session::run(const std::vector<Tensor> &inputs,
   return runRows(n, inputData.data(), outputData.data(), options, info);
 }
 
-Status Session::runRaw(const void *const *inputs, void *const *outputs,
-                       const RunOptions &options, RunInfo *info) {
-  const Model::Impl &m = *model_->impl_;
+Status Session::Impl::runRaw(const void *const *inputs, void *const *outputs,
+                             const RunOptions &options, RunInfo *info) {
+  const ModelImpl &m = ModelImpl::of(*model_);
   const std::vector<VariantInfo> &variants = m.variantInfo;
   if (Status st = checkBuffers(m, inputs, outputs); !st)
     return st;
@@ -566,10 +628,10 @@ Status Session::runRaw(const void *const *inputs, void *const *outputs,
 }
 
 
-Status Session::prepareBatchBuffers() {
+Status Session::Impl::prepareBatchBuffers() {
   if (!staging_.empty())
     return Status::success();
-  const Model::Impl &m = *model_->impl_;
+  const ModelImpl &m = ModelImpl::of(*model_);
   uint64_t most = m.buckets.empty() ? 1 : m.buckets.back().batch;
   std::vector<uint64_t> rowBytes;
   for (const TensorSpec &spec : m.inputs)
@@ -593,15 +655,15 @@ Status Session::prepareBatchBuffers() {
   return Status::success();
 }
 
-Status Session::runRows(uint64_t rows, const void *const *inputs,
-                        void *const *outputs, const RunOptions &options,
-                        RunInfo *info) {
+Status Session::Impl::runRows(uint64_t rows, const void *const *inputs,
+                              void *const *outputs, const RunOptions &options,
+                              RunInfo *info) {
   if (rows == 0)
     return Status::error(ErrorCode::InvalidArgument,
                          "a batch needs at least one row (got 0)");
   if (rows == 1)
     return runRaw(inputs, outputs, options, info);
-  const Model::Impl &m = *model_->impl_;
+  const ModelImpl &m = ModelImpl::of(*model_);
   if (Status st = checkBuffers(m, inputs, outputs); !st)
     return st;
   size_t fixedChoice = 0;

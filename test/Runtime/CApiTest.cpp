@@ -63,11 +63,18 @@ TEST(CApi, RoundTrip) {
   for (int i = 0; i < 4; ++i)
     EXPECT_FLOAT_EQ(y[i], want[i]);
 
-  tac_run_options fixed = {TAC_DISPATCH_FIXED, 1, 0};
+  tac_run_options fixed;
+  tac_run_options_init(&fixed);
+  EXPECT_EQ(fixed.dispatch, TAC_DISPATCH_AUTO);
+  fixed.dispatch = TAC_DISPATCH_FIXED;
+  fixed.path = 1;
   ASSERT_EQ(tac_session_run(session, &in, 1, &out, 1, &fixed, &info), TAC_OK);
   EXPECT_EQ(info.path, 1);
   EXPECT_EQ(info.num_layers, 2u);
-  tac_run_options budget = {TAC_DISPATCH_BUDGET, 0, 30};
+  tac_run_options budget;
+  tac_run_options_init(&budget);
+  budget.dispatch = TAC_DISPATCH_BUDGET;
+  budget.budget_flops = 30;
   ASSERT_EQ(tac_session_run(session, &in, 1, &out, 1, &budget, &info), TAC_OK);
   EXPECT_EQ(info.path, 1);
   EXPECT_EQ(info.budget_limited, 1);
@@ -115,14 +122,22 @@ TEST(CApi, Errors) {
               HasSubstr("output 0 'y': the buffer has 8 bytes, the output "
                         "needs 16"));
 
-  tac_run_options fixed = {TAC_DISPATCH_FIXED, 2, 0};
+  tac_run_options fixed;
+  tac_run_options_init(&fixed);
+  fixed.dispatch = TAC_DISPATCH_FIXED;
+  fixed.path = 2;
   EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, &fixed, nullptr),
             TAC_ERROR_INVALID_ARGUMENT);
   EXPECT_THAT(tac_last_error(), HasSubstr("compiled paths: 0, 1, 3"));
-  tac_run_options bad = {};
+  tac_run_options bad;
+  tac_run_options_init(&bad);
   storeCEnum(bad.dispatch, 9); // what a C caller can pass
   EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, &bad, nullptr),
             TAC_ERROR_INVALID_ARGUMENT);
+  tac_run_options unfilled = {}; // not through tac_run_options_init
+  EXPECT_EQ(tac_session_run(session, &in, 1, &out, 1, &unfilled, nullptr),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("tac_run_options_init"));
   EXPECT_EQ(tac_session_run(nullptr, &in, 1, &out, 1, nullptr, nullptr),
             TAC_ERROR_INVALID_ARGUMENT);
   tac_session_free(session);

@@ -6,6 +6,9 @@
 
 #if defined(__cplusplus)
 #define TACRT_API [[gnu::visibility("default")]]
+/* A member of an exported class that stays out of the ABI (private
+ * constructors of pimpl classes). */
+#define TACRT_HIDDEN [[gnu::visibility("hidden")]]
 #else
 #define TACRT_API __attribute__((visibility("default")))
 #endif

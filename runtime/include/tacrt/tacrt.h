@@ -64,8 +64,12 @@ typedef struct tac_tensor {
   size_t byte_size;
 } tac_tensor;
 
+/* How one run picks its variant. Fill it with tac_run_options_init, then
+ * change fields: struct_size tells the runtime which version of this
+ * struct the caller was compiled with. */
 typedef struct tac_run_options {
-  tac_dispatch dispatch;
+  uint32_t struct_size;
+  tac_dispatch dispatch; /* TAC_DISPATCH_AUTO */
   int32_t path;          /* TAC_DISPATCH_FIXED */
   uint64_t budget_flops; /* TAC_DISPATCH_BUDGET */
 } tac_run_options;
@@ -155,6 +159,8 @@ typedef struct tac_session_options {
 } tac_session_options;
 
 TACRT_API void tac_session_options_init(tac_session_options *options);
+/* The defaults: TAC_DISPATCH_AUTO. */
+TACRT_API void tac_run_options_init(tac_run_options *options);
 /* options NULL: the defaults. Errors name what is wrong (no CUDA device, a
  * CPU-only file on CUDA, GEMM threads the BLAS cannot honour, ...). */
 TACRT_API tac_status tac_session_create_with_options(tac_model *model,

@@ -175,7 +175,7 @@ struct LoadOptions {
 };
 
 class Model;
-class CudaExecutor; // runtime/lib/CudaExecutor.h
+struct ModelImpl; // the loaded file behind a Model: opaque, not exported
 using ModelRef = std::shared_ptr<const Model>;
 
 /// A verified, loaded .tacm file. Immutable after load: one Model serves any
@@ -224,16 +224,10 @@ public:
   bool hasCpuCode() const;
   bool hasCudaCode() const;
 
-  struct Impl; // runtime/lib/ModelImpl.h
-
 private:
-  friend class Session;
-  friend class CudaExecutor;
-  explicit Model(std::unique_ptr<Impl> impl);
-  static Expected<ModelRef> loadMapping(std::unique_ptr<Impl> impl,
-                                        uint64_t size,
-                                        const LoadOptions &options);
-  std::unique_ptr<Impl> impl_;
+  friend struct ModelImpl;
+  TACRT_HIDDEN Model();
+  std::unique_ptr<ModelImpl> impl_;
 };
 
 //===----------------------------------------------------------------------===//
@@ -351,7 +345,7 @@ public:
   Status run(const std::vector<Tensor> &inputs, std::vector<Tensor> &outputs,
              const RunOptions &options = {}, RunInfo *info = nullptr);
 
-  const Model &model() const { return *model_; }
+  const Model &model() const;
 
   /// The same run with raw pointers (what the C API uses): `inputs[i]` has
   /// model->inputs()[i]'s bytes, `outputs[i]` room for output i.
@@ -365,30 +359,13 @@ public:
 
   /// Which device this session runs on, and (CUDA) a one-line summary of
   /// its setup: device name, graphs, GEMMs through cuBLASLt, dispatch.
-  Device device() const { return cuda_ ? Device::Cuda : Device::Cpu; }
+  Device device() const;
   std::string deviceSummary() const;
 
 private:
-  Session(ModelRef model, void *arena);
-  static Status checkRunnable(const ModelRef &model);
-  static Expected<std::unique_ptr<Session>>
-  createCpu(ModelRef model, const SessionOptions &options);
-  // Tells the code object's BLAS bridge this session's GEMM thread count on
-  // the calling thread (a session may move between threads between runs).
-  void useGemmThreads() const;
-  int gemmThreads_ = 0; // 0: the process's BLAS setting
-  // The model's CPU kernels, mapped when the first CPU session was created.
-  void (*const *kernels_)(void *const *) = nullptr;
-  ModelRef model_;
-  void *arena_;
-  std::vector<void *> args_; // reused pointer array for kernel calls
-  std::vector<const void *> variantInputs_; // inputs + carried controller results
-  // Batches: rows gathered for one plan run (inputs, then carried results),
-  // each sized for the largest bucket; the row -> variant choice.
-  Status prepareBatchBuffers();
-  std::vector<std::shared_ptr<void>> staging_;
-  std::vector<int32_t> rowVariant_, rowRequested_;
-  std::unique_ptr<CudaExecutor> cuda_; // set for Device::Cuda
+  struct Impl; // the arena, the thread pool or the CUDA executor
+  TACRT_HIDDEN explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 } // namespace tac::rt
