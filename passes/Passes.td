@@ -338,4 +338,94 @@ def TacOutlineKernels : Pass<"tac-outline-kernels", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def TacFoldConstants : Pass<"tac-fold-constants"> {
+  let summary = "Evaluate what depends only on weights once, at compile time";
+  let description = [{
+    Replaces every op whose inputs are all constants by the constant it
+    computes, so no plan recomputes it on each call:
+
+    - a `tensor.expand_shape` / `tensor.collapse_shape` of a constant becomes
+      the same bytes under the new type (a `dense_resource` keeps its blob);
+    - a linalg op with only parallel loops (`linalg.transpose`,
+      `linalg.broadcast`, `linalg.copy`, an elementwise `linalg.generic`)
+      whose tensor inputs are all constants is evaluated point by point:
+      data movement for any element type, arithmetic for f32 (`arith`
+      add/sub/mul/div/max/min/neg, `math` sqrt/rsqrt/exp/tanh/erf). Its
+      indexing maps may use loop dimensions and constant indices; the output
+      map must be a permutation. `linalg.fill` is left alone (a fill before
+      a GEMM becomes beta = 0 later).
+
+    The result is a new `dense_resource` blob (named after the input's with
+    `_folded`) when an input was one, an inline constant otherwise. The
+    constants the op read are erased when nothing else reads them, so a
+    folded weight transpose replaces the weight instead of adding a copy.
+    An op whose result would add more than `max-growth` bytes beyond the
+    constants it frees is not folded (a broadcast of a small bias to a large
+    shape, a transpose of a weight other ops also read).
+
+    Run before `tac-form-adaptive-blocks`: each layer's weights are folded
+    before layers are compared and stacked, so identical layers stay
+    identical and `tac.layer_stack` stacks the folded weights.
+
+    ```
+    %w = arith.constant dense_resource<head.weight> : tensor<10x64xf32>
+    %t = linalg.transpose ins(%w : tensor<10x64xf32>)
+           outs(%e : tensor<64x10xf32>) permutation = [1, 0]
+    // becomes
+    %t = arith.constant dense_resource<head.weight_folded> : tensor<64x10xf32>
+    ```
+  }];
+  let options = [
+    Option<"maxGrowth", "max-growth", "int64_t", /*default=*/"65536",
+           "Most bytes a fold may add to the constants (its result minus "
+           "the constants only it read)">
+  ];
+  let statistics = [
+    Statistic<"numFolded", "folded-ops", "Ops replaced by constants">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def TacReassociateReductions : Pass<"tac-reassociate-reductions"> {
+  let summary = "Let float reductions vectorise: reassociation on their combiners only";
+  let description = [{
+    Adds `fastmath<reassoc,contract>` to the combiner of every linalg op with
+    a reduction loop that is not a contraction: the float op in the payload
+    that reads the accumulator (the output's block argument), such as the
+    `arith.addf` of a sum or the `arith.maximumf` of a max. Nothing else in
+    the payload changes. Without it LLVM keeps the sequential float order of
+    a row reduction (softmax, layernorm, mean) and leaves its loop scalar;
+    with it the loop vectoriser keeps a partial result per lane and combines
+    them at the end. Results may change in the last bits (the summation
+    order). Contractions are left alone: GEMMs go to BLAS or are ordered to
+    vectorise along the output row without reassociating.
+
+    ```
+    linalg.reduce ins(%x : tensor<4x64xf32>) outs(%acc : tensor<4xf32>) dimensions = [1]
+      (%in: f32, %init: f32) {
+        %s = arith.addf %in, %init : f32
+        linalg.yield %s : f32
+      }
+    // becomes
+        %s = arith.addf %in, %init fastmath<reassoc,contract> : f32
+    ```
+
+    With `minmax-to-llvm`, the pass instead rewrites every marked
+    `arith.maximumf` / `arith.minimumf` to LLVM's `llvm.intr.maximum` /
+    `llvm.intr.minimum` (the same NaN-propagating semantics). The CPU
+    lowering runs it on the kernels' loops before `arith-expand`, which would
+    otherwise turn them into compare-and-select chains that LLVM does not
+    vectorise as reductions.
+  }];
+  let options = [
+    Option<"minMaxToLLVM", "minmax-to-llvm", "bool", /*default=*/"false",
+           "Rewrite marked maximumf/minimumf to LLVM intrinsics instead of marking">
+  ];
+  let statistics = [
+    Statistic<"numMarked", "marked-combiners", "Reduction combiners marked (or min/max rewritten)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // TAC_PASSES_TD

@@ -12,12 +12,27 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
 
 using namespace mlir;
 using namespace mlir::tac;
 
+// A/B switches for measuring the two optimisations on their own (hidden;
+// the options structs are the API).
+static llvm::cl::opt<bool> clNoFoldConstants(
+    "tac-no-fold-constants", llvm::cl::Hidden,
+    llvm::cl::desc("Skip tac-fold-constants (to measure what it saves)"));
+static llvm::cl::opt<bool> clStrictReductions(
+    "tac-strict-reductions", llvm::cl::Hidden,
+    llvm::cl::desc("Skip tac-reassociate-reductions (to measure what it "
+                   "saves)"));
+
 void mlir::tac::buildAdaptiveBlocksPipeline(
     OpPassManager &pm, const AdaptivePipelineOptions &options) {
+  // Weight-only work first, so layers are compared (and stacked) with their
+  // folded weights.
+  if (options.foldConstants && !clNoFoldConstants)
+    pm.addPass(createTacFoldConstants());
   TacFormAdaptiveBlocksOptions form;
   form.depths.assign(options.depths.begin(), options.depths.end());
   pm.addPass(createTacFormAdaptiveBlocks(form));
@@ -66,6 +81,9 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm,
     pm.addPass(createTacBatchRows(batch));
   }
   pm.addPass(createTacFuseElementwise());
+  // After fusion, so the reductions that fusion formed are marked too.
+  if (options.reassociateReductions && !clStrictReductions)
+    pm.addPass(createTacReassociateReductions());
   pm.addPass(createCanonicalizerPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
@@ -90,6 +108,12 @@ void mlir::tac::buildLoopsToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Reduction max/min marked by tac-reassociate-reductions stay LLVM
+  // intrinsics, which LLVM vectorises as reductions (arith-expand would
+  // make compare-and-select chains of them).
+  TacReassociateReductionsOptions minMax;
+  minMax.minMaxToLLVM = true;
+  pm.addPass(createTacReassociateReductions(minMax));
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = true;
   pm.addPass(arith::createArithExpandOpsPass(expand));

@@ -32,13 +32,19 @@ struct AdaptivePipelineOptions
   Option<bool> fold{*this, "fold",
                     llvm::cl::desc("Fold identical layers (tac-fold-layers)"),
                     llvm::cl::init(true)};
+  Option<bool> foldConstants{
+      *this, "fold-constants",
+      llvm::cl::desc("Evaluate weight-only ops at compile time "
+                     "(tac-fold-constants)"),
+      llvm::cl::init(true)};
   Option<bool> report{*this, "report",
                       llvm::cl::desc("Print the per-variant cost table"),
                       llvm::cl::init(false)};
 };
 
-/// CompilePhase::Adaptive: form adaptive blocks (and depth variants of a
-/// static model), clean the selector arithmetic, fold identical layers.
+/// CompilePhase::Adaptive: evaluate weight-only ops (tac-fold-constants),
+/// form adaptive blocks (and depth variants of a static model), clean the
+/// selector arithmetic, fold identical layers.
 void buildAdaptiveBlocksPipeline(OpPassManager &pm,
                                  const AdaptivePipelineOptions &options);
 
@@ -59,6 +65,9 @@ struct KernelsPipelineOptions {
   /// Initialising fills join their consumers' kernels (tac-outline-kernels
   /// merge-fills).
   bool mergeFills = true;
+  /// Reduction combiners may be reassociated, so row reductions vectorise
+  /// (tac-reassociate-reductions).
+  bool reassociateReductions = true;
   /// Extra row counts (each > 1) to compile every plan function for
   /// (tac-batch-rows), beside the one-row functions.
   SmallVector<int64_t> batchSizes;

@@ -1,0 +1,86 @@
+// Weight-only computations become constants; the weights they replace are
+// erased when nothing else reads them.
+// RUN: tac-opt %s --tac-fold-constants --split-input-file | FileCheck %s
+// RUN: tac-opt %s --tac-fold-constants=max-growth=0 --split-input-file | FileCheck %s --check-prefix=TIGHT
+
+// A transposed weight (as ONNX Gemm transB imports) becomes the transposed
+// constant, in a new blob; the original blob is no longer referenced.
+// CHECK-LABEL: func.func @transpose_resource
+// CHECK-NOT: linalg.transpose
+// CHECK: %[[W:.*]] = arith.constant dense_resource<w_folded> : tensor<3x2xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W]] : tensor<4x3xf32>, tensor<3x2xf32>)
+// CHECK: dialect_resources
+// CHECK-NOT: w:
+// CHECK: w_folded: "0x040000000000803F00008040000000400000A040000040400000C040"
+// TIGHT-LABEL: func.func @transpose_resource
+// TIGHT-NOT: linalg.transpose
+func.func @transpose_resource(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %w = arith.constant dense_resource<w> : tensor<2x3xf32>
+  %e = tensor.empty() : tensor<3x2xf32>
+  %t = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%e : tensor<3x2xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %t : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      w: "0x040000000000803F0000004000004040000080400000A0400000C040"
+    }
+  }
+#-}
+
+// -----
+
+// Chains fold in one run: a reshape, then an elementwise scale with a
+// broadcast scalar (inline constants stay inline). The fill is left alone.
+// CHECK-LABEL: func.func @chain_inline
+// CHECK-DAG: arith.constant dense<{{\[}}[2.000000e+00, 4.000000e+00], [6.000000e+00, 8.000000e+00]]> : tensor<2x2xf32>
+// CHECK-NOT: tensor.expand_shape
+// CHECK-NOT: linalg.generic
+// CHECK: linalg.fill
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#scalar = affine_map<(d0, d1) -> ()>
+func.func @chain_inline() -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+  %a = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %s = arith.constant dense<2.0> : tensor<f32>
+  %r = tensor.expand_shape %a [[0, 1]] output_shape [2, 2] : tensor<4xf32> into tensor<2x2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %m = linalg.generic {indexing_maps = [#id, #scalar, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %s : tensor<2x2xf32>, tensor<f32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%in: f32, %k: f32, %out: f32):
+    %p = arith.mulf %in, %k : f32
+    linalg.yield %p : f32
+  } -> tensor<2x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+  return %m, %f : tensor<2x2xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+// A weight another op also reads is not duplicated when that would add
+// bytes (max-growth=0); with the default allowance a small one is.
+// CHECK-LABEL: func.func @shared_weight
+// CHECK-NOT: linalg.transpose
+// TIGHT-LABEL: func.func @shared_weight
+// TIGHT: linalg.transpose
+func.func @shared_weight() -> (tensor<2x3xf32>, tensor<3x2xf32>) {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %e = tensor.empty() : tensor<3x2xf32>
+  %t = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%e : tensor<3x2xf32>) permutation = [1, 0]
+  return %w, %t : tensor<2x3xf32>, tensor<3x2xf32>
+}
+
+// -----
+
+// Anything that reads a non-constant is left as it is.
+// CHECK-LABEL: func.func @not_constant
+// CHECK: linalg.transpose
+func.func @not_constant(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
+  %e = tensor.empty() : tensor<3x2xf32>
+  %t = linalg.transpose ins(%x : tensor<2x3xf32>) outs(%e : tensor<3x2xf32>) permutation = [1, 0]
+  return %t : tensor<3x2xf32>
+}
