@@ -16,6 +16,8 @@ What it does, in order:
    warm-up rounds; per engine the median / min / max over repetitions and
    the ratio to ONNX Runtime computed per repetition (the median of the
    per-repetition ratios is reported);
+   "% peak" is against the FP32 peak measured by bench/peak_fp32.c at the
+   start of the run (compiled with cc);
 4. checks that every engine's output agrees with ONNX Runtime's (max |diff|;
    a mismatch fails the run, exit code 1);
 5. measures peak RSS of each engine in a child process of its own (loads
@@ -26,7 +28,10 @@ What it does, in order:
 
 Engines: tac static / tac adaptive through tac.InferenceSession (the Python
 package's compiled extension, in process, like ORT's Python API); ONNX Runtime CPU
-(ORT_ENABLE_ALL, sequential, intra_op_num_threads = threads); PyTorch eager
+in the fastest of its candidate configurations for the cell (ORT_ENABLE_ALL,
+sequential, intra_op_num_threads = threads with and without spinning, 1
+thread, ORT's own defaults where they fit the cell's threads; each timed
+briefly first, the choice is reported); PyTorch eager
 (torch.set_num_threads(threads), no_grad). tac runs its BLAS GEMM kernels on
 `threads` threads (InferenceSession(threads=...)) and everything else on the
 calling thread; the table says so.
@@ -140,6 +145,63 @@ def machine_info() -> dict:
     return info
 
 
+def measured_peak(cache: str, cpu_key: str) -> dict:
+    """Runs bench/peak_fp32.c (independent FMA chains in registers, the ISA
+    chosen by the CPU's flags, 1 and 2 threads): the FP32 GFLOP/s this
+    machine really reaches, which "% peak" is taken against. Other processes
+    can only lower the rate, so the cache keeps the best rate measured on
+    this CPU (cpu_key) across runs ({cache}/peak_fp32.json); "this_run" is
+    this run's own. {} when no C compiler is there (then the assumed peak
+    is used)."""
+    src = os.path.join(HERE, "peak_fp32.c")
+    exe = os.path.join(cache, "peak_fp32")
+    try:
+        subprocess.run(["cc", "-O2", "-pthread", src, "-o", exe], check=True,
+                       capture_output=True, text=True, timeout=120)
+        load0 = os.getloadavg()[0]
+        out = subprocess.run([exe], check=True, capture_output=True, text=True,
+                             timeout=300).stdout
+        now = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError) as err:
+        log(f"peak_fp32 not measured: {err}")
+        return {}
+    now["load"] = [load0, os.getloadavg()[0]]
+    path = os.path.join(cache, "peak_fp32.json")
+    kept = {}
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+        if kept.get("cpu_key") != cpu_key:
+            kept = {}
+    except (OSError, ValueError):
+        pass
+    isas = {isa: dict(v) for isa, v in kept.get("isas", {}).items()}
+    for isa, v in now["isas"].items():
+        for t, g in v.items():
+            isas.setdefault(isa, {})[t] = max(g, isas.get(isa, {}).get(t, 0.0))
+    best = {}
+    for isa, v in isas.items():
+        for t, g in v.items():
+            if g > best.get(t, {}).get("gflops", 0.0):
+                best[t] = {"gflops": g, "isa": isa}
+    r = {"cpu_key": cpu_key, "isas": isas, "best": best,
+         "runs": kept.get("runs", 0) + 1, "this_run": now}
+    with open(path, "w") as f:
+        json.dump(r, f, indent=1)
+    return r
+
+
+def peak_gflops(mach: dict, threads: int) -> tuple[float, str]:
+    """The FP32 peak of `threads` cores: measured when the run measured it,
+    else the assumed per-core peak times threads."""
+    best = mach.get("peak_measured", {}).get("best", {})
+    if str(threads) in best:
+        return best[str(threads)]["gflops"], "measured"
+    if "1" in best:
+        return best["1"]["gflops"] * threads, "measured (1 thread x threads)"
+    return mach["peak_gflops_per_core"] * threads, "assumed"
+
+
 def versions() -> dict:
     import onnxruntime
     import torch
@@ -187,19 +249,69 @@ def make_tac(path: str, adaptive: bool, eng_name: str, threads: int = 1):
     return e
 
 
-def ort_session(path: str, threads: int):
+def ort_session(path: str, threads: int, spin: bool = False, defaults: bool = False):
+    """`defaults`: ORT's own SessionOptions, untouched (intra-op threads = the
+    physical cores, spinning on, ORT_ENABLE_ALL)."""
     import onnxruntime as ort
+    if defaults:
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def make_ort(path: str, threads: int, eng_name: str, adaptive: bool = False):
-    sess = ort_session(path, threads)
+def ort_candidates(threads: int, cores: int) -> list[tuple[str, dict]]:
+    """The ORT configurations a cell with `threads` threads may use: the
+    explicit setting with and without spinning, one thread when more are
+    allowed (ORT must never be slower for having more threads), and ORT's
+    defaults where they use no more cores than the cell allows."""
+    c = [(f"intra_op={threads}, no spinning", {"threads": threads}),
+         (f"intra_op={threads}, spinning", {"threads": threads, "spin": True})]
+    if threads > 1:
+        c.append(("intra_op=1, no spinning", {"threads": 1}))
+    if threads >= cores:
+        c.append(("ORT defaults", {"threads": threads, "defaults": True}))
+    return c
+
+
+def pick_ort_config(path: str, threads: int, pool: list[dict], cores: int) -> dict:
+    """Times every candidate configuration (interleaved, a few calls each)
+    and returns the fastest: {"label", "kwargs", "medians_s"}."""
+    cands = ort_candidates(threads, cores)
+    sessions = [ort_session(path, **kw) for _, kw in cands]
+    x = pool[0]
+    first = []
+    for sess in sessions:
+        sess.run(None, x)
+        t0 = time.perf_counter()
+        sess.run(None, x)
+        first.append(time.perf_counter() - t0)
+    slow = max(first)
+    k = max(1, min(50, int(0.005 / max(min(first), 1e-6))))
+    n = 7 if slow < 0.2 else 4 if slow < 1.5 else 2
+    times: list[list[float]] = [[] for _ in cands]
+    for r in range(n):
+        for j in range(len(cands)):
+            i = (r + j) % len(cands)
+            t0 = time.perf_counter()
+            for _ in range(k):
+                sessions[i].run(None, x)
+            times[i].append((time.perf_counter() - t0) / k)
+    medians = [statistics.median(t) for t in times]
+    best = min(range(len(cands)), key=lambda i: medians[i])
+    del sessions
+    return {"label": cands[best][0], "kwargs": cands[best][1],
+            "medians_s": {c[0]: m for c, m in zip(cands, medians)}}
+
+
+def make_ort(path: str, threads: int, eng_name: str, adaptive: bool = False,
+             config: dict | None = None):
+    kw = config["kwargs"] if config else {"threads": threads}
+    sess = ort_session(path, **kw)
     e = None
 
     def call(inputs):
@@ -208,8 +320,23 @@ def make_ort(path: str, threads: int, eng_name: str, adaptive: bool = False):
             e.infos.append({"depth": int(outs[1])})
         return outs[0]
 
-    e = Engine(eng_name, call, threads_used=threads)
+    used = kw.get("threads", threads)
+    if config:
+        used = (f"{cores_default()} (ORT defaults)" if kw.get("defaults")
+                else config["label"].replace("intra_op=", ""))
+    e = Engine(eng_name, call, threads_used=used)
     return e
+
+
+def cores_default() -> int:
+    """The intra-op threads ORT's defaults use: one per physical core."""
+    try:
+        out = subprocess.run(["lscpu", "-p=CORE,SOCKET"], capture_output=True, text=True,
+                             timeout=10).stdout
+        cores = {l for l in out.splitlines() if l and not l.startswith("#")}
+        return len(cores) or (os.cpu_count() or 1)
+    except (OSError, subprocess.SubprocessError):
+        return os.cpu_count() or 1
 
 
 def make_torch(family: str, threads: int):
@@ -357,7 +484,7 @@ def rss_child(spec: dict) -> dict:
     elif eng.startswith("ORT"):
         import onnxruntime  # noqa: F401  (import before the baseline)
         base = peak_rss_kb()
-        e = make_ort(spec["onnx"], threads, eng, eng == "ORT adaptive")
+        e = make_ort(spec["onnx"], threads, eng, eng == "ORT adaptive", spec.get("ort_config"))
     else:
         import torch  # noqa: F401
         base = peak_rss_kb()
@@ -443,7 +570,7 @@ def build_rows(results: list[dict], mach: dict) -> list[list[str]]:
             else:
                 flops = cell["flops"]
             gfs = flops / st["median_s"] / 1e9 if flops else None
-            peak = mach["peak_gflops_per_core"] * cell["threads"]
+            peak = peak_gflops(mach, cell["threads"])[0]
             ag = cell["agreement"].get(name, {})
             diff = ag.get("max_abs_diff")
             diff_s = "ref" if name == "ORT" else "ref (adaptive)" if name == "ORT adaptive" else (f"{diff:.1e}" if diff is not None else "")
@@ -493,6 +620,56 @@ def summary_md(results: list[dict]) -> str:
         out.append(f"| {c['family']} | {c['batch']} | {c['threads']} | {g('tac static')} | "
                    f"{g('tac adaptive')} | {fmt_ms(en['ORT']['median_s'])} | {g('PyTorch')} |")
     return "\n".join(out)
+
+
+def ort_md(results: list[dict]) -> str:
+    out = ["| model | batch | threads | engine | chosen | candidates (median ms) |",
+           "|---|---|---|---|---|---|"]
+    for c in results:
+        for name, cfg in c.get("ort_config", {}).items():
+            cands = "; ".join(f"{lab}: {fmt_ms(m)}" for lab, m in cfg["medians_s"].items())
+            out.append(f"| {c['family']} | {c['batch']} | {c['threads']} | {name} | "
+                       f"{cfg['label']} | {cands} |")
+    return "\n".join(out) if len(out) > 2 else "(not recorded in this run)"
+
+
+def peak_md(mach: dict) -> str:
+    """The Machine section's peak bullets: measured (what "% peak" uses) and
+    the datasheet-style estimate from the clock /proc/cpuinfo shows."""
+    assumed = (f"{mach['flop_per_cycle_fp32']} FLOP/cycle/core = {mach['fma_pipes']} FMA "
+               f"pipes × {mach['pipe_lanes_fp32']} lanes × 2 ({mach['peak_assumption']}), "
+               f"{mach['peak_gflops_per_core']:.1f} GFLOP/s per core at the {mach['ghz']:.3f} GHz "
+               "/proc/cpuinfo shows")
+    pm = mach.get("peak_measured", {})
+    if not pm.get("best"):
+        return (f"- Peak FP32 assumed (not measured): {assumed}. Turbo may run above that "
+                "clock, so \"% peak\" is an upper estimate of the fraction.")
+    per = "; ".join(f"{t} thread{'s' if t != '1' else ''}: **{b['gflops']:.1f} GFLOP/s** ({b['isa']})"
+                    for t, b in pm["best"].items())
+    isas = "; ".join(f"{isa}: " + ", ".join(f"{g:.1f} ({t} thr)" for t, g in v.items())
+                     for isa, v in pm.get("isas", {}).items())
+    one = pm["best"].get("1", {}).get("gflops", 0)
+    eff = ""
+    if one and mach['flop_per_cycle_fp32']:
+        ghz = one / mach['flop_per_cycle_fp32']
+        eff = (f" One thread's measured peak is {ghz:.2f} GHz × {mach['flop_per_cycle_fp32']} "
+               "FLOP/cycle: " + (
+                   "the core runs above the clock /proc/cpuinfo shows (turbo; in a VM that "
+                   "is the nominal TSC rate)." if ghz > mach['ghz'] else
+                   "below the clock /proc/cpuinfo shows, so either the core has fewer FMA "
+                   "pipes than assumed or other processes held it during every measurement."))
+    this = pm.get("this_run", {})
+    load = this.get("load", [0, 0])
+    this_s = ", ".join(f"{t} thr {b['gflops']:.1f}" for t, b in this.get("best", {}).items())
+    return (f"- Peak FP32 **measured** by `bench/peak_fp32.c` (independent FMA chains in "
+            f"registers, enough accumulators to cover the FMA latency, every ISA the "
+            f"CPU's flags allow; best of 7 runs): {per}. All variants: {isas}. Other "
+            f"processes can only lower the rate, so this is the best of the "
+            f"{pm.get('runs', 1)} run(s) of this script on this CPU (kept in the cache); "
+            f"this run alone measured {this_s} GFLOP/s at load average "
+            f"{load[0]:.2f} / {load[1]:.2f} before / after. \"% peak\" below is of the "
+            f"measured peak at the row's thread count.\n"
+            f"- For comparison, the estimate from the datasheet: {assumed}.{eff}")
 
 
 def write_docs(path: str, results: list[dict], rows, mach: dict, vers: dict, compiles: dict,
@@ -555,11 +732,7 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
   visible{', under ' + mach['hypervisor'] if mach.get('hypervisor') else ''}; {mach['platform']}
 - Vector ISA: {mach['isa']}, FMA: {'yes' if mach['fma'] else 'no'}; clock {mach['ghz']:.3f} GHz
   (`cpu MHz` in /proc/cpuinfo{'; lscpu max ' + str(mach['max_mhz']) + ' MHz' if mach.get('max_mhz') else ''})
-- Peak FP32 assumed: {mach['flop_per_cycle_fp32']} FLOP/cycle/core = {mach['fma_pipes']} FMA
-  pipes × {mach['pipe_lanes_fp32']} lanes × 2; {mach['peak_assumption']}. Per core
-  {mach['peak_gflops_per_core']:.1f} GFLOP/s at that clock. Turbo may run above the clock
-  /proc/cpuinfo shows (in a VM it is the nominal TSC rate), so "% peak" is an
-  upper estimate of the fraction.
+{peak_md(mach)}
 - Software: Python {vers['python']}, NumPy {vers['numpy']}, ONNX Runtime {vers['onnxruntime']},
   PyTorch {vers['torch']} (Debian; CPU).
 - Load average (1 min) at the start and end of the run: {settings['load'][0]:.2f} / {settings['load'][1]:.2f}
@@ -586,21 +759,28 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
   - **tac adaptive**: the adaptive model (controller + the variant it picks),
     timed over real test images; batch 1 only (the adaptive model decides per
     image). Its "× ORT" is against ORT running the *static* model.
-  - **ORT**: ONNX Runtime CPU on the static model, `ORT_ENABLE_ALL`,
-    sequential execution, `intra_op_num_threads` = threads, spinning off.
+  - **ORT**: ONNX Runtime CPU on the static model, in its fastest
+    configuration for the cell: before the timed run each candidate is timed
+    (interleaved, a few calls each) and the fastest is used: `ORT_ENABLE_ALL`,
+    sequential, `intra_op_num_threads` = threads with spinning off and with
+    spinning on; at 2+ threads also one intra-op thread (so more threads never
+    make ORT slower); where threads ≥ the physical cores, ORT's untouched
+    defaults (all physical cores, spinning on). The table "ORT configuration
+    per cell" says which won and what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:
     what the adaptive model saves without tac).
   - **PyTorch**: eager, `torch.set_num_threads(threads)`, `no_grad`.
-  - Idle worker threads do not spin (`OMP_WAIT_POLICY=PASSIVE`, ORT
-    `allow_spinning=0`), so one engine's pool cannot steal the next engine's
-    cores.
+  - tac's and PyTorch's idle worker threads do not spin
+    (`OMP_WAIT_POLICY=PASSIVE`); ORT's spin only where that configuration
+    won (a spinning pool may take cycles from the engine timed next, which
+    can only flatter ORT).
 - Statistics per engine over the repetitions: median, min, max. "× ORT" is
   the median over repetitions of (engine time / ORT time in the same
   repetition). GFLOP/s = tac's FLOP count of the model (`tac-compile
   --report` convention: a multiply-add is 2 FLOPs; the adaptive engines: the
   mean FLOPs of the paths actually taken, controller included) / median time;
-  "% peak" is of the peak of *threads* cores (the cores that setting allows,
-  even for tac, which uses one).
+  "% peak" is of the measured FP32 peak of *threads* threads (see Machine;
+  the cores that setting allows, even for tac's kernels that use one).
 - Output check: every engine's output vs ORT's on the same input (max |Δ|;
   tolerance 1e-3 × max(1, max|ORT output|)); tac adaptive vs ORT adaptive on
   the first {settings['check_n']} images (same depth, logits within tolerance).
@@ -622,7 +802,8 @@ All numbers (times per call, i.e. per batch):
 "tac adaptive" is n/a where the model has no adaptive variant (ViT-Small,
 MiniLM) and at batch 32 (the adaptive model is per image, batch 1).
 "threads used": tac runs its BLAS GEMMs on the given threads and every
-other kernel on one.
+other kernel on one; for ORT, the intra-op threads of the configuration
+that won the selection (and whether its pool spins).
 
 Adaptive paths taken (tac adaptive):
 
@@ -634,6 +815,11 @@ machine) and the FLOPs tac counts per call:
 | model file | compile s | GFLOP per call (adaptive: deepest variant, controller not included) |
 |---|---:|---:|
 {comp}
+
+ORT configuration per cell (the fastest candidate is the one timed above;
+median ms per call of each candidate in the short selection run):
+
+{ort_md(results)}
 
 Repetitions per cell (K calls per engine per repetition):
 
@@ -678,6 +864,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child processes")
     p.add_argument("--render", metavar="RESULTS_JSON",
                    help="only rewrite --docs from a results.json an earlier run wrote")
+    p.add_argument("--peak-only", action="store_true",
+                   help="only measure the FP32 peak (bench/peak_fp32.c) into --cache and print "
+                        "it (run it when the machine is idle: the cache keeps the best)")
     p.add_argument("--rss-child", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
@@ -695,6 +884,14 @@ def main(argv=None) -> int:
     if a.rss_child:
         print(json.dumps(rss_child(json.loads(a.rss_child))))
         return 0
+
+    if a.peak_only:
+        mach = machine_info()
+        os.makedirs(a.cache, exist_ok=True)
+        pm = measured_peak(a.cache, f"{mach['model_name']} {mach['family_model']} "
+                                    f"{mach['isa']} {mach['cores']}")
+        print(json.dumps(pm, indent=1))
+        return 0 if pm else 1
 
     started_t = time.time()
     started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -719,8 +916,13 @@ def main(argv=None) -> int:
     import torch
     mach = machine_info()
     vers = versions()
+    os.makedirs(a.cache, exist_ok=True)
+    mach["peak_measured"] = measured_peak(
+        a.cache, f"{mach['model_name']} {mach['family_model']} {mach['isa']} {mach['cores']}")
     log(f"{mach['model_name']} ({mach['family_model']}), {mach['cores']} cores, {mach['isa']}, "
-        f"peak {mach['peak_gflops_per_core']:.1f} GFLOP/s/core FP32 assumed")
+        f"peak {mach['peak_gflops_per_core']:.1f} GFLOP/s/core FP32 assumed, "
+        + ", ".join(f"{t} thread(s) {peak_gflops(mach, t)[0]:.1f} GFLOP/s {peak_gflops(mach, t)[1]}"
+                    for t in threads))
 
     # 1. exports
     need = []
@@ -793,10 +995,16 @@ def main(argv=None) -> int:
                 if adaptive and b == 1 and "tacm" in compiles[f"{adaptive}_b1"]:
                     engines.append(make_tac(compiles[f"{adaptive}_b1"]["tacm"],
                                             True, "tac adaptive", t))
-                engines.append(make_ort(X.model_path(a.cache, static, b), t, "ORT"))
-                if adaptive and b == 1:
-                    engines.append(make_ort(X.model_path(a.cache, adaptive, 1), t,
-                                            "ORT adaptive", adaptive=True))
+                ort_cfg = {}
+                for name, path in [("ORT", X.model_path(a.cache, static, b))] + (
+                        [("ORT adaptive", X.model_path(a.cache, adaptive, 1))]
+                        if adaptive and b == 1 else []):
+                    ort_cfg[name] = pick_ort_config(path, t, pool, cores_default())
+                    log(f"    {name} configuration: {ort_cfg[name]['label']} ("
+                        + ", ".join(f"{lab} {fmt_ms(m)} ms" for lab, m in
+                                    ort_cfg[name]["medians_s"].items()) + ")")
+                    engines.append(make_ort(path, t, name, name == "ORT adaptive",
+                                            ort_cfg[name]))
                 engines.append(make_torch(f, t))
                 ag = agree(engines, pool, settings["check_n"])
                 for name, r in ag.items():
@@ -805,6 +1013,7 @@ def main(argv=None) -> int:
                         log(f"    MISMATCH {name}: {r}")
                 timing = measure(engines, pool, budget, min_reps, max_reps, q)
                 cell = {"family": f, "batch": b, "threads": t, "agreement": ag,
+                        "ort_config": ort_cfg,
                         "timing": timing, "flops": compiles[f"{static}_b{b}"].get("flops", 0),
                         "compile_failed": [k for k in (f"{static}_b{b}", f"{adaptive}_b{b}")
                                            if "error" in compiles.get(k, {})]}
@@ -825,7 +1034,8 @@ def main(argv=None) -> int:
                 is_ad = "adaptive" in name
                 key = f"{adaptive if is_ad else static}_b{b}"
                 spec = {"engine": name, "family": f, "threads": t, "inputs": npz,
-                        "tacm": compiles[key].get("tacm"), "onnx": X.model_path(a.cache, key.rsplit("_b", 1)[0], b)}
+                        "tacm": compiles[key].get("tacm"), "onnx": X.model_path(a.cache, key.rsplit("_b", 1)[0], b),
+                        "ort_config": cell.get("ort_config", {}).get(name)}
                 log(f"peak RSS: {f} batch {b} {name}")
                 try:
                     cell["rss"][name] = measure_rss(spec)
