@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ParallelLoops.h"
 #include "tac/Backend/Backend.h"
 #include "tac/Pipelines/Pipelines.h"
 
@@ -155,6 +156,36 @@ static int64_t tac_rows_per_call(int64_t m, int64_t n, int64_t k) {
     return m;
   return small / (n * k);
 }
+/* One GEMM call's operands: outer x batch products of m rows each. */
+struct tac_gemm {
+  const float *a, *b;
+  float *c;
+  int64_t batch, m, n, k, ta, tb, lda, ldb, ldc, sa, sb, sc, oa, ob, oc;
+  int64_t chunk; /* rows per BLAS call */
+  float beta;
+};
+/* Rows [begin, end) of the flattened (outer, batch, row) range, in BLAS
+   calls of at most `chunk` rows that never cross a matrix. A is row-major
+   (rows lda apart) or transposed (rows are columns). */
+static void tac_gemm_rows(void *job, int64_t begin, int64_t end) {
+  const struct tac_gemm *g = (const struct tac_gemm *)job;
+  int64_t aRow = g->ta ? 1 : g->lda;
+  while (begin < end) {
+    int64_t matrix = begin / g->m, r = begin % g->m;
+    int64_t o = matrix / g->batch, i = matrix % g->batch;
+    int64_t rows = g->m - r < g->chunk ? g->m - r : g->chunk;
+    if (rows > end - begin)
+      rows = end - begin;
+    cblas_sgemm(101, g->ta ? 112 : 111, g->tb ? 112 : 111, (int)rows,
+                (int)g->n, (int)g->k, 1.0f,
+                g->a + o * g->oa + i * g->sa + r * aRow, (int)g->lda,
+                g->b + o * g->ob + i * g->sb, (int)g->ldb, g->beta,
+                g->c + o * g->oc + i * g->sc + r * g->ldc, (int)g->ldc);
+    begin += rows;
+  }
+}
+void tac_parallel_for(void (*)(void *, int64_t, int64_t), void *, int64_t,
+                      int64_t);
 /* outer x batch GEMMs: the outer loop's strides are oa, ob, oc. */
 void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
                int64_t n, int64_t k, int64_t ta, int64_t tb, int64_t lda,
@@ -169,17 +200,15 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
     else
       tac_blas_set_threads(want);
   }
-  /* Row chunks of A (row-major: rows lda apart; transposed: columns) and C. */
-  int64_t chunk = tac_rows_per_call(m, n, k);
-  int64_t aRow = ta ? 1 : lda;
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < batch; ++i)
-      for (int64_t r = 0; r < m; r += chunk)
-        cblas_sgemm(101, ta ? 112 : 111, tb ? 112 : 111,
-                    (int)(m - r < chunk ? m - r : chunk), (int)n, (int)k, 1.0f,
-                    (const float *)a + o * oa + i * sa + r * aRow, (int)lda,
-                    (const float *)b + o * ob + i * sb, (int)ldb, beta,
-                    (float *)c + o * oc + i * sc + r * ldc, (int)ldc);
+  struct tac_gemm g = {(const float *)a, (const float *)b, (float *)c,
+                       batch, m, n, k, ta, tb, lda, ldb, ldc, sa, sb, sc,
+                       oa, ob, oc, tac_rows_per_call(m, n, k), beta};
+  /* One BLAS thread per call: the rows go to the session's thread pool
+     (inline without one); more BLAS threads: BLAS splits each call. */
+  if (want == 1)
+    tac_parallel_for(tac_gemm_rows, &g, outer * batch * m, 2 * n * k);
+  else
+    tac_gemm_rows(&g, 0, outer * batch * m);
   if (had)
     tac_blas_set_threads(had);
 }
@@ -325,6 +354,14 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     if (failed(applyPatternsGreedily(*kernelModule, std::move(patterns))))
       return emitError(loc, "approximating math functions failed"), failure();
   }
+  // Each kernel's outermost parallel loop nest with enough work runs on the
+  // session's threads (ParallelLoops.h).
+  std::vector<ParallelLoop> parallelLoops =
+      outlineParallelLoops(*kernelModule, kernels.symbols, kMinParallelWork);
+  for (ParallelLoop &loop : parallelLoops)
+    for (auto [symbol, mayAlias] : llvm::zip(kernels.symbols, kernels.mayAlias))
+      if (symbol == loop.kernel)
+        loop.noAlias = !mayAlias;
   // memref.copy never reaches the lowering: the outliner turns strided
   // copies into linalg.copy.
   PassManager pm(context);
@@ -374,6 +411,10 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     builder.CreateCall(impl, args);
     builder.CreateRetVoid();
   }
+  if (!defineParallelForks(*llvmModule, parallelLoops))
+    return emitError(loc, "outlined parallel loops lowered to unexpected "
+                          "signatures"),
+           failure();
 
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine =
@@ -450,24 +491,34 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
                                 target.arch + "-linux-gnu)"),
            failure();
   SmallVector<StringRef> link = {*driver, "-shared", "-Wl,-z,defs", "-o",
-                                 libraryPath, objectPath};
-  SmallString<128> bridgePath;
-  if (linkBlas) {
-    if (llvm::sys::fs::createTemporaryFile("tac-blas", "c", bridgePath))
-      return emitError(loc, "cannot create a temporary file for the BLAS "
-                            "bridge"),
+                                 libraryPath, objectPath, "-O2", "-fPIC"};
+  // The C bridges: the thread pool's (always: the runtime looks for it) and
+  // BLAS's.
+  SmallString<128> threadBridgePath, blasBridgePath;
+  llvm::scope_exit removeBridges([&] {
+    for (StringRef path : {threadBridgePath.str(), blasBridgePath.str()})
+      if (!path.empty())
+        llvm::sys::fs::remove(path);
+  });
+  auto writeBridge = [&](StringRef name, const char *source,
+                         SmallString<128> &path) -> LogicalResult {
+    if (llvm::sys::fs::createTemporaryFile(name, "c", path))
+      return emitError(loc, "cannot create a temporary file for ") << name,
              failure();
     std::error_code ec;
-    llvm::raw_fd_ostream bridge(bridgePath, ec);
-    bridge << kBlasBridge;
-    bridge.close();
-    link.append({"-O2", "-fPIC", bridgePath, "-lblas"});
+    llvm::raw_fd_ostream bridge(path, ec);
+    bridge << source;
+    link.push_back(path);
+    return success();
+  };
+  if (failed(writeBridge("tac-threads", kThreadBridge, threadBridgePath)))
+    return failure();
+  if (linkBlas) {
+    if (failed(writeBridge("tac-blas", kBlasBridge, blasBridgePath)))
+      return failure();
+    link.push_back("-lblas");
   }
   link.push_back("-lm");
-  llvm::scope_exit removeBridge([&] {
-    if (!bridgePath.empty())
-      llvm::sys::fs::remove(bridgePath);
-  });
   if (failed(runTool(*driver, link, loc))) {
     if (linkBlas)
       emitRemark(loc, "GEMM kernels call BLAS (-lblas): install libblas-dev "

@@ -152,7 +152,7 @@ public:
       raiseInvalid("unknown gpu_dispatch '" + gpuDispatch +
                    "'; use \"host\" or \"device\"");
     if (threads)
-      options_.gemmThreads = *threads;
+      options_.threads = *threads; // the session's pool (and its GEMMs)
     // One session now: a file that cannot run here (no CUDA, no CPU code)
     // fails at construction, not at the first run.
     idle_.push_back(create());

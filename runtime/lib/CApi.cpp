@@ -201,6 +201,7 @@ void tac_session_options_init(tac_session_options *options) {
   options->allow_tf32 = defaults.allowTf32;
   options->cublas_in_switch = defaults.cublasInSwitch;
   options->gemm_threads = defaults.gemmThreads;
+  options->threads = defaults.threads;
 }
 
 void tac_run_options_init(tac_run_options *options) {
@@ -242,6 +243,7 @@ tac_status tac_session_create_with_options(tac_model *model,
     o.allowTf32 = options->allow_tf32 != 0;
     o.cublasInSwitch = options->cublas_in_switch != 0;
     o.gemmThreads = options->gemm_threads;
+    o.threads = options->threads;
   }
   Expected<std::unique_ptr<Session>> created = Session::create(model->model, o);
   if (!created)

@@ -55,6 +55,8 @@ Status ModelImpl::mapCpuCode() {
   }
   useGemmThreads = reinterpret_cast<int (*)(int)>(
       dlsym(code.handle, "tac_use_gemm_threads"));
+  useThreadPool = reinterpret_cast<int (*)(void *, PoolRun)>(
+      dlsym(code.handle, "tac_use_thread_pool"));
   return codeStatus;
 }
 

@@ -103,6 +103,12 @@ struct ModelImpl {
   // tac_use_gemm_threads of the code object's BLAS bridge (absent: no BLAS
   // GEMMs): the calling thread's GEMM thread count; 1 when it can be honoured.
   int (*useGemmThreads)(int) = nullptr;
+  // tac_use_thread_pool of the code object's thread bridge (absent: a file
+  // compiled before kernels had threads): the calling thread's pool and the
+  // function its kernels call to run a loop on it (ThreadPool::run).
+  using PoolRun = void (*)(void *pool, void (*body)(void *, int64_t, int64_t),
+                           void *context, int64_t iterations, int64_t cost);
+  int (*useThreadPool)(void *pool, PoolRun run) = nullptr;
   std::mutex codeMutex;
   bool codeMapped = false;
   Status codeStatus;

@@ -1,6 +1,7 @@
 // Tensors, sessions and the CPU plan executor with path dispatch.
 #include "CudaExecutor.h"
 #include "ModelImpl.h"
+#include "ThreadPool.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -96,15 +97,21 @@ struct TACRT_HIDDEN Session::Impl {
   Status runRows(uint64_t rows, const void *const *inputs,
                  void *const *outputs, const RunOptions &options,
                  RunInfo *info);
-  // Tells the code object's BLAS bridge this session's GEMM thread count on
-  // the calling thread (a session may move between threads between runs).
-  void useGemmThreads() const;
+  // Tells the code object's bridges this session's GEMM thread count and
+  // thread pool on the calling thread (a session may move between threads
+  // between runs); the pool is unset again when the run ends.
+  struct ThreadsInUse {
+    explicit ThreadsInUse(const Impl &session);
+    ~ThreadsInUse();
+    int (*usePool)(void *, ModelImpl::PoolRun);
+  };
   // Batches: allocates staging_ at the first batched run.
   Status prepareBatchBuffers();
 
   ModelRef model_;
   void *arena_ = nullptr;
   int gemmThreads_ = 0; // 0: the process's BLAS setting
+  std::unique_ptr<ThreadPool> pool_; // threads > 1
   // The model's CPU kernels, mapped when the first CPU session was created.
   const KernelFn *kernels_ = nullptr;
   std::vector<void *> args_; // reused pointer array for kernel calls
@@ -193,21 +200,32 @@ Session::Impl::createCpu(ModelRef model, const SessionOptions &options) {
                              "' holds no CPU code (compiled with "
                              "--target=cuda): run it on CUDA (--device=cuda) "
                              "or recompile with --target=cpu,cuda");
-  // GEMM threads: checked before anything is allocated. One thread is what
+  // Threads: checked before anything is allocated. One GEMM thread is what
   // a model without BLAS GEMM kernels does anyway; more it cannot honour.
-  int gemmThreads = options.gemmThreads;
+  int threads = options.threads, gemmThreads = options.gemmThreads;
+  if (threads < 0 || threads > 255)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "threads must be between 1 and 255 (0: the default, "
+                         "1), not " + std::to_string(threads));
   if (gemmThreads < 0)
     return Status::error(ErrorCode::InvalidArgument,
                          "GEMM threads must be at least 1 (0: the default), "
                          "not " + std::to_string(gemmThreads));
-  if (gemmThreads == 0)
-    gemmThreads = std::getenv("OPENBLAS_NUM_THREADS") ||
-                          std::getenv("OMP_NUM_THREADS")
-                      ? 0
-                      : 1;
   // The CPU code is mapped by the first CPU session, not at load.
   if (Status st = ModelImpl::of(*model).mapCpuCode(); !st)
     return st;
+  bool pooled = threads > 1 && ModelImpl::of(*model).useThreadPool;
+  if (gemmThreads == 0) {
+    if (pooled) // one BLAS thread per call: the pool splits the rows
+      gemmThreads = 1;
+    else if (threads > 1) // a file without the thread bridge: BLAS's own
+      gemmThreads = threads;
+    else
+      gemmThreads = std::getenv("OPENBLAS_NUM_THREADS") ||
+                            std::getenv("OMP_NUM_THREADS")
+                        ? 0
+                        : 1;
+  }
   int (*use)(int) = ModelImpl::of(*model).useGemmThreads;
   if (options.gemmThreads > 1 && !use)
     return Status::error(ErrorCode::Unsupported,
@@ -243,12 +261,25 @@ Session::Impl::createCpu(ModelRef model, const SessionOptions &options) {
   session->args_.resize(maxArgs);
   session->gemmThreads_ = gemmThreads;
   session->kernels_ = m.kernelFns.data();
+  if (pooled)
+    session->pool_ = std::make_unique<ThreadPool>(threads);
   return session;
 }
 
-void Session::Impl::useGemmThreads() const {
-  if (int (*use)(int) = ModelImpl::of(*model_).useGemmThreads)
-    use(gemmThreads_);
+Session::Impl::ThreadsInUse::ThreadsInUse(const Impl &session)
+    : usePool(ModelImpl::of(*session.model_).useThreadPool) {
+  const ModelImpl &m = ModelImpl::of(*session.model_);
+  if (m.useGemmThreads)
+    m.useGemmThreads(session.gemmThreads_);
+  if (usePool && session.pool_)
+    usePool(session.pool_.get(), &ThreadPool::run);
+  else
+    usePool = nullptr;
+}
+
+Session::Impl::ThreadsInUse::~ThreadsInUse() {
+  if (usePool)
+    usePool(nullptr, nullptr);
 }
 
 namespace {
@@ -528,8 +559,9 @@ Status Session::Impl::runRaw(const void *const *inputs, void *const *outputs,
 
   RunInfo result;
   Bases bases{static_cast<uint8_t *>(arena_), m.weights, inputs};
+  std::optional<ThreadsInUse> threads;
   if (!cuda_)
-    useGemmThreads();
+    threads.emplace(*this);
   if (cuda_) {
     auto start = std::chrono::steady_clock::now();
     if (Status st = cuda_->copyIn(inputs); !st)
@@ -672,8 +704,9 @@ Status Session::Impl::runRows(uint64_t rows, const void *const *inputs,
 
   RunInfo result;
   result.rows = static_cast<uint32_t>(rows);
+  std::optional<ThreadsInUse> threads;
   if (!cuda_)
-    useGemmThreads();
+    threads.emplace(*this);
   auto rowOf = [](const void *base, uint64_t row, uint64_t bytes) {
     return static_cast<const uint8_t *>(base) + row * bytes;
   };

@@ -155,6 +155,7 @@ TEST(CApi, SessionOptions) {
   EXPECT_EQ(options.cuda_graphs, 1);
   EXPECT_EQ(options.cublas, 1);
   EXPECT_EQ(options.gemm_threads, 0);
+  EXPECT_EQ(options.threads, 0);
   EXPECT_EQ(options.cublas_in_switch, 1);
 
   // The defaults make a CPU session that runs.
@@ -183,6 +184,11 @@ TEST(CApi, SessionOptions) {
   EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
             TAC_ERROR_INVALID_ARGUMENT);
   EXPECT_THAT(tac_last_error(), HasSubstr("at least 1"));
+  tac_session_options_init(&options);
+  options.threads = -3;
+  EXPECT_EQ(tac_session_create_with_options(model, &options, &session),
+            TAC_ERROR_INVALID_ARGUMENT);
+  EXPECT_THAT(tac_last_error(), HasSubstr("not -3"));
 
   // A struct from another header version, an unknown device, CUDA here.
   tac_session_options_init(&options);

@@ -10,7 +10,10 @@
 //   - a session with gemmThreads=2 runs every GEMM with 2 threads, one with
 //     the default (1) with 1, and the process's 3 is back after each run;
 //   - loading another model afterwards changes neither session's count;
-//   - both sessions' outputs agree (the count changes speed, not results).
+//   - both sessions' outputs agree (the count changes speed, not results);
+//   - a session with threads=2 (its own pool splits the GEMMs' rows) runs
+//     every GEMM with 1 BLAS thread, leaves the process's 3 alone, and its
+//     outputs agree with the one-thread session's.
 #include "RandomInputs.h"
 #include "tacrt/tacrt.hpp"
 
@@ -85,10 +88,33 @@ std::vector<Tensor> runExpecting(Session &session, int threads,
 }
 
 Expected<std::unique_ptr<Session>> sessionWith(const ModelRef &model,
-                                               int threads) {
+                                               int gemmThreads,
+                                               int threads = 0) {
   SessionOptions options;
-  options.gemmThreads = threads;
+  options.gemmThreads = gemmThreads;
+  options.threads = threads;
   return Session::create(model, options);
+}
+
+/// The largest |a - b| over the float32 outputs; infinity when the outputs
+/// differ in number or size.
+double maxDifference(const std::vector<Tensor> &a,
+                     const std::vector<Tensor> &b) {
+  double worst = 0;
+  if (a.size() != b.size())
+    return INFINITY;
+  for (size_t o = 0; o < a.size(); ++o) {
+    if (a[o].byteSize() != b[o].byteSize())
+      return INFINITY;
+    if (a[o].dtype() != DType::F32)
+      continue;
+    size_t n = a[o].byteSize() / sizeof(float);
+    for (size_t i = 0; i < n; ++i)
+      worst = std::max(worst, static_cast<double>(std::fabs(
+                                  a[o].dataAs<float>()[i] -
+                                  b[o].dataAs<float>()[i])));
+  }
+  return worst;
 }
 } // namespace
 
@@ -146,21 +172,22 @@ int main(int argc, char **argv) {
   runExpecting(**two, 2, "gemmThreads=2 after another model loaded");
   runExpecting(**one, 1, "default session after another model loaded");
 
-  double worst = 0;
-  bool sameShape = outOne.size() == outTwo.size();
-  for (size_t o = 0; sameShape && o < outOne.size(); ++o) {
-    sameShape = outOne[o].byteSize() == outTwo[o].byteSize();
-    if (outOne[o].dtype() != DType::F32)
-      continue;
-    size_t n = outOne[o].byteSize() / sizeof(float);
-    for (size_t i = 0; sameShape && i < n; ++i)
-      worst = std::max(worst, static_cast<double>(std::fabs(
-                                  outOne[o].dataAs<float>()[i] -
-                                  outTwo[o].dataAs<float>()[i])));
+  double worst = maxDifference(outOne, outTwo);
+  expect(worst <= 1e-5, "1 and 2 GEMM threads agree (max |diff| " +
+                            std::to_string(worst) + ")");
+
+  // The session's own pool: GEMM rows split across it, one BLAS thread per
+  // call, the process's count untouched.
+  auto pooled = sessionWith(*a, 0, 2);
+  if (!pooled) {
+    std::printf("FAIL %s\n", pooled.status().message().c_str());
+    return 1;
   }
-  expect(sameShape && worst <= 1e-5,
-         "1 and 2 GEMM threads agree (max |diff| " + std::to_string(worst) +
-             ")");
+  std::vector<Tensor> outPooled =
+      runExpecting(**pooled, 1, "threads=2 (the pool splits the GEMMs)");
+  worst = maxDifference(outOne, outPooled);
+  expect(worst <= 1e-4, "1 and 2 session threads agree (max |diff| " +
+                            std::to_string(worst) + ")");
   auto negative = sessionWith(*a, -1);
   expect(!negative && negative.status().code() == ErrorCode::InvalidArgument,
          "gemmThreads=-1 is refused: " +

@@ -43,8 +43,11 @@ const char *kUsage =
     "  --no-graphs          CUDA: replay the plans on a stream (no graphs)\n"
     "  --no-cublas          CUDA: run GEMMs with the generated kernels\n"
     "  --tf32               CUDA: let cuBLASLt use TF32 for GEMMs\n"
-    "  --gemm-threads=N     threads the model's BLAS GEMMs may use (default\n"
-    "                       1; everything else runs on the calling thread)\n"
+    "  --threads=N          threads the session runs on, this one included\n"
+    "                       (default 1): the kernels' parallel loops and the\n"
+    "                       GEMMs' rows are split across them\n"
+    "  --gemm-threads=N     threads each BLAS GEMM call may use itself\n"
+    "                       (default 1; with --threads, the pool splits GEMMs)\n"
     "  --batch=N            run N rows in one call (random inputs get N rows;\n"
     "                       input files must hold N rows: the model's shape\n"
     "                       with its leading 1 replaced by N, or a leading N\n"
@@ -190,13 +193,17 @@ std::optional<Failure> parseArgs(int argc, char **argv, Options &o) {
         return Failure{"--benchmark=" + value +
                        ": expected a positive number of runs"};
       o.benchmark = static_cast<uint64_t>(number);
-    } else if (flag == "--gemm-threads") {
+    } else if (flag == "--threads" || flag == "--gemm-threads") {
       if (auto f = needValue())
         return f;
-      if (!parseInteger(value, 1, 1024, number))
-        return Failure{"--gemm-threads=" + value +
-                       ": expected a positive number of threads"};
-      o.session.gemmThreads = static_cast<int>(number);
+      bool pool = flag == "--threads"; // the session's pool, or BLAS's own
+      int most = pool ? 255 : 1024;
+      if (!parseInteger(value, 1, most, number))
+        return Failure{flag + "=" + value +
+                       ": expected a number of threads from 1 to " +
+                       std::to_string(most)};
+      (pool ? o.session.threads : o.session.gemmThreads) =
+          static_cast<int>(number);
     } else if (flag == "--device") {
       if (auto f = needValue())
         return f;

@@ -152,10 +152,15 @@ typedef struct tac_session_options {
   int allow_tf32;                /* 0: cuBLASLt keeps FP32 inputs */
   int cublas_in_switch;          /* 1: device dispatch's bodies use cuBLASLt;
                                   * 0: the generated GEMM kernels */
-  /* CPU: threads this session's BLAS GEMMs may use; 0: 1, or the process's
-   * BLAS setting when OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. The
-   * process's BLAS setting is never changed for good. */
+  /* CPU: threads each BLAS GEMM call may use itself; 0: 1 when threads is
+   * above 1, otherwise 1 or the process's BLAS setting when
+   * OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. The process's BLAS
+   * setting is never changed for good. */
   int gemm_threads;
+  /* CPU: threads the session runs on, the caller included (a pool of its
+   * own splits the kernels' parallel loops and the GEMMs' rows; its workers
+   * sleep between runs); 0: 1. At most 255. */
+  int threads;
 } tac_session_options;
 
 TACRT_API void tac_session_options_init(tac_session_options *options);

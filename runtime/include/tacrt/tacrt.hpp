@@ -312,10 +312,16 @@ struct SessionOptions {
   /// that refuses cuBLASLt's kernels there makes the session fall back to
   /// the generated ones, and deviceSummary() says so.
   bool cublasInSwitch = true;
-  /// CPU: threads this session's BLAS GEMM kernels may use (everything else
-  /// runs on the calling thread). 0: 1, or the process's BLAS setting when
-  /// OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set. Per session: the
-  /// process's BLAS setting is left as it was (docs/runtime.md, "Threads").
+  /// CPU: threads this session runs on, the calling thread included: a pool
+  /// of threads - 1 workers of its own splits the generated kernels'
+  /// parallel loops and the BLAS GEMMs' rows. 0: 1 (everything on the
+  /// calling thread). Workers sleep between runs (docs/runtime.md,
+  /// "Threads"); at most 255.
+  int threads = 0;
+  /// CPU: threads each BLAS GEMM call may use itself. 0: 1 when `threads`
+  /// is above 1 (the pool splits the GEMMs instead); otherwise 1, or the
+  /// process's BLAS setting when OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is
+  /// set. Per session: the process's BLAS setting is left as it was.
   int gemmThreads = 0;
 };
 

@@ -1,0 +1,70 @@
+// The thread pool of one CPU session: the generated kernels' parallel loops
+// and the BLAS GEMMs' rows are split across it (docs/runtime.md, "Threads").
+#ifndef TACRT_LIB_THREADPOOL_H
+#define TACRT_LIB_THREADPOOL_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tac::rt {
+
+/// `threads - 1` worker threads plus the caller. A job's range is split into
+/// one contiguous piece per thread that takes part (fewer when the work is
+/// small), so which iterations run together does not depend on timing.
+/// Idle workers block on a condition variable after a short bounded spin
+/// (kSpinMicroseconds): a pool between runs costs no CPU time. One job at a
+/// time: parallelFor is called by the thread that owns the session.
+class ThreadPool {
+public:
+  using Body = void (*)(void *context, int64_t begin, int64_t end);
+
+  /// How long a worker keeps looking for the next job before it sleeps:
+  /// the kernels of one run follow each other within microseconds.
+  static constexpr int64_t kSpinMicroseconds = 50;
+  /// Least estimated scalar operations per thread worth waking it for.
+  static constexpr int64_t kMinWorkPerThread = int64_t(1) << 15;
+
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  /// body(context, begin, end) over [0, iterations), `cost` estimated scalar
+  /// operations per iteration; returns when every piece is done.
+  void parallelFor(Body body, void *context, int64_t iterations, int64_t cost);
+
+  /// How many threads a job of this size runs on (1: the caller alone).
+  int threadsFor(int64_t iterations, int64_t cost) const;
+
+  /// The C entry the code object's thread bridge calls (tac_pool_fn).
+  static void run(void *pool, Body body, void *context, int64_t iterations,
+                  int64_t cost);
+
+private:
+  void work(int index);
+  void runPiece(int piece, int pieces);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_; // workers: a new job or stop
+  std::condition_variable done_; // the caller: every worker finished
+  // The current job, written by the caller before it bumps generation_.
+  Body body_ = nullptr;
+  void *context_ = nullptr;
+  int64_t iterations_ = 0;
+  int pieces_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> busy_{0};     // workers still on the current job
+  std::atomic<int> sleeping_{0}; // workers blocked on wake_
+  bool stop_ = false;
+};
+
+} // namespace tac::rt
+
+#endif // TACRT_LIB_THREADPOOL_H
