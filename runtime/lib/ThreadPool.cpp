@@ -9,10 +9,13 @@
 namespace tac::rt {
 
 namespace {
-/// The job word: a counter above the piece count (pieces < 256), so a
-/// worker learns both with one atomic load.
-constexpr int kPieceBits = 8;
-constexpr uint64_t kPieceMask = (uint64_t(1) << kPieceBits) - 1;
+/// state_'s fields: the job number above the piece count (< 256) above the
+/// pieces claimed, so a thread reads and claims with one atomic word.
+constexpr int kJobShift = 16, kPiecesShift = 8;
+constexpr uint64_t kByte = 0xff;
+uint64_t jobOf(uint64_t state) { return state >> kJobShift; }
+int piecesOf(uint64_t state) { return int((state >> kPiecesShift) & kByte); }
+int claimedOf(uint64_t state) { return int(state & kByte); }
 
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,10 +41,10 @@ template <typename Ready> bool spinFor(Ready ready) {
 } // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  int workers = std::clamp(threads, 1, int(kPieceMask)) - 1;
+  int workers = std::clamp(threads, 1, int(kByte)) - 1;
   workers_.reserve(workers);
   for (int i = 0; i < workers; ++i)
-    workers_.emplace_back([this, i] { work(i); });
+    workers_.emplace_back([this] { work(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -63,13 +66,25 @@ int ThreadPool::threadsFor(int64_t iterations, int64_t cost) const {
       std::min<int64_t>({threads(), useful, std::max<int64_t>(iterations, 1)}));
 }
 
-void ThreadPool::runPiece(int piece, int pieces) {
-  int64_t begin = iterations_ / pieces * piece +
-                  std::min<int64_t>(piece, iterations_ % pieces);
-  int64_t end = begin + iterations_ / pieces +
-                (piece < iterations_ % pieces ? 1 : 0);
-  if (begin < end)
-    body_(context_, begin, end);
+void ThreadPool::claimPieces(uint64_t job) {
+  uint64_t state = state_.load(std::memory_order_acquire);
+  while (jobOf(state) == job && claimedOf(state) < piecesOf(state)) {
+    if (!state_.compare_exchange_weak(state, state + 1,
+                                      std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      continue; // another thread claimed first: state holds the new word
+    int piece = claimedOf(state), pieces = piecesOf(state);
+    int64_t share = iterations_ / pieces, extra = iterations_ % pieces;
+    int64_t begin = share * piece + std::min<int64_t>(piece, extra);
+    int64_t end = begin + share + (piece < extra ? 1 : 0);
+    if (begin < end)
+      body_(context_, begin, end);
+    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == pieces) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      done_.notify_one();
+    }
+    state = state_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::parallelFor(Body body, void *context, int64_t iterations,
@@ -83,32 +98,33 @@ void ThreadPool::parallelFor(Body body, void *context, int64_t iterations,
   body_ = body;
   context_ = context;
   iterations_ = iterations;
-  busy_.store(pieces - 1, std::memory_order_relaxed);
-  uint64_t next =
-      ((generation_.load(std::memory_order_relaxed) >> kPieceBits) + 1)
-          << kPieceBits |
-      static_cast<uint64_t>(pieces);
+  finished_.store(0, std::memory_order_relaxed);
+  uint64_t job = jobOf(state_.load(std::memory_order_relaxed)) + 1;
   // seq_cst with sleeping_ (and the workers' increment of it before they
   // re-check the word): either a worker sees the new job or we see it asleep.
-  generation_.store(next, std::memory_order_seq_cst);
+  state_.store(job << kJobShift | uint64_t(pieces) << kPiecesShift,
+               std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     wake_.notify_all();
   }
-  runPiece(0, pieces);
-  auto finished = [&] { return busy_.load(std::memory_order_acquire) == 0; };
+  // The caller claims pieces too: a worker that is late finds none left.
+  claimPieces(job);
+  auto finished = [&] {
+    return finished_.load(std::memory_order_acquire) == pieces;
+  };
   if (!spinFor(finished)) {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, finished);
   }
 }
 
-void ThreadPool::work(int index) {
+void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t job = 0;
     auto fresh = [&] {
-      job = generation_.load(std::memory_order_acquire);
+      job = jobOf(state_.load(std::memory_order_acquire));
       return job != seen;
     };
     if (!spinFor(fresh)) {
@@ -120,16 +136,7 @@ void ThreadPool::work(int index) {
         return;
     }
     seen = job;
-    // Workers past the job's piece count sit it out; the caller does not
-    // wait for them.
-    int piece = index + 1, pieces = static_cast<int>(job & kPieceMask);
-    if (piece >= pieces)
-      continue;
-    runPiece(piece, pieces);
-    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      { std::lock_guard<std::mutex> lock(mutex_); }
-      done_.notify_one();
-    }
+    claimPieces(job);
   }
 }
 

@@ -14,10 +14,13 @@ namespace tac::rt {
 
 /// `threads - 1` worker threads plus the caller. A job's range is split into
 /// one contiguous piece per thread that takes part (fewer when the work is
-/// small), so which iterations run together does not depend on timing.
-/// Idle workers block on a condition variable after a short bounded spin
-/// (kSpinMicroseconds): a pool between runs costs no CPU time. One job at a
-/// time: parallelFor is called by the thread that owns the session.
+/// small); threads claim pieces as they arrive, so the caller runs the
+/// pieces of a worker the system has not scheduled yet instead of waiting
+/// for it (the machine may be shared). Which iterations form a piece never
+/// depends on timing. Idle workers block on a condition variable after a
+/// short bounded spin (kSpinMicroseconds): a pool between runs costs no CPU
+/// time. One job at a time: parallelFor is called by the thread that owns
+/// the session.
 class ThreadPool {
 public:
   using Body = void (*)(void *context, int64_t begin, int64_t end);
@@ -47,20 +50,21 @@ public:
                   int64_t cost);
 
 private:
-  void work(int index);
-  void runPiece(int piece, int pieces);
+  void work();
+  /// Claims and runs pieces of job `job` until none is left.
+  void claimPieces(uint64_t job);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_; // workers: a new job or stop
-  std::condition_variable done_; // the caller: every worker finished
-  // The current job, written by the caller before it bumps generation_.
+  std::condition_variable done_; // the caller: every piece finished
+  // The current job, written by the caller before it publishes state_.
   Body body_ = nullptr;
   void *context_ = nullptr;
   int64_t iterations_ = 0;
-  int pieces_ = 0;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> busy_{0};     // workers still on the current job
+  // state_: job number << 16 | pieces << 8 | pieces claimed so far.
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int> finished_{0}; // pieces of the current job done
   std::atomic<int> sleeping_{0}; // workers blocked on wake_
   bool stop_ = false;
 };
