@@ -36,9 +36,10 @@ struct ParallelLoop {
 };
 
 /// Least estimated scalar operations of a loop nest worth splitting: below
-/// it the nest stays on the calling thread as it was (about 10-20 us of
-/// vectorised work at 64Ki operations, the cost of waking a thread).
-constexpr int64_t kMinParallelWork = int64_t(1) << 16;
+/// it the nest stays on the calling thread, compiled as it was. Twice what
+/// the runtime's pool wants per thread (ThreadPool::kMinWorkPerThread,
+/// 256Ki): a nest that could never use a second thread is not outlined.
+constexpr int64_t kMinParallelWork = int64_t(1) << 19;
 
 /// Lowers every linalg op of the kernels to loops (parallel dimensions as
 /// scf.parallel) and outlines each kernel's top-level scf.parallel nests

@@ -28,8 +28,10 @@ public:
   /// How long a worker keeps looking for the next job before it sleeps:
   /// the kernels of one run follow each other within microseconds.
   static constexpr int64_t kSpinMicroseconds = 50;
-  /// Least estimated scalar operations per thread worth waking it for.
-  static constexpr int64_t kMinWorkPerThread = int64_t(1) << 15;
+  /// Least estimated scalar operations (or GEMM flops) per thread worth
+  /// waking it for: about 5-10 us of vectorised work, a few times what
+  /// handing a piece to a sleeping worker costs.
+  static constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
 
   explicit ThreadPool(int threads);
   ~ThreadPool();
