@@ -358,7 +358,153 @@ struct FoldConstants
     return makeConstant(resultType, out, like);
   }
 
+  /// The weight of `op` when it is a plain GEMM x · W with W a constant
+  /// matrix and a zero-filled output (the form an ONNX MatMul imports to).
+  static std::optional<ConstantData> concatenableWeight(linalg::MatmulOp op) {
+    if (!op.hasPureTensorSemantics() ||
+        op.getIndexingMapsArray() != linalg::MatmulOp::getDefaultIndexingMaps(
+                                         op.getContext()))
+      return std::nullopt;
+    auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    if (!fill || !matchPattern(fill.getDpsInputs()[0], m_AnyZeroFloat()))
+      return std::nullopt;
+    std::optional<ConstantData> w = constantData(op.getDpsInputs()[1]);
+    if (!w || w->splat || !w->type.getElementType().isF32())
+      return std::nullopt;
+    return w;
+  }
+
+  /// Whether two values are the same LHS: the same value, or the results of
+  /// equivalent ops (two collapse_shapes of one tensor, as an importer
+  /// emits one per MatMul).
+  static bool sameValue(Value a, Value b) {
+    if (a == b)
+      return true;
+    Operation *da = a.getDefiningOp(), *db = b.getDefiningOp();
+    return da && db && da->getNumRegions() == 0 && isMemoryEffectFree(da) &&
+           OperationEquivalence::isEquivalentTo(
+               da, db, OperationEquivalence::IgnoreLocations);
+  }
+
+  /// GEMMs of one block that multiply the same input by different constant
+  /// weights (a transformer's Q, K and V projections, when exported as
+  /// three MatMuls) become one GEMM against the weights concatenated along
+  /// N, and each result a slice of it: the input is read once, by one
+  /// larger GEMM. The weights are moved, not copied, when only these GEMMs
+  /// read them.
+  void concatenateGemms() {
+    SmallVector<SmallVector<linalg::MatmulOp>> groups;
+    getOperation()->walk([&](Block *block) {
+      SmallVector<linalg::MatmulOp> gemms;
+      for (Operation &op : *block)
+        if (auto mm = dyn_cast<linalg::MatmulOp>(op))
+          if (concatenableWeight(mm))
+            gemms.push_back(mm);
+      llvm::SmallPtrSet<Operation *, 8> grouped;
+      for (auto [i, first] : llvm::enumerate(gemms)) {
+        if (grouped.count(first))
+          continue;
+        SmallVector<linalg::MatmulOp> group{first};
+        for (linalg::MatmulOp other : ArrayRef(gemms).drop_front(i + 1))
+          if (!grouped.count(other) &&
+              sameValue(first.getDpsInputs()[0], other.getDpsInputs()[0]) &&
+              cast<RankedTensorType>(other.getDpsInputs()[1].getType())
+                      .getDimSize(0) ==
+                  cast<RankedTensorType>(first.getDpsInputs()[1].getType())
+                      .getDimSize(0)) {
+            group.push_back(other);
+            grouped.insert(other);
+          }
+        if (group.size() > 1)
+          groups.push_back(group);
+      }
+    });
+    for (SmallVector<linalg::MatmulOp> &group : groups) {
+      SmallVector<ConstantData> weights;
+      int64_t k = 0, n = 0, added = 0;
+      for (linalg::MatmulOp mm : group) {
+        weights.push_back(*concatenableWeight(mm));
+        k = weights.back().type.getDimSize(0);
+        n += weights.back().type.getDimSize(1);
+        added += weights.back().storedBytes() - freedBytes(mm);
+      }
+      if (added > static_cast<int64_t>(maxGrowth))
+        continue; // a weight other ops read too would be duplicated
+      std::vector<char> bytes(k * n * sizeof(float));
+      for (int64_t row = 0, at = 0; row < k; ++row)
+        for (const ConstantData &w : weights) {
+          int64_t cols = w.type.getDimSize(1) * sizeof(float);
+          std::memcpy(bytes.data() + at, w.bytes.data() + row * cols, cols);
+          at += cols;
+        }
+      linalg::MatmulOp first = group.front();
+      auto lhsType = cast<RankedTensorType>(first.getDpsInputs()[0].getType());
+      int64_t m = lhsType.getDimSize(0);
+      auto weightType = RankedTensorType::get({k, n}, lhsType.getElementType());
+      auto outType = RankedTensorType::get({m, n}, lhsType.getElementType());
+      std::optional<DenseResourceElementsHandle> like;
+      for (const ConstantData &w : weights)
+        if (w.resource && !like)
+          like = w.resource;
+      OpBuilder b(first);
+      Location loc = first.getLoc();
+      Value weight = arith::ConstantOp::create(
+          b, loc, makeConstant(weightType, bytes, like));
+      auto fill = first.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+      Value empty = tensor::EmptyOp::create(b, loc, outType.getShape(),
+                                            outType.getElementType());
+      Value zero = linalg::FillOp::create(b, loc, fill.getDpsInputs()[0],
+                                          empty)
+                       .getResult(0);
+      Value all = linalg::MatmulOp::create(
+                      b, loc, outType,
+                      ValueRange{first.getDpsInputs()[0], weight}, zero)
+                      .getResult(0);
+      // Every slice first: the builder inserts before `first`, which the
+      // loop below erases.
+      SmallVector<Value> slices;
+      int64_t offset = 0;
+      for (linalg::MatmulOp mm : group) {
+        int64_t cols = cast<RankedTensorType>(mm.getResult(0).getType())
+                           .getDimSize(1);
+        slices.push_back(tensor::ExtractSliceOp::create(
+            b, loc, all, ArrayRef<OpFoldResult>{b.getIndexAttr(0),
+                                                b.getIndexAttr(offset)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(m), b.getIndexAttr(cols)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)}));
+        offset += cols;
+      }
+      for (auto [mm, slice] : llvm::zip(group, slices)) {
+        SmallVector<Operation *> defs;
+        for (Value operand : mm->getOperands())
+          if (Operation *def = operand.getDefiningOp())
+            defs.push_back(def);
+        mm.getResult(0).replaceAllUsesWith(slice);
+        mm->erase();
+        eraseIfDead(defs);
+      }
+      ++numConcatenated;
+    }
+  }
+
+  /// Erases the ops of `defs` (and, transitively, their operands' defining
+  /// ops) that nothing reads any more and that have no side effects.
+  static void eraseIfDead(ArrayRef<Operation *> defs) {
+    llvm::SetVector<Operation *> work(defs.begin(), defs.end());
+    while (!work.empty()) {
+      Operation *op = work.pop_back_val();
+      if (!op->use_empty() || !isMemoryEffectFree(op) || op->getNumRegions())
+        continue;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          work.insert(def);
+      op->erase();
+    }
+  }
+
   void runOnOperation() override {
+    if (concatenate)
+      concatenateGemms();
     bool changed = true;
     while (changed) {
       changed = false;

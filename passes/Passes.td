@@ -363,6 +363,16 @@ def TacFoldConstants : Pass<"tac-fold-constants"> {
     constants it frees is not folded (a broadcast of a small bias to a large
     shape, a transpose of a weight other ops also read).
 
+    With `concatenate` (the default), GEMMs in one block that multiply the
+    same input (the same value, or equivalent reshapes of it) by different
+    constant weights with the same K and a zero-filled output (a
+    transformer's Q, K and V projections exported as three MatMuls) first
+    become one GEMM against the weights concatenated along N, and each
+    result a slice of its output: the input is read once, by one larger
+    GEMM. The weights are moved into the new blob, not copied, when only
+    those GEMMs read them (else the group is left alone, under the same
+    `max-growth` rule).
+
     Run before `tac-form-adaptive-blocks`: each layer's weights are folded
     before layers are compared and stacked, so identical layers stay
     identical and `tac.layer_stack` stacks the folded weights.
@@ -378,10 +388,14 @@ def TacFoldConstants : Pass<"tac-fold-constants"> {
   let options = [
     Option<"maxGrowth", "max-growth", "int64_t", /*default=*/"65536",
            "Most bytes a fold may add to the constants (its result minus "
-           "the constants only it read)">
+           "the constants only it read)">,
+    Option<"concatenate", "concatenate", "bool", /*default=*/"true",
+           "Merge GEMMs of one input by constant weights into one GEMM">
   ];
   let statistics = [
-    Statistic<"numFolded", "folded-ops", "Ops replaced by constants">
+    Statistic<"numFolded", "folded-ops", "Ops replaced by constants">,
+    Statistic<"numConcatenated", "concatenated-gemms",
+              "Groups of GEMMs merged into one">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }

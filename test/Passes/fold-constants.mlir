@@ -84,3 +84,40 @@ func.func @not_constant(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
   %t = linalg.transpose ins(%x : tensor<2x3xf32>) outs(%e : tensor<3x2xf32>) permutation = [1, 0]
   return %t : tensor<3x2xf32>
 }
+
+// -----
+
+// Three projections of one input (two reshapes of it count as one) become
+// one GEMM against the weights concatenated along N; each result is a slice.
+// The weights move into one blob, row by row.
+// CHECK-LABEL: func.func @qkv
+// CHECK: %[[W:.*]] = arith.constant dense_resource<wq_folded> : tensor<2x3xf32>
+// CHECK: %[[Y:.*]] = linalg.matmul ins(%{{.*}}, %[[W]] : tensor<4x2xf32>, tensor<2x3xf32>) outs(%{{.*}} : tensor<4x3xf32>)
+// CHECK-DAG: tensor.extract_slice %[[Y]][0, 0] [4, 1] [1, 1]
+// CHECK-DAG: tensor.extract_slice %[[Y]][0, 1] [4, 2] [1, 1]
+// CHECK-NOT: linalg.matmul
+// CHECK: wq_folded: "0x040000000000803F0000004000004040000080400000A0400000C040"
+// TIGHT-LABEL: func.func @qkv
+// TIGHT: linalg.matmul {{.*}} tensor<4x3xf32>
+func.func @qkv(%x: tensor<1x4x2xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %wq = arith.constant dense_resource<wq> : tensor<2x1xf32>
+  %wk = arith.constant dense_resource<wk> : tensor<2x2xf32>
+  %a = tensor.collapse_shape %x [[0, 1], [2]] : tensor<1x4x2xf32> into tensor<4x2xf32>
+  %e1 = tensor.empty() : tensor<4x1xf32>
+  %f1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<4x1xf32>) -> tensor<4x1xf32>
+  %q = linalg.matmul ins(%a, %wq : tensor<4x2xf32>, tensor<2x1xf32>) outs(%f1 : tensor<4x1xf32>) -> tensor<4x1xf32>
+  %b = tensor.collapse_shape %x [[0, 1], [2]] : tensor<1x4x2xf32> into tensor<4x2xf32>
+  %e2 = tensor.empty() : tensor<4x2xf32>
+  %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %k = linalg.matmul ins(%b, %wk : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f2 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %q, %k : tensor<4x1xf32>, tensor<4x2xf32>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      wq: "0x040000000000803F00008040",
+      wk: "0x0400000000000040000040400000A0400000C040"
+    }
+  }
+#-}
