@@ -179,7 +179,7 @@ class ModelServer:
             ``run(feed) -> (outputs, paths)`` over N rows, like ``_TacEngine``.
         max_batch: the most requests one batch gathers.
         max_wait_ms: how long a batch waits for more requests once it has one.
-        threads: BLAS threads per replica (tac) or intra-op threads (ONNX Runtime).
+        threads: session threads per replica (tac: kernels and GEMMs on its pool) or intra-op threads (ONNX Runtime).
         request_timeout_s: a request not answered by then fails (HTTP 504,
             ``TimeoutError`` through a handle) and its row is dropped.
     """
