@@ -16,6 +16,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -34,6 +36,7 @@ namespace mlir::tac {
 } // namespace mlir::tac
 
 using namespace mlir;
+using namespace mlir::tac;
 
 namespace {
 
@@ -678,20 +681,15 @@ LogicalResult generaliseNamedOps(func::FuncOp func) {
 
 /// Multiplies the per-row quantities of `tac.cost` by the row count.
 void scaleCost(func::FuncOp func, int64_t rows) {
-  auto cost = func->getAttrOfType<DictionaryAttr>("tac.cost");
+  auto cost = func->getAttrOfType<CostAttr>(TacDialect::kCostAttrName);
   if (!cost)
     return;
-  Builder b(func.getContext());
-  SmallVector<NamedAttribute> scaled;
-  for (NamedAttribute entry : cost) {
-    auto value = dyn_cast<IntegerAttr>(entry.getValue());
-    if (value && entry.getName() != "param_bytes")
-      scaled.emplace_back(entry.getName(),
-                          b.getI64IntegerAttr(value.getInt() * rows));
-    else
-      scaled.push_back(entry);
-  }
-  func->setAttr("tac.cost", b.getDictionaryAttr(scaled));
+  func->setAttr(TacDialect::kCostAttrName,
+                CostAttr::get(func.getContext(), cost.getFlops() * rows,
+                              cost.getBytesMoved() * rows,
+                              cost.getParamBytes(),
+                              cost.getPeakActivationBytes() * rows,
+                              cost.getNaiveActivationBytes() * rows));
 }
 
 struct BatchRows : mlir::tac::impl::TacBatchRowsBase<BatchRows> {
@@ -702,9 +700,9 @@ struct BatchRows : mlir::tac::impl::TacBatchRowsBase<BatchRows> {
     func::FuncOp controller;
     SmallVector<func::FuncOp> functions; // variants, or the static function
     for (auto func : module.getOps<func::FuncOp>()) {
-      if (func.isPrivate() || func.isExternal() || func->hasAttr("tac.batch"))
+      if (func.isPrivate() || func.isExternal() || func->hasAttr(TacDialect::kBatchAttrName))
         continue;
-      auto role = func->getAttrOfType<StringAttr>("tac.role");
+      auto role = func->getAttrOfType<StringAttr>(TacDialect::kRoleAttrName);
       if (role && role.getValue() == "controller")
         controller = func;
       else
@@ -728,7 +726,7 @@ struct BatchRows : mlir::tac::impl::TacBatchRowsBase<BatchRows> {
     unsigned carried = 0;
     if (controller) {
       if (auto attr =
-              controller->getAttrOfType<IntegerAttr>("tac.carried_results"))
+              controller->getAttrOfType<IntegerAttr>(TacDialect::kCarriedResultsAttrName))
         carried = attr.getInt();
       unsigned own = controller.getNumResults() - carried;
       SmallVector<bool> must(controller.getNumResults(), false);
@@ -744,13 +742,13 @@ struct BatchRows : mlir::tac::impl::TacBatchRowsBase<BatchRows> {
       for (auto [j, b] : llvm::enumerate(carriedBatched))
         if (!b)
           shared.push_back(j);
-      (*copy)->setAttr("tac.shared_carried",
+      (*copy)->setAttr(TacDialect::kSharedCarriedAttrName,
                        DenseI64ArrayAttr::get(&getContext(), shared));
     }
     for (func::FuncOp func : functions) {
       unsigned numArgs = func.getNumArguments();
       unsigned fromController =
-          controller && func->hasAttr("tac.path") ? carried : 0;
+          controller && func->hasAttr(TacDialect::kPathAttrName) ? carried : 0;
       SmallVector<bool> batchedArgs(numArgs, true);
       for (unsigned j = 0; j < fromController; ++j)
         batchedArgs[numArgs - fromController + j] = carriedBatched[j];
@@ -788,9 +786,10 @@ struct BatchRows : mlir::tac::impl::TacBatchRowsBase<BatchRows> {
       return failure();
     (*copy).setSymName((func.getSymName() + "_b" + Twine(rows)).str());
     (*copy).setVisibility(func.getVisibility());
-    (*copy)->setAttr("tac.batch", IntegerAttr::get(
+    (*copy)->setAttr(TacDialect::kBatchAttrName, IntegerAttr::get(
                                       IntegerType::get(&getContext(), 64), rows));
     scaleCost(*copy, rows);
+    ++numBatched;
     return copy;
   }
 };

@@ -25,8 +25,15 @@ struct ConvToGemm : mlir::tac::impl::TacConvToGemmBase<ConvToGemm> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     linalg::populateConvertConv2DToImg2ColPatterns(patterns);
+    auto countConvs = [&] {
+      int64_t count = 0;
+      getOperation()->walk([&](linalg::ConvolutionOpInterface) { ++count; });
+      return count;
+    };
+    int64_t before = countConvs();
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
+    numConvs += before - countConvs();
   }
 };
 } // namespace

@@ -31,6 +31,7 @@
 #ifndef TAC_PASSES_COSTMODEL_H
 #define TAC_PASSES_COSTMODEL_H
 
+#include "dialects/Tac/TacDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -47,13 +48,10 @@
 
 namespace mlir::tac {
 
-/// Attribute names the pass writes.
-inline constexpr llvm::StringLiteral kCostAttrName = "tac.cost";
-inline constexpr llvm::StringLiteral kCostNoteAttrName = "tac.cost_note";
-inline constexpr llvm::StringLiteral kArenaBytesAttrName = "tac.arena_bytes";
-/// Attributes the pass reads (written by tac-specialize-paths).
-inline constexpr llvm::StringLiteral kPathAttrName = "tac.path";
-inline constexpr llvm::StringLiteral kVariantsAttrName = "tac.variants";
+/// The pass writes TacDialect::kCostAttrName, kCostNoteAttrName and
+/// kArenaBytesAttrName, and reads kPathAttrName and kVariantsAttrName
+/// (written by tac-specialize-paths).
+///
 /// The note attached to functions that still hold adaptive structure.
 inline constexpr llvm::StringLiteral kFullPathNote =
     "full path; specialise paths for per-path costs";
@@ -164,11 +162,10 @@ struct FunctionCost {
   int64_t dynamicLoops = 0;
 
   int64_t getNumUnmodelledOps() const;
-  /// `{flops, bytes_moved, param_bytes, peak_activation_bytes,
-  /// naive_activation_bytes}` as i64 integers.
-  DictionaryAttr toAttribute(MLIRContext *context) const;
+  /// The five counts as a #tac.cost.
+  CostAttr toAttribute(MLIRContext *context) const;
   /// Reads back what `toAttribute` wrote (the five numbers only).
-  static std::optional<FunctionCost> fromAttribute(DictionaryAttr attr);
+  static std::optional<FunctionCost> fromAttribute(CostAttr attr);
 };
 
 /// The cost of `func`'s body (see the conventions above). Loops with static

@@ -31,36 +31,20 @@ int64_t FunctionCost::getNumUnmodelledOps() const {
   return count;
 }
 
-static constexpr llvm::StringLiteral kFlops = "flops",
-                                     kBytesMoved = "bytes_moved",
-                                     kParamBytes = "param_bytes",
-                                     kPeak = "peak_activation_bytes",
-                                     kNaive = "naive_activation_bytes";
-
-DictionaryAttr FunctionCost::toAttribute(MLIRContext *context) const {
-  Builder builder(context);
-  auto entry = [&](StringRef name, int64_t value) {
-    return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
-  };
-  return builder.getDictionaryAttr(
-      {entry(kFlops, flops), entry(kBytesMoved, bytesMoved),
-       entry(kParamBytes, paramBytes), entry(kPeak, peakActivationBytes),
-       entry(kNaive, naiveActivationBytes)});
+CostAttr FunctionCost::toAttribute(MLIRContext *context) const {
+  return CostAttr::get(context, flops, bytesMoved, paramBytes,
+                       peakActivationBytes, naiveActivationBytes);
 }
 
-std::optional<FunctionCost> FunctionCost::fromAttribute(DictionaryAttr attr) {
+std::optional<FunctionCost> FunctionCost::fromAttribute(CostAttr attr) {
   if (!attr)
     return std::nullopt;
   FunctionCost cost;
-  for (auto [name, field] :
-       {std::pair{kFlops, &cost.flops}, {kBytesMoved, &cost.bytesMoved},
-        {kParamBytes, &cost.paramBytes}, {kPeak, &cost.peakActivationBytes},
-        {kNaive, &cost.naiveActivationBytes}}) {
-    auto value = attr.getAs<IntegerAttr>(name);
-    if (!value)
-      return std::nullopt;
-    *field = value.getInt();
-  }
+  cost.flops = attr.getFlops();
+  cost.bytesMoved = attr.getBytesMoved();
+  cost.paramBytes = attr.getParamBytes();
+  cost.peakActivationBytes = attr.getPeakActivationBytes();
+  cost.naiveActivationBytes = attr.getNaiveActivationBytes();
   return cost;
 }
 
@@ -86,7 +70,7 @@ ModuleCost mlir::tac::estimateModuleCost(ModuleOp module,
     FunctionCostEntry entry;
     entry.func = func;
     entry.name = func.getSymName().str();
-    if (auto path = func->getAttrOfType<IntegerAttr>(kPathAttrName))
+    if (auto path = func->getAttrOfType<IntegerAttr>(TacDialect::kPathAttrName))
       entry.path = path.getInt();
     entry.cost = estimateFunctionCost(func, options);
     indexOf[entry.name] = result.functions.size();
@@ -97,7 +81,7 @@ ModuleCost mlir::tac::estimateModuleCost(ModuleOp module,
   // (`tac.variants`); without tables, with the variant of the highest path.
   llvm::StringMap<std::string> fullOf;
   for (FunctionCostEntry &entry : result.functions) {
-    auto variants = entry.func->getAttrOfType<ArrayAttr>(kVariantsAttrName);
+    auto variants = entry.func->getAttrOfType<ArrayAttr>(TacDialect::kVariantsAttrName);
     if (!variants || variants.empty())
       continue;
     auto last = dyn_cast<FlatSymbolRefAttr>(variants[variants.size() - 1]);
@@ -145,13 +129,13 @@ void mlir::tac::attachCostAttributes(ModuleOp module, const ModuleCost &cost) {
   Builder builder(context);
   for (const FunctionCostEntry &entry : cost.functions) {
     func::FuncOp func = entry.func;
-    func->setAttr(kCostAttrName, entry.cost.toAttribute(context));
+    func->setAttr(TacDialect::kCostAttrName, entry.cost.toAttribute(context));
     if (entry.cost.fullPathOnly)
-      func->setAttr(kCostNoteAttrName, builder.getStringAttr(kFullPathNote));
+      func->setAttr(TacDialect::kCostNoteAttrName, builder.getStringAttr(kFullPathNote));
     else
-      func->removeAttr(kCostNoteAttrName);
+      func->removeAttr(TacDialect::kCostNoteAttrName);
   }
-  module->setAttr(kArenaBytesAttrName,
+  module->setAttr(TacDialect::kArenaBytesAttrName,
                   builder.getI64IntegerAttr(cost.arenaBytes));
 }
 

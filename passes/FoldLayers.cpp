@@ -21,7 +21,11 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/SetVector.h"
 
+#include "llvm/Support/Debug.h"
+
 #include <cstring>
+
+#define DEBUG_TYPE "tac-fold-layers"
 
 namespace mlir::tac {
 #define GEN_PASS_DEF_TACFOLDLAYERS
@@ -197,6 +201,7 @@ void TacFoldLayers::foldBlock(AdaptiveBlockOp op) {
   if (numLayers < 2 || numLayers < minLayers)
     return;
   auto notFolded = [&](const Twine &why) {
+    ++numNotFolded;
     op.emitRemark() << "--tac-fold-layers: block of " << numLayers
                     << " layers not folded: " << why;
   };
@@ -308,4 +313,8 @@ void TacFoldLayers::foldBlock(AdaptiveBlockOp op) {
   for (Operation *def : maybeDead)
     if (def->use_empty())
       rewriter.eraseOp(def);
+  ++numStacks;
+  numFoldedLayers += numLayers;
+  LLVM_DEBUG(llvm::dbgs() << "folded " << numLayers << " layers into a stack "
+                          << "over " << slots.size() << " stacked weights\n");
 }

@@ -19,7 +19,11 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
+#include "llvm/Support/Debug.h"
+
 #include <set>
+
+#define DEBUG_TYPE "tac-form-adaptive-blocks"
 
 namespace mlir::tac {
 #define GEN_PASS_DEF_TACFORMADAPTIVEBLOCKS
@@ -339,7 +343,7 @@ struct TacFormAdaptiveBlocks
                           bool onlyChain) {
     MLIRContext *ctx = &getContext();
     PathSetAttr paths;
-    if (auto given = func->getAttrOfType<PathSetAttr>("tac.paths")) {
+    if (auto given = func->getAttrOfType<PathSetAttr>(TacDialect::kPathsAttrName)) {
       if (!onlyChain)
         return func.emitError()
                << "the function's tac.paths attribute is ambiguous: it has "
@@ -372,6 +376,11 @@ struct TacFormAdaptiveBlocks
     last.replaceAllUsesWith(block.getResults());
     for (GateOp gate : llvm::reverse(chain))
       GateOp(gate).erase();
+    ++numBlocks;
+    numBlockLayers += chain.size();
+    LLVM_DEBUG(llvm::dbgs() << "@" << func.getSymName() << ": " << chain.size()
+                            << " gates form a block of " << paths.getNumPaths()
+                            << " paths\n");
     return success();
   }
 
@@ -419,10 +428,10 @@ struct TacFormAdaptiveBlocks
                                    {}, func.getLoc())))
       return failure();
     Value selector = func.getArgument(argIndex);
-    if (auto names = func->getAttrOfType<ArrayAttr>("tac.input_names")) {
+    if (auto names = func->getAttrOfType<ArrayAttr>(TacDialect::kInputNamesAttrName)) {
       SmallVector<Attribute> extended(names.begin(), names.end());
       extended.push_back(StringAttr::get(&getContext(), "tac.path"));
-      func->setAttr("tac.input_names", ArrayAttr::get(&getContext(), extended));
+      func->setAttr(TacDialect::kInputNamesAttrName, ArrayAttr::get(&getContext(), extended));
     }
 
     Value input = run->layers.front().input;
@@ -444,6 +453,11 @@ struct TacFormAdaptiveBlocks
     output.replaceUsesWithIf(block.getResult(0), [&](OpOperand &use) {
       return !block->isAncestor(use.getOwner());
     });
+    ++numBlocks;
+    numBlockLayers += numLayers;
+    LLVM_DEBUG(llvm::dbgs() << "@" << func.getSymName() << ": a run of "
+                            << numLayers << " layers forms a block of "
+                            << pathSet.getNumPaths() << " depths\n");
     return success();
   }
 

@@ -47,8 +47,17 @@ struct FuseElementwise
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, context);
     context->getLoadedDialect<linalg::LinalgDialect>()
         ->getCanonicalizationPatterns(patterns);
+    int64_t before = countLinalgOps();
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
+    numFused += std::max<int64_t>(0, before - countLinalgOps());
+  }
+
+private:
+  int64_t countLinalgOps() {
+    int64_t count = 0;
+    getOperation()->walk([&](linalg::LinalgOp) { ++count; });
+    return count;
   }
 };
 

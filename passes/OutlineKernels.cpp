@@ -264,6 +264,7 @@ private:
       kernel.setName(("tac_kernel_" + Twine(nextKernel++)).str());
       symbol = symbols->insert(kernel);
       kernelByText[text] = symbol;
+      ++numKernels;
     }
 
     OpBuilder host(last->getContext());
@@ -272,6 +273,7 @@ private:
                          buffers.getArrayRef());
     for (Operation *op : llvm::reverse(group))
       op->erase();
+    ++numLaunches;
     return success();
   }
 };

@@ -105,6 +105,10 @@ def TacFormAdaptiveBlocks : Pass<"tac-form-adaptive-blocks", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::tac::TacDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numBlocks", "blocks", "Adaptive blocks formed">,
+    Statistic<"numBlockLayers", "layers", "Layers placed in adaptive blocks">,
+  ];
 }
 
 def TacFoldLayers : Pass<"tac-fold-layers", "::mlir::ModuleOp"> {
@@ -127,6 +131,11 @@ def TacFoldLayers : Pass<"tac-fold-layers", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tac::TacDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numStacks", "stacks", "Blocks folded into layer stacks">,
+    Statistic<"numFoldedLayers", "folded-layers", "Layers folded into stacks">,
+    Statistic<"numNotFolded", "not-folded", "Blocks left unfolded (each with a remark saying why)">,
+  ];
 }
 
 def TacSpecializePaths : Pass<"tac-specialize-paths", "::mlir::ModuleOp"> {
@@ -151,6 +160,9 @@ def TacSpecializePaths : Pass<"tac-specialize-paths", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numVariants", "variants", "Static variants created, one per path">,
+  ];
 }
 
 def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
@@ -182,6 +194,8 @@ def TacEstimateCost : Pass<"tac-estimate-cost", "::mlir::ModuleOp"> {
     Option<"report", "report", "bool", /*default=*/"false",
            "Print the per-function cost table to stdout">,
   ];
+  // Writes #tac.cost, which needs the dialect loaded.
+  let dependentDialects = ["::mlir::tac::TacDialect"];
 }
 
 def TacConvToGemm : Pass<"tac-conv-to-gemm"> {
@@ -201,6 +215,9 @@ def TacConvToGemm : Pass<"tac-conv-to-gemm"> {
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numConvs", "convolutions", "Convolutions rewritten as im2col + contraction">,
+  ];
 }
 
 def TacBatchRows : Pass<"tac-batch-rows", "::mlir::ModuleOp"> {
@@ -242,6 +259,9 @@ def TacBatchRows : Pass<"tac-batch-rows", "::mlir::ModuleOp"> {
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numBatched", "batched-functions", "Functions given a batched copy">,
+  ];
 }
 
 def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
@@ -261,6 +281,9 @@ def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::affine::AffineDialect"];
+  let statistics = [
+    Statistic<"numFused", "fused-ops", "Linalg ops fused into their consumers">,
+  ];
 }
 
 def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::ModuleOp"> {
@@ -336,6 +359,10 @@ def TacOutlineKernels : Pass<"tac-outline-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::memref::MemRefDialect"];
+  let statistics = [
+    Statistic<"numLaunches", "launches", "Kernel calls created (one per op group)">,
+    Statistic<"numKernels", "kernels", "Distinct kernel functions (identical groups share one)">,
+  ];
 }
 
 def TacFoldConstants : Pass<"tac-fold-constants"> {

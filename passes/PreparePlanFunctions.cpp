@@ -9,6 +9,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
@@ -22,6 +24,7 @@ namespace mlir::tac {
 } // namespace mlir::tac
 
 using namespace mlir;
+using namespace mlir::tac;
 
 namespace {
 
@@ -55,7 +58,7 @@ struct PreparePlanFunctions
     ModuleOp module = getOperation();
     SmallVector<func::FuncOp> dispatchers, functions;
     for (auto func : module.getOps<func::FuncOp>())
-      (func->hasAttr("tac.variants") ? dispatchers : functions).push_back(func);
+      (func->hasAttr(TacDialect::kVariantsAttrName) ? dispatchers : functions).push_back(func);
     for (func::FuncOp dispatch : dispatchers) {
       if (func::FuncOp dropped = prepareDispatch(module, dispatch))
         llvm::erase(functions, dropped), dropped.erase();
@@ -81,10 +84,10 @@ struct PreparePlanFunctions
     for (func::FuncOp func : functions) {
       if (func.isExternal() || func.isPrivate())
         continue;
-      auto role = func->getAttrOfType<StringAttr>("tac.role");
+      auto role = func->getAttrOfType<StringAttr>(TacDialect::kRoleAttrName);
       if (role && role.getValue() == "controller")
         controller = func;
-      else if (func->hasAttr("tac.path"))
+      else if (func->hasAttr(TacDialect::kPathAttrName))
         variants.push_back(func);
     }
     if (!controller || variants.empty())
@@ -184,7 +187,7 @@ struct PreparePlanFunctions
     controller.setType(FunctionType::get(
         controller.getContext(), controller.getArgumentTypes(),
         ValueRange(results).getTypes()));
-    controller->setAttr("tac.carried_results",
+    controller->setAttr(TacDialect::kCarriedResultsAttrName,
                         builder.getI64IntegerAttr(ordered.size()));
 
     // Every variant takes them as arguments and drops what it no longer needs.
@@ -225,13 +228,13 @@ struct PreparePlanFunctions
   func::FuncOp prepareDispatch(ModuleOp module, func::FuncOp dispatch) {
     OpBuilder builder(dispatch);
     // The dispatch table lists one variant per path.
-    if (auto variants = dispatch->getAttrOfType<ArrayAttr>("tac.variants"))
+    if (auto variants = dispatch->getAttrOfType<ArrayAttr>(TacDialect::kVariantsAttrName))
       for (auto symbol : variants.getAsRange<FlatSymbolRefAttr>())
         if (auto variant = module.lookupSymbol<func::FuncOp>(symbol))
-          variant->setAttr("tac.num_paths",
+          variant->setAttr(TacDialect::kNumPathsAttrName,
                            builder.getI64IntegerAttr(variants.size()));
     auto controllerName =
-        dispatch->getAttrOfType<FlatSymbolRefAttr>("tac.controller");
+        dispatch->getAttrOfType<FlatSymbolRefAttr>(TacDialect::kControllerAttrName);
     auto controller = controllerName
                           ? module.lookupSymbol<func::FuncOp>(controllerName)
                           : func::FuncOp();
@@ -240,7 +243,7 @@ struct PreparePlanFunctions
     auto ret = cast<func::ReturnOp>(controller.getBody().front().getTerminator());
     if (ret.getNumOperands() > 0 && isa<BlockArgument>(ret.getOperand(0)))
       return controller;
-    controller->setAttr("tac.role", builder.getStringAttr("controller"));
+    controller->setAttr(TacDialect::kRoleAttrName, builder.getStringAttr("controller"));
     return {};
   }
 

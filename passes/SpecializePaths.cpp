@@ -59,11 +59,11 @@ struct TacSpecializePaths
                                        Operation *after) {
     auto variant = cast<func::FuncOp>(func->clone());
     variant.setSymName((func.getSymName() + "_path" + Twine(k)).str());
-    for (StringRef attr : {"tac.paths", "tac.variants", "tac.controller"})
+    for (StringRef attr : {TacDialect::kPathsAttrName, TacDialect::kVariantsAttrName, TacDialect::kControllerAttrName})
       variant->removeAttr(attr);
-    variant->setAttr("tac.path",
+    variant->setAttr(TacDialect::kPathAttrName,
                      IntegerAttr::get(IntegerType::get(&getContext(), 64), k));
-    variant->setAttr("tac.layers",
+    variant->setAttr(TacDialect::kLayersAttrName,
                      DenseI64ArrayAttr::get(&getContext(), layers));
     symbols.insert(variant, std::next(Block::iterator(after)));
 
@@ -85,8 +85,8 @@ struct TacSpecializePaths
                                           SymbolTable &symbols) {
     auto controller = cast<func::FuncOp>(func->clone());
     controller.setSymName((func.getSymName() + "_controller").str());
-    for (StringRef attr : {"tac.paths", "tac.variants", "tac.controller",
-                           "tac.output_names"})
+    for (StringRef attr : {TacDialect::kPathsAttrName, TacDialect::kVariantsAttrName, TacDialect::kControllerAttrName,
+                           TacDialect::kOutputNamesAttrName})
       controller->removeAttr(attr);
     symbols.insert(controller, std::next(Block::iterator(func)));
 
@@ -131,7 +131,7 @@ struct TacSpecializePaths
     controller.setType(FunctionType::get(&getContext(),
                                          controller.getArgumentTypes(),
                                          ValueRange(results).getTypes()));
-    controller->setAttr("tac.output_names", b.getArrayAttr(names));
+    controller->setAttr(TacDialect::kOutputNamesAttrName, b.getArrayAttr(names));
     return controller;
   }
 
@@ -172,9 +172,10 @@ struct TacSpecializePaths
         return failure();
       after = *variant;
       variants.push_back(FlatSymbolRefAttr::get(*variant));
+      ++numVariants;
     }
-    func->setAttr("tac.controller", FlatSymbolRefAttr::get(*controller));
-    func->setAttr("tac.variants", ArrayAttr::get(&getContext(), variants));
+    func->setAttr(TacDialect::kControllerAttrName, FlatSymbolRefAttr::get(*controller));
+    func->setAttr(TacDialect::kVariantsAttrName, ArrayAttr::get(&getContext(), variants));
     return success();
   }
 
@@ -183,8 +184,8 @@ struct TacSpecializePaths
     SymbolTable symbols(module);
     SmallVector<func::FuncOp> funcs;
     for (auto func : module.getOps<func::FuncOp>())
-      if (!func.isExternal() && !func->hasAttr("tac.path") &&
-          !func->hasAttr("tac.variants"))
+      if (!func.isExternal() && !func->hasAttr(TacDialect::kPathAttrName) &&
+          !func->hasAttr(TacDialect::kVariantsAttrName))
         funcs.push_back(func);
     for (func::FuncOp func : funcs)
       if (failed(specialize(func, symbols)))

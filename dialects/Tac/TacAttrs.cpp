@@ -102,3 +102,23 @@ void PathSetAttr::print(AsmPrinter &printer) const {
   });
   printer << '>';
 }
+
+//===----------------------------------------------------------------------===//
+// CostAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult CostAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               int64_t flops, int64_t bytesMoved,
+                               int64_t paramBytes, int64_t peakActivationBytes,
+                               int64_t naiveActivationBytes) {
+  for (auto [name, value] :
+       {std::pair<StringRef, int64_t>{"flops", flops},
+        {"bytes_moved", bytesMoved},
+        {"param_bytes", paramBytes},
+        {"peak_activation_bytes", peakActivationBytes},
+        {"naive_activation_bytes", naiveActivationBytes}})
+    if (value < 0)
+      return emitError() << "cost field '" << name << "' is " << value
+                         << "; expected a non-negative count";
+  return success();
+}

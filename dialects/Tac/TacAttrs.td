@@ -44,4 +44,29 @@ def Tac_PathSetAttr : Tac_Attr<"PathSet", "paths"> {
   }];
 }
 
+def Tac_CostAttr : Tac_Attr<"Cost", "cost"> {
+  let summary = "Static cost of a function: FLOPs, bytes moved, memory.";
+  let description = [{
+    What `tac-estimate-cost` counts for one function, attached to it as
+    `tac.cost` and read by the plan builder (the compiled file's per-variant
+    numbers) and `tac-batch-rows` (which scales the per-row quantities).
+    FLOPs count a multiply-add as 2; `bytes_moved` is the tensor traffic of
+    every op; `param_bytes` the constants the function reads;
+    `peak_activation_bytes` the planned activation arena (with in-place
+    reuse) and `naive_activation_bytes` the sum of all intermediates. All
+    are non-negative.
+
+    ```mlir
+    #tac.cost<flops = 1024, bytes_moved = 1280, param_bytes = 0,
+              peak_activation_bytes = 256, naive_activation_bytes = 512>
+    ```
+  }];
+  let parameters = (ins "int64_t":$flops, "int64_t":$bytes_moved,
+                        "int64_t":$param_bytes,
+                        "int64_t":$peak_activation_bytes,
+                        "int64_t":$naive_activation_bytes);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // TAC_ATTRS_TD

@@ -8,6 +8,9 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/Sequence.h"
+#include "llvm/ADT/SetVector.h"
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -112,6 +115,20 @@ static LogicalResult verifyPathsInRange(Operation *op, PathSetAttr paths,
   return success();
 }
 
+/// The successor that leaves `op`: control returns to its parent with the
+/// op's results.
+static RegionSuccessor exitSuccessor(Operation *op) {
+  return RegionSuccessor(op, op->getResults());
+}
+
+/// The path a constant selector operand picks, if `selector` is constant.
+static std::optional<size_t> getConstantPath(PathSetAttr paths,
+                                             Attribute selector) {
+  if (auto value = dyn_cast_if_present<IntegerAttr>(selector))
+    return paths.resolveSelector(value.getValue());
+  return std::nullopt;
+}
+
 //===----------------------------------------------------------------------===//
 // GateOp
 //===----------------------------------------------------------------------===//
@@ -157,10 +174,11 @@ LogicalResult GateOp::verify() {
   if (getInputs().empty())
     return emitOpError() << "has no inputs; expected at least one value to "
                             "pass through or transform";
-  return verifyStateTypes(*this, getInputs().getTypes(), getResultTypes());
-}
-
-LogicalResult GateOp::verifyRegions() {
+  if (failed(verifyStateTypes(*this, getInputs().getTypes(),
+                              getResultTypes())))
+    return failure();
+  // Block arguments are checked here, not in verifyRegions(): the region
+  // branch interface's generic checks run first there.
   return verifyBlockArguments(*this, getBody().front(), getInputs().getTypes(),
                               "body", "one per input, typed as the inputs");
 }
@@ -174,6 +192,41 @@ LogicalResult GateOp::fold(FoldAdaptor adaptor,
     return failure();
   llvm::append_range(results, getInputs());
   return success();
+}
+
+// Control flow: the body runs at most once on the inputs; when it does not,
+// the inputs themselves become the results.
+
+OperandRange GateOp::getEntrySuccessorOperands(RegionSuccessor) {
+  return getInputs();
+}
+
+void GateOp::getSuccessorRegions(RegionBranchPoint point,
+                                 SmallVectorImpl<RegionSuccessor> &regions) {
+  if (point.isParent())
+    regions.emplace_back(&getBody(), getBody().getArguments());
+  regions.push_back(exitSuccessor(*this));
+}
+
+void GateOp::getEntrySuccessorRegions(ArrayRef<Attribute> operands,
+                                      SmallVectorImpl<RegionSuccessor> &regions) {
+  auto condition = dyn_cast_if_present<IntegerAttr>(operands.front());
+  if (!condition)
+    return getSuccessorRegions(RegionBranchPoint::parent(), regions);
+  if (condition.getValue().isOne())
+    regions.emplace_back(&getBody(), getBody().getArguments());
+  else
+    regions.push_back(exitSuccessor(*this));
+}
+
+void GateOp::getRegionInvocationBounds(
+    ArrayRef<Attribute> operands, SmallVectorImpl<InvocationBounds> &bounds) {
+  auto condition = dyn_cast_if_present<IntegerAttr>(operands.front());
+  if (!condition)
+    bounds.emplace_back(0, 1);
+  else
+    bounds.emplace_back(condition.getValue().isOne() ? 1 : 0,
+                        condition.getValue().isOne() ? 1 : 0);
 }
 
 //===----------------------------------------------------------------------===//
@@ -263,12 +316,11 @@ LogicalResult AdaptiveBlockOp::verify() {
     return failure();
   if (getLayers().empty())
     return emitOpError() << "has no layers; expected at least one layer region";
-  return verifyPathsInRange(*this, getPaths(), 0, getNumLayers(),
-                            "the block has " + std::to_string(getNumLayers()) +
-                                " layers");
-}
-
-LogicalResult AdaptiveBlockOp::verifyRegions() {
+  if (failed(verifyPathsInRange(*this, getPaths(), 0, getNumLayers(),
+                                "the block has " +
+                                    std::to_string(getNumLayers()) +
+                                    " layers")))
+    return failure();
   for (auto [i, layer] : llvm::enumerate(getLayers()))
     if (failed(verifyBlockArguments(*this, layer.front(),
                                     getInputs().getTypes(),
@@ -276,6 +328,81 @@ LogicalResult AdaptiveBlockOp::verifyRegions() {
                                     "one per input, typed as the inputs")))
       return failure();
   return success();
+}
+
+// Control flow follows the path set: from the entry (or from layer `i`),
+// control goes to the next layer of every path that starts there (or runs
+// `i`), or leaves the block where such a path ends.
+
+OperandRange AdaptiveBlockOp::getEntrySuccessorOperands(RegionSuccessor) {
+  return getInputs();
+}
+
+/// Successors of layer `from` (std::nullopt: the entry) over the paths
+/// `pathIndices`.
+static void getLayerSuccessors(AdaptiveBlockOp op, std::optional<unsigned> from,
+                               ArrayRef<size_t> pathIndices,
+                               SmallVectorImpl<RegionSuccessor> &regions) {
+  llvm::SmallSetVector<int64_t, 8> next;
+  bool exits = false;
+  for (size_t p : pathIndices) {
+    ArrayRef<int64_t> path = op.getPaths().getPath(p);
+    const int64_t *at = path.begin();
+    if (from) {
+      at = llvm::find(path, int64_t(*from));
+      if (at == path.end())
+        continue;
+      ++at;
+    }
+    if (at == path.end())
+      exits = true;
+    else
+      next.insert(*at);
+  }
+  for (int64_t layer : next) {
+    Region &region = op.getLayers()[layer];
+    regions.emplace_back(&region, region.getArguments());
+  }
+  if (exits)
+    regions.push_back(exitSuccessor(op));
+}
+
+void AdaptiveBlockOp::getSuccessorRegions(
+    RegionBranchPoint point, SmallVectorImpl<RegionSuccessor> &regions) {
+  std::optional<unsigned> from;
+  if (!point.isParent())
+    from = point.getTerminatorPredecessorOrNull()
+               ->getParentRegion()
+               ->getRegionNumber();
+  SmallVector<size_t> all =
+      llvm::to_vector(llvm::seq<size_t>(0, getPaths().getNumPaths()));
+  getLayerSuccessors(*this, from, all, regions);
+}
+
+void AdaptiveBlockOp::getEntrySuccessorRegions(
+    ArrayRef<Attribute> operands, SmallVectorImpl<RegionSuccessor> &regions) {
+  std::optional<size_t> chosen = getConstantPath(getPaths(), operands.front());
+  if (!chosen)
+    return getSuccessorRegions(RegionBranchPoint::parent(), regions);
+  getLayerSuccessors(*this, std::nullopt, {*chosen}, regions);
+}
+
+void AdaptiveBlockOp::getRegionInvocationBounds(
+    ArrayRef<Attribute> operands, SmallVectorImpl<InvocationBounds> &bounds) {
+  // A path runs a layer at most once: a layer runs once if every possible
+  // path holds it, at most once if some does, never otherwise.
+  PathSetAttr paths = getPaths();
+  SmallVector<size_t> possible;
+  if (std::optional<size_t> chosen = getConstantPath(paths, operands.front()))
+    possible.push_back(*chosen);
+  else
+    possible = llvm::to_vector(llvm::seq<size_t>(0, paths.getNumPaths()));
+  for (unsigned layer = 0; layer < getNumLayers(); ++layer) {
+    unsigned holding = llvm::count_if(possible, [&](size_t p) {
+      return llvm::is_contained(paths.getPath(p), int64_t(layer));
+    });
+    bounds.emplace_back(holding == possible.size() ? 1 : 0, holding ? 1 : 0);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -458,15 +585,12 @@ LogicalResult LayerStackOp::verify() {
   if (!getSelector() && getPaths())
     return emitOpError() << "has a path set but no selector; expected both "
                             "or neither";
-  if (getPaths())
-    return verifyPathsInRange(*this, *getPaths(), begin, end,
-                              "the stack folds layers [" +
-                                  std::to_string(begin) + ", " +
-                                  std::to_string(end) + ")");
-  return success();
-}
-
-LogicalResult LayerStackOp::verifyRegions() {
+  if (getPaths() &&
+      failed(verifyPathsInRange(*this, *getPaths(), begin, end,
+                                "the stack folds layers [" +
+                                    std::to_string(begin) + ", " +
+                                    std::to_string(end) + ")")))
+    return failure();
   SmallVector<Type> expected =
       getStackBodyTypes(getInputs().getTypes(), getWeights().getTypes());
   return verifyBlockArguments(
@@ -482,6 +606,62 @@ LogicalResult LayerStackOp::fold(FoldAdaptor,
     return failure();
   llvm::append_range(results, getInputs());
   return success();
+}
+
+// Control flow: the body runs once per layer of the range (or of the
+// selected path), the state flowing from one run to the next; the weight
+// slices are not forwarded values (like a loop's induction variable).
+
+OperandRange LayerStackOp::getEntrySuccessorOperands(RegionSuccessor) {
+  return getInputs();
+}
+
+/// The layer counts the stack may run: the range's, or each possible path's.
+static SmallVector<int64_t> getPossibleLayerCounts(LayerStackOp op,
+                                                   Attribute selector) {
+  if (!op.getPaths())
+    return {op.getNumLayers()};
+  PathSetAttr paths = *op.getPaths();
+  if (std::optional<size_t> chosen = getConstantPath(paths, selector))
+    return {int64_t(paths.getPath(*chosen).size())};
+  return llvm::map_to_vector(llvm::seq<size_t>(0, paths.getNumPaths()),
+                             [&](size_t p) {
+                               return int64_t(paths.getPath(p).size());
+                             });
+}
+
+/// Successors given the possible layer counts: from the entry, the body if
+/// some count is positive and the exit if some is 0; from the body, the body
+/// again if some count exceeds 1, and always the exit.
+static void getStackSuccessors(LayerStackOp op, bool fromEntry,
+                               ArrayRef<int64_t> counts,
+                               SmallVectorImpl<RegionSuccessor> &regions) {
+  int64_t least = fromEntry ? 1 : 2;
+  if (llvm::any_of(counts, [&](int64_t n) { return n >= least; }))
+    regions.emplace_back(&op.getBody(), op.getBody().getArguments().take_front(
+                                            op.getInputs().size()));
+  if (!fromEntry || llvm::is_contained(counts, 0))
+    regions.push_back(exitSuccessor(op));
+}
+
+void LayerStackOp::getSuccessorRegions(
+    RegionBranchPoint point, SmallVectorImpl<RegionSuccessor> &regions) {
+  getStackSuccessors(*this, point.isParent(),
+                     getPossibleLayerCounts(*this, Attribute()), regions);
+}
+
+void LayerStackOp::getEntrySuccessorRegions(
+    ArrayRef<Attribute> operands, SmallVectorImpl<RegionSuccessor> &regions) {
+  Attribute selector = getSelector() ? operands.back() : Attribute();
+  getStackSuccessors(*this, /*fromEntry=*/true,
+                     getPossibleLayerCounts(*this, selector), regions);
+}
+
+void LayerStackOp::getRegionInvocationBounds(
+    ArrayRef<Attribute> operands, SmallVectorImpl<InvocationBounds> &bounds) {
+  Attribute selector = getSelector() ? operands.back() : Attribute();
+  SmallVector<int64_t> counts = getPossibleLayerCounts(*this, selector);
+  bounds.emplace_back(*llvm::min_element(counts), *llvm::max_element(counts));
 }
 
 //===----------------------------------------------------------------------===//

@@ -14,7 +14,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // tac.gate
 //===----------------------------------------------------------------------===//
 
-def Tac_GateOp : Tac_Op<"gate", [RecursiveMemoryEffects]> {
+def Tac_GateOp : Tac_Op<"gate", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorOperands", "getEntrySuccessorRegions",
+         "getRegionInvocationBounds"]>]> {
   let summary = "Runs a layer on its inputs when a condition holds.";
   let description = [{
     `tac.gate` runs its region on the inputs when the `i1` condition is true
@@ -42,7 +45,6 @@ def Tac_GateOp : Tac_Op<"gate", [RecursiveMemoryEffects]> {
   let regions = (region SizedRegion<1>:$body);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
-  let hasRegionVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
   let builders = [
@@ -56,7 +58,10 @@ def Tac_GateOp : Tac_Op<"gate", [RecursiveMemoryEffects]> {
 // tac.adaptive_block
 //===----------------------------------------------------------------------===//
 
-def Tac_AdaptiveBlockOp : Tac_Op<"adaptive_block", [RecursiveMemoryEffects]> {
+def Tac_AdaptiveBlockOp : Tac_Op<"adaptive_block", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorOperands", "getEntrySuccessorRegions",
+         "getRegionInvocationBounds"]>]> {
   let summary = "Layers with a finite set of paths, one chosen at run time.";
   let description = [{
     An adaptive block holds an ordered list of layers, one region each, and a
@@ -93,7 +98,6 @@ def Tac_AdaptiveBlockOp : Tac_Op<"adaptive_block", [RecursiveMemoryEffects]> {
   let regions = (region VariadicRegion<SizedRegion<1>>:$layers);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
-  let hasRegionVerifier = 1;
   let hasCanonicalizer = 1;
   let builders = [
     // Builds a block with `numLayers` layer regions, each with one argument
@@ -112,7 +116,10 @@ def Tac_AdaptiveBlockOp : Tac_Op<"adaptive_block", [RecursiveMemoryEffects]> {
 //===----------------------------------------------------------------------===//
 
 def Tac_LayerStackOp : Tac_Op<"layer_stack",
-    [RecursiveMemoryEffects, AttrSizedOperandSegments]> {
+    [RecursiveMemoryEffects, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<RegionBranchOpInterface,
+        ["getEntrySuccessorOperands", "getEntrySuccessorRegions",
+         "getRegionInvocationBounds"]>]> {
   let summary = "One layer body applied over a range of layers with stacked weights.";
   let description = [{
     A folded layer stack stands for the layers `[begin, end)` of a model whose
@@ -159,7 +166,6 @@ def Tac_LayerStackOp : Tac_Op<"layer_stack",
   let regions = (region SizedRegion<1>:$body);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
-  let hasRegionVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
   let builders = [

@@ -2,6 +2,8 @@
 
 #include "tac/Backend/Backend.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include "llvm/Object/ELFObjectFile.h"
@@ -83,15 +85,15 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
     if (func.isPrivate() || func.isExternal())
       continue;
     int64_t batch = 1;
-    if (auto attr = func->getAttrOfType<IntegerAttr>("tac.batch"))
+    if (auto attr = func->getAttrOfType<IntegerAttr>(TacDialect::kBatchAttrName))
       batch = attr.getInt();
     Functions &group = byBatch[batch];
-    auto role = func->getAttrOfType<StringAttr>("tac.role");
+    auto role = func->getAttrOfType<StringAttr>(TacDialect::kRoleAttrName);
     if (role && role.getValue() == "controller") {
       group.controller = func;
       continue;
     }
-    if (auto path = func->getAttrOfType<IntegerAttr>("tac.path"))
+    if (auto path = func->getAttrOfType<IntegerAttr>(TacDialect::kPathAttrName))
       if (!options.paths.empty() &&
           !llvm::is_contained(options.paths, path.getInt()))
         continue;
@@ -104,7 +106,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
            << (options.paths.empty() ? "" : " for the requested paths");
   if (variants.size() > 1)
     for (func::FuncOp variant : variants)
-      if (!variant->hasAttr("tac.path"))
+      if (!variant->hasAttr(TacDialect::kPathAttrName))
         return variant.emitError(
             "several functions to compile but this one is no path variant; "
             "a static model has one public function");
@@ -113,14 +115,14 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   // Variants take the controller's carried results after the model's inputs.
   uint32_t carried = 0;
   if (controller)
-    if (auto attr = controller->getAttrOfType<IntegerAttr>("tac.carried_results"))
+    if (auto attr = controller->getAttrOfType<IntegerAttr>(TacDialect::kCarriedResultsAttrName))
       carried = attr.getInt();
   FailureOr<std::vector<format::TensorSpecDesc>> inputs = signatureOf(
-      first, first.getArgumentTypes().drop_back(carried), "tac.input_names",
-      "tac.unsigned_inputs", "input");
+      first, first.getArgumentTypes().drop_back(carried), TacDialect::kInputNamesAttrName,
+      TacDialect::kUnsignedInputsAttrName, "input");
   FailureOr<std::vector<format::TensorSpecDesc>> outputs = signatureOf(
-      first, first.getResultTypes(), "tac.output_names",
-      "tac.unsigned_outputs", "output");
+      first, first.getResultTypes(), TacDialect::kOutputNamesAttrName,
+      TacDialect::kUnsignedOutputsAttrName, "output");
   if (failed(inputs) || failed(outputs))
     return failure();
   model.inputs = std::move(*inputs);
@@ -143,7 +145,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
     model.controller = std::move(*plan);
     model.controllerPathOutput = 0; // tac-specialize-paths returns it first
   }
-  if (auto numPaths = first->getAttrOfType<IntegerAttr>("tac.num_paths"))
+  if (auto numPaths = first->getAttrOfType<IntegerAttr>(TacDialect::kNumPathsAttrName))
     model.numPaths = numPaths.getInt();
   for (func::FuncOp variant : variants) {
     FailureOr<format::PlanDesc> plan = buildPlan(variant, weights, kernels);
@@ -169,7 +171,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
         return failure();
       bucket.controller = std::move(*plan);
       if (auto shared = group.controller->getAttrOfType<DenseI64ArrayAttr>(
-              "tac.shared_carried"))
+              TacDialect::kSharedCarriedAttrName))
         for (int64_t j : shared.asArrayRef())
           bucket.sharedCarried.push_back(static_cast<uint32_t>(j));
     }

@@ -14,6 +14,8 @@
 
 #include "tac/Backend/Backend.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "tac/Analysis/ArenaPlanner.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -465,20 +467,16 @@ FailureOr<format::PlanDesc> PlanBuilder::build() {
                               uint32_t(buffer.first), last});
     }
 
-  if (auto path = func->getAttrOfType<IntegerAttr>("tac.path"))
+  if (auto path = func->getAttrOfType<IntegerAttr>(TacDialect::kPathAttrName))
     plan.path = path.getInt();
-  if (auto layers = func->getAttrOfType<DenseI64ArrayAttr>("tac.layers"))
+  if (auto layers = func->getAttrOfType<DenseI64ArrayAttr>(TacDialect::kLayersAttrName))
     for (int64_t layer : layers.asArrayRef())
       plan.layers.push_back(int32_t(layer));
-  if (auto cost = func->getAttrOfType<DictionaryAttr>("tac.cost")) {
-    auto get = [&](StringRef key) -> uint64_t {
-      auto value = cost.getAs<IntegerAttr>(key);
-      return value ? value.getValue().getZExtValue() : 0;
-    };
-    plan.flops = get("flops");
-    plan.bytesMoved = get("bytes_moved");
-    plan.paramBytes = get("param_bytes");
-    plan.peakActivationBytes = get("peak_activation_bytes");
+  if (auto cost = func->getAttrOfType<CostAttr>(TacDialect::kCostAttrName)) {
+    plan.flops = cost.getFlops();
+    plan.bytesMoved = cost.getBytesMoved();
+    plan.paramBytes = cost.getParamBytes();
+    plan.peakActivationBytes = cost.getPeakActivationBytes();
   }
   return plan;
 }

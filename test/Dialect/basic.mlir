@@ -74,10 +74,10 @@ func.func @layer_stack(%x: tensor<2x8xf32>, %w: tensor<3x8x8xf32>, %b: tensor<3x
 
 // CHECK-LABEL: func.func @layer_stack_selected
 func.func @layer_stack_selected(%sel: index, %x: tensor<8xf32>, %s: tensor<4x8xf32>) -> tensor<8xf32> {
-  // CHECK: tac.layer_stack layers [0, 4) (%{{.*}} = %{{.*}} : tensor<8xf32>) weights (%{{.*}} = %{{.*}} : tensor<4x8xf32>) select %{{.*}} : index paths #tac.paths<[0, 1], [0, 1, 2, 3]> attributes {tac.folded_from = "encoder.layers"} {
+  // CHECK: tac.layer_stack layers [0, 4) (%{{.*}} = %{{.*}} : tensor<8xf32>) weights (%{{.*}} = %{{.*}} : tensor<4x8xf32>) select %{{.*}} : index paths #tac.paths<[0, 1], [0, 1, 2, 3]> attributes {model.folded_from = "encoder.layers"} {
   %y = tac.layer_stack layers [0, 4) (%h = %x : tensor<8xf32>) weights (%si = %s : tensor<4x8xf32>)
          select %sel : index paths #tac.paths<[0, 1], [0, 1, 2, 3]>
-         attributes {tac.folded_from = "encoder.layers"} {
+         attributes {model.folded_from = "encoder.layers"} {
     %r = arith.mulf %h, %si : tensor<8xf32>
     tac.yield %r : tensor<8xf32>
   }
@@ -110,7 +110,7 @@ func.func @markers(%score: tensor<1x1xf32>, %depth: tensor<i64>, %s: f16, %i: in
 
 // The path set attribute stands on its own, too.
 // CHECK-LABEL: func.func @path_set_attribute
-// CHECK-SAME: tac.allowed = #tac.paths<[], [3, 1], [0, 1, 2, 3]>
-func.func @path_set_attribute() attributes {tac.allowed = #tac.paths<[], [3, 1], [0, 1, 2, 3]>} {
+// CHECK-SAME: tac.paths = #tac.paths<[], [3, 1], [0, 1, 2, 3]>
+func.func @path_set_attribute() attributes {tac.paths = #tac.paths<[], [3, 1], [0, 1, 2, 3]>} {
   return
 }

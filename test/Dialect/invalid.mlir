@@ -396,3 +396,48 @@ func.func @marker_result_type(%s: tensor<1xf32>) {
   %p = "tac.predictor_output"(%s) : (tensor<1xf32>) -> tensor<1xf16>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// tac.* discardable attributes
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// expected-error @+1 {{unknown tac attribute 'tac.pathz'; the tac dialect declares its attributes (see the dialect reference)}}
+func.func @misspelt_attribute() attributes {tac.pathz = 1 : i64} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tac.layers' is [0, 1]; expected array<i64>}}
+func.func @mistyped_attribute() attributes {tac.layers = [0, 1]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tac.variants' is [@a, "b"]; expected an array of symbols}}
+func.func @mistyped_element() attributes {tac.variants = [@a, "b"]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tac.arena_bytes' is set on 'func.func'; expected it on a module}}
+func.func @module_attribute_on_function() attributes {tac.arena_bytes = 8 : i64} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tac.path' is set on 'builtin.module'; expected it on a function}}
+module attributes {tac.path = 0 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{cost field 'flops' is -1; expected a non-negative count}}
+func.func @negative_cost() attributes {tac.cost = #tac.cost<flops = -1, bytes_moved = 0, param_bytes = 0, peak_activation_bytes = 0, naive_activation_bytes = 0>} {
+  return
+}

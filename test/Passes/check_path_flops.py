@@ -51,7 +51,7 @@ def main():
             ir = f.read()
 
     got = {}
-    for m in re.finditer(r"func\.func @main_path(\d+)\(.*?tac\.cost = \{[^}]*?flops = (\d+)", ir):
+    for m in re.finditer(r"func\.func @main_path(\d+)\(.*?tac\.cost = #tac\.cost<flops = (\d+)", ir):
         got[int(m.group(1))] = int(m.group(2))
     failures = 0
     print(f"\n{'path':>4} {'layers':>6} {'tac FLOPs':>12} {'independent':>12} {'diff':>8}")

@@ -9,7 +9,7 @@
 // read it, and a transpose cannot write over its input, so two buffers are
 // live at a time and alternate. Naive: 4 buffers; planned: 2.
 // CHECK-LABEL: func.func @transpose_chain
-// CHECK-SAME: naive_activation_bytes = 4096 : i64, param_bytes = 0 : i64, peak_activation_bytes = 2048 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 2048, naive_activation_bytes = 4096>
 // REPORT: @transpose_chain  -  0  8192  0  2048  4096  50.0%  -
 func.func @transpose_chain(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %e0 = tensor.empty() : tensor<16x16xf32>
@@ -30,7 +30,7 @@ func.func @transpose_chain(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // function argument, which stays outside the arena. Planned: 1 buffer.
 // CHECK: module attributes {tac.arena_bytes = 2048 : i64}
 // CHECK-LABEL: func.func @elementwise_chain
-// CHECK-SAME: naive_activation_bytes = 4096 : i64, param_bytes = 0 : i64, peak_activation_bytes = 1024 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 1024, naive_activation_bytes = 4096>
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #tr = affine_map<(d0, d1) -> (d1, d0)>
 func.func @elementwise_chain(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
@@ -62,7 +62,7 @@ func.func @elementwise_chain(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // because %a is still live; %c then reuses one of the two dying inputs.
 // Naive 3 buffers, planned 2.
 // CHECK-LABEL: func.func @still_live
-// CHECK-SAME: naive_activation_bytes = 3072 : i64, param_bytes = 0 : i64, peak_activation_bytes = 2048 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 2048, naive_activation_bytes = 3072>
 func.func @still_live(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %e = tensor.empty() : tensor<16x16xf32>
   %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
@@ -86,7 +86,7 @@ func.func @still_live(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // An elementwise op reading its input through a transposed map cannot write
 // over it (element (i, j) is written before (j, i) is read): 2 buffers.
 // CHECK-LABEL: func.func @transposed_read
-// CHECK-SAME: naive_activation_bytes = 2048 : i64, param_bytes = 0 : i64, peak_activation_bytes = 2048 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 2048, naive_activation_bytes = 2048>
 func.func @transposed_read(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %e = tensor.empty() : tensor<16x16xf32>
   %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
@@ -107,7 +107,7 @@ func.func @transposed_read(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // across the transpose: 2 buffers. Inputs and outputs that are function
 // arguments take no arena space: @passthrough has an empty plan.
 // CHECK-LABEL: func.func @view_keeps_alive
-// CHECK-SAME: naive_activation_bytes = 3072 : i64, param_bytes = 0 : i64, peak_activation_bytes = 2048 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 2048, naive_activation_bytes = 3072>
 func.func @view_keeps_alive(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %e = tensor.empty() : tensor<16x16xf32>
   %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
@@ -127,7 +127,7 @@ func.func @view_keeps_alive(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 }
 
 // CHECK-LABEL: func.func @passthrough
-// CHECK-SAME: naive_activation_bytes = 0 : i64, param_bytes = 0 : i64, peak_activation_bytes = 0 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 0, naive_activation_bytes = 0>
 func.func @passthrough(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   return %x : tensor<16x16xf32>
 }
@@ -139,7 +139,7 @@ func.func @passthrough(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // live together (the second reads the first), the fill takes no space.
 // Naive: fill + 2 matmuls. Kept alive, the fill would make it 3 buffers.
 // CHECK-LABEL: func.func @shared_fill
-// CHECK-SAME: naive_activation_bytes = 3072 : i64, param_bytes = 0 : i64, peak_activation_bytes = 2048 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 2048, naive_activation_bytes = 3072>
 func.func @shared_fill(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %e = tensor.empty() : tensor<16x16xf32>
@@ -152,7 +152,7 @@ func.func @shared_fill(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
 // A fill read as a value (not only as a destination) is a buffer like any
 // other; here the add then runs in place over it: 1 buffer, naive 2.
 // CHECK-LABEL: func.func @fill_as_input
-// CHECK-SAME: naive_activation_bytes = 2048 : i64, param_bytes = 0 : i64, peak_activation_bytes = 1024 : i64
+// CHECK-SAME: param_bytes = 0, peak_activation_bytes = 1024, naive_activation_bytes = 2048>
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 func.func @fill_as_input(%x: tensor<16x16xf32>) -> tensor<16x16xf32> {
   %one = arith.constant 1.000000e+00 : f32

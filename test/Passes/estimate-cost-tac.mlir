@@ -12,7 +12,7 @@
 
 // CHECK: module attributes {tac.arena_bytes = 512 : i64}
 // CHECK-LABEL: func.func @gate
-// CHECK-SAME: tac.cost = {bytes_moved = 1280 : i64, flops = 1024 : i64, naive_activation_bytes = 512 : i64, param_bytes = 0 : i64, peak_activation_bytes = 256 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 1024, bytes_moved = 1280, param_bytes = 0, peak_activation_bytes = 256, naive_activation_bytes = 512>
 // CHECK-SAME: tac.cost_note = "full path; specialise paths for per-path costs"
 func.func @gate(%c: i1, %x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -26,7 +26,7 @@ func.func @gate(%c: i1, %x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8x
 }
 
 // CHECK-LABEL: func.func @gate_off
-// CHECK-SAME: tac.cost = {bytes_moved = 0 : i64, flops = 0 : i64, naive_activation_bytes = 0 : i64, param_bytes = 0 : i64, peak_activation_bytes = 0 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 0, bytes_moved = 0, param_bytes = 0, peak_activation_bytes = 0, naive_activation_bytes = 0>}
 func.func @gate_off(%x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %c = arith.constant false
@@ -42,7 +42,7 @@ func.func @gate_off(%x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32>
 // Two layers on the last path [0, 1]. Layer 1 reads layer 0's result while
 // writing its own: 2 buffers.
 // CHECK-LABEL: func.func @block
-// CHECK-SAME: tac.cost = {bytes_moved = 2560 : i64, flops = 2048 : i64, naive_activation_bytes = 1024 : i64, param_bytes = 0 : i64, peak_activation_bytes = 512 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 2048, bytes_moved = 2560, param_bytes = 0, peak_activation_bytes = 512, naive_activation_bytes = 1024>
 // CHECK-SAME: tac.cost_note
 func.func @block(%sel: index, %x: tensor<8x8xf32>, %w0: tensor<8x8xf32>, %w1: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -64,7 +64,7 @@ func.func @block(%sel: index, %x: tensor<8x8xf32>, %w0: tensor<8x8xf32>, %w1: te
 
 // A constant selector fixes path 0: one layer, no note.
 // CHECK-LABEL: func.func @block_static
-// CHECK-SAME: tac.cost = {bytes_moved = 1280 : i64, flops = 1024 : i64, naive_activation_bytes = 512 : i64, param_bytes = 0 : i64, peak_activation_bytes = 256 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 1024, bytes_moved = 1280, param_bytes = 0, peak_activation_bytes = 256, naive_activation_bytes = 512>}
 func.func @block_static(%x: tensor<8x8xf32>, %w0: tensor<8x8xf32>, %w1: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %sel = arith.constant 0 : index
@@ -88,7 +88,7 @@ func.func @block_static(%x: tensor<8x8xf32>, %w0: tensor<8x8xf32>, %w1: tensor<8
 // buffer for the whole stack (the input is a function argument, so a new
 // one), beside the body's: 2 buffers; naive 256 + 2·256.
 // CHECK-LABEL: func.func @stack
-// CHECK-SAME: tac.cost = {bytes_moved = 5120 : i64, flops = 4096 : i64, naive_activation_bytes = 768 : i64, param_bytes = 0 : i64, peak_activation_bytes = 512 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 4096, bytes_moved = 5120, param_bytes = 0, peak_activation_bytes = 512, naive_activation_bytes = 768>}
 func.func @stack(%x: tensor<8x8xf32>, %w: tensor<4x8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %y = tac.layer_stack layers [0, 4) (%h = %x : tensor<8x8xf32>) weights (%wi = %w : tensor<4x8x8xf32>) {
@@ -102,7 +102,7 @@ func.func @stack(%x: tensor<8x8xf32>, %w: tensor<4x8x8xf32>) -> tensor<8x8xf32> 
 
 // A selectable stack: the last path [0, 2] runs 2 of the 4 layers.
 // CHECK-LABEL: func.func @stack_selected
-// CHECK-SAME: tac.cost = {bytes_moved = 2560 : i64, flops = 2048 : i64
+// CHECK-SAME: tac.cost = #tac.cost<flops = 2048, bytes_moved = 2560,
 // CHECK-SAME: tac.cost_note
 func.func @stack_selected(%sel: index, %x: tensor<8x8xf32>, %w: tensor<4x8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -120,7 +120,7 @@ func.func @stack_selected(%sel: index, %x: tensor<8x8xf32>, %w: tensor<4x8x8xf32
 // layers): body × 3. The layer's weight slice (extract_slice with the
 // induction variable) is a view: no bytes.
 // CHECK-LABEL: func.func @loop
-// CHECK-SAME: tac.cost = {bytes_moved = 3840 : i64, flops = 3072 : i64, naive_activation_bytes = 768 : i64, param_bytes = 0 : i64, peak_activation_bytes = 512 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 3072, bytes_moved = 3840, param_bytes = 0, peak_activation_bytes = 512, naive_activation_bytes = 768>}
 func.func @loop(%x: tensor<8x8xf32>, %w: tensor<3x8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %c0 = arith.constant 0 : index
@@ -141,7 +141,7 @@ func.func @loop(%x: tensor<8x8xf32>, %w: tensor<3x8x8xf32>) -> tensor<8x8xf32> {
 // over it: one buffer (naive: the state and the body's value), where the
 // matmul body above needs two. 4 iterations of exp on 8x8: 256 FLOPs.
 // CHECK-LABEL: func.func @loop_in_place
-// CHECK-SAME: tac.cost = {bytes_moved = 2048 : i64, flops = 256 : i64, naive_activation_bytes = 512 : i64, param_bytes = 0 : i64, peak_activation_bytes = 256 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 256, bytes_moved = 2048, param_bytes = 0, peak_activation_bytes = 256, naive_activation_bytes = 512>}
 #id = affine_map<(d0, d1) -> (d0, d1)>
 func.func @loop_in_place(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %c0 = arith.constant 0 : index
@@ -163,7 +163,7 @@ func.func @loop_in_place(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
 // buffer of its own, live across both branches: 2 buffers at a time.
 // naive: result 256 + then 2·256 + else 256.
 // CHECK-LABEL: func.func @branch
-// CHECK-SAME: tac.cost = {bytes_moved = 1280 : i64, flops = 1024 : i64, naive_activation_bytes = 1024 : i64, param_bytes = 0 : i64, peak_activation_bytes = 512 : i64}}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 1024, bytes_moved = 1280, param_bytes = 0, peak_activation_bytes = 512, naive_activation_bytes = 1024>}
 func.func @branch(%c: i1, %x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %y = scf.if %c -> (tensor<8x8xf32>) {
@@ -188,9 +188,9 @@ func.func @branch(%c: i1, %x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: tac.cost_note
 // CHECK-LABEL: func.func @main_path0
-// CHECK-SAME: tac.cost = {bytes_moved = 1280 : i64, flops = 1024 : i64, naive_activation_bytes = 512 : i64, param_bytes = 256 : i64, peak_activation_bytes = 256 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 1024, bytes_moved = 1280, param_bytes = 256, peak_activation_bytes = 256, naive_activation_bytes = 512>
 // CHECK-LABEL: func.func @main_path1
-// CHECK-SAME: tac.cost = {bytes_moved = 2560 : i64, flops = 2048 : i64, naive_activation_bytes = 1024 : i64, param_bytes = 512 : i64, peak_activation_bytes = 512 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 2048, bytes_moved = 2560, param_bytes = 512, peak_activation_bytes = 512, naive_activation_bytes = 1024>
 
 // REPORT-LABEL: tac-estimate-cost: 4 functions
 // REPORT-NEXT: function          path  flops  bytes_moved  param_bytes  peak_act_bytes  naive_act_bytes  act_saved  flops_vs_full
@@ -222,7 +222,7 @@ func.func @main(%sel: index, %x: tensor<8x8xf32>) -> tensor<8x8xf32>
   return %y : tensor<8x8xf32>
 }
 
-func.func @main_path0(%x: tensor<8x8xf32>) -> tensor<8x8xf32> attributes {tac.layers = [0], tac.path = 0 : i64} {
+func.func @main_path0(%x: tensor<8x8xf32>) -> tensor<8x8xf32> attributes {tac.layers = array<i64: 0>, tac.path = 0 : i64} {
   %zero = arith.constant 0.000000e+00 : f32
   %w0 = arith.constant dense<1.000000e-01> : tensor<8x8xf32>
   %e = tensor.empty() : tensor<8x8xf32>
@@ -231,7 +231,7 @@ func.func @main_path0(%x: tensor<8x8xf32>) -> tensor<8x8xf32> attributes {tac.la
   return %m : tensor<8x8xf32>
 }
 
-func.func @main_path1(%x: tensor<8x8xf32>) -> tensor<8x8xf32> attributes {tac.layers = [0, 1], tac.path = 1 : i64} {
+func.func @main_path1(%x: tensor<8x8xf32>) -> tensor<8x8xf32> attributes {tac.layers = array<i64: 0, 1>, tac.path = 1 : i64} {
   %zero = arith.constant 0.000000e+00 : f32
   %w0 = arith.constant dense<1.000000e-01> : tensor<8x8xf32>
   %w1 = arith.constant dense<2.000000e-01> : tensor<8x8xf32>

@@ -57,7 +57,7 @@
 //   fc2 3X = 6528                          naive_activation_bytes = 106488
 //
 // CHECK-LABEL: func.func @vit_layer
-// CHECK-SAME: tac.cost = {bytes_moved = 273552 : i64, flops = 337110 : i64, naive_activation_bytes = 106488 : i64, param_bytes = 33936 : i64, peak_activation_bytes = 10880 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 337110, bytes_moved = 273552, param_bytes = 33936, peak_activation_bytes = 10880, naive_activation_bytes = 106488>
 
 // The whole model: patch embedding conv 2·32·4·4·1·7·7 = 50176, position
 // add 17·32 = 544, 2 layers 2·337110 = 674220, final LayerNorm 3893,
@@ -76,7 +76,7 @@
 // V^T, the residual and the scores 4·2176 + 2312 = 11016.
 // MODEL: module attributes {tac.arena_bytes = 11016 : i64}
 // MODEL: func.func @main
-// MODEL-SAME: tac.cost = {bytes_moved = 596096 : i64, flops = 729483 : i64, naive_activation_bytes = 231808 : i64, param_bytes = 77624 : i64, peak_activation_bytes = 11016 : i64}
+// MODEL-SAME: tac.cost = #tac.cost<flops = 729483, bytes_moved = 596096, param_bytes = 77624, peak_activation_bytes = 11016, naive_activation_bytes = 231808>
 #map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #map1 = affine_map<(d0, d1) -> (d0, d1)>
 #map2 = affine_map<(d0, d1, d2) -> (d0, d1)>

@@ -12,7 +12,7 @@
 // written value: 256 + 256 = 512.
 // CHECK: module attributes {tac.arena_bytes = 256 : i64}
 // CHECK-LABEL: func.func @matmul
-// CHECK-SAME: tac.cost = {bytes_moved = 1408 : i64, flops = 1024 : i64, naive_activation_bytes = 512 : i64, param_bytes = 0 : i64, peak_activation_bytes = 256 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 1024, bytes_moved = 1408, param_bytes = 0, peak_activation_bytes = 256, naive_activation_bytes = 512>
 func.func @matmul(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %e = tensor.empty() : tensor<4x16xf32>
@@ -39,7 +39,7 @@ func.func @matmul(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32>
 // place by exp and divide; S and O (512) live together during P·V:
 // peak 768. naive: 512 + 256·2 + 32·2 + 256 + 32·2 + 256 + 512·2 = 2688.
 // CHECK-LABEL: func.func @attention
-// CHECK-SAME: tac.cost = {bytes_moved = 6912 : i64, flops = 4416 : i64, naive_activation_bytes = 2688 : i64, param_bytes = 0 : i64, peak_activation_bytes = 768 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 4416, bytes_moved = 6912, param_bytes = 0, peak_activation_bytes = 768, naive_activation_bytes = 2688>
 #id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #row3 = affine_map<(d0, d1, d2) -> (d0, d1)>
 func.func @attention(%q: tensor<1x8x16xf32>, %k: tensor<1x8x16xf32>, %v: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
@@ -89,7 +89,7 @@ func.func @attention(%q: tensor<1x8x16xf32>, %k: tensor<1x8x16xf32>, %v: tensor<
 // conv_2d_nchw_fchw 1x3x8x8 * 4x3x3x3 -> 1x4x6x6: 2·1·4·6·6·3·3·3 = 7776.
 // bytes: fill 576; conv reads input 768, filter 432, init 576, writes 576.
 // CHECK-LABEL: func.func @conv2d
-// CHECK-SAME: tac.cost = {bytes_moved = 2928 : i64, flops = 7776 : i64, naive_activation_bytes = 1152 : i64, param_bytes = 0 : i64, peak_activation_bytes = 576 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 7776, bytes_moved = 2928, param_bytes = 0, peak_activation_bytes = 576, naive_activation_bytes = 1152>
 func.func @conv2d(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %e = tensor.empty() : tensor<1x4x6x6xf32>
@@ -101,7 +101,7 @@ func.func @conv2d(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<1x
 // Strides shrink the output, not the per-output work: 1x1x28x28 * 32x1x7x7
 // stride 7 -> 1x32x4x4: 2·1·32·4·4·1·7·7 = 50176 (the ViT patch embedding).
 // CHECK-LABEL: func.func @conv2d_strided
-// CHECK-SAME: flops = 50176 : i64
+// CHECK-SAME: flops = 50176,
 func.func @conv2d_strided(%x: tensor<1x1x28x28xf32>, %w: tensor<32x1x7x7xf32>, %init: tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32> {
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<7> : tensor<2xi64>} ins(%x, %w : tensor<1x1x28x28xf32>, tensor<32x1x7x7xf32>) outs(%init : tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32>
   return %y : tensor<1x32x4x4xf32>
@@ -110,7 +110,7 @@ func.func @conv2d_strided(%x: tensor<1x1x28x28xf32>, %w: tensor<32x1x7x7xf32>, %
 // Grouped: N=1 G=2 C=2 6x6, F=3 per group, 3x3 -> 1x2x3x4x4:
 // 2·1·2·3·4·4·2·3·3 = 3456.
 // CHECK-LABEL: func.func @conv2d_grouped
-// CHECK-SAME: flops = 3456 : i64
+// CHECK-SAME: flops = 3456,
 func.func @conv2d_grouped(%x: tensor<1x2x2x6x6xf32>, %w: tensor<2x3x2x3x3xf32>, %init: tensor<1x2x3x4x4xf32>) -> tensor<1x2x3x4x4xf32> {
   %y = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>} ins(%x, %w : tensor<1x2x2x6x6xf32>, tensor<2x3x2x3x3xf32>) outs(%init : tensor<1x2x3x4x4xf32>) -> tensor<1x2x3x4x4xf32>
   return %y : tensor<1x2x3x4x4xf32>
@@ -118,7 +118,7 @@ func.func @conv2d_grouped(%x: tensor<1x2x2x6x6xf32>, %w: tensor<2x3x2x3x3xf32>, 
 
 // 1-D: 1x2x10 * 4x2x3 -> 1x4x8: 2·1·4·8·2·3 = 384.
 // CHECK-LABEL: func.func @conv1d
-// CHECK-SAME: flops = 384 : i64
+// CHECK-SAME: flops = 384,
 func.func @conv1d(%x: tensor<1x2x10xf32>, %w: tensor<4x2x3xf32>, %init: tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
   %y = linalg.conv_1d_ncw_fcw {dilations = dense<1> : tensor<1xi64>, strides = dense<1> : tensor<1xi64>} ins(%x, %w : tensor<1x2x10xf32>, tensor<4x2x3xf32>) outs(%init : tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
   return %y : tensor<1x4x8xf32>
@@ -126,7 +126,7 @@ func.func @conv1d(%x: tensor<1x2x10xf32>, %w: tensor<4x2x3xf32>, %init: tensor<1
 
 // 3-D: 1x1x4x4x4 * 2x1x3x3x3 -> 1x2x2x2x2: 2·1·2·2·2·2·1·3·3·3 = 864.
 // CHECK-LABEL: func.func @conv3d
-// CHECK-SAME: flops = 864 : i64
+// CHECK-SAME: flops = 864,
 func.func @conv3d(%x: tensor<1x1x4x4x4xf32>, %w: tensor<2x1x3x3x3xf32>, %init: tensor<1x2x2x2x2xf32>) -> tensor<1x2x2x2x2xf32> {
   %y = linalg.conv_3d_ncdhw_fcdhw {dilations = dense<1> : tensor<3xi64>, strides = dense<1> : tensor<3xi64>} ins(%x, %w : tensor<1x1x4x4x4xf32>, tensor<2x1x3x3x3xf32>) outs(%init : tensor<1x2x2x2x2xf32>) -> tensor<1x2x2x2x2xf32>
   return %y : tensor<1x2x2x2x2xf32>
@@ -138,7 +138,7 @@ func.func @conv3d(%x: tensor<1x1x4x4x4xf32>, %w: tensor<2x1x3x3x3xf32>, %init: t
 // iteration space. Bias add 4x8 + 8: 32 FLOPs; bytes 128 + 32 + 128 = 288
 // (the tensor.empty init is not read: the payload does not use it).
 // CHECK-LABEL: func.func @bias_add
-// CHECK-SAME: tac.cost = {bytes_moved = 288 : i64, flops = 32 : i64, naive_activation_bytes = 128 : i64, param_bytes = 0 : i64, peak_activation_bytes = 128 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 32, bytes_moved = 288, param_bytes = 0, peak_activation_bytes = 128, naive_activation_bytes = 128>
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 #col = affine_map<(d0, d1) -> (d1)>
 func.func @bias_add(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
@@ -155,7 +155,7 @@ func.func @bias_add(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
 // linalg.index, index_cast, sitofp (casts) and constants are free.
 // 4x8 = 32 elements: 160 FLOPs.
 // CHECK-LABEL: func.func @payload_ops
-// CHECK-SAME: flops = 160 : i64
+// CHECK-SAME: flops = 160,
 func.func @payload_ops(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %e = tensor.empty() : tensor<4x8xf32>
   %y = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
@@ -180,7 +180,7 @@ func.func @payload_ops(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
 // extract_slice 0; insert_slice reads and writes the 16-byte source: 32;
 // fill 128. Total 832.
 // CHECK-LABEL: func.func @data_movement
-// CHECK-SAME: tac.cost = {bytes_moved = 832 : i64, flops = 0 : i64
+// CHECK-SAME: tac.cost = #tac.cost<flops = 0, bytes_moved = 832,
 func.func @data_movement(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> (tensor<32xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
   %zero = arith.constant 0.000000e+00 : f32
   %e0 = tensor.empty() : tensor<8x4xf32>
@@ -199,7 +199,7 @@ func.func @data_movement(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> (tensor<32xf
 
 // arith on whole tensors is elementwise: 4 FLOPs, bytes 16 + 16 + 16.
 // CHECK-LABEL: func.func @tensor_arith
-// CHECK-SAME: tac.cost = {bytes_moved = 48 : i64, flops = 4 : i64
+// CHECK-SAME: tac.cost = #tac.cost<flops = 4, bytes_moved = 48,
 func.func @tensor_arith(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
   %r = arith.addf %a, %b : tensor<4xf32>
   return %r : tensor<4xf32>
@@ -210,7 +210,7 @@ func.func @tensor_arith(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
 // Unknown ops never crash the pass: 0 FLOPs, bytes of their tensor operands
 // and results (16 + 16), listed in the report's footnote.
 // CHECK-LABEL: func.func @unknown
-// CHECK-SAME: tac.cost = {bytes_moved = 32 : i64, flops = 0 : i64, naive_activation_bytes = 16 : i64, param_bytes = 0 : i64, peak_activation_bytes = 16 : i64}
+// CHECK-SAME: tac.cost = #tac.cost<flops = 0, bytes_moved = 32, param_bytes = 0, peak_activation_bytes = 16, naive_activation_bytes = 16>
 // REPORT: function  path  flops  bytes_moved  param_bytes  peak_act_bytes  naive_act_bytes  act_saved  flops_vs_full
 // REPORT: @unknown  -         0           32            0              16               16       0.0%              -
 // REPORT-NEXT: arena_bytes: 16 (max peak_act_bytes over all functions)
@@ -230,7 +230,7 @@ func.func @unknown(%x: tensor<4xf32>) -> tensor<4xf32> {
 // + 2 of the 4 rows of a 4x8 f32 table = 64 + dense_resource 8xf32 = 32.
 // Total 4195.
 // CHECK-LABEL: func.func @params
-// CHECK-SAME: param_bytes = 4195 : i64
+// CHECK-SAME: param_bytes = 4195,
 func.func @params(%x: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>, tensor<3xi1>, tensor<1x8xf32>, tensor<1x8xf32>, tensor<8xf32>) {
   %w0 = arith.constant dense<1.000000e-02> : tensor<32x32xf32>
   %w1 = arith.constant dense<1.000000e-02> : tensor<32x32xf32>

@@ -663,13 +663,13 @@ func.func @main_path1(%x: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf3
   EXPECT_EQ(cost.arenaBytes, 512);
 
   attachCostAttributes(*module, cost);
-  auto arena = (*module)->getAttrOfType<IntegerAttr>(kArenaBytesAttrName);
+  auto arena = (*module)->getAttrOfType<IntegerAttr>(TacDialect::kArenaBytesAttrName);
   ASSERT_TRUE(arena);
   EXPECT_EQ(arena.getInt(), 512);
-  EXPECT_TRUE(function("main")->hasAttr(kCostNoteAttrName));
-  EXPECT_FALSE(function("main_path0")->hasAttr(kCostNoteAttrName));
+  EXPECT_TRUE(function("main")->hasAttr(TacDialect::kCostNoteAttrName));
+  EXPECT_FALSE(function("main_path0")->hasAttr(TacDialect::kCostNoteAttrName));
   std::optional<FunctionCost> read = FunctionCost::fromAttribute(
-      function("main_path1")->getAttrOfType<DictionaryAttr>(kCostAttrName));
+      function("main_path1")->getAttrOfType<CostAttr>(TacDialect::kCostAttrName));
   ASSERT_TRUE(read);
   EXPECT_EQ(read->flops, path1.cost.flops);
   EXPECT_EQ(read->peakActivationBytes, path1.cost.peakActivationBytes);

@@ -523,7 +523,7 @@ LogicalResult ModelImporter::readMetadata(const onnx::ModelProto &model,
           emit, context, ArrayRef<DenseI64ArrayAttr>(attrs));
       if (!set)
         return failure();
-      func->setAttr(kPathsKey, set);
+      func->setAttr(TacDialect::kPathsAttrName, set);
     }
   }
   return success();
@@ -730,7 +730,7 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
 
   auto func = func::FuncOp::create(builder, fileLoc(), options.functionName,
                                    builder.getFunctionType(argTypes, {}));
-  func->setAttr("tac.input_names", builder.getArrayAttr(inputNames));
+  func->setAttr(TacDialect::kInputNamesAttrName, builder.getArrayAttr(inputNames));
   entryBlock = func.addEntryBlock();
   if (failed(readMetadata(model, func)))
     return nullptr;
@@ -781,7 +781,7 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
   }
   func::ReturnOp::create(builder, fileLoc(), results);
   func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
-  func->setAttr("tac.output_names", builder.getArrayAttr(outputNames));
+  func->setAttr(TacDialect::kOutputNamesAttrName, builder.getArrayAttr(outputNames));
   // MLIR integers are signless; the compiled file's signature keeps ONNX's
   // unsigned types (attributes only where one occurs).
   SmallVector<int64_t> unsignedInputs, unsignedOutputs;
@@ -792,10 +792,10 @@ OwningOpRef<ModuleOp> ModelImporter::import(const onnx::ModelProto &model) {
     if (isOnnxUnsigned(value.onnxType))
       unsignedOutputs.push_back(i);
   if (!unsignedInputs.empty())
-    func->setAttr("tac.unsigned_inputs",
+    func->setAttr(TacDialect::kUnsignedInputsAttrName,
                   builder.getDenseI64ArrayAttr(unsignedInputs));
   if (!unsignedOutputs.empty())
-    func->setAttr("tac.unsigned_outputs",
+    func->setAttr(TacDialect::kUnsignedOutputsAttrName,
                   builder.getDenseI64ArrayAttr(unsignedOutputs));
 
   if (!predictorOutput.empty() && !func->walk([](PredictorOutputOp) {
