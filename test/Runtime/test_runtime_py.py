@@ -58,3 +58,15 @@ def test_errors(sess):
         sess.run_adaptive({"x": np.zeros((1, 4), np.float32)}, path=2)
     with pytest.raises(tac.InvalidModelError, match="cannot open"):
         tac.InferenceSession("/nonexistent.tacm")
+
+
+def test_threads():
+    """threads= sizes the session's own pool: the same answers, and a count
+    outside 1..255 (0: the default) is refused when the session is made."""
+    x = np.array([[0.5, 0.5, 0.5, 1.0], [2.0, -1.0, 0.0, 3.0]], np.float32)
+    path = os.path.join(MODELS, "adaptive.tacm")
+    (one,) = tac.InferenceSession(path, threads=1).run(None, {"x": x})
+    (two,) = tac.InferenceSession(path, threads=2).run(None, {"x": x})
+    np.testing.assert_array_equal(one, two)
+    with pytest.raises(tac.InvalidArgumentError, match="threads must be between 1 and 255"):
+        tac.InferenceSession(path, threads=-1)
