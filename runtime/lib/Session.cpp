@@ -170,6 +170,10 @@ Expected<std::unique_ptr<Session>>
 Session::create(ModelRef model, const SessionOptions &options) {
   if (Status st = Impl::checkRunnable(model); !st)
     return st;
+  if (options.threads < 0 || options.threads > 255) // on every device
+    return Status::error(ErrorCode::InvalidArgument,
+                         "threads must be between 1 and 255 (0: the default, "
+                         "1), not " + std::to_string(options.threads));
   std::unique_ptr<Impl> impl;
   if (options.device == Device::Cpu) {
     Expected<std::unique_ptr<Impl>> cpu =
@@ -203,10 +207,6 @@ Session::Impl::createCpu(ModelRef model, const SessionOptions &options) {
   // Threads: checked before anything is allocated. One GEMM thread is what
   // a model without BLAS GEMM kernels does anyway; more it cannot honour.
   int threads = options.threads, gemmThreads = options.gemmThreads;
-  if (threads < 0 || threads > 255)
-    return Status::error(ErrorCode::InvalidArgument,
-                         "threads must be between 1 and 255 (0: the default, "
-                         "1), not " + std::to_string(threads));
   if (gemmThreads < 0)
     return Status::error(ErrorCode::InvalidArgument,
                          "GEMM threads must be at least 1 (0: the default), "
