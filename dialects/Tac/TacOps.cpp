@@ -86,6 +86,95 @@ static void printBindings(OpAsmPrinter &p, ValueRange args,
   p << ')';
 }
 
+/// custom<BoundRegion>: `(%arg = %input : type, ...) attributes {...}
+/// { body }`, the state bindings of a one-region op whose results have the
+/// inputs' types.
+static ParseResult
+parseBoundRegion(OpAsmParser &parser,
+                 SmallVectorImpl<OpAsmParser::UnresolvedOperand> &inputs,
+                 SmallVectorImpl<Type> &inputTypes,
+                 SmallVectorImpl<Type> &resultTypes, NamedAttrList &attrs,
+                 Region &body) {
+  SmallVector<OpAsmParser::Argument> args;
+  if (parseBindings(parser, args, inputs, inputTypes) ||
+      parser.parseOptionalAttrDictWithKeyword(attrs))
+    return failure();
+  resultTypes.assign(inputTypes.begin(), inputTypes.end());
+  return parser.parseRegion(body, args);
+}
+
+static void printBoundRegion(OpAsmPrinter &p, Operation *op, ValueRange inputs,
+                             TypeRange, TypeRange, DictionaryAttr attrs,
+                             Region &body) {
+  printBindings(p, body.getArguments(), inputs);
+  p.printOptionalAttrDictWithKeyword(attrs.getValue());
+  p << ' ';
+  p.printRegion(body, /*printEntryBlockArgs=*/false);
+}
+
+/// custom<StateOperands>: `(%input : type, ...)`; the results have the
+/// inputs' types.
+static ParseResult
+parseStateOperands(OpAsmParser &parser,
+                   SmallVectorImpl<OpAsmParser::UnresolvedOperand> &inputs,
+                   SmallVectorImpl<Type> &inputTypes,
+                   SmallVectorImpl<Type> &resultTypes) {
+  if (parser.parseCommaSeparatedList(
+          OpAsmParser::Delimiter::Paren, [&]() -> ParseResult {
+            return failure(parser.parseOperand(inputs.emplace_back()) ||
+                           parser.parseColonType(inputTypes.emplace_back()));
+          }))
+    return failure();
+  resultTypes.assign(inputTypes.begin(), inputTypes.end());
+  return success();
+}
+
+static void printStateOperands(OpAsmPrinter &p, Operation *, ValueRange inputs,
+                               TypeRange, TypeRange) {
+  p << '(';
+  llvm::interleaveComma(inputs, p, [&](Value input) {
+    p << input << " : " << input.getType();
+  });
+  p << ')';
+}
+
+/// custom<Layers>: `layer (%a, ...) { ... }` per region, each argument
+/// typed as the state (`stateTypes`).
+static ParseResult
+parseLayers(OpAsmParser &parser,
+            SmallVectorImpl<std::unique_ptr<Region>> &layers,
+            ArrayRef<Type> stateTypes) {
+  while (succeeded(parser.parseOptionalKeyword("layer"))) {
+    SmallVector<OpAsmParser::Argument> args;
+    SMLoc argsLoc = parser.getCurrentLocation();
+    if (parser.parseArgumentList(args, OpAsmParser::Delimiter::Paren))
+      return failure();
+    if (args.size() != stateTypes.size())
+      return parser.emitError(argsLoc)
+             << "layer " << layers.size() << " names " << args.size()
+             << " arguments, but the block has " << stateTypes.size()
+             << " inputs; expected one argument per input";
+    for (auto [arg, type] : llvm::zip(args, stateTypes))
+      arg.type = type;
+    if (parser.parseRegion(*layers.emplace_back(std::make_unique<Region>()),
+                           args))
+      return failure();
+  }
+  return success();
+}
+
+static void printLayers(OpAsmPrinter &p, Operation *,
+                        MutableArrayRef<Region> layers, TypeRange) {
+  for (Region &layer : layers) {
+    p.printNewline();
+    p << "layer (";
+    llvm::interleaveComma(layer.getArguments(), p,
+                          [&](BlockArgument arg) { p << arg; });
+    p << ") ";
+    p.printRegion(layer, /*printEntryBlockArgs=*/false);
+  }
+}
+
 /// Parses the selector clause `%sel : type paths #tac.paths<...>`.
 static ParseResult parseSelectorAndPaths(OpAsmParser &parser,
                                          OperationState &result,
@@ -142,32 +231,6 @@ void GateOp::build(OpBuilder &builder, OperationState &state, Value condition,
   state.addRegion()->push_back(body);
   for (Value input : inputs)
     body->addArgument(input.getType(), input.getLoc());
-}
-
-ParseResult GateOp::parse(OpAsmParser &parser, OperationState &result) {
-  OpAsmParser::UnresolvedOperand condition;
-  SmallVector<OpAsmParser::Argument> args;
-  SmallVector<OpAsmParser::UnresolvedOperand> inputs;
-  SmallVector<Type> types;
-  if (parser.parseOperand(condition) ||
-      parser.resolveOperand(condition, parser.getBuilder().getI1Type(),
-                            result.operands))
-    return failure();
-  SMLoc inputsLoc = parser.getCurrentLocation();
-  if (parseBindings(parser, args, inputs, types) ||
-      parser.resolveOperands(inputs, types, inputsLoc, result.operands) ||
-      parser.parseOptionalAttrDictWithKeyword(result.attributes))
-    return failure();
-  result.addTypes(types);
-  return parser.parseRegion(*result.addRegion(), args);
-}
-
-void GateOp::print(OpAsmPrinter &p) {
-  p << ' ' << getCondition() << ' ';
-  printBindings(p, getBody().getArguments(), getInputs());
-  p.printOptionalAttrDictWithKeyword((*this)->getAttrs());
-  p << ' ';
-  p.printRegion(getBody(), /*printEntryBlockArgs=*/false);
 }
 
 LogicalResult GateOp::verify() {
@@ -245,66 +308,6 @@ void AdaptiveBlockOp::build(OpBuilder &builder, OperationState &state,
     state.addRegion()->push_back(layer);
     for (Value input : inputs)
       layer->addArgument(input.getType(), input.getLoc());
-  }
-}
-
-ParseResult AdaptiveBlockOp::parse(OpAsmParser &parser,
-                                   OperationState &result) {
-  if (parseSelectorAndPaths(parser, result, getPathsAttrName(result.name)))
-    return failure();
-
-  SmallVector<OpAsmParser::UnresolvedOperand> inputs;
-  SmallVector<Type> types;
-  SMLoc inputsLoc = parser.getCurrentLocation();
-  if (parser.parseCommaSeparatedList(
-          OpAsmParser::Delimiter::Paren,
-          [&]() -> ParseResult {
-            return failure(parser.parseOperand(inputs.emplace_back()) ||
-                           parser.parseColonType(types.emplace_back()));
-          }) ||
-      parser.resolveOperands(inputs, types, inputsLoc, result.operands) ||
-      parser.parseOptionalAttrDictWithKeyword(result.attributes))
-    return failure();
-  result.addTypes(types);
-
-  // layer (%a, %b) { ... }, repeated; argument types are the state types.
-  unsigned layerIndex = 0;
-  while (succeeded(parser.parseOptionalKeyword("layer"))) {
-    SmallVector<OpAsmParser::Argument> args;
-    SMLoc argsLoc = parser.getCurrentLocation();
-    if (parser.parseArgumentList(args, OpAsmParser::Delimiter::Paren))
-      return failure();
-    if (args.size() != types.size())
-      return parser.emitError(argsLoc)
-             << "layer " << layerIndex << " names " << args.size()
-             << " arguments, but the block has " << types.size()
-             << " inputs; expected one argument per input";
-    for (auto [arg, type] : llvm::zip(args, types))
-      arg.type = type;
-    if (parser.parseRegion(*result.addRegion(), args))
-      return failure();
-    ++layerIndex;
-  }
-  return success();
-}
-
-void AdaptiveBlockOp::print(OpAsmPrinter &p) {
-  p << ' ' << getSelector() << " : " << getSelector().getType() << " paths ";
-  p.printAttribute(getPaths());
-  p << " (";
-  llvm::interleaveComma(getInputs(), p, [&](Value input) {
-    p << input << " : " << input.getType();
-  });
-  p << ')';
-  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
-                                     {getPathsAttrName()});
-  for (Region &layer : getLayers()) {
-    p.printNewline();
-    p << "layer (";
-    llvm::interleaveComma(layer.getArguments(), p,
-                          [&](BlockArgument arg) { p << arg; });
-    p << ") ";
-    p.printRegion(layer, /*printEntryBlockArgs=*/false);
   }
 }
 

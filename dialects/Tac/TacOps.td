@@ -43,7 +43,12 @@ def Tac_GateOp : Tac_Op<"gate", [RecursiveMemoryEffects,
   let arguments = (ins I1:$condition, Variadic<AnyType>:$inputs);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
-  let hasCustomAssemblyFormat = 1;
+  // `(%arg = %input : type, ...)` binds each input to a body argument: the
+  // same directive as tac.layer_stack's state.
+  let assemblyFormat = [{
+    $condition custom<BoundRegion>($inputs, type($inputs), type($results),
+                                   attr-dict, $body)
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
@@ -96,7 +101,11 @@ def Tac_AdaptiveBlockOp : Tac_Op<"adaptive_block", [RecursiveMemoryEffects,
                        Tac_PathSetAttr:$paths);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region VariadicRegion<SizedRegion<1>>:$layers);
-  let hasCustomAssemblyFormat = 1;
+  let assemblyFormat = [{
+    $selector `:` type($selector) `paths` qualified($paths)
+    custom<StateOperands>($inputs, type($inputs), type($results))
+    attr-dict-with-keyword `` custom<Layers>($layers, ref(type($inputs)))
+  }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
   let builders = [
