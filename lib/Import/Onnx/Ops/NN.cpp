@@ -779,6 +779,12 @@ LogicalResult importRotaryEmbedding(NodeContext &n) {
                   Twine(seq) + "], but have " +
                   shapeString(positions->getShape()));
   int64_t maxPosition = cacheShape[0];
+  // position_ids index the caches' rows; with none, every read would be out
+  // of bounds (the clamp below needs at least one row).
+  if (positions && maxPosition == 0 && batch * seq > 0)
+    return n.fail("the caches have no positions (shape " +
+                  shapeString(cosCache->getShape()) +
+                  "), but position_ids index them; expected at least one row");
 
   Type element = x->getElementType();
   Value init = emptyTensor(b, loc, shape, element);
