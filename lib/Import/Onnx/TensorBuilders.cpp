@@ -222,3 +222,30 @@ Value mlir::tac::onnx_import::transposeTensor(OpBuilder &b, Location loc,
   return linalg::TransposeOp::create(b, loc, value, init, permutation)
       .getResult()[0];
 }
+
+std::string mlir::tac::onnx_import::formatShape(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? ", " : "") + std::to_string(d);
+  return s + "]";
+}
+
+Value mlir::tac::onnx_import::concatTensors(OpBuilder &b, Location loc,
+                                            ValueRange values, int64_t axis) {
+  auto first = cast<RankedTensorType>(values.front().getType());
+  SmallVector<int64_t> shape(first.getShape());
+  shape[axis] = 0;
+  for (Value v : values)
+    shape[axis] += cast<RankedTensorType>(v.getType()).getDimSize(axis);
+  Value result = emptyTensor(b, loc, shape, first.getElementType());
+  SmallVector<int64_t> offsets(shape.size(), 0), strides(shape.size(), 1);
+  for (Value v : values) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getNumElements() != 0)
+      result = tensor::InsertSliceOp::create(b, loc, v, result, ValueRange{},
+                                             ValueRange{}, ValueRange{},
+                                             offsets, type.getShape(), strides);
+    offsets[axis] += type.getDimSize(axis);
+  }
+  return result;
+}

@@ -13,8 +13,12 @@
 #include "mlir/IR/BuiltinTypes.h"
 
 #include <optional>
+#include <string>
 
 namespace mlir::tac::onnx_import {
+
+/// `[2, 3]`: a static shape as error messages print it.
+std::string formatShape(ArrayRef<int64_t> shape);
 
 /// NumPy broadcast of `shapes`; nullopt if they are incompatible.
 std::optional<SmallVector<int64_t>>
@@ -75,6 +79,12 @@ Value keepReducedDims(OpBuilder &b, Location loc, Value reduced,
 /// linalg.transpose by `permutation`.
 Value transposeTensor(OpBuilder &b, Location loc, Value value,
                       ArrayRef<int64_t> permutation);
+
+/// `values` (same element type and rank, equal outside `axis`) joined along
+/// `axis`: a tensor.empty filled by one tensor.insert_slice per non-empty
+/// value.
+Value concatTensors(OpBuilder &b, Location loc, ValueRange values,
+                    int64_t axis);
 
 } // namespace mlir::tac::onnx_import
 

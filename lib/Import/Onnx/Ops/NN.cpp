@@ -30,13 +30,6 @@ namespace {
 // Helpers
 //===----------------------------------------------------------------------===//
 
-std::string shapeString(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? "," : "") + std::to_string(d);
-  return s + "]";
-}
-
 bool isFloatElement(Type t) { return isa<FloatType>(t); }
 bool isIntElement(Type t) { return t.isInteger() && !t.isInteger(1); }
 
@@ -169,8 +162,8 @@ FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
   Location loc = n.loc;
   if (lhsIn.getRank() == 0 || rhsIn.getRank() == 0)
     return n.fail("operands must have rank >= 1, but A is " +
-                  shapeString(lhsIn.getShape()) + " and B is " +
-                  shapeString(rhsIn.getShape()));
+                  formatShape(lhsIn.getShape()) + " and B is " +
+                  formatShape(rhsIn.getShape()));
   Value lhs = lhsIn.value, rhs = rhsIn.value;
   // A 1-D operand is promoted to a matrix, and the added dimension removed
   // from the result.
@@ -185,9 +178,9 @@ FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
   int64_t k2 = rhsShape[rhsShape.size() - 2], nn = rhsShape.back();
   if (k != k2)
     return n.fail("contraction dimensions differ: A " +
-                  shapeString(lhsIn.getShape()) + " has K = " +
+                  formatShape(lhsIn.getShape()) + " has K = " +
                   std::to_string(k) + " but B " +
-                  shapeString(rhsIn.getShape()) + " has K = " +
+                  formatShape(rhsIn.getShape()) + " has K = " +
                   std::to_string(k2));
   ArrayRef<int64_t> batchA = lhsShape.drop_back(2),
                     batchB = rhsShape.drop_back(2);
@@ -195,8 +188,8 @@ FailureOr<Value> buildMatMul(NodeContext &n, const OnnxValue &lhsIn,
       broadcastShapes({batchA, batchB});
   if (!batch)
     return n.fail("batch dimensions do not broadcast: A " +
-                  shapeString(lhsIn.getShape()) + ", B " +
-                  shapeString(rhsIn.getShape()));
+                  formatShape(lhsIn.getShape()) + ", B " +
+                  formatShape(rhsIn.getShape()));
   SmallVector<int64_t> resultShape(*batch);
   resultShape.push_back(m);
   resultShape.push_back(nn);
@@ -271,8 +264,8 @@ LogicalResult importGemm(NodeContext &n) {
     return failure();
   if (a->getRank() != 2 || bIn->getRank() != 2)
     return n.fail("expects 2-D A and B, but A is " +
-                  shapeString(a->getShape()) + " and B is " +
-                  shapeString(bIn->getShape()));
+                  formatShape(a->getShape()) + " and B is " +
+                  formatShape(bIn->getShape()));
   bool transA = n.intAttr("transA", 0) != 0;
   bool transB = n.intAttr("transB", 0) != 0;
   float alpha = n.floatAttr("alpha", 1.0f), beta = n.floatAttr("beta", 1.0f);
@@ -295,8 +288,8 @@ LogicalResult importGemm(NodeContext &n) {
           nn = rhsShape[1];
   if (k != k2)
     return n.fail("contraction dimensions differ: op(A) is " +
-                  shapeString(lhsShape) + " and op(B) is " +
-                  shapeString(rhsShape) + " (transA = " +
+                  formatShape(lhsShape) + " and op(B) is " +
+                  formatShape(rhsShape) + " (transA = " +
                   std::to_string(transA) + ", transB = " +
                   std::to_string(transB) + ")");
 
@@ -309,9 +302,9 @@ LogicalResult importGemm(NodeContext &n) {
         broadcastShapes({ArrayRef<int64_t>{m, nn}, cIn->getShape()});
     if (cIn->getRank() > 2 || !shape ||
         *shape != ArrayRef<int64_t>{m, nn})
-      return n.fail("C " + shapeString(cIn->getShape()) +
+      return n.fail("C " + formatShape(cIn->getShape()) +
                     " does not broadcast to the result shape " +
-                    shapeString({m, nn}));
+                    formatShape({m, nn}));
     c = *cIn;
   }
 
@@ -516,9 +509,9 @@ LogicalResult importNormalization(NodeContext &n, bool rms) {
     std::optional<SmallVector<int64_t>> s =
         broadcastShapes({shape, v.getShape()});
     if (!s || *s != shape)
-      return n.fail(Twine(what) + " " + shapeString(v.getShape()) +
+      return n.fail(Twine(what) + " " + formatShape(v.getShape()) +
                     " does not broadcast to the input shape " +
-                    shapeString(shape));
+                    formatShape(shape));
     return success();
   };
   if (failed(checkOperand(*scale, "Scale")))
@@ -737,7 +730,7 @@ LogicalResult importRotaryEmbedding(NodeContext &n) {
   int64_t rank = x->getRank();
   if (rank != 3 && rank != 4)
     return n.fail("expects X of rank 3 or 4, but it has shape " +
-                  shapeString(shape));
+                  formatShape(shape));
   int64_t batch = shape[0], seq = rank == 4 ? shape[2] : shape[1];
   int64_t headSize = shape[rank - 1];
   if (rank == 3) {
@@ -770,20 +763,20 @@ LogicalResult importRotaryEmbedding(NodeContext &n) {
         (positions && c->getRank() != 2))
       return n.fail("the caches must have shape " +
                     (positions ? "[max_position, " + Twine(half) + "]"
-                               : Twine(shapeString(cacheShape))) +
-                    ", but cos_cache is " + shapeString(cosCache->getShape()) +
-                    " and sin_cache " + shapeString(sinCache->getShape()));
+                               : Twine(formatShape(cacheShape))) +
+                    ", but cos_cache is " + formatShape(cosCache->getShape()) +
+                    " and sin_cache " + formatShape(sinCache->getShape()));
   if (positions &&
       positions->getShape() != ArrayRef<int64_t>{batch, seq})
     return n.fail("position_ids must have shape [" + Twine(batch) + ", " +
                   Twine(seq) + "], but have " +
-                  shapeString(positions->getShape()));
+                  formatShape(positions->getShape()));
   int64_t maxPosition = cacheShape[0];
   // position_ids index the caches' rows; with none, every read would be out
   // of bounds (the clamp below needs at least one row).
   if (positions && maxPosition == 0 && batch * seq > 0)
     return n.fail("the caches have no positions (shape " +
-                  shapeString(cosCache->getShape()) +
+                  formatShape(cosCache->getShape()) +
                   "), but position_ids index them; expected at least one row");
 
   Type element = x->getElementType();
@@ -965,11 +958,11 @@ LogicalResult importConv(NodeContext &n) {
   if (rank < 3 || rank > 5)
     return n.fail("supports 1-D, 2-D and 3-D convolutions (input rank 3 to "
                   "5), but X is " +
-                  shapeString(x->getShape()));
+                  formatShape(x->getShape()));
   if (w->getRank() != rank)
-    return n.fail("W " + shapeString(w->getShape()) + " has rank " +
+    return n.fail("W " + formatShape(w->getShape()) + " has rank " +
                   std::to_string(w->getRank()) + " but X " +
-                  shapeString(x->getShape()) + " has rank " +
+                  formatShape(x->getShape()) + " has rank " +
                   std::to_string(rank));
   int64_t spatial = rank - 2;
   ArrayRef<int64_t> xShape = x->getShape(), wShape = w->getShape();
@@ -979,9 +972,9 @@ LogicalResult importConv(NodeContext &n) {
   if (group < 1)
     return n.fail("group " + std::to_string(group) + " must be >= 1");
   if (channels != groupChannels * group)
-    return n.fail("X " + shapeString(xShape) + " has " +
+    return n.fail("X " + formatShape(xShape) + " has " +
                   std::to_string(channels) + " channels but W " +
-                  shapeString(wShape) + " with group " +
+                  formatShape(wShape) + " with group " +
                   std::to_string(group) + " expects " +
                   std::to_string(groupChannels * group));
   if (filters % group != 0)
@@ -993,19 +986,19 @@ LogicalResult importConv(NodeContext &n) {
                   ") is not supported");
   SmallVector<int64_t> kernel(wShape.drop_front(2));
   if (llvm::any_of(kernel, [](int64_t k) { return k < 1; }))
-    return n.fail("W " + shapeString(wShape) +
+    return n.fail("W " + formatShape(wShape) +
                   " has an empty spatial dimension");
   if (auto ks = n.intsAttr("kernel_shape"); ks && ArrayRef<int64_t>(*ks) != ArrayRef<int64_t>(kernel))
-    return n.fail("kernel_shape " + shapeString(*ks) +
+    return n.fail("kernel_shape " + formatShape(*ks) +
                   " disagrees with W's spatial dimensions " +
-                  shapeString(kernel));
+                  formatShape(kernel));
   auto spatialAttr = [&](StringRef name, int64_t dflt,
                          int64_t size) -> FailureOr<SmallVector<int64_t>> {
     std::optional<SmallVector<int64_t>> v = n.intsAttr(name);
     if (!v)
       return SmallVector<int64_t>(size, dflt);
     if (static_cast<int64_t>(v->size()) != size)
-      return n.fail(Twine(name) + " " + shapeString(*v) + " has " +
+      return n.fail(Twine(name) + " " + formatShape(*v) + " has " +
                     std::to_string(v->size()) + " values; expected " +
                     std::to_string(size));
     return *v;
@@ -1017,8 +1010,8 @@ LogicalResult importConv(NodeContext &n) {
     return failure();
   for (int64_t i = 0; i < spatial; ++i)
     if ((*strides)[i] < 1 || (*dilations)[i] < 1)
-      return n.fail("strides " + shapeString(*strides) + " and dilations " +
-                    shapeString(*dilations) + " must be >= 1");
+      return n.fail("strides " + formatShape(*strides) + " and dilations " +
+                    formatShape(*dilations) + " must be >= 1");
 
   std::string autoPad = n.stringAttr("auto_pad", "NOTSET");
   SmallVector<int64_t> padBegin(spatial, 0), padEnd(spatial, 0);
@@ -1031,7 +1024,7 @@ LogicalResult importConv(NodeContext &n) {
       padBegin[i] = (*pads)[i];
       padEnd[i] = (*pads)[spatial + i];
       if (padBegin[i] < 0 || padEnd[i] < 0)
-        return n.fail("pads " + shapeString(*pads) + " must be >= 0");
+        return n.fail("pads " + formatShape(*pads) + " must be >= 0");
     }
   } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
     for (int64_t i = 0; i < spatial; ++i) {
@@ -1054,7 +1047,7 @@ LogicalResult importConv(NodeContext &n) {
     int64_t effective = (kernel[i] - 1) * (*dilations)[i] + 1;
     if (padded < effective)
       return n.fail("spatial dimension " + std::to_string(i) + " of X " +
-                    shapeString(xShape) + " (" + std::to_string(padded) +
+                    formatShape(xShape) + " (" + std::to_string(padded) +
                     " with padding) is smaller than the dilated kernel (" +
                     std::to_string(effective) + ")");
     outShape.push_back((padded - effective) / (*strides)[i] + 1);
@@ -1068,7 +1061,7 @@ LogicalResult importConv(NodeContext &n) {
         failed(checkSameElementType(n, *x, *bIn, "B (input #2)")))
       return failure();
     if (bIn->getShape() != ArrayRef<int64_t>{filters})
-      return n.fail("B " + shapeString(bIn->getShape()) +
+      return n.fail("B " + formatShape(bIn->getShape()) +
                     " must have shape [" + std::to_string(filters) +
                     "] (W's output channels)");
     bias = *bIn;
@@ -1195,7 +1188,7 @@ LogicalResult importGroupNormalization(NodeContext &n) {
   ArrayRef<int64_t> shape = x->getShape();
   if (x->getRank() < 2)
     return n.fail("expects X of rank >= 2 ([N, C, ...]), but it has shape " +
-                  shapeString(shape));
+                  formatShape(shape));
   int64_t groups = n.intAttr("num_groups", 0), channels = shape[1];
   if (!n.attr("num_groups") || groups <= 0 || channels % groups != 0)
     return n.fail("num_groups " + Twine(groups) +
@@ -1208,8 +1201,8 @@ LogicalResult importGroupNormalization(NodeContext &n) {
       return n.fail("scale and bias must have shape [" + Twine(perOperand) +
                     "] (one per " + (perChannel ? "channel" : "group") +
                     " at op version " + Twine(n.sinceVersion) +
-                    "), but they are " + shapeString(scale->getShape()) +
-                    " and " + shapeString(bias->getShape()));
+                    "), but they are " + formatShape(scale->getShape()) +
+                    " and " + formatShape(bias->getShape()));
   int32_t stashOnnx = static_cast<int32_t>(n.intAttr("stash_type", 1));
   FailureOr<Type> stash = convertElementType(stashOnnx, ctx);
   if (failed(stash) || !isFloatElement(*stash))
@@ -1257,30 +1250,6 @@ LogicalResult importGroupNormalization(NodeContext &n) {
 // Attention
 //===----------------------------------------------------------------------===//
 
-/// Concatenates `a` and `b` along `axis` (tensor.insert_slice into a
-/// tensor.empty).
-Value concatPair(OpBuilder &b, Location loc, Value first, Value second,
-                 int64_t axis) {
-  auto ta = cast<RankedTensorType>(first.getType()),
-       tb = cast<RankedTensorType>(second.getType());
-  SmallVector<int64_t> shape(ta.getShape());
-  shape[axis] += tb.getDimSize(axis);
-  Value result = emptyTensor(b, loc, shape, ta.getElementType());
-  SmallVector<OpFoldResult> offsets(shape.size(), b.getIndexAttr(0)),
-      strides(shape.size(), b.getIndexAttr(1));
-  for (auto [t, v] : {std::pair{ta, first}, std::pair{tb, second}}) {
-    if (t.getDimSize(axis) == 0)
-      continue;
-    SmallVector<OpFoldResult> sizes;
-    for (int64_t dim : t.getShape())
-      sizes.push_back(b.getIndexAttr(dim));
-    result = tensor::InsertSliceOp::create(b, loc, v, result, offsets, sizes,
-                                           strides);
-    offsets[axis] = b.getIndexAttr(t.getDimSize(axis));
-  }
-  return result;
-}
-
 /// Attention (23): Q, K, V of rank 4 ([B, heads, S, head size]) or rank 3
 /// ([B, S, heads * head size] with q_num_heads / kv_num_heads), optional
 /// attn_mask (BOOL or float, broadcast to [B, q heads, S, total S]) and
@@ -1312,15 +1281,15 @@ LogicalResult importAttention(NodeContext &n) {
       v->getRank() != rank)
     return n.fail("expects Q, K and V all of rank 3 or all of rank 4, but "
                   "they are " +
-                  shapeString(q->getShape()) + ", " +
-                  shapeString(k->getShape()) + " and " +
-                  shapeString(v->getShape()));
+                  formatShape(q->getShape()) + ", " +
+                  formatShape(k->getShape()) + " and " +
+                  formatShape(v->getShape()));
   int64_t batch = q->getShape()[0];
   if (k->getShape()[0] != batch || v->getShape()[0] != batch)
     return n.fail("Q, K and V must share the batch size, but they are " +
-                  shapeString(q->getShape()) + ", " +
-                  shapeString(k->getShape()) + " and " +
-                  shapeString(v->getShape()));
+                  formatShape(q->getShape()) + ", " +
+                  formatShape(k->getShape()) + " and " +
+                  formatShape(v->getShape()));
 
   // To [B, heads, S, head size].
   Value q4 = q->value, k4 = k->value, v4 = v->value;
@@ -1358,11 +1327,11 @@ LogicalResult importAttention(NodeContext &n) {
                         cs = cast<RankedTensorType>(cur.getType()).getShape();
       if (past.getRank() != 4 || ps[0] != cs[0] || ps[1] != cs[1] ||
           ps[3] != cs[3])
-        return n.fail(Twine(what) + " " + shapeString(ps) +
+        return n.fail(Twine(what) + " " + formatShape(ps) +
                       " must be [B, kv heads, past length, head size] "
                       "matching " +
-                      shapeString(cs));
-      cur = concatPair(b, loc, past.value, cur, 2);
+                      formatShape(cs));
+      cur = concatTensors(b, loc, ValueRange{past.value, cur}, 2);
       return success();
     };
     if (failed(append(*pastK, k4, "past_key")) ||
@@ -1378,7 +1347,7 @@ LogicalResult importAttention(NodeContext &n) {
     return n.fail("K must be [B, kv heads, kv length, " + Twine(headSize) +
                   "] and V [B, kv heads, kv length, v head size], but they "
                   "are " +
-                  shapeString(ks) + " and " + shapeString(vs) +
+                  formatShape(ks) + " and " + formatShape(vs) +
                   " (in the 4-D layout)");
   if (kvHeads == 0 || qHeads % kvHeads != 0)
     return n.fail("the " + Twine(qHeads) + " query heads are not a multiple "
@@ -1422,9 +1391,9 @@ LogicalResult importAttention(NodeContext &n) {
         broadcastShapes({ArrayRef<int64_t>(padded), scoreShape});
     if (ms.empty() || m->getRank() > 4 || !bs ||
         *bs != ArrayRef<int64_t>(scoreShape))
-      return n.fail("attn_mask " + shapeString(ms) +
+      return n.fail("attn_mask " + formatShape(ms) +
                     " does not broadcast to the attention scores " +
-                    shapeString(scoreShape));
+                    formatShape(scoreShape));
     if (padded != ms) {
       SmallVector<OpFoldResult> low(ms.size(), b.getIndexAttr(0)),
           high(ms.size(), b.getIndexAttr(0));

@@ -50,13 +50,6 @@ constexpr int64_t kMaxStaticGatherSlices = 16;
 // Helpers
 //===----------------------------------------------------------------------===//
 
-std::string shapeStr(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + std::to_string(d);
-  return s + "]";
-}
-
 /// Product of `dims`; nullopt on overflow.
 std::optional<int64_t> product(ArrayRef<int64_t> dims) {
   int64_t p = 1;
@@ -151,7 +144,7 @@ FailureOr<SmallVector<int64_t>> normalizeAxes(NodeContext &n,
     if (failed(a))
       return failure();
     if (llvm::is_contained(result, *a))
-      return n.emitError() << "axes " << shapeStr(axes) << " name axis " << *a
+      return n.emitError() << "axes " << formatShape(axes) << " name axis " << *a
                            << " more than once",
              failure();
     result.push_back(*a);
@@ -173,7 +166,7 @@ FailureOr<SmallVector<int64_t>> known1DInts(NodeContext &n, size_t i,
   if (v->getRank() != 1)
     return n.emitError() << "expects its " << what
                          << " to be a 1-D tensor, but it has shape "
-                         << shapeStr(v->getShape()),
+                         << formatShape(v->getShape()),
            failure();
   return ints;
 }
@@ -348,19 +341,19 @@ LogicalResult importReshape(NodeContext &n) {
   for (auto [i, d] : llvm::enumerate(*target)) {
     if (d == -1) {
       if (inferred >= 0)
-        return n.fail("target shape " + shapeStr(*target) +
+        return n.fail("target shape " + formatShape(*target) +
                       " has more than one -1");
       inferred = i;
       shape.push_back(1);
     } else if (d == 0 && !allowZero) {
       if (static_cast<int64_t>(i) >= x->getRank())
-        return n.fail("target shape " + shapeStr(*target) + " has 0 at " +
+        return n.fail("target shape " + formatShape(*target) + " has 0 at " +
                       "position " + Twine(i) +
                       " (copy the input's dimension), but the input " +
-                      shapeStr(in) + " has rank " + Twine(x->getRank()));
+                      formatShape(in) + " has rank " + Twine(x->getRank()));
       shape.push_back(in[i]);
     } else if (d < -1) {
-      return n.fail("target shape " + shapeStr(*target) + " has dimension " +
+      return n.fail("target shape " + formatShape(*target) + " has dimension " +
                     Twine(d) + "; expected -1, 0 or a positive size");
     } else {
       hasZero |= d == 0;
@@ -368,22 +361,22 @@ LogicalResult importReshape(NodeContext &n) {
     }
   }
   if (allowZero && hasZero && inferred >= 0)
-    return n.fail("target shape " + shapeStr(*target) +
+    return n.fail("target shape " + formatShape(*target) +
                   " has both 0 and -1, which allowzero = 1 forbids");
   int64_t count = x->getType().getNumElements();
   std::optional<int64_t> rest = product(shape);
   if (!rest)
-    return n.fail("target shape " + shapeStr(*target) +
+    return n.fail("target shape " + formatShape(*target) +
                   " has more elements than fit in 64 bits");
   if (inferred >= 0) {
     if (*rest == 0 || count % *rest != 0)
-      return n.fail("cannot infer the -1 of target shape " + shapeStr(*target) +
-                    " for input shape " + shapeStr(in) + " (" + Twine(count) +
+      return n.fail("cannot infer the -1 of target shape " + formatShape(*target) +
+                    " for input shape " + formatShape(in) + " (" + Twine(count) +
                     " elements)");
     shape[inferred] = count / *rest;
   } else if (*rest != count) {
-    return n.fail("cannot reshape input shape " + shapeStr(in) + " (" +
-                  Twine(count) + " elements) to " + shapeStr(shape) + " (" +
+    return n.fail("cannot reshape input shape " + formatShape(in) + " (" +
+                  Twine(count) + " elements) to " + formatShape(shape) + " (" +
                   Twine(*rest) + " elements)");
   }
   setReshaped(n, *x, shape);
@@ -406,7 +399,7 @@ LogicalResult importFlatten(NodeContext &n) {
   std::optional<int64_t> outer = product(in.take_front(axis));
   std::optional<int64_t> inner = product(in.drop_front(axis));
   if (!outer || !inner)
-    return n.fail("input shape " + shapeStr(in) +
+    return n.fail("input shape " + formatShape(in) +
                   " has more elements than fit in 64 bits");
   setReshaped(n, *x, {*outer, *inner});
   return success();
@@ -438,7 +431,7 @@ LogicalResult importSqueeze(NodeContext &n) {
     for (int64_t a : axes)
       if (in[a] != 1)
         return n.fail("cannot squeeze axis " + Twine(a) + " of input shape " +
-                      shapeStr(in) + ": its size is " + Twine(in[a]) +
+                      formatShape(in) + ": its size is " + Twine(in[a]) +
                       ", not 1");
   } else {
     for (auto [i, d] : llvm::enumerate(in))
@@ -517,8 +510,8 @@ LogicalResult importConcat(NodeContext &n) {
       match = d == *axis || v.getShape()[d] == first.getShape()[d];
     if (!match)
       return n.fail(
-          "input #" + Twine(i) + " has shape " + shapeStr(v.getShape()) +
-          ", which does not match input #0 " + shapeStr(first.getShape()) +
+          "input #" + Twine(i) + " has shape " + formatShape(v.getShape()) +
+          ", which does not match input #0 " + formatShape(first.getShape()) +
           " outside axis " + Twine(*axis));
     shape[*axis] += v.getShape()[*axis];
     allKnown &= static_cast<bool>(v.known);
@@ -548,15 +541,11 @@ LogicalResult importConcat(NodeContext &n) {
     n.setKnownOutput(0, folded, first.onnxType);
     return success();
   }
-  Value result = emptyTensor(n.builder, n.loc, shape, first.getElementType());
-  SmallVector<int64_t> offsets(rank, 0);
-  for (auto [i, v] : llvm::enumerate(inputs)) {
-    if (v.getType().getNumElements() != 0)
-      result = insertSlice(n.builder, n.loc, valueOf(n, i), result, offsets,
-                           v.getShape());
-    offsets[*axis] += v.getShape()[*axis];
-  }
-  n.setOutput(0, result, first.onnxType);
+  SmallVector<Value> values;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    values.push_back(valueOf(n, i));
+  n.setOutput(0, concatTensors(n.builder, n.loc, values, *axis),
+              first.onnxType);
   return success();
 }
 
@@ -611,11 +600,11 @@ LogicalResult importSplit(NodeContext &n) {
     sizes.assign(numOutputs, dim / numOutputs);
   } else {
     if (static_cast<int64_t>(sizes.size()) != numOutputs)
-      return n.fail("split sizes " + shapeStr(sizes) + " have " +
+      return n.fail("split sizes " + formatShape(sizes) + " have " +
                     Twine(sizes.size()) + " entries, but the node has " +
                     Twine(numOutputs) + " outputs");
     if (llvm::any_of(sizes, [](int64_t s) { return s < 0; }))
-      return n.fail("split sizes " + shapeStr(sizes) +
+      return n.fail("split sizes " + formatShape(sizes) +
                     " have a negative entry");
     int64_t sum = 0;
     for (int64_t s : sizes) {
@@ -626,10 +615,10 @@ LogicalResult importSplit(NodeContext &n) {
       sum += s;
     }
     if (sum != dim)
-      return n.fail("split sizes " + shapeStr(sizes) +
+      return n.fail("split sizes " + formatShape(sizes) +
                     " do not add up to the size " + Twine(dim) + " of axis " +
                     Twine(*axis) + " of input shape " +
-                    shapeStr(x->getShape()));
+                    formatShape(x->getShape()));
   }
   int64_t rank = x->getRank();
   SmallVector<int64_t> offsets(rank, 0), strides(rank, 1);
@@ -705,16 +694,16 @@ LogicalResult importSlice(NodeContext &n) {
     return failure();
   size_t count = starts->size();
   if (ends->size() != count)
-    return n.fail("starts " + shapeStr(*starts) + " and ends " +
-                  shapeStr(*ends) + " have different lengths");
+    return n.fail("starts " + formatShape(*starts) + " and ends " +
+                  formatShape(*ends) + " have different lengths");
   SmallVector<int64_t> axesList, steps(count, 1);
   if (n.hasInput(3)) {
     FailureOr<SmallVector<int64_t>> axes = known1DInts(n, 3, "axes");
     if (failed(axes))
       return failure();
     if (axes->size() != count)
-      return n.fail("axes " + shapeStr(*axes) + " and starts " +
-                    shapeStr(*starts) + " have different lengths");
+      return n.fail("axes " + formatShape(*axes) + " and starts " +
+                    formatShape(*starts) + " have different lengths");
     axesList = *axes;
   } else {
     axesList = llvm::to_vector(llvm::seq<int64_t>(0, count));
@@ -724,8 +713,8 @@ LogicalResult importSlice(NodeContext &n) {
     if (failed(s))
       return failure();
     if (s->size() != count)
-      return n.fail("steps " + shapeStr(*s) + " and starts " +
-                    shapeStr(*starts) + " have different lengths");
+      return n.fail("steps " + formatShape(*s) + " and starts " +
+                    formatShape(*starts) + " have different lengths");
     steps = *s;
   }
   FailureOr<SmallVector<int64_t>> axes =
@@ -742,7 +731,7 @@ LogicalResult importSlice(NodeContext &n) {
   for (size_t i = 0; i < count; ++i) {
     int64_t a = (*axes)[i], dim = in[a], s = steps[i];
     if (s == 0)
-      return n.fail("steps " + shapeStr(steps) + " have a 0 for axis " +
+      return n.fail("steps " + formatShape(steps) + " have a 0 for axis " +
                     Twine(a) + "; steps must be nonzero");
     if (s == std::numeric_limits<int64_t>::min())
       return n.fail("step " + Twine(s) + " for axis " + Twine(a) +
@@ -883,7 +872,7 @@ LogicalResult importGather(NodeContext &n) {
   }
   if (dim == 0)
     return n.fail("cannot gather from axis " + Twine(*axis) +
-                  " of input shape " + shapeStr(in) + ": it is empty");
+                  " of input shape " + formatShape(in) + ": it is empty");
 
   if (!indices->known) {
     n.setOutput(0,
@@ -989,14 +978,14 @@ LogicalResult importExpand(NodeContext &n) {
     return failure();
   for (int64_t d : *target)
     if (d < 0)
-      return n.fail("shape " + shapeStr(*target) + " has a negative dimension");
+      return n.fail("shape " + formatShape(*target) + " has a negative dimension");
   std::optional<SmallVector<int64_t>> shape =
       broadcastShapes({x->getShape(), *target});
   if (!shape)
-    return n.fail("input shape " + shapeStr(x->getShape()) +
-                  " does not broadcast to shape " + shapeStr(*target));
+    return n.fail("input shape " + formatShape(x->getShape()) +
+                  " does not broadcast to shape " + formatShape(*target));
   if (!product(*shape))
-    return n.fail("shape " + shapeStr(*shape) +
+    return n.fail("shape " + formatShape(*shape) +
                   " has more elements than fit in 64 bits");
   ArrayRef<int64_t> in = x->getShape();
   int64_t offset = shape->size() - in.size();
@@ -1035,9 +1024,9 @@ LogicalResult importTranspose(NodeContext &n) {
     SmallVector<int64_t> sorted(perm);
     llvm::sort(sorted);
     if (sorted != llvm::to_vector(llvm::seq<int64_t>(0, rank)))
-      return n.fail("attribute perm = " + shapeStr(perm) +
+      return n.fail("attribute perm = " + formatShape(perm) +
                     " is not a permutation of the " + Twine(rank) +
-                    " axes of input shape " + shapeStr(x->getShape()));
+                    " axes of input shape " + formatShape(x->getShape()));
   } else {
     perm = llvm::to_vector(llvm::reverse(llvm::seq<int64_t>(0, rank)));
   }
@@ -1103,7 +1092,7 @@ LogicalResult importPad(NodeContext &n) {
   }
   int64_t count = axes.size();
   if (static_cast<int64_t>(pads->size()) != 2 * count)
-    return n.fail("pads " + shapeStr(*pads) + " have " +
+    return n.fail("pads " + formatShape(*pads) + " have " +
                   Twine(pads->size()) + " entries; expected 2 x " +
                   Twine(count) + " (a begin and an end per padded axis)");
   SmallVector<int64_t> begin(rank, 0), end(rank, 0);
@@ -1119,7 +1108,7 @@ LogicalResult importPad(NodeContext &n) {
     offsets[d] = std::max<int64_t>(0, -begin[d]);
     cropped[d] = inShape[d] - offsets[d] - std::max<int64_t>(0, -end[d]);
     if (cropped[d] < 0)
-      return n.fail("pads " + shapeStr(*pads) + " remove more than the " +
+      return n.fail("pads " + formatShape(*pads) + " remove more than the " +
                     Twine(inShape[d]) + " elements of axis " + Twine(d));
     begin[d] = std::max<int64_t>(0, begin[d]);
     end[d] = std::max<int64_t>(0, end[d]);
@@ -1156,7 +1145,7 @@ LogicalResult importPad(NodeContext &n) {
       if (c->getType().getNumElements() != 1)
         return n.fail("constant_value must hold one element, but has "
                       "shape " +
-                      shapeStr(c->getShape()));
+                      formatShape(c->getShape()));
       if (c->known)
         constant = cast<TypedAttr>(knownAt(c->known, 0));
       else
@@ -1265,9 +1254,9 @@ LogicalResult importConstantOfShape(NodeContext &n) {
     return failure();
   for (int64_t d : *shape)
     if (d < 0)
-      return n.fail("shape " + shapeStr(*shape) + " has a negative dimension");
+      return n.fail("shape " + formatShape(*shape) + " has a negative dimension");
   if (!product(*shape))
-    return n.fail("shape " + shapeStr(*shape) +
+    return n.fail("shape " + formatShape(*shape) +
                   " has more elements than fit in 64 bits");
   TypedAttr value = n.builder.getF32FloatAttr(0.0f);
   int32_t onnxType = TensorProto::FLOAT;
@@ -1284,7 +1273,7 @@ LogicalResult importConstantOfShape(NodeContext &n) {
     if (!known || known.getNumElements() != 1)
       return n.fail("attribute value must hold exactly one element, but it "
                     "has shape " +
-                    shapeStr(cast<ShapedType>(contents->getType()).getShape()));
+                    formatShape(cast<ShapedType>(contents->getType()).getShape()));
     value = cast<TypedAttr>(knownAt(known, 0));
     onnxType = attr->t().data_type();
   }
