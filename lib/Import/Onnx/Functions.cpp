@@ -19,6 +19,7 @@
 
 #include <google/protobuf/unknown_field_set.h>
 
+#include <functional>
 #include <set>
 
 using namespace mlir;
@@ -195,32 +196,6 @@ LogicalResult Inliner::expand(
   return success();
 }
 
-/// Renames every tensor of a subgraph inside a function body the way the
-/// body's own tensors are renamed.
-void renameGraph(onnx::GraphProto &graph,
-                 const std::function<std::string(const std::string &)> &rename) {
-  for (onnx::ValueInfoProto &v : *graph.mutable_input())
-    v.set_name(rename(v.name()));
-  for (onnx::ValueInfoProto &v : *graph.mutable_output())
-    v.set_name(rename(v.name()));
-  for (onnx::ValueInfoProto &v : *graph.mutable_value_info())
-    v.set_name(rename(v.name()));
-  for (onnx::TensorProto &t : *graph.mutable_initializer())
-    t.set_name(rename(t.name()));
-  for (onnx::NodeProto &node : *graph.mutable_node()) {
-    for (std::string &s : *node.mutable_input())
-      s = rename(s);
-    for (std::string &s : *node.mutable_output())
-      s = rename(s);
-    for (onnx::AttributeProto &attr : *node.mutable_attribute()) {
-      if (attr.has_g())
-        renameGraph(*attr.mutable_g(), rename);
-      for (onnx::GraphProto &g : *attr.mutable_graphs())
-        renameGraph(g, rename);
-    }
-  }
-}
-
 LogicalResult Inliner::expandCall(
     const onnx::NodeProto &call, const Function &fn,
     const std::string &callName,
@@ -270,17 +245,31 @@ LogicalResult Inliner::expandCall(
     return it != bound.end() ? it->second : prefix + name;
   };
 
-  // The body with names and attribute references resolved.
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> body;
-  for (const onnx::NodeProto &node : f.node()) {
-    onnx::NodeProto *copy = body.Add();
-    *copy = node;
-    for (std::string &s : *copy->mutable_input())
+  // The body with names and attribute references resolved, inside its
+  // subgraphs (If/Loop bodies) too: a reference there also names one of the
+  // function's attributes.
+  std::function<LogicalResult(onnx::NodeProto &)> resolveNode;
+  auto resolveGraph = [&](onnx::GraphProto &graph) -> LogicalResult {
+    for (onnx::ValueInfoProto &v : *graph.mutable_input())
+      v.set_name(rename(v.name()));
+    for (onnx::ValueInfoProto &v : *graph.mutable_output())
+      v.set_name(rename(v.name()));
+    for (onnx::ValueInfoProto &v : *graph.mutable_value_info())
+      v.set_name(rename(v.name()));
+    for (onnx::TensorProto &t : *graph.mutable_initializer())
+      t.set_name(rename(t.name()));
+    for (onnx::NodeProto &node : *graph.mutable_node())
+      if (failed(resolveNode(node)))
+        return failure();
+    return success();
+  };
+  resolveNode = [&](onnx::NodeProto &node) -> LogicalResult {
+    for (std::string &s : *node.mutable_input())
       s = rename(s);
-    for (std::string &s : *copy->mutable_output())
+    for (std::string &s : *node.mutable_output())
       s = rename(s);
     google::protobuf::RepeatedPtrField<onnx::AttributeProto> attrs;
-    for (onnx::AttributeProto &attr : *copy->mutable_attribute()) {
+    for (onnx::AttributeProto &attr : *node.mutable_attribute()) {
       if (!attr.ref_attr_name().empty()) {
         const onnx::AttributeProto *value = nullptr;
         auto a = actual.find(attr.ref_attr_name());
@@ -300,13 +289,22 @@ LogicalResult Inliner::expandCall(
         resolved->set_name(attr.name());
         continue;
       }
-      if (attr.has_g())
-        renameGraph(*attr.mutable_g(), rename);
+      if (attr.has_g() && failed(resolveGraph(*attr.mutable_g())))
+        return failure();
       for (onnx::GraphProto &g : *attr.mutable_graphs())
-        renameGraph(g, rename);
+        if (failed(resolveGraph(g)))
+          return failure();
       *attrs.Add() = attr;
     }
-    copy->mutable_attribute()->Swap(&attrs);
+    node.mutable_attribute()->Swap(&attrs);
+    return success();
+  };
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> body;
+  for (const onnx::NodeProto &node : f.node()) {
+    onnx::NodeProto *copy = body.Add();
+    *copy = node;
+    if (failed(resolveNode(*copy)))
+      return failure();
   }
   stack.push_back(&fn);
   LogicalResult result = expand(body, callName, out);
