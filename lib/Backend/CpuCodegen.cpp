@@ -355,13 +355,15 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
       return emitError(loc, "approximating math functions failed"), failure();
   }
   // Each kernel's outermost parallel loop nest with enough work runs on the
-  // session's threads (ParallelLoops.h).
+  // session's threads (ParallelLoops.h). Not in kernels some call passes
+  // overlapping buffers: their loop order may be what keeps a value from
+  // being overwritten before it is read.
+  std::vector<std::string> disjointKernels;
+  for (auto [symbol, mayAlias] : llvm::zip(kernels.symbols, kernels.mayAlias))
+    if (!mayAlias)
+      disjointKernels.push_back(symbol);
   std::vector<ParallelLoop> parallelLoops =
-      outlineParallelLoops(*kernelModule, kernels.symbols, kMinParallelWork);
-  for (ParallelLoop &loop : parallelLoops)
-    for (auto [symbol, mayAlias] : llvm::zip(kernels.symbols, kernels.mayAlias))
-      if (symbol == loop.kernel)
-        loop.noAlias = !mayAlias;
+      outlineParallelLoops(*kernelModule, disjointKernels, kMinParallelWork);
   // memref.copy never reaches the lowering: the outliner turns strided
   // copies into linalg.copy.
   PassManager pm(context);

@@ -286,9 +286,8 @@ bool mlir::tac::defineParallelForks(llvm::Module &module,
     for (llvm::Argument &arg : fork->args())
       if (arg.getType() != ptr)
         return false;
-    if (loop.noAlias)
-      for (unsigned i = 0; i < numArgs; ++i)
-        body->addParamAttr(i + 2, llvm::Attribute::NoAlias);
+    for (unsigned i = 0; i < numArgs; ++i) // as the kernel's (never overlap)
+      body->addParamAttr(i + 2, llvm::Attribute::NoAlias);
 
     // thunk(args, begin, end): body(begin, end, args[0], args[1], ...).
     auto *thunk =

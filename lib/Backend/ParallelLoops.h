@@ -32,7 +32,6 @@ struct ParallelLoop {
   std::string fork;   // declared func(kernel args...), defined in LLVM IR
   int64_t iterations = 0;
   int64_t costPerIteration = 0; // scalar operations per iteration, estimated
-  bool noAlias = false; // the kernel's pointers never overlap
 };
 
 /// Least estimated scalar operations of a loop nest worth splitting: below
@@ -41,13 +40,15 @@ struct ParallelLoop {
 /// 256Ki): a nest that could never use a second thread is not outlined.
 constexpr int64_t kMinParallelWork = int64_t(1) << 19;
 
-/// Lowers every linalg op of the kernels to loops (parallel dimensions as
-/// scf.parallel) and outlines each kernel's top-level scf.parallel nests
+/// Lowers every linalg op of the module to loops (parallel dimensions as
+/// scf.parallel) and outlines each top-level scf.parallel nest of `kernels`
 /// whose work is at least `minWork`: the outer dimensions (all of them when
 /// the body has loops of its own, else all but the innermost, which stays
 /// the body's vectorisable loop) become one range the runtime splits.
 /// Nests that capture anything but the kernel's arguments and pure,
-/// region-free values stay as they are.
+/// region-free values stay as they are. The caller passes only kernels
+/// whose calls never overlap their arguments (the bodies' pointers are
+/// marked noalias, and iterations may run in any order).
 std::vector<ParallelLoop> outlineParallelLoops(ModuleOp kernelModule,
                                                llvm::ArrayRef<std::string>
                                                    kernels,
