@@ -68,11 +68,13 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm,
   TacPreparePlanFunctionsOptions prepare;
   prepare.shareController = options.shareController;
   pm.addPass(createTacPreparePlanFunctions(prepare));
-  // Variants no longer do the work they share with the controller: cost
-  // them again, so a run's FLOPs are controller + variant.
-  if (options.shareController)
-    pm.addPass(createTacEstimateCost());
   pm.addPass(createTacLowerToSCF());
+  // The plans' FLOPs and memory come from #tac.cost, which tac-lower-to-scf
+  // strips with the dialect's other attributes (so its output parses
+  // without tac): cost the lowered functions here. With a shared
+  // controller this also counts what the variants no longer redo, so a
+  // run's FLOPs are controller + variant.
+  pm.addPass(createTacEstimateCost());
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createTacConvToGemm());
   if (!options.batchSizes.empty()) {
