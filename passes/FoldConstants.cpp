@@ -502,7 +502,112 @@ struct FoldConstants
     }
   }
 
+  /// The scalar of a 0-d or splat f32 constant, else std::nullopt.
+  static std::optional<FloatAttr> scalarConstant(Value v) {
+    DenseElementsAttr attr;
+    if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat() ||
+        !attr.getElementType().isF32())
+      return std::nullopt;
+    return attr.getSplatValue<FloatAttr>();
+  }
+
+  /// A GEMM's result scaled by a constant (`(A · B) * s` or `(A · B) / s`,
+  /// the attention scale applied to Q · Kᵀ) becomes `A · (B * s)` with the
+  /// scale on the smaller operand: fewer multiplies, and where that operand
+  /// is a weight the folding below computes `B * s` once. The GEMM's result
+  /// may pass through reshapes on the way, each read only by the next.
+  void moveScalesIntoGemms() {
+    SmallVector<linalg::GenericOp> scales;
+    getOperation()->walk([&](linalg::GenericOp op) {
+      if (op.getNumDpsInputs() == 2 && op.getNumDpsInits() == 1 &&
+          op.getNumParallelLoops() == op.getNumLoops() &&
+          op.hasPureTensorSemantics())
+        scales.push_back(op);
+    });
+    for (linalg::GenericOp op : scales) {
+      Block &body = op.getRegion().front();
+      if (body.getOperations().size() != 2 ||
+          !isa<arith::MulFOp, arith::DivFOp>(body.front()))
+        continue;
+      Operation &combine = body.front();
+      if (body.getTerminator()->getOperand(0) != combine.getResult(0) ||
+          combine.getOperand(0) == combine.getOperand(1))
+        continue;
+      // Which input is the scaled tensor (read through the identity map)
+      // and which the scalar; a division scales by its divisor only.
+      bool div = isa<arith::DivFOp>(combine);
+      int tensorIn = -1;
+      for (int i : {0, 1}) {
+        auto arg = dyn_cast<BlockArgument>(combine.getOperand(i));
+        if (!arg || arg.getOwner() != &body || (div && i == 1))
+          continue;
+        unsigned other = 1 - arg.getArgNumber();
+        if (arg.getArgNumber() < 2 &&
+            scalarConstant(op.getDpsInputs()[other]) &&
+            op.getIndexingMapsArray()[arg.getArgNumber()].isIdentity() &&
+            op.getIndexingMapsArray()[2].isIdentity())
+          tensorIn = arg.getArgNumber();
+      }
+      if (tensorIn < 0 || op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)))
+        continue;
+      Value scaled = op.getDpsInputs()[tensorIn];
+      Value scalar = op.getDpsInputs()[1 - tensorIn];
+      // Back through single-use reshapes to a zero-initialised GEMM.
+      Value v = scaled;
+      while (v.hasOneUse() &&
+             isa_and_nonnull<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(
+                 v.getDefiningOp()))
+        v = v.getDefiningOp()->getOperand(0);
+      auto gemm = v.getDefiningOp<linalg::LinalgOp>();
+      if (!gemm || !v.hasOneUse() ||
+          !isa<linalg::MatmulOp, linalg::BatchMatmulOp>(gemm) ||
+          !gemm.hasPureTensorSemantics())
+        continue;
+      auto fill = gemm.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+      if (!fill || !matchPattern(fill.getDpsInputs()[0], m_AnyZeroFloat()))
+        continue;
+      // Scale the smaller operand.
+      OpOperand *operand = gemm.getDpsInputOperand(0);
+      auto t0 = dyn_cast<RankedTensorType>(gemm.getDpsInputs()[0].getType());
+      auto t1 = dyn_cast<RankedTensorType>(gemm.getDpsInputs()[1].getType());
+      if (!t0 || !t1 || !t0.hasStaticShape() || !t1.hasStaticShape() ||
+          !t0.getElementType().isF32() || !t1.getElementType().isF32())
+        continue;
+      if (t1.getNumElements() < t0.getNumElements())
+        operand = gemm.getDpsInputOperand(1);
+      auto type = cast<RankedTensorType>(operand->get().getType());
+      OpBuilder b(gemm);
+      Location loc = op.getLoc();
+      FloatAttr scale = *scalarConstant(scalar);
+      Value empty = tensor::EmptyOp::create(b, loc, type.getShape(),
+                                            type.getElementType());
+      AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+      SmallVector<utils::IteratorType> parallel(type.getRank(),
+                                                utils::IteratorType::parallel);
+      Value newOperand =
+          linalg::GenericOp::create(
+              b, loc, type, ValueRange{operand->get()}, ValueRange{empty},
+              ArrayRef<AffineMap>{id, id}, parallel,
+              [&](OpBuilder &nb, Location nl, ValueRange args) {
+                // The scale lives in the payload, so folding can evaluate it.
+                Value c = arith::ConstantOp::create(nb, nl, scale);
+                Value r = div ? arith::DivFOp::create(nb, nl, args[0], c)
+                                    .getResult()
+                              : arith::MulFOp::create(nb, nl, args[0], c)
+                                    .getResult();
+                linalg::YieldOp::create(nb, nl, r);
+              })
+              .getResult(0);
+      operand->set(newOperand);
+      op.getResult(0).replaceAllUsesWith(scaled);
+      op.erase();
+      ++numScalesMoved;
+    }
+  }
+
   void runOnOperation() override {
+    if (moveScales)
+      moveScalesIntoGemms();
     if (concatenate)
       concatenateGemms();
     bool changed = true;

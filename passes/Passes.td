@@ -400,6 +400,13 @@ def TacFoldConstants : Pass<"tac-fold-constants"> {
     those GEMMs read them (else the group is left alone, under the same
     `max-growth` rule).
 
+    With `move-scales` (the default), a GEMM result multiplied or divided by
+    a scalar constant (`(A · B) * s`, the attention scale on `Q · Kᵀ`), on
+    its own or through reshapes each read only by the next, becomes
+    `A · (B * s)` with the scale on the smaller operand: fewer multiplies,
+    and where that operand is a weight, the folding computes `B * s` once
+    (the scale is folded into the weight).
+
     Run before `tac-form-adaptive-blocks`: each layer's weights are folded
     before layers are compared and stacked, so identical layers stay
     identical and `tac.layer_stack` stacks the folded weights.
@@ -417,12 +424,16 @@ def TacFoldConstants : Pass<"tac-fold-constants"> {
            "Most bytes a fold may add to the constants (its result minus "
            "the constants only it read)">,
     Option<"concatenate", "concatenate", "bool", /*default=*/"true",
-           "Merge GEMMs of one input by constant weights into one GEMM">
+           "Merge GEMMs of one input by constant weights into one GEMM">,
+    Option<"moveScales", "move-scales", "bool", /*default=*/"true",
+           "Move a constant scale of a GEMM's result onto its smaller operand">
   ];
   let statistics = [
     Statistic<"numFolded", "folded-ops", "Ops replaced by constants">,
     Statistic<"numConcatenated", "concatenated-gemms",
-              "Groups of GEMMs merged into one">
+              "Groups of GEMMs merged into one">,
+    Statistic<"numScalesMoved", "moved-scales",
+              "Constant scales moved from a GEMM's result to an operand">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }

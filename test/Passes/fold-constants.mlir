@@ -121,3 +121,60 @@ func.func @qkv(%x: tensor<1x4x2xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {
     }
   }
 #-}
+
+// -----
+
+// The attention scale: (Q · Kᵀ) * s, read through a reshape, becomes
+// (Q * s) · Kᵀ on the smaller operand (the first on a tie); nothing scales
+// the product.
+// CHECK-LABEL: func.func @attention_scale
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x8x4xf32>, %[[K:.*]]: tensor<2x4x8xf32>)
+// CHECK: %[[S:.*]] = linalg.generic {{.*}} ins(%[[Q]] : tensor<2x8x4xf32>)
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[P:.*]] = linalg.batch_matmul ins(%[[S]], %[[K]] : tensor<2x8x4xf32>, tensor<2x4x8xf32>)
+// CHECK: %[[R:.*]] = tensor.expand_shape %[[P]]
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[R]]
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#s4 = affine_map<(d0, d1, d2, d3) -> ()>
+func.func @attention_scale(%q: tensor<2x8x4xf32>, %k: tensor<2x4x8xf32>) -> tensor<1x2x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %s = arith.constant dense<0.5> : tensor<f32>
+  %e = tensor.empty() : tensor<2x8x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %p = linalg.batch_matmul ins(%q, %k : tensor<2x8x4xf32>, tensor<2x4x8xf32>) outs(%f : tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+  %r = tensor.expand_shape %p [[0, 1], [2], [3]] output_shape [1, 2, 8, 8] : tensor<2x8x8xf32> into tensor<1x2x8x8xf32>
+  %e2 = tensor.empty() : tensor<1x2x8x8xf32>
+  %y = linalg.generic {indexing_maps = [#id4, #s4, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%r, %s : tensor<1x2x8x8xf32>, tensor<f32>) outs(%e2 : tensor<1x2x8x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<1x2x8x8xf32>
+  return %y : tensor<1x2x8x8xf32>
+}
+
+// -----
+
+// A GEMM by a weight, divided by a constant: the division moves onto the
+// weight and is folded into it.
+// CHECK-LABEL: func.func @scaled_weight
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[\[}}5.000000e-01, 1.000000e+00, 1.500000e+00], [2.000000e+00, 2.500000e+00, 3.000000e+00]]> : tensor<2x3xf32>
+// CHECK: %[[Y:.*]] = linalg.matmul ins(%{{.*}}, %[[W]] : tensor<4x2xf32>, tensor<2x3xf32>)
+// CHECK-NEXT: return %[[Y]]
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @scaled_weight(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %two = arith.constant dense<2.0> : tensor<4x3xf32>
+  %e = tensor.empty() : tensor<4x3xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x3xf32>) -> tensor<4x3xf32>
+  %p = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x3xf32>) outs(%f : tensor<4x3xf32>) -> tensor<4x3xf32>
+  %y = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%p, %two : tensor<4x3xf32>, tensor<4x3xf32>) outs(%e : tensor<4x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %d = arith.divf %a, %b : f32
+    linalg.yield %d : f32
+  } -> tensor<4x3xf32>
+  return %y : tensor<4x3xf32>
+}
