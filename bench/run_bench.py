@@ -243,7 +243,7 @@ def make_tac(path: str, adaptive: bool, eng_name: str, threads: int = 1):
                             "depth": int(outs[1])})
         return outs[0]
 
-    e = Engine(eng_name, call, threads_used=f"{threads} (GEMMs)" if threads > 1 else 1)
+    e = Engine(eng_name, call, threads_used=threads)
     e.model = m
     e.static_flops = static_flops
     return e
@@ -753,9 +753,10 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
   `tac.InferenceSession.run_adaptive`, ORT's `InferenceSession.run`,
   PyTorch's module call under `no_grad`.
   - **tac static**: the static model compiled by `tac-compile` (default
-    `--cpu=host,x86-64`). **tac multithreads only its GEMMs** (BLAS, set with
-    `InferenceSession(threads=N)`, per session); every other kernel runs on the calling thread
-    (column "threads used").
+    `--cpu=host,x86-64`), run by `InferenceSession(threads=N)`: the
+    session's pool of N threads splits every kernel's parallel loop that has
+    enough work, and the GEMMs (docs/runtime.md, "Threads"); small kernels
+    stay on the calling thread.
   - **tac adaptive**: the adaptive model (controller + the variant it picks),
     timed over real test images; batch 1 only (the adaptive model decides per
     image). Its "× ORT" is against ORT running the *static* model.
