@@ -147,8 +147,8 @@ Status Session::runRows(uint64_t rows, const void *const *inputs,
 bool cudaAvailable(std::string *why) { return cuda::deviceAvailable(why); }
 
 std::string Session::deviceSummary() const {
-  const std::unique_ptr<CudaExecutor> &cuda_ = impl_->cuda_;
-  return cuda_ ? "cuda: " + cuda_->summary() : std::string("cpu");
+  const CudaExecutor *cuda = impl_->cuda_.get();
+  return cuda ? "cuda: " + cuda->summary() : std::string("cpu");
 }
 
 /// Whether any session may run `model`: there is one, and its code is
@@ -472,8 +472,8 @@ std::string describeRows(DType dtype, const std::vector<int64_t> &spec) {
 Status Session::run(const std::vector<Tensor> &inputs,
                     std::vector<Tensor> &outputs, const RunOptions &options,
                     RunInfo *info) {
-  const ModelRef &model_ = impl_->model_;
-  const std::vector<TensorSpec> &specs = model_->inputs();
+  const Model &model = *impl_->model_;
+  const std::vector<TensorSpec> &specs = model.inputs();
   if (inputs.size() != specs.size()) {
     std::string names;
     for (const TensorSpec &spec : specs)
@@ -513,7 +513,7 @@ Status Session::run(const std::vector<Tensor> &inputs,
   }
   uint64_t n = rows.value_or(1);
 
-  const std::vector<TensorSpec> &outSpecs = model_->outputs();
+  const std::vector<TensorSpec> &outSpecs = model.outputs();
   if (!outputs.empty() && outputs.size() != outSpecs.size())
     return Status::error(ErrorCode::InvalidArgument,
                          "expected " + std::to_string(outSpecs.size()) +
