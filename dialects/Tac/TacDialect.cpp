@@ -23,7 +23,7 @@ struct AttrRule {
   Holder holder;
   /// Describes the expected value for messages ("an integer", ...).
   StringRef expected;
-  function_ref<bool(Attribute)> accepts;
+  bool (*accepts)(Attribute);
 };
 } // namespace
 

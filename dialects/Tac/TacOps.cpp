@@ -285,11 +285,12 @@ void GateOp::getEntrySuccessorRegions(ArrayRef<Attribute> operands,
 void GateOp::getRegionInvocationBounds(
     ArrayRef<Attribute> operands, SmallVectorImpl<InvocationBounds> &bounds) {
   auto condition = dyn_cast_if_present<IntegerAttr>(operands.front());
-  if (!condition)
+  if (!condition) {
     bounds.emplace_back(0, 1);
-  else
-    bounds.emplace_back(condition.getValue().isOne() ? 1 : 0,
-                        condition.getValue().isOne() ? 1 : 0);
+    return;
+  }
+  unsigned runs = condition.getValue().isOne() ? 1 : 0;
+  bounds.emplace_back(runs, runs);
 }
 
 //===----------------------------------------------------------------------===//
