@@ -8,10 +8,13 @@ ONNX Runtime in one process (docs/bench.md, "Where time goes").
 
 Variants (each a separate tac-compile of the same ONNX file, default target):
 
-  baseline      --tac-no-fold-constants --tac-strict-reductions
-  +fold         --tac-strict-reductions   (tac-fold-constants: weight-only ops
-                evaluated at compile time, GEMMs of one input merged)
-  +reductions   (everything: reduction combiners reassociated as well)
+  baseline      --gemm=blas --tac-no-fold-constants --tac-strict-reductions
+  +fold         --gemm=blas --tac-strict-reductions   (tac-fold-constants:
+                weight-only ops evaluated at compile time, GEMMs of one
+                input merged)
+  +reductions   --gemm=blas   (reduction combiners reassociated as well)
+  +packed GEMM  (everything, the default: tac's GEMM over weights packed
+                at compile time instead of OpenBLAS)
 
 Each repetition runs every engine once (K calls, the first engine rotating);
 per engine the median time and the median of the per-repetition ratios to ORT
@@ -32,9 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-VARIANTS = [("baseline", ["--tac-no-fold-constants", "--tac-strict-reductions"]),
-            ("+fold", ["--tac-strict-reductions"]),
-            ("+reductions", [])]
+VARIANTS = [("baseline", ["--gemm=blas", "--tac-no-fold-constants", "--tac-strict-reductions"]),
+            ("+fold", ["--gemm=blas", "--tac-strict-reductions"]),
+            ("+reductions", ["--gemm=blas"]),
+            ("+packed GEMM", [])]
 
 
 def main() -> int:
@@ -66,7 +70,7 @@ def main() -> int:
         sizes = {}
         ref = engines["ORT"]()
         for name, flags in VARIANTS:
-            tacm = os.path.join(out_dir, f"{model}{name.replace('+', '_')}.tacm")
+            tacm = os.path.join(out_dir, f"{model}{name.replace('+', '_').replace(' ', '_')}.tacm")
             subprocess.run([a.tac_compile, onnx_path, "-o", tacm] + flags, check=True,
                            capture_output=True)
             sizes[name] = os.path.getsize(tacm)

@@ -24,7 +24,8 @@ APT_PACKAGES=(
   flatbuffers-compiler libgtest-dev libgmock-dev libonnx-testdata
   # libFuzzer targets of the test suite (test/Fuzz)
   clang-22 libclang-rt-22-dev
-  # CPU GEMM kernels call the system BLAS (OpenBLAS through libblas.so.3)
+  # CPU GEMM kernels compiled with --gemm=blas call the system BLAS
+  # (OpenBLAS through libblas.so.3); the default, tac's own GEMM, needs none
   libblas-dev libopenblas0-pthread
   # Python: bindings, training recipe, test helpers
   python3 python3-venv python3-pip python3-numpy python3-onnx

@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PackedGemmObject.h"
+#include "PackedGemmSource.h"
 #include "ParallelLoops.h"
 #include "tac/Backend/Backend.h"
 #include "tac/Pipelines/Pipelines.h"
@@ -34,6 +36,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
@@ -214,32 +217,49 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
 }
 )c";
 
+/// Which C bridges the GEMM kernels call.
+struct GemmCalls {
+  bool blas = false, tac = false;
+};
+
 /// Gives every kernel that is one GEMM (and whose calls never overlap its
-/// operands, as BLAS requires) a body that calls tac_sgemm. Returns whether
-/// any kernel does.
-bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
+/// operands, as the libraries require) a body that calls tac_sgemm_packed
+/// when its weight is packed (KernelTable::packedWeights), else `library`
+/// (tac_sgemm: the BLAS bridge; tac_sgemm_pack_b: tac's GEMM; both take
+/// the same arguments) when given.
+GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
+                                const KernelTable &kernels,
+                                std::optional<StringRef> library) {
   MLIRContext *context = kernelModule.getContext();
   Location loc = kernelModule.getLoc();
   OpBuilder builder(context);
-  Type i64 = builder.getI64Type();
-  func::FuncOp sgemm;
+  Type i64 = builder.getI64Type(), f32 = builder.getF32Type();
+  func::FuncOp sgemm, packedSgemm;
+  GemmCalls calls;
+  auto declare = [&](func::FuncOp &callee, StringRef name,
+                     ArrayRef<Type> params) {
+    if (callee)
+      return callee;
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(kernelModule.getBody());
+    callee = func::FuncOp::create(builder, loc, name,
+                                  FunctionType::get(context, params, {}));
+    callee.setPrivate();
+    return callee;
+  };
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     if (kernels.mayAlias[i])
+      continue;
+    std::optional<PackedWeight> packed;
+    if (i < kernels.packedWeights.size())
+      packed = kernels.packedWeights[i];
+    if (!packed && !library)
       continue;
     auto kernel = kernelModule.lookupSymbol<func::FuncOp>(symbol);
     GemmOuterLoop outer;
     std::optional<format::GemmDesc> gemm = recogniseGemm(kernel, &outer);
     if (!gemm)
       continue;
-    if (!sgemm) {
-      builder.setInsertionPointToEnd(kernelModule.getBody());
-      SmallVector<Type> params(15, i64);
-      params.push_back(builder.getF32Type());
-      params.append(4, i64);
-      sgemm = func::FuncOp::create(builder, loc, "tac_sgemm",
-                                   FunctionType::get(context, params, {}));
-      sgemm.setPrivate();
-    }
     Block &body = kernel.getBody().front();
     while (!body.empty())
       body.back().erase();
@@ -254,23 +274,50 @@ bool callBlasForGemms(ModuleOp kernelModule, const KernelTable &kernels) {
                                        builder.getI64IntegerAttr(value));
     };
     const format::GemmDesc &g = *gemm;
-    SmallVector<Value> args = {
-        address(g.aArg),          address(g.bArg),
-        address(g.cArg),          constant(g.batch),
-        constant(g.m),            constant(g.n),
-        constant(g.k),            constant(g.aTrans),
-        constant(g.bTrans),       constant(g.lda),
-        constant(g.ldb),          constant(g.ldc),
-        constant(g.strideA),      constant(g.strideB),
-        constant(g.strideC),
-        arith::ConstantOp::create(builder, loc,
-                                  builder.getF32FloatAttr(g.beta)),
-        constant(outer.count),    constant(outer.strideA),
-        constant(outer.strideB),  constant(outer.strideC)};
-    func::CallOp::create(builder, loc, sgemm, args);
+    Value beta = arith::ConstantOp::create(builder, loc,
+                                           builder.getF32FloatAttr(g.beta));
+    if (packed) {
+      // tac_sgemm_packed(a, b, c, batch, m, n, k, ta, lda, ldc, sa, sc,
+      //                  beta, outer, oa, oc, bBatch, bOuter)
+      SmallVector<Type> params(12, i64);
+      params.push_back(f32);
+      params.append(5, i64);
+      SmallVector<Value> args = {
+          address(g.aArg),         address(g.bArg),
+          address(g.cArg),         constant(g.batch),
+          constant(g.m),           constant(g.n),
+          constant(g.k),           constant(g.aTrans),
+          constant(g.lda),         constant(g.ldc),
+          constant(g.strideA),     constant(g.strideC),
+          beta,                    constant(outer.count),
+          constant(outer.strideA), constant(outer.strideC),
+          constant(packed->batchStride), constant(packed->outerStride)};
+      func::CallOp::create(builder, loc,
+                           declare(packedSgemm, "tac_sgemm_packed", params),
+                           args);
+      calls.tac = true;
+    } else {
+      SmallVector<Type> params(15, i64);
+      params.push_back(f32);
+      params.append(4, i64);
+      SmallVector<Value> args = {
+          address(g.aArg),         address(g.bArg),
+          address(g.cArg),         constant(g.batch),
+          constant(g.m),           constant(g.n),
+          constant(g.k),           constant(g.aTrans),
+          constant(g.bTrans),      constant(g.lda),
+          constant(g.ldb),         constant(g.ldc),
+          constant(g.strideA),     constant(g.strideB),
+          constant(g.strideC),     beta,
+          constant(outer.count),   constant(outer.strideA),
+          constant(outer.strideB), constant(outer.strideC)};
+      func::CallOp::create(builder, loc, declare(sgemm, *library, params),
+                           args);
+      (*library == "tac_sgemm" ? calls.blas : calls.tac) = true;
+    }
     func::ReturnOp::create(builder, loc);
   }
-  return bool(sgemm);
+  return calls;
 }
 
 } // namespace
@@ -330,7 +377,7 @@ mlir::tac::resolveCpuTarget(StringRef name,
 
 FailureOr<std::vector<uint8_t>>
 mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
-                             const CpuTarget &target, bool blasGemms) {
+                             const CpuTarget &target, CpuGemms gemms) {
   Location loc = module.getLoc();
   MLIRContext *context = module.getContext();
 
@@ -339,10 +386,17 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   if (failed(extracted))
     return failure();
   OwningOpRef<ModuleOp> kernelModule = std::move(*extracted);
-  // The system BLAS is this machine's (x86-64): other architectures use
-  // the generated GEMM loops.
-  bool linkBlas = blasGemms && target.arch == "x86_64" &&
-                  callBlasForGemms(*kernelModule, kernels);
+  // Packed weights need tac's GEMM on every architecture; the other GEMMs
+  // call tac's GEMM packing B as it goes, or the system BLAS, which is this
+  // machine's (x86-64): other architectures run generated loops instead.
+  std::optional<StringRef> gemmLibrary;
+  if (gemms == CpuGemms::Packed)
+    gemmLibrary = "tac_sgemm_pack_b";
+  else if (gemms == CpuGemms::Blas && target.arch == "x86_64")
+    gemmLibrary = "tac_sgemm";
+  GemmCalls gemmCalls =
+      callLibrariesForGemms(*kernelModule, kernels, gemmLibrary);
+  bool linkBlas = gemmCalls.blas;
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
   // calls would keep the loops around them from vectorising.
@@ -494,11 +548,13 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
            failure();
   SmallVector<StringRef> link = {*driver, "-shared", "-Wl,-z,defs", "-o",
                                  libraryPath, objectPath, "-O2", "-fPIC"};
-  // The C bridges: the thread pool's (always: the runtime looks for it) and
-  // BLAS's.
-  SmallString<128> threadBridgePath, blasBridgePath;
+  // The C bridges: the thread pool's (always: the runtime looks for it),
+  // tac's GEMM and BLAS's.
+  SmallString<128> threadBridgePath, packedBridgePath, packedBridgeDir,
+      blasBridgePath;
   llvm::scope_exit removeBridges([&] {
-    for (StringRef path : {threadBridgePath.str(), blasBridgePath.str()})
+    for (StringRef path : {threadBridgePath.str(), packedBridgePath.str(),
+                           packedBridgeDir.str(), blasBridgePath.str()})
       if (!path.empty())
         llvm::sys::fs::remove(path);
   });
@@ -515,6 +571,43 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   };
   if (failed(writeBridge("tac-threads", kThreadBridge, threadBridgePath)))
     return failure();
+  if (gemmCalls.tac) {
+    // This machine's architecture links the object built with tac; others
+    // compile the source.
+    if (native) {
+      if (llvm::sys::fs::createTemporaryFile("tac-gemm", "o",
+                                             packedBridgePath))
+        return emitError(loc, "cannot create a temporary file for tac-gemm"),
+               failure();
+      std::error_code ec;
+      llvm::raw_fd_ostream object(packedBridgePath, ec);
+      if (ec)
+        return emitError(loc, "cannot write ") << packedBridgePath << ": "
+                                               << ec.message(),
+               failure();
+      object.write(reinterpret_cast<const char *>(kPackedGemmObject),
+                   kPackedGemmObjectSize);
+      link.push_back(packedBridgePath);
+    } else {
+      // The source includes itself by its name, PackedGemm.c.
+      SmallString<128> directory;
+      if (llvm::sys::fs::createUniqueDirectory("tac-gemm", directory))
+        return emitError(loc, "cannot create a temporary directory for "
+                              "tac-gemm"),
+               failure();
+      packedBridgeDir = directory;
+      packedBridgePath = directory;
+      llvm::sys::path::append(packedBridgePath, "PackedGemm.c");
+      std::error_code ec;
+      llvm::raw_fd_ostream source(packedBridgePath, ec);
+      if (ec)
+        return emitError(loc, "cannot write ") << packedBridgePath << ": "
+                                               << ec.message(),
+               failure();
+      source << kPackedGemmSource;
+      link.push_back(packedBridgePath);
+    }
+  }
   if (linkBlas) {
     if (failed(writeBridge("tac-blas", kBlasBridge, blasBridgePath)))
       return failure();

@@ -206,6 +206,15 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   }
   if (!options.cpu)
     return model;
+  // Steps are shared with the CUDA kernels, which read the weights as they
+  // are: a file with both computes its CPU GEMMs with BLAS, as before tac
+  // had its own.
+  CpuGemms cpuGemms = options.cpuGemms;
+  if (cpuGemms == CpuGemms::Packed && options.cuda)
+    cpuGemms = CpuGemms::Blas;
+  if (cpuGemms == CpuGemms::Packed &&
+      failed(packGemmWeights(module, model, kernels)))
+    return failure();
 
   // "+feature"/"-feature" entries switch LLVM features of the CPU before
   // them: --cpu=aarch64,+sve.
@@ -239,7 +248,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
              .second)
       continue;
     FailureOr<std::vector<uint8_t>> code =
-        compileCpuKernels(module, kernels, *target, options.blasGemms);
+        compileCpuKernels(module, kernels, *target, cpuGemms);
     if (failed(code))
       return failure();
     format::CodeObjectDesc object;

@@ -179,7 +179,7 @@ mlir::tac::buildTacm(ModuleOp module, const CompileOptions &options,
   if (!options.cpus.empty())
     backend.cpus = options.cpus;
   backend.paths = options.paths;
-  backend.blasGemms = options.blasGemms;
+  backend.cpuGemms = options.cpuGemms;
   backend.producer = options.producer;
   FailureOr<format::ModelDesc> desc = buildModelDesc(module, backend);
   if (failed(desc))

@@ -88,9 +88,12 @@ Result compile(nb::bytes source, const std::string &name, bool isOnnx,
   options.cudaArchs = std::move(cudaArchs);
   options.cudaPtxOnly = cudaPtxOnly;
   options.cpus = std::move(cpus);
-  if (gemm != "blas" && gemm != "generated")
-    raiseCompileError("unknown gemm='" + gemm + "'; use blas or generated");
-  options.blasGemms = gemm == "blas";
+  if (gemm != "packed" && gemm != "blas" && gemm != "generated")
+    raiseCompileError("unknown gemm='" + gemm +
+                      "'; use packed, blas or generated");
+  options.cpuGemms = gemm == "packed" ? mt::CpuGemms::Packed
+                     : gemm == "blas" ? mt::CpuGemms::Blas
+                                      : mt::CpuGemms::Generated;
   options.fold = fold;
   options.paths = std::move(paths);
   options.batchSizes = std::move(batchSizes);

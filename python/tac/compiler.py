@@ -120,7 +120,7 @@ def compile(model: ModelSource,
             cpus: Optional[Sequence[str]] = None,
             cuda_archs: Optional[Sequence[str]] = None,
             cuda_ptx_only: bool = False,
-            gemm: str = "blas",
+            gemm: str = "packed",
             fold: bool = True,
             compile_to: str = "tacm",
             progress: Progress = None) -> Union[CompiledModel, str]:
@@ -143,7 +143,9 @@ def compile(model: ModelSource,
         cpus: CPU levels to compile kernels for, best first (default host, x86-64).
         cuda_archs: chips to build cubins for (default sm_80, sm_87, sm_90).
         cuda_ptx_only: embed PTX only (no ptxas).
-        gemm: ``"blas"`` (system BLAS) or ``"generated"`` matrix products.
+        gemm: matrix products: ``"packed"`` (products by a weight run tac's
+            micro-kernel over weights packed at compile time, the rest
+            BLAS), ``"blas"`` (system BLAS) or ``"generated"`` (loops).
         fold: fold identical layers into one body over stacked weights.
         compile_to: stop after ``"import"``, ``"adaptive"``, ``"variants"`` or
             ``"kernels"`` and return that phase's MLIR text.

@@ -231,8 +231,9 @@ Session::Impl::createCpu(ModelRef model, const SessionOptions &options) {
     return Status::error(ErrorCode::Unsupported,
                          "'" + model->filePath() +
                              "' has no BLAS GEMM kernels (compiled with "
-                             "--gemm=generated, or without matrix products): "
-                             "it runs on one thread");
+                             "--gemm=packed, the default, or --gemm=generated, "
+                             "or without matrix products): its GEMMs use the "
+                             "session's threads (--threads) instead");
   if (options.gemmThreads > 1 && !use(0))
     return Status::error(ErrorCode::Unsupported,
                          "the BLAS '" + model->filePath() +

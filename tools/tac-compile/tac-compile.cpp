@@ -86,16 +86,19 @@ llvm::cl::list<std::string> cpus(
                    "runtime picks the first the machine supports ('host' is "
                    "this machine; default: host,x86-64)"),
     llvm::cl::CommaSeparated);
-enum class Gemm { Blas, Generated };
-llvm::cl::opt<Gemm> gemm(
+using mlir::tac::CpuGemms;
+llvm::cl::opt<CpuGemms> gemm(
     "gemm", llvm::cl::desc("How CPU kernels compute matrix products"),
     llvm::cl::values(
-        clEnumValN(Gemm::Blas, "blas",
-                   "call the system BLAS, cblas_sgemm (default; needs "
-                   "libblas-dev to compile, a BLAS such as OpenBLAS to run)"),
-        clEnumValN(Gemm::Generated, "generated",
+        clEnumValN(CpuGemms::Packed, "packed",
+                   "tac's micro-kernel: weights packed at compile time, "
+                   "other operands as they are multiplied (default)"),
+        clEnumValN(CpuGemms::Blas, "blas",
+                   "call the system BLAS, cblas_sgemm (needs libblas-dev to "
+                   "compile, a BLAS such as OpenBLAS to run)"),
+        clEnumValN(CpuGemms::Generated, "generated",
                    "compile them like every other kernel")),
-    llvm::cl::init(Gemm::Blas));
+    llvm::cl::init(CpuGemms::Packed));
 llvm::cl::list<int64_t> keepPaths(
     "paths",
     llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
@@ -138,7 +141,7 @@ int main(int argc, char **argv) {
   options.cudaArchs.assign(cudaArchs.begin(), cudaArchs.end());
   options.cudaPtxOnly = cudaPtxOnly;
   options.cpus.assign(cpus.begin(), cpus.end());
-  options.blasGemms = gemm == Gemm::Blas;
+  options.cpuGemms = gemm;
   options.fold = !noFold;
   options.paths.assign(keepPaths.begin(), keepPaths.end());
   options.batchSizes.assign(batchSizes.begin(), batchSizes.end());

@@ -24,6 +24,7 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,12 +57,22 @@ private:
   std::vector<uint8_t> bytes;
 };
 
+/// How a GEMM kernel reads its weight when packGemmWeights stored it packed
+/// (PackedGemm.c): how many packed matrices apart consecutive outer-loop
+/// and batch matrices are (0: all share one).
+struct PackedWeight {
+  int64_t outerStride = 0, batchStride = 0;
+};
+
 /// The kernel symbols plans call, numbered in first-use order.
 struct KernelTable {
   std::vector<std::string> symbols;
   std::vector<uint32_t> numArgs;
   /// Whether some call passes overlapping buffers (no `noalias` then).
   std::vector<bool> mayAlias;
+  /// Per kernel, when every call's B operand is a packed weight; empty
+  /// until packGemmWeights runs.
+  std::vector<std::optional<PackedWeight>> packedWeights;
   llvm::StringMap<uint32_t> index;
 };
 
@@ -101,6 +112,15 @@ struct GemmOuterLoop {
 std::optional<format::GemmDesc>
 recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 
+/// Stores the weight operand (B) of every CPU GEMM kernel whose calls all
+/// multiply by a constant weight in the layout tac's own GEMM micro-kernel
+/// streams (PackedGemm.c: panels of 16 columns), points the plans' steps at
+/// the packed copies, drops weight bytes no step reads any more, and
+/// records the packed kernels in `kernels.packedWeights`. For CPU-only
+/// files: CUDA kernels read the same weights unpacked.
+LogicalResult packGemmWeights(ModuleOp module, format::ModelDesc &model,
+                              KernelTable &kernels);
+
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
   std::string arch = "x86_64";       // the runtime's name for the machine
@@ -117,14 +137,25 @@ struct CpuTarget {
 FailureOr<CpuTarget> resolveCpuTarget(StringRef name,
                                       ArrayRef<std::string> extraFeatures = {});
 
+/// How CPU kernels that are one GEMM (recogniseGemm) compute it.
+enum class CpuGemms {
+  /// tac's micro-kernel (PackedGemm.c): by weights packed at compile time
+  /// (packGemmWeights), other operands packed as they are multiplied.
+  Packed,
+  /// The system BLAS (cblas_sgemm) on x86-64; generated loops elsewhere.
+  Blas,
+  /// Generated loops, like every other kernel.
+  Generated,
+};
+
 /// Compiles every `tac_kernel_*` function of `module` (after
 /// buildKernelsPipeline) into a shared object exporting
-/// `void <symbol>(void *const *args)` for each symbol in `kernels`.
-/// With `blasGemms`, kernels that are one GEMM (recogniseGemm) call the
-/// system BLAS (cblas_sgemm) instead of generated loops.
+/// `void <symbol>(void *const *args)` for each symbol in `kernels`, its
+/// GEMM kernels computed as `gemms` says. Kernels with a packed weight
+/// (KernelTable::packedWeights) call tac's micro-kernel whatever `gemms`.
 FailureOr<std::vector<uint8_t>>
 compileCpuKernels(ModuleOp module, const KernelTable &kernels,
-                  const CpuTarget &target, bool blasGemms = true);
+                  const CpuTarget &target, CpuGemms gemms = CpuGemms::Packed);
 
 /// What the CUDA backend compiles for (docs/cuda.md).
 struct CudaTarget {
@@ -164,9 +195,9 @@ struct BackendOptions {
   /// Filled with the PTX per chip when `cuda` (for --dump-ptx and tests).
   std::vector<std::pair<std::string, std::string>> *ptxOut = nullptr;
   std::vector<std::string> cpus = {"host", "x86-64"};
-  /// CPU GEMM kernels call BLAS (bench/gemm_compare.py: about 2x faster than
-  /// the generated loops on this project's shapes).
-  bool blasGemms = true;
+  /// How CPU GEMM kernels compute (docs/backend.md, "GEMMs"); Packed means
+  /// Blas in files that also hold CUDA kernels (they share the weights).
+  CpuGemms cpuGemms = CpuGemms::Packed;
   std::string producer;
   /// Paths to compile (empty: all).
   std::vector<int64_t> paths;

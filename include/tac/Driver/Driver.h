@@ -12,6 +12,7 @@
 #ifndef TAC_DRIVER_DRIVER_H
 #define TAC_DRIVER_DRIVER_H
 
+#include "tac/Backend/Backend.h"
 #include "tac/Import/OnnxImporter.h"
 #include "tacm_format.h"
 
@@ -45,8 +46,8 @@ struct CompileOptions {
   bool cudaPtxOnly = false;
   /// CPU levels to compile kernels for, best first (empty: host,x86-64).
   std::vector<std::string> cpus;
-  /// CPU GEMM kernels call the system BLAS (false: generated loops).
-  bool blasGemms = true;
+  /// How CPU GEMM kernels compute (tac-compile --gemm).
+  CpuGemms cpuGemms = CpuGemms::Packed;
   /// Fold identical layers into one body over stacked weights.
   bool fold = true;
   /// Adaptive models: the paths to compile (empty: all).
