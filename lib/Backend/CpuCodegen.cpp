@@ -398,10 +398,12 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
       callLibrariesForGemms(*kernelModule, kernels, gemmLibrary);
   bool linkBlas = gemmCalls.blas;
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
-  // exp/erf/tanh as inline polynomials (about 2 ulp in f32): scalar libm
-  // calls would keep the loops around them from vectorising.
+  // exp/erf/tanh as inline polynomials (about 2 ulp in f32), and powers by
+  // small constant exponents as multiplications (GPT-2's x^3 in its GELU):
+  // scalar libm calls would keep the loops around them from vectorising.
   {
     RewritePatternSet patterns(context);
+    populateMathAlgebraicSimplificationPatterns(patterns);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
       return name == "math.exp" || name == "math.erf" || name == "math.tanh";
     });

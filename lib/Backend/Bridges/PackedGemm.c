@@ -220,10 +220,15 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
     return 0;
   }
   /* Row blocks whose A rows (rows x k floats) stay in a 256 KB share of
-     L2 while every panel passes over them; whole micro-tiles. */
-  int64_t rows = 65536 / k / TAC_MR * TAC_MR;
-  if (rows < TAC_MR)
-    rows = TAC_MR;
+     L2 while every panel passes over them, of equal size (whole
+     micro-tiles): pieces are split across threads by count, so a short
+     last block would leave a thread idle. */
+  int64_t most = 65536 / k;
+  if (most < TAC_MR)
+    most = TAC_MR;
+  g->rowBlocks = (m + most - 1) / most;
+  int64_t rows = (m + g->rowBlocks - 1) / g->rowBlocks;
+  rows = (rows + TAC_MR - 1) / TAC_MR * TAC_MR;
   g->rowsPerBlock = rows < m ? rows : m;
   g->rowBlocks = (m + g->rowsPerBlock - 1) / g->rowsPerBlock;
   return 1;
