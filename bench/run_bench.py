@@ -69,10 +69,15 @@ MODEL_TITLES = {
     "fmnist": "Fashion-MNIST ViT (bundled; 8 layers, width 64, 17 tokens)",
     "vit_small": "ViT-Small shape (224², patch 16, 12 × 384, random weights)",
     "minilm": "all-MiniLM-L6-v2 (BERT, 6 × 384, seq 128, pretrained)",
+    "bert_tiny": "Hugging Face BertModel (2 × 128, seq 20, random weights)",
+    "gpt2_tiny": "Hugging Face GPT2Model (2 × 128, seq 20, random weights)",
+    "vit_tiny": "Hugging Face ViTModel (32², patch 8, 4 × 96, random weights)",
 }
 # ONNX file per model family: (static, adaptive or None)
 FILES = {"fmnist": ("fmnist_static", "fmnist_adaptive"),
-         "vit_small": ("vit_small", None), "minilm": ("minilm", None)}
+         "vit_small": ("vit_small", None), "minilm": ("minilm", None),
+         "bert_tiny": ("bert_tiny", None), "gpt2_tiny": ("gpt2_tiny", None),
+         "vit_tiny": ("vit_tiny", None)}
 WHERE_TIME_GOES = "## Where time goes"
 
 
@@ -250,17 +255,24 @@ def make_tac(path: str, adaptive: bool, eng_name: str, threads: int = 1):
 
 
 def ort_session(path: str, threads: int, spin: bool = False, defaults: bool = False):
-    """`defaults`: ORT's own SessionOptions, untouched (intra-op threads = the
-    physical cores, spinning on, ORT_ENABLE_ALL)."""
+    """`defaults`: ORT's own SessionOptions (intra-op threads = the physical
+    cores, spinning on, ORT_ENABLE_ALL). A spinning pool stops spinning at
+    the end of each run (session.force_spinning_stop): ORT's workers
+    otherwise spin on after a run returns and take a core from the engine
+    timed next (measured: tac's 2-thread MiniLM run 35 ms right after an
+    ORT run, 21-24 ms alone)."""
     import onnxruntime as ort
-    if defaults:
-        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     so = ort.SessionOptions()
+    if defaults:
+        so.add_session_config_entry("session.force_spinning_stop", "1")
+        return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if spin:
+        so.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -339,11 +351,30 @@ def cores_default() -> int:
         return os.cpu_count() or 1
 
 
+def limit_openblas(threads: int) -> bool:
+    """Sets the process's OpenBLAS thread count (Debian's PyTorch does its
+    matrix products in the system BLAS, which torch.set_num_threads does not
+    reach: at "1 thread" PyTorch ran on 2 cores, CPU time twice the wall
+    time). Returns whether an OpenBLAS was found."""
+    import ctypes
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        setter = getattr(lib, "openblas_set_num_threads", None)
+        if setter is not None:
+            setter(ctypes.c_int(threads))
+            return True
+    return False
+
+
 def make_torch(family: str, threads: int):
     import torch
     import export_bench_models as X
     module = X.torch_module(FILES[family][0])
     torch.set_num_threads(threads)
+    limit_openblas(threads)
 
     def call(inputs):
         with torch.no_grad():
@@ -765,16 +796,22 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     (interleaved, a few calls each) and the fastest is used: `ORT_ENABLE_ALL`,
     sequential, `intra_op_num_threads` = threads with spinning off and with
     spinning on; at 2+ threads also one intra-op thread (so more threads never
-    make ORT slower); where threads ≥ the physical cores, ORT's untouched
-    defaults (all physical cores, spinning on). The table "ORT configuration
+    make ORT slower); where threads ≥ the physical cores, ORT's
+    defaults (all physical cores, spinning on). Spinning pools stop spinning
+    when a run returns (`session.force_spinning_stop`): otherwise ORT's
+    workers spin on into the next engine's time and take its cores (tac's
+    2-thread MiniLM run took 35 ms right after an ORT run, 21–24 ms alone). The table "ORT configuration
     per cell" says which won and what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:
     what the adaptive model saves without tac).
-  - **PyTorch**: eager, `torch.set_num_threads(threads)`, `no_grad`.
-  - tac's and PyTorch's idle worker threads do not spin
-    (`OMP_WAIT_POLICY=PASSIVE`); ORT's spin only where that configuration
-    won (a spinning pool may take cycles from the engine timed next, which
-    can only flatter ORT).
+  - **PyTorch**: eager, `torch.set_num_threads(threads)` and OpenBLAS's
+    thread count set to threads too (Debian's PyTorch multiplies in the
+    system OpenBLAS, which otherwise starts one thread per core: before
+    2026-12-07 its "1 thread" rows ran on 2 cores), `no_grad`.
+  - Idle worker threads do not spin into the next engine's time: tac's
+    pool spins at most 50 µs after a job, PyTorch's OpenMP threads are
+    passive (`OMP_WAIT_POLICY=PASSIVE`), ORT's spinning configurations
+    stop when a run returns (above).
 - Statistics per engine over the repetitions: median, min, max. "× ORT" is
   the median over repetitions of (engine time / ORT time in the same
   repetition). GFLOP/s = tac's FLOP count of the model (`tac-compile
@@ -849,7 +886,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default=None, help="comma list (default 1,2; --quick: 1)")
     p.add_argument("--batches", default=None, help="comma list (default 1,32; --quick: 1)")
     p.add_argument("--models", default=None,
-                   help="comma list of fmnist, vit_small, minilm (default all; --quick: fmnist)")
+                   help="comma list of fmnist, vit_small, minilm, bert_tiny, gpt2_tiny, vit_tiny "
+                        "(default all; --quick: fmnist)")
     p.add_argument("--budget", type=float, default=None,
                    help="seconds of timed repetitions per cell, roughly (default 25; quick 1)")
     p.add_argument("--min-reps", type=int, default=None, help="default 3 (quick 3)")
@@ -899,7 +937,8 @@ def main(argv=None) -> int:
     q = a.quick
     threads = [int(x) for x in (a.threads or ("1" if q else "1,2")).split(",")]
     batches = [int(x) for x in (a.batches or ("1" if q else "1,32")).split(",")]
-    families = (a.models or ("fmnist" if q else "fmnist,vit_small,minilm")).split(",")
+    families = (a.models or ("fmnist" if q else
+                             "fmnist,vit_small,minilm,bert_tiny,gpt2_tiny,vit_tiny")).split(",")
     for f in families:
         if f not in FILES:
             p.error(f"unknown model {f} (choose from {', '.join(FILES)})")
