@@ -123,113 +123,139 @@ mlir::tac::recogniseGemm(func::FuncOp func, GemmOuterLoop *outer) {
   if (!holds(a, dims->m) && holds(b, dims->m))
     std::swap(a, b);
 
-  auto groupOf = [&](OpOperand *operand,
-                     ArrayRef<unsigned> group) -> FailureOr<Group> {
-    return collapse(group, op.getMatchingIndexingMap(operand),
-                    cast<MemRefType>(operand->get().getType()), sizes);
-  };
-  auto product = [&](ArrayRef<unsigned> group) {
-    int64_t p = 1;
-    for (unsigned d : group)
-      p *= sizes[d];
-    return p;
-  };
-  SmallVector<unsigned> batchDims(dims->batch.begin(), dims->batch.end());
-  llvm::sort(batchDims);
-  auto batchGroups = [&](ArrayRef<unsigned> group) {
-    return std::array<FailureOr<Group>, 3>{groupOf(a, group), groupOf(b, group),
-                                           groupOf(c, group)};
-  };
-  std::array<FailureOr<Group>, 3> batchGroup = batchGroups(batchDims);
-  bool collapses = llvm::all_of(
-      batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
-  if (outer)
-    *outer = GemmOuterLoop();
-  if (!collapses && outer && batchDims.size() >= 2) {
-    // Split off the outermost batch dim as a loop around the GEMM batch.
-    unsigned d = batchDims.front();
-    auto strideOf = [&](OpOperand *operand) -> std::optional<int64_t> {
-      FailureOr<Group> g = collapse({d}, op.getMatchingIndexingMap(operand),
-                                    cast<MemRefType>(operand->get().getType()),
-                                    sizes);
-      if (failed(g))
-        return std::nullopt;
-      return g->present ? g->stride : 0;
+  // One reading of the loop dims as batch, M, N and K.
+  auto describe = [&](const linalg::ContractionDimensions &dims)
+      -> std::optional<format::GemmDesc> {
+    auto groupOf = [&](OpOperand *operand,
+                       ArrayRef<unsigned> group) -> FailureOr<Group> {
+      return collapse(group, op.getMatchingIndexingMap(operand),
+                      cast<MemRefType>(operand->get().getType()), sizes);
     };
-    std::optional<int64_t> sa = strideOf(a), sb = strideOf(b), sc = strideOf(c);
-    if (sa && sb && sc && *sc != 0) {
-      batchDims.erase(batchDims.begin());
-      batchGroup = batchGroups(batchDims);
-      collapses = llvm::all_of(
-          batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
-      *outer = {sizes[d], *sa, *sb, *sc};
+    auto product = [&](ArrayRef<unsigned> group) {
+      int64_t p = 1;
+      for (unsigned d : group)
+        p *= sizes[d];
+      return p;
+    };
+    SmallVector<unsigned> batchDims(dims.batch.begin(), dims.batch.end());
+    llvm::sort(batchDims);
+    auto batchGroups = [&](ArrayRef<unsigned> group) {
+      return std::array<FailureOr<Group>, 3>{groupOf(a, group), groupOf(b, group),
+                                             groupOf(c, group)};
+    };
+    std::array<FailureOr<Group>, 3> batchGroup = batchGroups(batchDims);
+    bool collapses = llvm::all_of(
+        batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
+    if (outer)
+      *outer = GemmOuterLoop();
+    if (!collapses && outer && batchDims.size() >= 2) {
+      // Split off the outermost batch dim as a loop around the GEMM batch.
+      unsigned d = batchDims.front();
+      auto strideOf = [&](OpOperand *operand) -> std::optional<int64_t> {
+        FailureOr<Group> g = collapse({d}, op.getMatchingIndexingMap(operand),
+                                      cast<MemRefType>(operand->get().getType()),
+                                      sizes);
+        if (failed(g))
+          return std::nullopt;
+        return g->present ? g->stride : 0;
+      };
+      std::optional<int64_t> sa = strideOf(a), sb = strideOf(b), sc = strideOf(c);
+      if (sa && sb && sc && *sc != 0) {
+        batchDims.erase(batchDims.begin());
+        batchGroup = batchGroups(batchDims);
+        collapses = llvm::all_of(
+            batchGroup, [](const FailureOr<Group> &g) { return succeeded(g); });
+        *outer = {sizes[d], *sa, *sb, *sc};
+      }
     }
-  }
-  if (!collapses)
-    return std::nullopt;
-  int64_t batch = product(batchDims), m = product(dims->m),
-          n = product(dims->n), k = product(dims->k);
-  FailureOr<Group> aM = groupOf(a, dims->m), aK = groupOf(a, dims->k),
-                   bK = groupOf(b, dims->k), bN = groupOf(b, dims->n),
-                   cM = groupOf(c, dims->m), cN = groupOf(c, dims->n),
-                   aB = batchGroup[0], bB = batchGroup[1], cB = batchGroup[2];
-  for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
-    if (failed(*g))
+    if (!collapses)
       return std::nullopt;
-  // M and N must be in C, K in A and B (when larger than one).
-  if ((m > 1 && (!aM->present || !cM->present)) ||
-      (n > 1 && (!bN->present || !cN->present)) ||
-      (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
-    return std::nullopt;
+    int64_t batch = product(batchDims), m = product(dims.m),
+            n = product(dims.n), k = product(dims.k);
+    FailureOr<Group> aM = groupOf(a, dims.m), aK = groupOf(a, dims.k),
+                     bK = groupOf(b, dims.k), bN = groupOf(b, dims.n),
+                     cM = groupOf(c, dims.m), cN = groupOf(c, dims.n),
+                     aB = batchGroup[0], bB = batchGroup[1], cB = batchGroup[2];
+    for (FailureOr<Group> *g : {&aM, &aK, &bK, &bN, &cM, &cN, &aB, &bB, &cB})
+      if (failed(*g))
+        return std::nullopt;
+    // M and N must be in C, K in A and B (when larger than one).
+    if ((m > 1 && (!aM->present || !cM->present)) ||
+        (n > 1 && (!bN->present || !cN->present)) ||
+        (k > 1 && (!aK->present || !bK->present)) || (batch > 1 && !cB->present))
+      return std::nullopt;
 
-  format::GemmDesc g;
-  // Operands name kernel arguments (the runtime's step arguments).
-  auto argNumber = [](OpOperand *operand) -> std::optional<uint32_t> {
-    if (auto arg = dyn_cast<BlockArgument>(operand->get()))
-      return arg.getArgNumber();
-    return std::nullopt;
+    format::GemmDesc g;
+    // Operands name kernel arguments (the runtime's step arguments).
+    auto argNumber = [](OpOperand *operand) -> std::optional<uint32_t> {
+      if (auto arg = dyn_cast<BlockArgument>(operand->get()))
+        return arg.getArgNumber();
+      return std::nullopt;
+    };
+    std::optional<uint32_t> aArg = argNumber(a), bArg = argNumber(b),
+                            cArg = argNumber(c);
+    if (!aArg || !bArg || !cArg || *cArg == *aArg || *cArg == *bArg)
+      return std::nullopt;
+    g.aArg = *aArg;
+    g.bArg = *bArg;
+    g.cArg = *cArg;
+    g.batch = static_cast<uint32_t>(batch);
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    if (zeroFill && zeroFill.getDpsInits()[0] != c->get())
+      return std::nullopt; // the fill writes something else
+    g.beta = zeroFill ? 0.0f : 1.0f; // linalg contractions accumulate into C
+    // A: M x K. Row-major when K is contiguous (or trivially one).
+    auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
+                     bool &trans, uint64_t &ld) -> bool {
+      int64_t rs = rows > 1 ? r.stride : cols, cs = cols > 1 ? cl.stride : 1;
+      if (cs == 1 && rs >= cols) {
+        trans = false;
+        ld = rows > 1 ? rs : cols;
+        return true;
+      }
+      rs = rows > 1 ? r.stride : 1;
+      cs = cols > 1 ? cl.stride : rows;
+      if (rs == 1 && cs >= rows) {
+        trans = true;
+        ld = cs;
+        return true;
+      }
+      return false;
+    };
+    if (!layout(m, k, *aM, *aK, g.aTrans, g.lda) ||
+        !layout(k, n, *bK, *bN, g.bTrans, g.ldb))
+      return std::nullopt;
+    bool cTrans;
+    if (!layout(m, n, *cM, *cN, cTrans, g.ldc) || cTrans)
+      return std::nullopt;
+    g.strideA = batch > 1 && aB->present ? aB->stride : 0;
+    g.strideB = batch > 1 && bB->present ? bB->stride : 0;
+    g.strideC = batch > 1 ? cB->stride : 0;
+    return g;
   };
-  std::optional<uint32_t> aArg = argNumber(a), bArg = argNumber(b),
-                          cArg = argNumber(c);
-  if (!aArg || !bArg || !cArg || *cArg == *aArg || *cArg == *bArg)
-    return std::nullopt;
-  g.aArg = *aArg;
-  g.bArg = *bArg;
-  g.cArg = *cArg;
-  g.batch = static_cast<uint32_t>(batch);
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  if (zeroFill && zeroFill.getDpsInits()[0] != c->get())
-    return std::nullopt; // the fill writes something else
-  g.beta = zeroFill ? 0.0f : 1.0f; // linalg contractions accumulate into C
-  // A: M x K. Row-major when K is contiguous (or trivially one).
-  auto layout = [](int64_t rows, int64_t cols, const Group &r, const Group &cl,
-                   bool &trans, uint64_t &ld) -> bool {
-    int64_t rs = rows > 1 ? r.stride : cols, cs = cols > 1 ? cl.stride : 1;
-    if (cs == 1 && rs >= cols) {
-      trans = false;
-      ld = rows > 1 ? rs : cols;
-      return true;
-    }
-    rs = rows > 1 ? r.stride : 1;
-    cs = cols > 1 ? cl.stride : rows;
-    if (rs == 1 && cs >= rows) {
-      trans = true;
-      ld = cs;
-      return true;
-    }
-    return false;
+  if (std::optional<format::GemmDesc> g = describe(*dims))
+    return g;
+  // A dim only B and C index (or only A and C) counts as N (or M) to linalg,
+  // but when it does not collapse with the others it is a batch over which
+  // the other operand is shared: an im2col convolution's images against
+  // its weight, C[b][o][p] = W[o][k] X[b][k][p].
+  auto sharedOver = [&](bool n, bool m) {
+    linalg::ContractionDimensions shared = *dims;
+    for (auto [move, group] : {std::pair{n, &shared.n}, {m, &shared.m}})
+      if (move) {
+        shared.batch.push_back(group->front());
+        group->erase(group->begin());
+      }
+    llvm::sort(shared.batch);
+    return describe(shared);
   };
-  if (!layout(m, k, *aM, *aK, g.aTrans, g.lda) ||
-      !layout(k, n, *bK, *bN, g.bTrans, g.ldb))
-    return std::nullopt;
-  bool cTrans;
-  if (!layout(m, n, *cM, *cN, cTrans, g.ldc) || cTrans)
-    return std::nullopt;
-  g.strideA = batch > 1 && aB->present ? aB->stride : 0;
-  g.strideB = batch > 1 && bB->present ? bB->stride : 0;
-  g.strideC = batch > 1 ? cB->stride : 0;
-  return g;
+  bool n = dims->n.size() > 1, m = dims->m.size() > 1;
+  for (auto [moveN, moveM] : {std::pair{n, false}, {false, m}, {n, m}})
+    if (moveN || moveM)
+      if (std::optional<format::GemmDesc> g = sharedOver(moveN, moveM))
+        return g;
+  return std::nullopt;
 }
 
