@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::tac;
@@ -62,6 +63,15 @@ struct WeightLayout {
                              : (g.k - 1) * g.ldb + (g.n - 1);
     return last + (outerMatrices() - 1) * outer.strideB +
            (batchMatrices() - 1) * g.strideB + 1;
+  }
+  /// What the packed bytes depend on besides the weight's offset: kernels
+  /// with equal keys (one per batch bucket, say) share one packed copy.
+  std::tuple<uint64_t, uint64_t, uint64_t, bool, int64_t, uint64_t, int64_t,
+             int64_t>
+  key() const {
+    return {gemm.k,          gemm.n,           gemm.ldb,
+            gemm.bTrans,     batchMatrices(),  gemm.strideB,
+            outerMatrices(), outer.strideB};
   }
   uint64_t packedFloats() const {
     int64_t panels = (gemm.n + kPanel - 1) / kPanel;
@@ -172,15 +182,17 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
         layouts[step.kernel].reset();
     }
 
-  // One packed copy per (weight, kernel layout), shared by every step.
-  std::map<std::pair<uint64_t, uint32_t>, format::BufferRefDesc> packed;
+  // One packed copy per (weight, layout), shared by every step and kernel.
+  std::map<std::pair<uint64_t, decltype(WeightLayout().key())>,
+           format::BufferRefDesc>
+      packed;
   for (format::PlanDesc *plan : plans)
     for (format::StepDesc &step : plan->steps) {
       if (step.kind != format::StepKind::Kernel || !layouts[step.kernel])
         continue;
       const WeightLayout &layout = *layouts[step.kernel];
       format::BufferRefDesc &b = step.args[layout.gemm.bArg];
-      auto [found, added] = packed.try_emplace({b.offset, step.kernel});
+      auto [found, added] = packed.try_emplace({b.offset, layout.key()});
       if (added) {
         uint64_t at = alignUp(model.weights.size());
         uint64_t size = layout.packedFloats() * sizeof(float);

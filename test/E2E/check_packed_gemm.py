@@ -12,8 +12,10 @@ of the 16-column panels, rows not of the 6-row tiles, k past one 256-step):
 Each is compiled with --gemm=packed (and batch buckets) and --gemm=blas;
 random inputs run one row at a time and as batches of 1, 3 and 5 rows, and
 every output must equal NumPy's float64 product within 1e-4 relative to
-the output's scale. The packed file's weights may exceed the BLAS file's
-only by the panels' zero padding (checked from --report's weight bytes).
+the output's scale. From --report's weight bytes: batch buckets add no
+weight bytes (each bucket's GEMM kernels share the one-row kernels' packed
+copies), and the packed file's weights stay within 2x + 64 KB of the BLAS
+file's (padding, and weights other ops also read unpacked).
 
 Exit code 1 on any failure.
 """
@@ -159,8 +161,16 @@ def check(args, name, build, work):
                 if err > TOLERANCE:
                     problems.append(f"{name} --gemm={gemm} rows={rows} {output_name}: "
                                     f"error {err:.2e} > {TOLERANCE}")
+    one_row = os.path.join(work, f"{name}_packed_one_row.tacm")
+    res = e2e.compile_model(args.tac_compile, path, one_row, ["--report"])
+    if not res.ok:
+        return problems + [f"{name}: tac-compile without buckets failed: {res.stderr.strip()}"]
+    sizes["one_row"] = weight_bytes(res.stdout + res.stderr)
     if None in sizes.values():
         problems.append(f"{name}: --report printed no weight bytes: {sizes}")
+    elif sizes["packed"] != sizes["one_row"]:
+        problems.append(f"{name}: weights {sizes['packed']} B with a batch bucket, "
+                        f"{sizes['one_row']} B without: a bucket packed its own copies")
     else:
         print(f"{name}: weights {sizes['packed']} B packed, {sizes['blas']} B unpacked")
         # Padding: each packed matrix gains at most 15 columns of k floats,
