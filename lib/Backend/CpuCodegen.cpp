@@ -233,11 +233,11 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   MLIRContext *context = kernelModule.getContext();
   Location loc = kernelModule.getLoc();
   OpBuilder builder(context);
-  Type i64 = builder.getI64Type(), f32 = builder.getF32Type();
+  Type i64 = builder.getI64Type();
   func::FuncOp sgemm, packedSgemm;
   GemmCalls calls;
   auto declare = [&](func::FuncOp &callee, StringRef name,
-                     ArrayRef<Type> params) {
+                     TypeRange params) {
     if (callee)
       return callee;
     OpBuilder::InsertionGuard guard(builder);
@@ -276,43 +276,33 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
     const format::GemmDesc &g = *gemm;
     Value beta = arith::ConstantOp::create(builder, loc,
                                            builder.getF32FloatAttr(g.beta));
+    // Both callees start (a, b, c, batch, m, n, k, ta).
+    SmallVector<Value> args = {address(g.aArg), address(g.bArg),
+                               address(g.cArg), constant(g.batch),
+                               constant(g.m),   constant(g.n),
+                               constant(g.k),   constant(g.aTrans)};
     if (packed) {
-      // tac_sgemm_packed(a, b, c, batch, m, n, k, ta, lda, ldc, sa, sc,
-      //                  beta, outer, oa, oc, bBatch, bOuter)
-      SmallVector<Type> params(12, i64);
-      params.push_back(f32);
-      params.append(5, i64);
-      SmallVector<Value> args = {
-          address(g.aArg),         address(g.bArg),
-          address(g.cArg),         constant(g.batch),
-          constant(g.m),           constant(g.n),
-          constant(g.k),           constant(g.aTrans),
-          constant(g.lda),         constant(g.ldc),
-          constant(g.strideA),     constant(g.strideC),
-          beta,                    constant(outer.count),
-          constant(outer.strideA), constant(outer.strideC),
-          constant(packed->batchStride), constant(packed->outerStride)};
-      func::CallOp::create(builder, loc,
-                           declare(packedSgemm, "tac_sgemm_packed", params),
-                           args);
+      // tac_sgemm_packed(..., lda, ldc, sa, sc, beta, outer, oa, oc, bBatch,
+      //                  bOuter)
+      args.append({constant(g.lda), constant(g.ldc), constant(g.strideA),
+                   constant(g.strideC), beta, constant(outer.count),
+                   constant(outer.strideA), constant(outer.strideC),
+                   constant(packed->batchStride),
+                   constant(packed->outerStride)});
+      func::CallOp::create(
+          builder, loc,
+          declare(packedSgemm, "tac_sgemm_packed", TypeRange(ValueRange(args))), args);
       calls.tac = true;
     } else {
-      SmallVector<Type> params(15, i64);
-      params.push_back(f32);
-      params.append(4, i64);
-      SmallVector<Value> args = {
-          address(g.aArg),         address(g.bArg),
-          address(g.cArg),         constant(g.batch),
-          constant(g.m),           constant(g.n),
-          constant(g.k),           constant(g.aTrans),
-          constant(g.bTrans),      constant(g.lda),
-          constant(g.ldb),         constant(g.ldc),
-          constant(g.strideA),     constant(g.strideB),
-          constant(g.strideC),     beta,
-          constant(outer.count),   constant(outer.strideA),
-          constant(outer.strideB), constant(outer.strideC)};
-      func::CallOp::create(builder, loc, declare(sgemm, *library, params),
-                           args);
+      // tac_sgemm / tac_sgemm_pack_b(..., tb, lda, ldb, ldc, sa, sb, sc,
+      //                              beta, outer, oa, ob, oc)
+      args.append({constant(g.bTrans), constant(g.lda), constant(g.ldb),
+                   constant(g.ldc), constant(g.strideA), constant(g.strideB),
+                   constant(g.strideC), beta, constant(outer.count),
+                   constant(outer.strideA), constant(outer.strideB),
+                   constant(outer.strideC)});
+      func::CallOp::create(builder, loc,
+                           declare(sgemm, *library, TypeRange(ValueRange(args))), args);
       (*library == "tac_sgemm" ? calls.blas : calls.tac) = true;
     }
     func::ReturnOp::create(builder, loc);

@@ -44,7 +44,7 @@ void tac_parallel_for(void (*)(void *, int64_t, int64_t), void *, int64_t,
 struct tac_packed_gemm {
   const float *a, *b;
   float *c;
-  int64_t outer, batch, m, n, k;
+  int64_t batch, m, n, k;
   int64_t aRow, aCol; /* A's element (r, k) is at a[r * aRow + k * aCol] */
   int64_t ldc, sa, sc, oa, oc, bBatch, bOuter;
   int64_t panels, rowsPerBlock, rowBlocks;
@@ -195,7 +195,6 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
   memset(g, 0, sizeof *g);
   g->a = (const float *)a;
   g->c = (float *)c;
-  g->outer = outer;
   g->batch = batch;
   g->m = m;
   g->n = n;
