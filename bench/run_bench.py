@@ -255,24 +255,20 @@ def make_tac(path: str, adaptive: bool, eng_name: str, threads: int = 1):
 
 
 def ort_session(path: str, threads: int, spin: bool = False, defaults: bool = False):
-    """`defaults`: ORT's own SessionOptions (intra-op threads = the physical
-    cores, spinning on, ORT_ENABLE_ALL). A spinning pool stops spinning at
-    the end of each run (session.force_spinning_stop): ORT's workers
-    otherwise spin on after a run returns and take a core from the engine
-    timed next (measured: tac's 2-thread MiniLM run 35 ms right after an
-    ORT run, 21-24 ms alone)."""
+    """`defaults`: ORT's own SessionOptions, untouched (intra-op threads = the
+    physical cores, spinning on, ORT_ENABLE_ALL). Spinning pools keep ORT's
+    default of spinning on after a run returns, although that takes cores
+    from the engine timed next (bench/interference.py): stopping it
+    (session.force_spinning_stop) makes ORT itself slower."""
     import onnxruntime as ort
-    so = ort.SessionOptions()
     if defaults:
-        so.add_session_config_entry("session.force_spinning_stop", "1")
-        return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    if spin:
-        so.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -354,8 +350,8 @@ def cores_default() -> int:
 def limit_openblas(threads: int) -> bool:
     """Sets the process's OpenBLAS thread count (Debian's PyTorch does its
     matrix products in the system BLAS, which torch.set_num_threads does not
-    reach: at "1 thread" PyTorch ran on 2 cores, CPU time twice the wall
-    time). Returns whether an OpenBLAS was found."""
+    reach: at "1 thread" PyTorch ran on 2 cores, bench/interference.py).
+    Returns whether an OpenBLAS was found."""
     import ctypes
     for name in ("libblas.so.3", "libopenblas.so.0"):
         try:
@@ -796,22 +792,25 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     (interleaved, a few calls each) and the fastest is used: `ORT_ENABLE_ALL`,
     sequential, `intra_op_num_threads` = threads with spinning off and with
     spinning on; at 2+ threads also one intra-op thread (so more threads never
-    make ORT slower); where threads ≥ the physical cores, ORT's
-    defaults (all physical cores, spinning on). Spinning pools stop spinning
-    when a run returns (`session.force_spinning_stop`): otherwise ORT's
-    workers spin on into the next engine's time and take its cores (tac's
-    2-thread MiniLM run took 35 ms right after an ORT run, 21–24 ms alone). The table "ORT configuration
+    make ORT slower); where threads ≥ the physical cores, ORT's untouched
+    defaults (all physical cores, spinning on). A spinning ORT pool keeps
+    spinning after its run and takes cores from the engine timed next
+    (`bench/interference.py`: tac's 2-thread MiniLM run 22.0 ms alone,
+    38.8 ms right after an ORT run); ORT keeps that default anyway, since
+    stopping the spin (`session.force_spinning_stop`) slows ORT itself
+    (22.3 → 30.4 ms per call back to back), so in the 2-thread cells the
+    other engines' numbers are, if anything, pessimistic. The table "ORT configuration
     per cell" says which won and what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:
     what the adaptive model saves without tac).
   - **PyTorch**: eager, `torch.set_num_threads(threads)` and OpenBLAS's
     thread count set to threads too (Debian's PyTorch multiplies in the
     system OpenBLAS, which otherwise starts one thread per core: before
-    2026-12-07 its "1 thread" rows ran on 2 cores), `no_grad`.
-  - Idle worker threads do not spin into the next engine's time: tac's
-    pool spins at most 50 µs after a job, PyTorch's OpenMP threads are
-    passive (`OMP_WAIT_POLICY=PASSIVE`), ORT's spinning configurations
-    stop when a run returns (above).
+    2026-12-07 its "1 thread" rows ran on 2 cores, `bench/interference.py`:
+    ViT-Small 104 ms wall, 207 ms CPU per call), `no_grad`.
+  - tac's pool spins at most 50 µs after a job and PyTorch's OpenMP
+    threads are passive (`OMP_WAIT_POLICY=PASSIVE`), so neither takes the
+    next engine's cores; ORT's spinning configurations may (above).
 - Statistics per engine over the repetitions: median, min, max. "× ORT" is
   the median over repetitions of (engine time / ORT time in the same
   repetition). GFLOP/s = tac's FLOP count of the model (`tac-compile
