@@ -7,7 +7,9 @@
 // split into uneven pieces as a thread pool would.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -24,6 +26,16 @@ void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
                       int64_t tb, int64_t lda, int64_t ldb, int64_t ldc,
                       int64_t sa, int64_t sb, int64_t sc, float beta,
                       int64_t outer, int64_t oa, int64_t ob, int64_t oc);
+void tac_sgemm_packed_bf16(int64_t a, int64_t b, int64_t c, int64_t batch,
+                           int64_t m, int64_t n, int64_t k, int64_t ta,
+                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
+                           float beta, int64_t outer, int64_t oa, int64_t oc,
+                           int64_t bBatch, int64_t bOuter);
+void tac_sgemm_packed_int8(int64_t a, int64_t b, int64_t c, int64_t batch,
+                           int64_t m, int64_t n, int64_t k, int64_t ta,
+                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
+                           float beta, int64_t outer, int64_t oa, int64_t oc,
+                           int64_t bBatch, int64_t bOuter);
 int tac_packed_gemm_use_for_testing(const char *isa);
 
 // The kernel's thread-pool hook: three uneven pieces, in reverse order, so
@@ -179,10 +191,178 @@ void checkIsa(const char *isa) {
   }
 }
 
+// ---- Reduced-precision weights (PackedGemm.c's bf16 and int8 layouts) ----
+
+uint16_t toBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+float fromBf16(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float x;
+  std::memcpy(&x, &bits, 4);
+  return x;
+}
+
+/// One k x n matrix (row-major) in the int8 layout PackedGemm.c documents,
+/// and its dequantised values (what the GEMM multiplies by).
+std::vector<uint8_t> packInt8(const float *b, int64_t k, int64_t n,
+                              std::vector<double> &dequantised) {
+  int64_t panels = (n + kPanel - 1) / kPanel, width = panels * kPanel;
+  int64_t k4 = (k + 3) / 4 * 4;
+  std::vector<uint8_t> out(width * 8 + panels * k4 * kPanel, 0);
+  auto *scale = reinterpret_cast<float *>(out.data());
+  auto *colsum = reinterpret_cast<int32_t *>(out.data() + width * 4);
+  auto *q = reinterpret_cast<int8_t *>(out.data() + width * 8);
+  dequantised.assign(k * n, 0.0);
+  for (int64_t col = 0; col < n; ++col) {
+    float most = 0;
+    for (int64_t kk = 0; kk < k; ++kk)
+      most = std::max(most, std::abs(b[kk * n + col]));
+    scale[col] = most > 0 ? most / 63.0f : 1.0f;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      int v = int(std::lround(b[kk * n + col] / scale[col]));
+      v = std::clamp(v, -63, 63);
+      q[(col / kPanel) * k4 * kPanel + (kk / 4) * 4 * kPanel +
+        (col % kPanel) * 4 + kk % 4] = int8_t(v);
+      colsum[col] += v;
+      dequantised[kk * n + col] = double(scale[col]) * v;
+    }
+  }
+  return out;
+}
+
+/// One row of A quantised as PackedGemm.c does it, dequantised.
+std::vector<double> quantiseRow(const std::vector<float> &row) {
+  float lo = 0, hi = 0;
+  for (float x : row)
+    lo = std::min(lo, x), hi = std::max(hi, x);
+  float scale = (hi - lo) / 255.0f;
+  if (!(scale > 0))
+    scale = 1.0f;
+  int zero = std::clamp(int(-lo / scale + 0.5f), 0, 255);
+  float inverse = 1.0f / scale;
+  std::vector<double> out;
+  for (float x : row) {
+    float v = x * inverse + (float(zero) + 0.5f);
+    int q = v <= 0 ? 0 : v >= 255 ? 255 : int(v);
+    out.push_back(double(scale) * (q - zero));
+  }
+  return out;
+}
+
+/// Max |tac - reference| for one shape with weights in bf16 or int8, the
+/// reference multiplying by exactly the values the kernel stores (and, for
+/// int8, A quantised by the documented rule), in double; and the error
+/// against the f32 product, relative to C's largest value, in `drift`.
+double reducedError(const Shape &s, bool int8, std::mt19937 &rng,
+                    double &drift) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int64_t matrices = s.outer * s.batch;
+  int64_t bMats = (s.bPerOuter ? s.outer : 1) * (s.bPerBatch ? s.batch : 1);
+  int64_t aRows = s.ta ? s.k : s.m, aCols = s.ta ? s.m : s.k;
+  int64_t lda = aCols + 2, ldc = s.n + 3;
+  int64_t aMatrix = aRows * lda, cMatrix = s.m * ldc;
+  std::vector<float> a(matrices * aMatrix), b(bMats * s.k * s.n),
+      c(matrices * cMatrix);
+  for (float &x : a)
+    x = dist(rng) + 0.3f; // a skewed range: a zero point away from 128
+  for (float &x : b)
+    x = dist(rng);
+  for (float &x : c)
+    x = dist(rng);
+  std::vector<float> cBefore = c;
+  std::vector<uint8_t> packed;
+  std::vector<std::vector<double>> weights(bMats); // what the kernel uses
+  int64_t panels = (s.n + kPanel - 1) / kPanel;
+  for (int64_t mat = 0; mat < bMats; ++mat) {
+    const float *bm = b.data() + mat * s.k * s.n;
+    if (int8) {
+      std::vector<uint8_t> one = packInt8(bm, s.k, s.n, weights[mat]);
+      packed.insert(packed.end(), one.begin(), one.end());
+      continue;
+    }
+    weights[mat].assign(s.k * s.n, 0.0);
+    for (int64_t p = 0; p < panels; ++p)
+      for (int64_t kk = 0; kk < s.k; ++kk)
+        for (int64_t j = 0; j < kPanel; ++j) {
+          int64_t col = p * kPanel + j;
+          uint16_t h = col < s.n ? toBf16(bm[kk * s.n + col]) : 0;
+          packed.push_back(uint8_t(h));
+          packed.push_back(uint8_t(h >> 8));
+          if (col < s.n)
+            weights[mat][kk * s.n + col] = fromBf16(h);
+        }
+  }
+  int64_t bBatch = s.bPerBatch ? 1 : 0;
+  int64_t bOuter = s.bPerOuter ? (s.bPerBatch ? s.batch : 1) : 0;
+  auto entry = int8 ? tac_sgemm_packed_int8 : tac_sgemm_packed_bf16;
+  entry(reinterpret_cast<int64_t>(a.data()),
+        reinterpret_cast<int64_t>(packed.data()),
+        reinterpret_cast<int64_t>(c.data()), s.batch, s.m, s.n, s.k, s.ta, lda,
+        ldc, aMatrix, cMatrix, s.beta, s.outer, s.batch * aMatrix,
+        s.batch * cMatrix, bBatch, bOuter);
+  double worst = 0, worstF32 = 0, largest = 1e-30;
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < s.batch; ++i) {
+      int64_t mat = o * s.batch + i;
+      int64_t bIndex = (s.bPerOuter ? o : 0) * (s.bPerBatch ? s.batch : 1) +
+                       (s.bPerBatch ? i : 0);
+      const float *am = a.data() + mat * aMatrix;
+      const float *bf = b.data() + bIndex * s.k * s.n;
+      for (int64_t r = 0; r < s.m; ++r) {
+        std::vector<float> row(s.k);
+        for (int64_t kk = 0; kk < s.k; ++kk)
+          row[kk] = s.ta ? am[kk * lda + r] : am[r * lda + kk];
+        std::vector<double> rowUsed =
+            int8 ? quantiseRow(row) : std::vector<double>(row.begin(), row.end());
+        for (int64_t col = 0; col < ldc; ++col) {
+          int64_t at = mat * cMatrix + r * ldc + col;
+          double want = cBefore[at], exact = cBefore[at];
+          if (col < s.n) {
+            want = exact = s.beta != 0 ? want : 0.0;
+            for (int64_t kk = 0; kk < s.k; ++kk) {
+              want += rowUsed[kk] * weights[bIndex][kk * s.n + col];
+              exact += double(row[kk]) * bf[kk * s.n + col];
+            }
+          }
+          worst = std::max(worst, std::abs(want - c[at]));
+          worstF32 = std::max(worstF32, std::abs(exact - c[at]));
+          largest = std::max(largest, std::abs(exact));
+        }
+      }
+    }
+  drift = worstF32 / largest;
+  return worst;
+}
+
+void checkReduced(const char *isa) {
+  if (!tac_packed_gemm_use_for_testing(isa))
+    GTEST_SKIP() << "this CPU cannot run the " << isa << " code";
+  std::mt19937 rng(11);
+  for (bool int8 : {false, true})
+    for (const Shape &s : shapes()) {
+      double drift = 0;
+      double error = reducedError(s, int8, rng, drift);
+      EXPECT_LE(error, 4e-6 * s.k + 1e-5)
+          << isa << (int8 ? " int8: " : " bf16: ") << describe(s);
+      // Against the f32 product: quantisation error, bounded loosely (it
+      // catches a wrong scale or zero point, not rounding).
+      EXPECT_LE(drift, int8 ? 0.05 : 0.01)
+          << isa << (int8 ? " int8" : " bf16") << " vs f32: " << describe(s);
+    }
+}
+
 TEST(PackedGemm, Generic) { checkIsa("generic"); }
 TEST(PackedGemm, Avx2) { checkIsa("avx2"); }
 TEST(PackedGemm, Avx512) { checkIsa("avx512"); }
 // The AVX-512 code's two-panel tiles, at a width every machine runs.
 TEST(PackedGemm, TwoPanelTiles) { checkIsa("wide_for_testing"); }
+TEST(PackedGemm, ReducedGeneric) { checkReduced("generic"); }
+TEST(PackedGemm, ReducedAvx2) { checkReduced("avx2"); }
+TEST(PackedGemm, ReducedAvx512) { checkReduced("avx512"); }
+TEST(PackedGemm, ReducedTwoPanelTiles) { checkReduced("wide_for_testing"); }
 
 } // namespace

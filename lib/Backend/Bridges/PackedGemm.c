@@ -22,6 +22,26 @@
  *
  * Work is split across the session's threads (tac_parallel_for) by
  * (matrix, block of rows, panel), each piece a whole K.
+ *
+ * Reduced precision (tac-compile --precision, docs/precision.md) keeps A,
+ * C and the arithmetic's other operands in f32 and changes only how the
+ * weight is stored:
+ *
+ *   bf16 (tac_sgemm_packed_bf16): the same panels, each element the top
+ *   16 bits of the f32 (rounded to nearest even); the tile widens them
+ *   back to f32 as it loads them, so the sums are f32 as before.
+ *
+ *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns:
+ *   N' f32 column scales, N' int32 column sums of the quantised weight,
+ *   then the panels, each ceil(K/4) groups of 16 columns x 4 consecutive
+ *   k (64 bytes; int8 in [-63, 63], zero past K and N). B[k][n] is
+ *   scale[n] * q[k][n]. Each row of A is quantised when the GEMM runs
+ *   (uint8, its own scale and zero point, the range always holding 0),
+ *   the products are summed in int32, and
+ *     C[r][n] = scale_a[r] * scale[n] * (sum_k qa[r][k] q[k][n]
+ *                                        - zero_a[r] * colsum[n]).
+ *   Weights use 7 bits so that AVX2's byte multiply-add (two uint8 x int8
+ *   products summed into int16) can never saturate: 2 * 255 * 63 < 32768.
  */
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +50,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h> /* the int8 AVX2 code's intrinsics */
+#endif
 
 #define TAC_PANEL 16 /* columns per packed panel */
 #define TAC_MR 6     /* rows per micro-tile */
@@ -42,7 +65,8 @@ void tac_parallel_for(void (*)(void *, int64_t, int64_t), void *, int64_t,
    at b + (o * bOuter + i * bBatch) * panels * k * 16, so a weight shared by
    every matrix has both 0. */
 struct tac_packed_gemm {
-  const float *a, *b;
+  const float *a;
+  const void *b; /* f32, bf16 or int8 (with scales), as the entry says */
   float *c;
   int64_t batch, m, n, k;
   int64_t aRow, aCol; /* A's element (r, k) is at a[r * aRow + k * aCol] */
@@ -120,9 +144,11 @@ static void tac_plain_rows(const struct tac_runtime_gemm *r, const float *a,
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define TAC_PACKED_GEMM_ISA avx2
+#define TAC_PACKED_GEMM_AVX2 /* intrinsics allowed */
 #define TAC_VECTOR_FLOATS 8
 #include "PackedGemm.c"
 #undef TAC_PACKED_GEMM_ISA
+#undef TAC_PACKED_GEMM_AVX2
 #undef TAC_VECTOR_FLOATS
 #pragma GCC pop_options
 
@@ -146,17 +172,332 @@ static void tac_plain_rows(const struct tac_runtime_gemm *r, const float *a,
 #undef TAC_VECTOR_FLOATS
 #endif
 
+/* ---- int8 weights (tac_sgemm_packed_int8; the layout is at the top) ---- */
+
+#define TAC_INT8_GROUP 4 /* k values per 32-bit lane */
+
+static int64_t tac_int8_k4(int64_t k) {
+  return (k + TAC_INT8_GROUP - 1) / TAC_INT8_GROUP * TAC_INT8_GROUP;
+}
+
+/* Bytes of one packed int8 matrix: scales, column sums, panels. */
+static int64_t tac_int8_matrix_bytes(int64_t panels, int64_t k) {
+  return panels * TAC_PANEL * 8 + panels * tac_int8_k4(k) * TAC_PANEL;
+}
+
+/* A block of A's rows, quantised: row r's k4 bytes at q + r * k4. */
+struct tac_int8_rows {
+  uint8_t *q;
+  float *scale;
+  int32_t *zero;
+  int64_t k4;
+};
+
+/* Row r's scale and zero point from its range [lo, hi] (lo <= 0 <= hi:
+   the range always holds 0, so a zero stays exactly zero). */
+static void tac_quantise_params(const struct tac_int8_rows *rows, int64_t r,
+                                float lo, float hi) {
+  float scale = (hi - lo) / 255.0f;
+  if (!(scale > 0.0f))
+    scale = 1.0f; /* an all-zero row */
+  int32_t zero = (int32_t)(-lo / scale + 0.5f);
+  rows->scale[r] = scale;
+  rows->zero[r] = zero < 0 ? 0 : zero > 255 ? 255 : zero;
+}
+
+/* Row r's values [from, k) (row[kk * aCol]), quantised with its scale and
+   zero point, and the padding up to k4. Values round half up (they are
+   >= -0.5 here); both instruction sets' code rounds this way. */
+static void tac_quantise_tail(const float *row, int64_t aCol, int64_t from,
+                              int64_t k, const struct tac_int8_rows *rows,
+                              int64_t r) {
+  float inverse = 1.0f / rows->scale[r], zero = (float)rows->zero[r];
+  uint8_t *q = rows->q + r * rows->k4;
+  for (int64_t kk = from; kk < k; ++kk) {
+    float v = row[kk * aCol] * inverse + (zero + 0.5f);
+    q[kk] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)(int32_t)v;
+  }
+  for (int64_t kk = k; kk < rows->k4; ++kk)
+    q[kk] = 0; /* the weights are zero there */
+}
+
+static void tac_quantise_rows_generic(const struct tac_packed_gemm *g,
+                                      const float *a,
+                                      const struct tac_int8_rows *rows,
+                                      int64_t count) {
+  for (int64_t r = 0; r < count; ++r) {
+    const float *row = a + r * g->aRow;
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t kk = 0; kk < g->k; ++kk) {
+      float x = row[kk * g->aCol];
+      lo = x < lo ? x : lo;
+      hi = x > hi ? x : hi;
+    }
+    tac_quantise_params(rows, r, lo, hi);
+    tac_quantise_tail(row, g->aCol, 0, g->k, rows, r);
+  }
+}
+
+/* C's rows [0, count) (c: the block's first row) against `panels` panels
+   from p0 of matrix `b`. */
+static void tac_int8_block_generic(const struct tac_packed_gemm *g,
+                                   const struct tac_int8_rows *rows,
+                                   int64_t count, const char *b, float *c,
+                                   int64_t p0, int64_t panels) {
+  const int64_t width = g->panels * TAC_PANEL;
+  const float *scale = (const float *)b;
+  const int32_t *colsum = (const int32_t *)(b + width * 4);
+  const int8_t *q = (const int8_t *)(b + width * 8);
+  for (int64_t p = p0; p < p0 + panels; ++p) {
+    const int8_t *panel = q + p * rows->k4 * TAC_PANEL;
+    for (int64_t r = 0; r < count; ++r)
+      for (int64_t j = 0; j < TAC_PANEL && p * TAC_PANEL + j < g->n; ++j) {
+        int64_t col = p * TAC_PANEL + j;
+        const uint8_t *qa = rows->q + r * rows->k4;
+        int32_t sum = 0;
+        for (int64_t kk = 0; kk < rows->k4; ++kk)
+          sum += (int32_t)qa[kk] *
+                 panel[kk / TAC_INT8_GROUP * TAC_INT8_GROUP * TAC_PANEL +
+                       j * TAC_INT8_GROUP + kk % TAC_INT8_GROUP];
+        float v = (float)(sum - rows->zero[r] * colsum[col]) *
+                  (rows->scale[r] * scale[col]);
+        float *out = c + r * g->ldc + col;
+        *out = g->accumulate ? *out + v : v;
+      }
+  }
+}
+
+#if defined(__x86_64__)
+/* A function attribute as well as the pragma: clang honours only the
+   attribute, and its intrinsics must be inlined into AVX2 code. */
+#define TAC_AVX2 __attribute__((target("avx2,fma")))
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+/* As tac_quantise_rows_generic, eight values at a time when A's rows are
+   contiguous (the rounding is the same). */
+TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
+                                   const float *a,
+                                   const struct tac_int8_rows *rows,
+                                   int64_t count) {
+  if (g->aCol != 1) {
+    tac_quantise_rows_generic(g, a, rows, count);
+    return;
+  }
+  const int64_t k = g->k;
+  for (int64_t r = 0; r < count; ++r) {
+    const float *row = a + r * g->aRow;
+    __m256 lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 8 <= k; kk += 8) {
+      __m256 x = _mm256_loadu_ps(row + kk);
+      lo8 = _mm256_min_ps(lo8, x);
+      hi8 = _mm256_max_ps(hi8, x);
+    }
+    float lanes[8], lo, hi;
+    _mm256_storeu_ps(lanes, lo8);
+    lo = lanes[0];
+    for (int j = 1; j < 8; ++j)
+      lo = lanes[j] < lo ? lanes[j] : lo;
+    _mm256_storeu_ps(lanes, hi8);
+    hi = lanes[0];
+    for (int j = 1; j < 8; ++j)
+      hi = lanes[j] > hi ? lanes[j] : hi;
+    for (; kk < k; ++kk) {
+      lo = row[kk] < lo ? row[kk] : lo;
+      hi = row[kk] > hi ? row[kk] : hi;
+    }
+    tac_quantise_params(rows, r, lo, hi);
+    const __m256 inverse = _mm256_set1_ps(1.0f / rows->scale[r]);
+    const __m256 offset = _mm256_set1_ps((float)rows->zero[r] + 0.5f);
+    const __m256 top = _mm256_set1_ps(255.0f);
+    uint8_t *q = rows->q + r * rows->k4;
+    for (kk = 0; kk + 8 <= k; kk += 8) {
+      __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + kk), inverse);
+      /* no fused multiply-add: the scalar code rounds the product first */
+      __asm__("" : "+x"(v));
+      v = _mm256_add_ps(v, offset);
+      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), top);
+      __m256i n = _mm256_cvttps_epi32(v);
+      __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(n),
+                                       _mm256_extracti128_si256(n, 1));
+      _mm_storel_epi64((__m128i *)(q + kk), _mm_packus_epi16(words, words));
+    }
+    tac_quantise_tail(row, 1, kk, k, rows, r);
+  }
+}
+
+/* Stores (or adds) 8 columns, or the first `cols` of them. */
+TAC_AVX2 static inline __attribute__((always_inline)) void
+tac_int8_store_avx2(__m256 v, float *out, int cols, int add) {
+  if (cols >= 8) {
+    _mm256_storeu_ps(out, add ? _mm256_add_ps(_mm256_loadu_ps(out), v) : v);
+    return;
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  for (int j = 0; j < cols; ++j)
+    out[j] = add ? out[j] + lanes[j] : lanes[j];
+}
+
+/* A tile of mr (<= 6) rows x 16 columns: per group of 4 k, each row's
+   four uint8 are broadcast against the panel's 64 bytes; vpmaddubsw sums
+   pairs of products into int16 and vpmaddwd (by 1) pairs of those into
+   the int32 accumulators. */
+TAC_AVX2 static inline __attribute__((always_inline)) void
+tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
+                   const int8_t *panel, float *c, int64_t ldc, int cols,
+                   int add, const float *scale, const int32_t *colsum) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t k4 = rows->k4;
+  const uint8_t *qa = rows->q + r * k4;
+#define TAC_DECLARE(i) __m256i lo##i = _mm256_setzero_si256(), hi##i = lo##i;
+  TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2)
+  TAC_DECLARE(3) TAC_DECLARE(4) TAC_DECLARE(5)
+#undef TAC_DECLARE
+  for (int64_t k = 0; k < k4; k += TAC_INT8_GROUP) {
+    const int8_t *group = panel + k * TAC_PANEL;
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)group);
+    __m256i b1 = _mm256_loadu_si256((const __m256i *)(group + 32));
+#define TAC_ROW(i)                                                             \
+  if (i < mr) {                                                                \
+    int32_t four;                                                              \
+    memcpy(&four, qa + i * k4 + k, 4);                                         \
+    __m256i x = _mm256_set1_epi32(four);                                       \
+    lo##i = _mm256_add_epi32(                                                  \
+        lo##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones));          \
+    hi##i = _mm256_add_epi32(                                                  \
+        hi##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones));          \
+  }
+    TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3) TAC_ROW(4) TAC_ROW(5)
+#undef TAC_ROW
+  }
+  const __m256 scaleLo = _mm256_loadu_ps(scale), scaleHi =
+                                                     _mm256_loadu_ps(scale + 8);
+  const __m256i sumLo = _mm256_loadu_si256((const __m256i *)colsum);
+  const __m256i sumHi = _mm256_loadu_si256((const __m256i *)(colsum + 8));
+#define TAC_STORE(i)                                                           \
+  if (i < mr) {                                                                \
+    __m256i zero = _mm256_set1_epi32(rows->zero[r + i]);                       \
+    __m256 s = _mm256_set1_ps(rows->scale[r + i]);                             \
+    __m256 vlo = _mm256_mul_ps(                                                \
+        _mm256_cvtepi32_ps(                                                    \
+            _mm256_sub_epi32(lo##i, _mm256_mullo_epi32(zero, sumLo))),         \
+        _mm256_mul_ps(s, scaleLo));                                            \
+    tac_int8_store_avx2(vlo, c + i * ldc, cols, add);                          \
+    if (cols > 8) {                                                            \
+      __m256 vhi = _mm256_mul_ps(                                              \
+          _mm256_cvtepi32_ps(                                                  \
+              _mm256_sub_epi32(hi##i, _mm256_mullo_epi32(zero, sumHi))),       \
+          _mm256_mul_ps(s, scaleHi));                                          \
+      tac_int8_store_avx2(vhi, c + i * ldc + 8, cols - 8, add);                \
+    }                                                                          \
+  }
+  TAC_STORE(0) TAC_STORE(1) TAC_STORE(2) TAC_STORE(3) TAC_STORE(4) TAC_STORE(5)
+#undef TAC_STORE
+}
+
+TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
+                                const struct tac_int8_rows *rows,
+                                int64_t count, const char *b, float *c,
+                                int64_t p0, int64_t panels) {
+  const int64_t width = g->panels * TAC_PANEL;
+  const float *scale = (const float *)b;
+  const int32_t *colsum = (const int32_t *)(b + width * 4);
+  const int8_t *q = (const int8_t *)(b + width * 8);
+  for (int64_t p = p0; p < p0 + panels; ++p) {
+    const int8_t *panel = q + p * rows->k4 * TAC_PANEL;
+    int64_t col = p * TAC_PANEL;
+    int cols = (int)(g->n - col < TAC_PANEL ? g->n - col : TAC_PANEL);
+    for (int64_t r = 0; r < count; r += TAC_MR) {
+#define TAC_TILE(MR)                                                           \
+  tac_int8_tile_avx2(MR, rows, r, panel, c + r * g->ldc + col, g->ldc, cols,  \
+                     g->accumulate, scale + col, colsum + col)
+      switch (count - r < TAC_MR ? count - r : TAC_MR) {
+      case 6: TAC_TILE(6); break;
+      case 5: TAC_TILE(5); break;
+      case 4: TAC_TILE(4); break;
+      case 3: TAC_TILE(3); break;
+      case 2: TAC_TILE(2); break;
+      default: TAC_TILE(1); break;
+      }
+#undef TAC_TILE
+    }
+  }
+}
+
+#pragma GCC pop_options
+#endif
+
+typedef void (*tac_int8_quantise_fn)(const struct tac_packed_gemm *,
+                                     const float *,
+                                     const struct tac_int8_rows *, int64_t);
+typedef void (*tac_int8_block_fn)(const struct tac_packed_gemm *,
+                                  const struct tac_int8_rows *, int64_t,
+                                  const char *, float *, int64_t, int64_t);
+static tac_int8_quantise_fn tac_int8_quantise = tac_quantise_rows_generic;
+static tac_int8_block_fn tac_int8_block = tac_int8_block_generic;
+
+/* Pieces [begin, end) of the (matrix, row block, panel) range, as
+   tac_pieces: each row block's A is quantised once per run of its pieces. */
+static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
+  const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
+  const int64_t matrixBytes = tac_int8_matrix_bytes(g->panels, g->k);
+  struct tac_int8_rows rows;
+  rows.k4 = tac_int8_k4(g->k);
+  void *memory = malloc((size_t)(g->rowsPerBlock * (rows.k4 + 8)));
+  if (!memory) { /* cannot quantise A: say so in C rather than guess */
+    for (int64_t r = 0; r < g->m; ++r)
+      for (int64_t col = 0; col < g->n; ++col)
+        g->c[r * g->ldc + col] = __builtin_nanf("");
+    return;
+  }
+  rows.scale = (float *)memory;
+  rows.zero = (int32_t *)(rows.scale + g->rowsPerBlock);
+  rows.q = (uint8_t *)(rows.zero + g->rowsPerBlock);
+  int64_t quantised = -1; /* the (matrix, row block) rows holds */
+  while (begin < end) {
+    int64_t p = begin % g->panels, rest = begin / g->panels;
+    int64_t block = rest % g->rowBlocks, matrix = rest / g->rowBlocks;
+    int64_t count = g->panels - p;
+    if (count > end - begin)
+      count = end - begin;
+    int64_t o = matrix / g->batch, i = matrix % g->batch;
+    int64_t r0 = block * g->rowsPerBlock;
+    int64_t r1 = r0 + g->rowsPerBlock < g->m ? r0 + g->rowsPerBlock : g->m;
+    if (quantised != rest) {
+      tac_int8_quantise(g, g->a + o * g->oa + i * g->sa + r0 * g->aRow,
+                        &rows, r1 - r0);
+      quantised = rest;
+    }
+    tac_int8_block(g, &rows, r1 - r0,
+                   (const char *)g->b +
+                       (o * g->bOuter + i * g->bBatch) * matrixBytes,
+                   g->c + o * g->oc + i * g->sc + r0 * g->ldc, p, count);
+    begin += count;
+  }
+  free(memory);
+}
+
 typedef void (*tac_pieces_fn)(void *, int64_t, int64_t);
 static tac_pieces_fn tac_packed_pieces = tac_pieces_generic;
+static tac_pieces_fn tac_bf16_pieces = tac_bf16_pieces_generic;
 static tac_pieces_fn tac_runtime_pieces = tac_runtime_pieces_generic;
 __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    /* AVX-512 machines run the AVX2 int8 code too */
+    tac_int8_quantise = tac_quantise_rows_avx2;
+    tac_int8_block = tac_int8_block_avx2;
+  }
   if (__builtin_cpu_supports("avx512f")) {
     tac_packed_pieces = tac_pieces_avx512;
+    tac_bf16_pieces = tac_bf16_pieces_avx512;
     tac_runtime_pieces = tac_runtime_pieces_avx512;
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     tac_packed_pieces = tac_pieces_avx2;
+    tac_bf16_pieces = tac_bf16_pieces_avx2;
     tac_runtime_pieces = tac_runtime_pieces_avx2;
   }
 #endif
@@ -168,15 +509,22 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
 int tac_packed_gemm_use_for_testing(const char *isa) {
 #define TAC_USE(name)                                                          \
   (tac_packed_pieces = tac_pieces_##name,                                      \
+   tac_bf16_pieces = tac_bf16_pieces_##name,                                   \
    tac_runtime_pieces = tac_runtime_pieces_##name, 1)
+  /* int8 has a generic and an AVX2 form; the others use the generic one */
+  tac_int8_quantise = tac_quantise_rows_generic;
+  tac_int8_block = tac_int8_block_generic;
   if (!strcmp(isa, "generic"))
     return TAC_USE(generic);
   if (!strcmp(isa, "wide_for_testing"))
     return TAC_USE(wide_for_testing);
 #if defined(__x86_64__)
   if (!strcmp(isa, "avx2") && __builtin_cpu_supports("avx2") &&
-      __builtin_cpu_supports("fma"))
+      __builtin_cpu_supports("fma")) {
+    tac_int8_quantise = tac_quantise_rows_avx2;
+    tac_int8_block = tac_int8_block_avx2;
     return TAC_USE(avx2);
+  }
   if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512f"))
     return TAC_USE(avx512);
 #endif
@@ -246,10 +594,47 @@ void tac_sgemm_packed(int64_t a, int64_t b, int64_t c, int64_t batch,
   if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
                       outer, oa, oc))
     return;
-  g.b = (const float *)b;
+  g.b = (const void *)b;
   g.bBatch = bBatch;
   g.bOuter = bOuter;
   tac_parallel_for(tac_packed_pieces, &g,
+                   outer * batch * g.rowBlocks * g.panels,
+                   2 * g.rowsPerBlock * k * TAC_PANEL);
+}
+
+/* tac_sgemm_packed's arguments, B packed in bf16. */
+void tac_sgemm_packed_bf16(int64_t a, int64_t b, int64_t c, int64_t batch,
+                           int64_t m, int64_t n, int64_t k, int64_t ta,
+                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
+                           float beta, int64_t outer, int64_t oa, int64_t oc,
+                           int64_t bBatch, int64_t bOuter) {
+  struct tac_packed_gemm g;
+  if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
+                      outer, oa, oc))
+    return;
+  g.b = (const void *)b;
+  g.bBatch = bBatch;
+  g.bOuter = bOuter;
+  tac_parallel_for(tac_bf16_pieces, &g,
+                   outer * batch * g.rowBlocks * g.panels,
+                   2 * g.rowsPerBlock * k * TAC_PANEL);
+}
+
+/* tac_sgemm_packed's arguments, B packed in int8 (with its scales and
+   column sums); A is quantised row by row as the pieces reach it. */
+void tac_sgemm_packed_int8(int64_t a, int64_t b, int64_t c, int64_t batch,
+                           int64_t m, int64_t n, int64_t k, int64_t ta,
+                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
+                           float beta, int64_t outer, int64_t oa, int64_t oc,
+                           int64_t bBatch, int64_t bOuter) {
+  struct tac_packed_gemm g;
+  if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
+                      outer, oa, oc))
+    return;
+  g.b = (const void *)b;
+  g.bBatch = bBatch;
+  g.bOuter = bOuter;
+  tac_parallel_for(tac_int8_pieces, &g,
                    outer * batch * g.rowBlocks * g.panels,
                    2 * g.rowsPerBlock * k * TAC_PANEL);
 }
@@ -286,6 +671,11 @@ typedef float TAC_ISA_NAME(tac_vecu)
     __attribute__((vector_size(TAC_VECTOR_FLOATS * 4), aligned(4)));
 #define TAC_VEC TAC_ISA_NAME(tac_vec)
 #define TAC_VECU TAC_ISA_NAME(tac_vecu)
+/* A vector's worth of bf16 weights, and the same bits widened to 32. */
+typedef uint16_t TAC_ISA_NAME(tac_halves)
+    __attribute__((vector_size(TAC_VECTOR_FLOATS * 2), aligned(2)));
+typedef uint32_t TAC_ISA_NAME(tac_words)
+    __attribute__((vector_size(TAC_VECTOR_FLOATS * 4)));
 /* Panels per tile: a tile is two vectors wide. */
 #define TAC_TILE_PANELS (2 * TAC_VECTOR_FLOATS / TAC_PANEL)
 
@@ -305,6 +695,34 @@ TAC_ISA_NAME(tac_store)(TAC_VEC acc, float *row, int cols, int add) {
     row[j] = add ? row[j] + tmp.f[j] : tmp.f[j];
 }
 
+/* One vector of B from element `index` of b: f32, or (bf16 != 0) bf16
+   widened to f32 (its bits become the f32's top half). */
+static inline __attribute__((always_inline)) TAC_VEC
+TAC_ISA_NAME(tac_load_b)(const void *b, int64_t index, const int bf16) {
+  if (!bf16)
+    return *(const TAC_VECU *)((const float *)b + index);
+#ifdef TAC_PACKED_GEMM_AVX2
+  /* Both 128-bit halves get the 8 bf16, and one byte shuffle moves four
+     into each half's top halves of 32 bits: a load and a shuffle, off the
+     ports that do the multiply-adds (a widening load and a shift would
+     take one of them). */
+  __m256i both = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128((const __m128i *)((const uint16_t *)b + index)));
+  const __m256i spread = _mm256_setr_epi8(
+      -1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7,
+      -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, 12, 13, -1, -1, 14, 15);
+  return (TAC_VEC)_mm256_shuffle_epi8(both, spread);
+#endif
+  TAC_ISA_NAME(tac_words)
+  bits = __builtin_convertvector(
+             *(const TAC_ISA_NAME(tac_halves) *)((const uint16_t *)b + index),
+             TAC_ISA_NAME(tac_words))
+         << 16;
+  TAC_VEC v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
 /* The tile's rows as named accumulators (an array would stay in memory):
    X(r) for r = 0..5. */
 #define TAC_EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5)
@@ -313,12 +731,12 @@ TAC_ISA_NAME(tac_store)(TAC_VEC acc, float *row, int cols, int add) {
    tile's first vector of B streams from b0, its second from b1 (16 floats
    a step each), and lands at c and c + one vector. mr is a constant at
    every call, so the row tests fold away and the 12 accumulators stay in
-   registers. cols <= one vector skips the second. */
+   registers. cols <= one vector skips the second. bf16: B holds bf16. */
 static inline __attribute__((always_inline)) void
 TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
-                       int64_t aRow, int64_t aCol, const float *b0,
-                       const float *b1, float *c, int64_t ldc, int cols,
-                       int add) {
+                       int64_t aRow, int64_t aCol, const void *b0,
+                       const void *b1, float *c, int64_t ldc, int cols,
+                       int add, const int bf16) {
 #define TAC_DECLARE(r) TAC_VEC lo##r = {0}, hi##r = {0};
   TAC_EACH_ROW(TAC_DECLARE)
   if (mr == 1) {
@@ -330,16 +748,16 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
 #define TAC_PHASE(u)                                                           \
   {                                                                            \
     float s = a[(k + u) * aCol];                                               \
-    lo##u += s * *(const TAC_VECU *)(b0 + (k + u) * TAC_PANEL);                \
-    hi##u += s * *(const TAC_VECU *)(b1 + (k + u) * TAC_PANEL);                \
+    lo##u += s * TAC_ISA_NAME(tac_load_b)(b0, (k + u) * TAC_PANEL, bf16);      \
+    hi##u += s * TAC_ISA_NAME(tac_load_b)(b1, (k + u) * TAC_PANEL, bf16);      \
   }
       TAC_PHASE(0) TAC_PHASE(1) TAC_PHASE(2) TAC_PHASE(3)
 #undef TAC_PHASE
     }
     for (; k < kc; ++k) {
       float s = a[k * aCol];
-      lo0 += s * *(const TAC_VECU *)(b0 + k * TAC_PANEL);
-      hi0 += s * *(const TAC_VECU *)(b1 + k * TAC_PANEL);
+      lo0 += s * TAC_ISA_NAME(tac_load_b)(b0, k * TAC_PANEL, bf16);
+      hi0 += s * TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
     }
     lo0 = (lo0 + lo1) + (lo2 + lo3);
     hi0 = (hi0 + hi1) + (hi2 + hi3);
@@ -350,8 +768,8 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
     return;
   }
   for (int64_t k = 0; k < kc; ++k) {
-    TAC_VEC x0 = *(const TAC_VECU *)(b0 + k * TAC_PANEL);
-    TAC_VEC x1 = *(const TAC_VECU *)(b1 + k * TAC_PANEL);
+    TAC_VEC x0 = TAC_ISA_NAME(tac_load_b)(b0, k * TAC_PANEL, bf16);
+    TAC_VEC x1 = TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
     const float *ak = a + k * aCol;
 #define TAC_FMA(r)                                                             \
   if (r < mr) {                                                                \
@@ -374,23 +792,27 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
 #undef TAC_STORE
 }
 
-/* Rows [r0, r1) of one matrix against `count` panels from panel p0. */
+/* Rows [r0, r1) of one matrix against `count` panels from panel p0; B's
+   elements are bf16 when bf16 != 0, else f32. */
 static inline __attribute__((always_inline)) void
 TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
-                        const float *b, float *c, int64_t r0, int64_t r1,
-                        int64_t p0, int64_t count) {
+                        const void *b, float *c, int64_t r0, int64_t r1,
+                        int64_t p0, int64_t count, const int bf16) {
   const int64_t panelStride = g->k * TAC_PANEL;
+  const int64_t bytes = bf16 ? 2 : 4; /* per element of B */
   for (int64_t k0 = 0; k0 < g->k; k0 += TAC_KC) {
     int64_t kc = g->k - k0 < TAC_KC ? g->k - k0 : TAC_KC;
     int add = g->accumulate || k0 > 0;
     const float *ak = a + k0 * g->aCol;
     for (int64_t p = p0; p < p0 + count; p += TAC_TILE_PANELS) {
       int64_t col = p * TAC_PANEL;
-      const float *b0 = b + p * panelStride + k0 * TAC_PANEL;
+      const char *b0 =
+          (const char *)b + (p * panelStride + k0 * TAC_PANEL) * bytes;
       /* one vector a panel: the panel's two halves; two panels a tile:
          the next panel (when the piece has one) */
-      const float *b1 = TAC_TILE_PANELS == 1 ? b0 + TAC_VECTOR_FLOATS
-                                             : b0 + panelStride;
+      const char *b1 = TAC_TILE_PANELS == 1
+                           ? b0 + TAC_VECTOR_FLOATS * bytes
+                           : b0 + panelStride * bytes;
       int64_t cols = g->n - col;
       if (TAC_TILE_PANELS == 2 && p + 1 >= p0 + count) {
         b1 = b0; /* read, never stored */
@@ -404,7 +826,7 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
         float *cr = c + r * g->ldc + col;
 #define TAC_TILE(MR)                                                           \
   TAC_ISA_NAME(tac_tile)(MR, kc, ar, g->aRow, g->aCol, b0, b1, cr, g->ldc,    \
-                         (int)cols, add)
+                         (int)cols, add, bf16)
         switch (r1 - r < TAC_MR ? r1 - r : TAC_MR) {
         case 6: TAC_TILE(6); break;
         case 5: TAC_TILE(5); break;
@@ -422,9 +844,11 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
 /* Pieces [begin, end) of the flattened (matrix, row block, panel) range:
    consecutive pieces of one row block share A's rows, so a thread's
    contiguous range runs as few blocks as possible. */
-static void TAC_ISA_NAME(tac_pieces)(void *job, int64_t begin, int64_t end) {
+static inline __attribute__((always_inline)) void
+TAC_ISA_NAME(tac_pieces_of)(void *job, int64_t begin, int64_t end,
+                            const int bf16) {
   const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
-  const int64_t matrixFloats = g->panels * g->k * TAC_PANEL;
+  const int64_t matrixBytes = g->panels * g->k * TAC_PANEL * (bf16 ? 2 : 4);
   while (begin < end) {
     int64_t p = begin % g->panels, rest = begin / g->panels;
     int64_t block = rest % g->rowBlocks, matrix = rest / g->rowBlocks;
@@ -435,11 +859,21 @@ static void TAC_ISA_NAME(tac_pieces)(void *job, int64_t begin, int64_t end) {
     int64_t r0 = block * g->rowsPerBlock;
     int64_t r1 = r0 + g->rowsPerBlock < g->m ? r0 + g->rowsPerBlock : g->m;
     TAC_ISA_NAME(tac_block)(g, g->a + o * g->oa + i * g->sa,
-                            g->b + (o * g->bOuter + i * g->bBatch) *
-                                       matrixFloats,
-                            g->c + o * g->oc + i * g->sc, r0, r1, p, count);
+                            (const char *)g->b +
+                                (o * g->bOuter + i * g->bBatch) * matrixBytes,
+                            g->c + o * g->oc + i * g->sc, r0, r1, p, count,
+                            bf16);
     begin += count;
   }
+}
+
+static void TAC_ISA_NAME(tac_pieces)(void *job, int64_t begin, int64_t end) {
+  TAC_ISA_NAME(tac_pieces_of)(job, begin, end, 0);
+}
+
+static void TAC_ISA_NAME(tac_bf16_pieces)(void *job, int64_t begin,
+                                          int64_t end) {
+  TAC_ISA_NAME(tac_pieces_of)(job, begin, end, 1);
 }
 
 /* Pieces [begin, end) of the flattened (matrix, row block) range of a
@@ -472,7 +906,7 @@ static void TAC_ISA_NAME(tac_runtime_pieces)(void *job, int64_t begin,
       tac_pack_b(b, g->k, g->n, r->tb, r->ldb, packed);
       packedFrom = b;
     }
-    TAC_ISA_NAME(tac_block)(g, a, packed, c, r0, r1, 0, g->panels);
+    TAC_ISA_NAME(tac_block)(g, a, packed, c, r0, r1, 0, g->panels, 0);
   }
   if (packed != onStack)
     free(packed);
