@@ -234,7 +234,8 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   Location loc = kernelModule.getLoc();
   OpBuilder builder(context);
   Type i64 = builder.getI64Type();
-  func::FuncOp sgemm, packedSgemm;
+  func::FuncOp sgemm;
+  func::FuncOp packedSgemm[3]; // per WeightPrecision
   GemmCalls calls;
   auto declare = [&](func::FuncOp &callee, StringRef name,
                      TypeRange params) {
@@ -289,9 +290,14 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
                    constant(outer.strideA), constant(outer.strideC),
                    constant(packed->batchStride),
                    constant(packed->outerStride)});
-      func::CallOp::create(
-          builder, loc,
-          declare(packedSgemm, "tac_sgemm_packed", TypeRange(ValueRange(args))), args);
+      // One entry per weight precision, all with these arguments.
+      static constexpr const char *kEntries[] = {
+          "tac_sgemm_packed", "tac_sgemm_packed_bf16", "tac_sgemm_packed_int8"};
+      auto which = static_cast<size_t>(packed->precision);
+      func::CallOp::create(builder, loc,
+                           declare(packedSgemm[which], kEntries[which],
+                                   TypeRange(ValueRange(args))),
+                           args);
       calls.tac = true;
     } else {
       // tac_sgemm / tac_sgemm_pack_b(..., tb, lda, ldb, ldc, sa, sb, sc,

@@ -72,6 +72,17 @@ FailureOr<format::ModelDesc>
 mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   format::ModelDesc model;
   model.producer = options.producer;
+  if (options.precision != WeightPrecision::F32) {
+    StringRef name = precisionName(options.precision);
+    if (options.cuda)
+      return emitError(module.getLoc(), "--precision=")
+             << name << " is for CPU-only files: the CUDA kernels read f32 "
+             << "weights; compile with --target=cpu, or --precision=f32";
+    if (!options.cpu || options.cpuGemms != CpuGemms::Packed)
+      return emitError(module.getLoc(), "--precision=")
+             << name << " needs tac's own GEMM (--gemm=packed), which is "
+             << "the only one with " << name << " weights";
+  }
   WeightTable weights(module);
   KernelTable kernels;
 
@@ -213,7 +224,7 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   if (cpuGemms == CpuGemms::Packed && options.cuda)
     cpuGemms = CpuGemms::Blas;
   if (cpuGemms == CpuGemms::Packed &&
-      failed(packGemmWeights(module, model, kernels)))
+      failed(packGemmWeights(module, model, kernels, options.precision)))
     return failure();
 
   // "+feature"/"-feature" entries switch LLVM features of the CPU before
@@ -263,15 +274,46 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
 
 void mlir::tac::printPlanReport(const format::ModelDesc &model,
                                 llvm::raw_ostream &os) {
-  os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6}\n", "plan",
-                      "path", "layers", "flops", "arena_bytes", "steps");
+  os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6} {6,12} "
+                      "{7}\n",
+                      "plan", "path", "layers", "flops", "arena_bytes",
+                      "steps", "weight_bytes", "weight_gemms");
+  bool reduced = false;
   auto row = [&](const format::PlanDesc &plan) {
     std::string layers;
     for (int32_t layer : plan.layers)
       layers += (layers.empty() ? "" : ",") + std::to_string(layer);
-    os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6}\n",
+    // Weight bytes the plan reads (each range once), and its GEMM steps by
+    // packed weight, counted per precision.
+    std::map<uint64_t, uint64_t> ranges;
+    std::map<std::string, int> gemms;
+    for (const format::StepDesc &step : plan.steps) {
+      for (const format::BufferRefDesc &ref : step.args)
+        if (ref.space == format::Space::Weights)
+          ranges[ref.offset] = std::max(ranges[ref.offset], ref.size);
+      if (step.kind == format::StepKind::Kernel &&
+          step.kernel < model.kernels.size() &&
+          !model.kernels[step.kernel].weightPrecision.empty())
+        ++gemms[model.kernels[step.kernel].weightPrecision];
+    }
+    uint64_t weightBytes = 0, end = 0;
+    for (auto [offset, size] : ranges) { // overlapping ranges count once
+      uint64_t from = std::max(offset, end);
+      if (offset + size > from)
+        weightBytes += offset + size - from;
+      end = std::max(end, offset + size);
+    }
+    std::string precisions;
+    for (const auto &[name, count] : gemms) {
+      precisions += (precisions.empty() ? "" : ",") + name + ":" +
+                    std::to_string(count);
+      reduced |= name != "f32";
+    }
+    os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6} {6,12} "
+                        "{7}\n",
                         plan.name, plan.path, layers.empty() ? "-" : layers,
-                        plan.flops, plan.arenaBytes, plan.steps.size());
+                        plan.flops, plan.arenaBytes, plan.steps.size(),
+                        weightBytes, precisions.empty() ? "-" : precisions);
   };
   if (model.hasController)
     row(model.controller);
@@ -290,6 +332,10 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
                       "{3} object(s)\n",
                       model.kernels.size(), model.weights.size(), codeBytes,
                       model.code.size());
+  if (reduced)
+    os << "weight_gemms: GEMM steps by packed weight, per precision; every "
+          "other step (GEMMs of two computed operands such as attention's, "
+          "the controller's GEMMs, other ops) runs in f32\n";
   if (!model.gpuCode.empty()) {
     uint64_t gpuBytes = 0, launches = 0, gemms = 0;
     for (const format::GpuCodeObjectDesc &code : model.gpuCode)

@@ -7,6 +7,11 @@
 // The original bytes go when no step reads them any more, so the file does
 // not grow by more than the padding.
 //
+// Weights may be stored in reduced precision (docs/precision.md): bf16, the
+// f32's top half rounded to nearest even; or int8, symmetric per output
+// column with 7-bit values, its scales and column sums in front of the
+// panels (the layouts PackedGemm.c documents).
+//
 //===----------------------------------------------------------------------===//
 
 #include "tac/Backend/Backend.h"
@@ -14,8 +19,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 
 using namespace mlir;
@@ -24,6 +31,8 @@ using namespace mlir::tac;
 namespace {
 
 constexpr int64_t kPanel = 16; // PackedGemm.c's TAC_PANEL
+constexpr int64_t kInt8Group = 4; // PackedGemm.c's TAC_INT8_GROUP: k per lane
+constexpr int kInt8Largest = 63;  // 7 bits: AVX2's multiply-add cannot saturate
 constexpr uint64_t kAlign = format::kSectionAlignment;
 
 uint64_t alignUp(uint64_t value) { return (value + kAlign - 1) / kAlign * kAlign; }
@@ -73,28 +82,95 @@ struct WeightLayout {
             gemm.bTrans,     batchMatrices(),  gemm.strideB,
             outerMatrices(), outer.strideB};
   }
-  uint64_t packedFloats() const {
-    int64_t panels = (gemm.n + kPanel - 1) / kPanel;
-    return uint64_t(outerMatrices()) * batchMatrices() * panels * kPanel *
-           gemm.k;
+  int64_t panels() const { return (gemm.n + kPanel - 1) / kPanel; }
+  /// Bytes of one packed matrix.
+  uint64_t matrixBytes(WeightPrecision precision) const {
+    uint64_t width = panels() * kPanel;
+    switch (precision) {
+    case WeightPrecision::F32:
+      return width * gemm.k * 4;
+    case WeightPrecision::BF16:
+      return width * gemm.k * 2;
+    case WeightPrecision::Int8:
+      return width * 8 + width * llvm::alignTo(gemm.k, kInt8Group);
+    }
+    llvm_unreachable("unknown precision");
+  }
+  uint64_t packedBytes(WeightPrecision precision) const {
+    return uint64_t(outerMatrices()) * batchMatrices() *
+           matrixBytes(precision);
   }
 };
 
-/// B's matrices at `source`, packed (PackedGemm.c's layout), outer matrix
-/// major.
-void pack(const WeightLayout &layout, const float *source, float *out) {
+/// bf16 by rounding to nearest even (a NaN stays a NaN).
+uint16_t toBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  if (std::isnan(value))
+    return uint16_t((bits >> 16) | 0x40);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+/// One k x n matrix (`at(k, n)`) in PackedGemm.c's int8 layout: per-column
+/// scales (largest magnitude / 63), column sums, then the panels of 4-k
+/// groups.
+void packInt8(const format::GemmDesc &g, int64_t panels,
+              function_ref<float(uint64_t, uint64_t)> at, uint8_t *out) {
+  uint64_t width = panels * kPanel, k4 = llvm::alignTo(g.k, kInt8Group);
+  auto *scales = reinterpret_cast<float *>(out);
+  auto *sums = reinterpret_cast<int32_t *>(out + width * 4);
+  auto *values = reinterpret_cast<int8_t *>(out + width * 8);
+  for (uint64_t n = 0; n < g.n; ++n) {
+    float largest = 0;
+    for (uint64_t k = 0; k < g.k; ++k)
+      largest = std::max(largest, std::abs(at(k, n)));
+    float scale = largest > 0 && std::isfinite(largest)
+                      ? largest / kInt8Largest
+                      : 1.0f;
+    int32_t sum = 0;
+    for (uint64_t k = 0; k < g.k; ++k) {
+      long q = std::lround(at(k, n) / scale);
+      q = std::clamp<long>(q, -kInt8Largest, kInt8Largest);
+      values[(n / kPanel) * k4 * kPanel + (k / kInt8Group) * kInt8Group *
+                                              kPanel +
+             (n % kPanel) * kInt8Group + k % kInt8Group] = int8_t(q);
+      sum += int32_t(q);
+    }
+    scales[n] = scale;
+    sums[n] = sum;
+  }
+}
+
+/// B's matrices at `source`, packed in `precision` (PackedGemm.c's
+/// layouts), outer matrix major, into `out` (zeroed).
+void pack(const WeightLayout &layout, const float *source,
+          WeightPrecision precision, uint8_t *out) {
   const format::GemmDesc &g = layout.gemm;
-  int64_t panels = (g.n + kPanel - 1) / kPanel;
+  int64_t panels = layout.panels();
   for (int64_t o = 0; o < layout.outerMatrices(); ++o)
     for (int64_t i = 0; i < layout.batchMatrices(); ++i) {
       const float *matrix = source + o * layout.outer.strideB + i * g.strideB;
+      auto at = [&](uint64_t k, uint64_t n) {
+        return g.bTrans ? matrix[n * g.ldb + k] : matrix[k * g.ldb + n];
+      };
+      if (precision == WeightPrecision::Int8) {
+        packInt8(g, panels, at, out);
+        out += layout.matrixBytes(precision);
+        continue;
+      }
       for (int64_t p = 0; p < panels; ++p)
         for (uint64_t k = 0; k < g.k; ++k)
           for (int64_t j = 0; j < kPanel; ++j) {
             uint64_t n = p * kPanel + j;
-            *out++ = n >= g.n ? 0.0f
-                     : g.bTrans ? matrix[n * g.ldb + k]
-                                : matrix[k * g.ldb + n];
+            float value = n >= g.n ? 0.0f : at(k, n);
+            if (precision == WeightPrecision::BF16) {
+              uint16_t half = toBf16(value);
+              std::memcpy(out, &half, sizeof half);
+              out += sizeof half;
+            } else {
+              std::memcpy(out, &value, sizeof value);
+              out += sizeof value;
+            }
           }
     }
 }
@@ -144,9 +220,22 @@ void dropUnreadWeights(format::ModelDesc &model) {
 
 } // namespace
 
+StringRef mlir::tac::precisionName(WeightPrecision precision) {
+  switch (precision) {
+  case WeightPrecision::F32:
+    return "f32";
+  case WeightPrecision::BF16:
+    return "bf16";
+  case WeightPrecision::Int8:
+    return "int8";
+  }
+  llvm_unreachable("unknown precision");
+}
+
 LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
                                          format::ModelDesc &model,
-                                         KernelTable &kernels) {
+                                         KernelTable &kernels,
+                                         WeightPrecision precision) {
   kernels.packedWeights.assign(kernels.symbols.size(), std::nullopt);
   FailureOr<OwningOpRef<ModuleOp>> extracted =
       extractKernelModule(module, kernels);
@@ -182,8 +271,38 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
         layouts[step.kernel].reset();
     }
 
-  // One packed copy per (weight, layout), shared by every step and kernel.
-  std::map<std::pair<uint64_t, decltype(WeightLayout().key())>,
+  // The controller's GEMMs keep f32 weights, so that the path a row takes
+  // never depends on the precision; so do the GEMMs of any plan by a weight
+  // a controller reads (variants recompute the controller's outputs, such
+  // as the chosen depth, and must agree with the path that ran). A kernel
+  // is f32 when any of its calls is.
+  std::vector<WeightPrecision> precisions(kernels.symbols.size(), precision);
+  if (model.hasController) {
+    SmallVector<const format::PlanDesc *> controllers = {&model.controller};
+    for (const format::BatchBucketDesc &bucket : model.buckets)
+      controllers.push_back(&bucket.controller);
+    std::set<uint64_t> controllerWeights;
+    for (const format::PlanDesc *plan : controllers)
+      for (const format::StepDesc &step : plan->steps) {
+        if (step.kind == format::StepKind::Kernel &&
+            step.kernel < precisions.size())
+          precisions[step.kernel] = WeightPrecision::F32;
+        for (const format::BufferRefDesc &ref : step.args)
+          if (ref.space == format::Space::Weights)
+            controllerWeights.insert(ref.offset);
+      }
+    for (format::PlanDesc *plan : plans)
+      for (const format::StepDesc &step : plan->steps)
+        if (step.kind == format::StepKind::Kernel && layouts[step.kernel] &&
+            controllerWeights.count(
+                step.args[layouts[step.kernel]->gemm.bArg].offset))
+          precisions[step.kernel] = WeightPrecision::F32;
+  }
+
+  // One packed copy per (weight, layout, precision), shared by every step
+  // and kernel.
+  std::map<std::tuple<uint64_t, decltype(WeightLayout().key()),
+                      WeightPrecision>,
            format::BufferRefDesc>
       packed;
   for (format::PlanDesc *plan : plans)
@@ -191,17 +310,18 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       if (step.kind != format::StepKind::Kernel || !layouts[step.kernel])
         continue;
       const WeightLayout &layout = *layouts[step.kernel];
+      WeightPrecision stored = precisions[step.kernel];
       format::BufferRefDesc &b = step.args[layout.gemm.bArg];
-      auto [found, added] = packed.try_emplace({b.offset, layout.key()});
+      auto [found, added] =
+          packed.try_emplace({b.offset, layout.key(), stored});
       if (added) {
         uint64_t at = alignUp(model.weights.size());
-        uint64_t size = layout.packedFloats() * sizeof(float);
+        uint64_t size = layout.packedBytes(stored);
         std::vector<float> source(layout.extent());
         std::memcpy(source.data(), model.weights.data() + b.offset,
                     source.size() * sizeof(float));
         model.weights.resize(at + size, 0);
-        pack(layout, source.data(),
-             reinterpret_cast<float *>(model.weights.data() + at));
+        pack(layout, source.data(), stored, model.weights.data() + at);
         found->second = {format::Space::Weights, 0, at, size};
       }
       b = found->second;
@@ -212,7 +332,10 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       how.batchStride = layout->batchMatrices() > 1 ? 1 : 0;
       how.outerStride = layout->outerMatrices() > 1 ? layout->batchMatrices()
                                                     : 0;
+      how.precision = precisions[i];
       kernels.packedWeights[i] = how;
+      if (i < model.kernels.size())
+        model.kernels[i].weightPrecision = precisionName(precisions[i]).str();
     }
   if (!packed.empty())
     dropUnreadWeights(model);

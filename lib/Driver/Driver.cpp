@@ -180,6 +180,7 @@ mlir::tac::buildTacm(ModuleOp module, const CompileOptions &options,
     backend.cpus = options.cpus;
   backend.paths = options.paths;
   backend.cpuGemms = options.cpuGemms;
+  backend.precision = options.precision;
   backend.producer = options.producer;
   FailureOr<format::ModelDesc> desc = buildModelDesc(module, backend);
   if (failed(desc))

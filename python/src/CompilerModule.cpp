@@ -76,7 +76,7 @@ Result compile(nb::bytes source, const std::string &name, bool isOnnx,
                const std::string &compileTo, std::vector<std::string> targets,
                std::vector<std::string> cudaArchs, bool cudaPtxOnly,
                std::vector<std::string> cpus, const std::string &gemm,
-               bool fold, std::vector<int64_t> paths,
+               const std::string &precision, bool fold, std::vector<int64_t> paths,
                std::vector<int64_t> batchSizes, std::vector<int64_t> depths,
                std::map<std::string, std::vector<int64_t>> inputShapes,
                std::map<std::string, std::string> bindInputs, bool report,
@@ -94,6 +94,15 @@ Result compile(nb::bytes source, const std::string &name, bool isOnnx,
   options.cpuGemms = gemm == "packed" ? mt::CpuGemms::Packed
                      : gemm == "blas" ? mt::CpuGemms::Blas
                                       : mt::CpuGemms::Generated;
+  if (precision == "f32" || precision == "fp32")
+    options.precision = mt::WeightPrecision::F32;
+  else if (precision == "bf16")
+    options.precision = mt::WeightPrecision::BF16;
+  else if (precision == "int8")
+    options.precision = mt::WeightPrecision::Int8;
+  else
+    raiseCompileError("unknown precision='" + precision +
+                      "'; use f32, bf16 or int8");
   options.fold = fold;
   options.paths = std::move(paths);
   options.batchSizes = std::move(batchSizes);
@@ -222,7 +231,7 @@ NB_MODULE(_compiler, m) {
   m.def("compile", &compile, nb::arg("source"), nb::arg("name"),
         nb::arg("is_onnx"), nb::arg("compile_to"), nb::arg("targets"),
         nb::arg("cuda_archs"), nb::arg("cuda_ptx_only"), nb::arg("cpus"),
-        nb::arg("gemm"), nb::arg("fold"), nb::arg("paths"),
+        nb::arg("gemm"), nb::arg("precision"), nb::arg("fold"), nb::arg("paths"),
         nb::arg("batch_sizes"), nb::arg("depths"), nb::arg("input_shapes"),
         nb::arg("bind_inputs"), nb::arg("report"),
         nb::arg("progress").none());

@@ -121,6 +121,7 @@ def compile(model: ModelSource,
             cuda_archs: Optional[Sequence[str]] = None,
             cuda_ptx_only: bool = False,
             gemm: str = "packed",
+            precision: str = "f32",
             fold: bool = True,
             compile_to: str = "tacm",
             progress: Progress = None) -> Union[CompiledModel, str]:
@@ -146,6 +147,10 @@ def compile(model: ModelSource,
         gemm: matrix products: ``"packed"`` (products by a weight run tac's
             micro-kernel over weights packed at compile time, the rest
             BLAS), ``"blas"`` (system BLAS) or ``"generated"`` (loops).
+        precision: how GEMM weights are stored (CPU files, ``gemm="packed"``):
+            ``"f32"``, ``"bf16"`` or ``"int8"`` (per output channel, with
+            activations quantised per row as the model runs); the
+            controller stays f32. See docs/precision.md.
         fold: fold identical layers into one body over stacked weights.
         compile_to: stop after ``"import"``, ``"adaptive"``, ``"variants"`` or
             ``"kernels"`` and return that phase's MLIR text.
@@ -174,7 +179,8 @@ def compile(model: ModelSource,
     callback = progress if callable(progress) else bar
     result = _compiler.compile(
         data, name, is_onnx, compile_to, [t.strip() for t in targets],
-        list(cuda_archs or []), bool(cuda_ptx_only), list(cpus or []), gemm, bool(fold),
+        list(cuda_archs or []), bool(cuda_ptx_only), list(cpus or []), gemm,
+        precision, bool(fold),
         _ints("paths", paths), _ints("batch_sizes", batch_sizes), _ints("depths", depths),
         {k: _ints(f"input_shapes[{k!r}]", v) for k, v in (input_shapes or {}).items()},
         {k: os.fspath(v) for k, v in (bind_inputs or {}).items()},

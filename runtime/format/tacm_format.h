@@ -92,6 +92,9 @@ struct PlanDesc {
 struct KernelDesc {
   std::string symbol;
   uint32_t numArgs = 0;
+  /// A GEMM by a packed weight: how the weight is stored ("f32", "bf16",
+  /// "int8"); empty for every other kernel.
+  std::string weightPrecision;
 };
 
 struct CodeObjectDesc {

@@ -227,7 +227,10 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   for (const KernelDesc &kernel : model.kernels)
     kernels.push_back(
-        fb::CreateKernelDirect(fbb, kernel.symbol.c_str(), kernel.numArgs));
+        fb::CreateKernelDirect(fbb, kernel.symbol.c_str(), kernel.numArgs,
+                               kernel.weightPrecision.empty()
+                                   ? nullptr
+                                   : kernel.weightPrecision.c_str()));
   std::vector<flatbuffers::Offset<fb::CodeObject>> code;
   for (size_t i = 0; i < model.code.size(); ++i) {
     const CodeObjectDesc &object = model.code[i];

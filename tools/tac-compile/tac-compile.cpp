@@ -99,6 +99,20 @@ llvm::cl::opt<CpuGemms> gemm(
         clEnumValN(CpuGemms::Generated, "generated",
                    "compile them like every other kernel")),
     llvm::cl::init(CpuGemms::Packed));
+using mlir::tac::WeightPrecision;
+llvm::cl::opt<WeightPrecision> precision(
+    "precision",
+    llvm::cl::desc("How GEMM weights are stored (CPU files; "
+                   "docs/precision.md). The controller stays f32"),
+    llvm::cl::values(
+        clEnumValN(WeightPrecision::F32, "f32", "32-bit floats (default)"),
+        clEnumValN(WeightPrecision::F32, "fp32", "the same as f32"),
+        clEnumValN(WeightPrecision::BF16, "bf16",
+                   "bfloat16 weights, f32 arithmetic: half the bytes"),
+        clEnumValN(WeightPrecision::Int8, "int8",
+                   "int8 weights per output channel, activations quantised "
+                   "per row as the model runs, int32 sums")),
+    llvm::cl::init(WeightPrecision::F32));
 llvm::cl::list<int64_t> keepPaths(
     "paths",
     llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
@@ -142,6 +156,7 @@ int main(int argc, char **argv) {
   options.cudaPtxOnly = cudaPtxOnly;
   options.cpus.assign(cpus.begin(), cpus.end());
   options.cpuGemms = gemm;
+  options.precision = precision;
   options.fold = !noFold;
   options.paths.assign(keepPaths.begin(), keepPaths.end());
   options.batchSizes.assign(batchSizes.begin(), batchSizes.end());

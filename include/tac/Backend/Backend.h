@@ -57,11 +57,21 @@ private:
   std::vector<uint8_t> bytes;
 };
 
+/// How GEMM weights are stored (tac-compile --precision, docs/precision.md):
+/// f32; bf16 (widened to f32 as they are multiplied); or int8 per output
+/// channel, with each row of the other operand quantised to uint8 when the
+/// GEMM runs and the products summed in int32.
+enum class WeightPrecision { F32, BF16, Int8 };
+
+/// "f32", "bf16", "int8".
+llvm::StringRef precisionName(WeightPrecision precision);
+
 /// How a GEMM kernel reads its weight when packGemmWeights stored it packed
 /// (PackedGemm.c): how many packed matrices apart consecutive outer-loop
-/// and batch matrices are (0: all share one).
+/// and batch matrices are (0: all share one), and in which precision.
 struct PackedWeight {
   int64_t outerStride = 0, batchStride = 0;
+  WeightPrecision precision = WeightPrecision::F32;
 };
 
 /// The kernel symbols plans call, numbered in first-use order.
@@ -116,10 +126,14 @@ recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 /// multiply by a constant weight in the layout tac's own GEMM micro-kernel
 /// streams (PackedGemm.c: panels of 16 columns), points the plans' steps at
 /// the packed copies, drops weight bytes no step reads any more, and
-/// records the packed kernels in `kernels.packedWeights`. For CPU-only
-/// files: CUDA kernels read the same weights unpacked.
+/// records the packed kernels in `kernels.packedWeights` (and each one's
+/// precision in `model.kernels`). Weights are stored in `precision`, except
+/// those of kernels a controller calls: they stay f32, so that precision
+/// never changes which path runs. For CPU-only files: CUDA kernels read
+/// the same weights unpacked.
 LogicalResult packGemmWeights(ModuleOp module, format::ModelDesc &model,
-                              KernelTable &kernels);
+                              KernelTable &kernels,
+                              WeightPrecision precision = WeightPrecision::F32);
 
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
@@ -198,6 +212,9 @@ struct BackendOptions {
   /// How CPU GEMM kernels compute (docs/backend.md, "GEMMs"); Packed means
   /// Blas in files that also hold CUDA kernels (they share the weights).
   CpuGemms cpuGemms = CpuGemms::Packed;
+  /// How GEMM weights are stored; reduced precision needs CpuGemms::Packed
+  /// and a CPU-only file.
+  WeightPrecision precision = WeightPrecision::F32;
   std::string producer;
   /// Paths to compile (empty: all).
   std::vector<int64_t> paths;
@@ -207,7 +224,8 @@ struct BackendOptions {
 FailureOr<format::ModelDesc> buildModelDesc(ModuleOp module,
                                             const BackendOptions &options);
 
-/// Prints one row per plan: path, layers, FLOPs, arena bytes, steps.
+/// Prints one row per plan: path, layers, FLOPs, arena bytes, steps, the
+/// bytes of weights it reads, and its weight GEMMs' precision.
 void printPlanReport(const format::ModelDesc &model, llvm::raw_ostream &os);
 
 /// Prints what each extra batch size adds to the file: its plans' metadata

@@ -48,6 +48,8 @@ struct CompileOptions {
   std::vector<std::string> cpus;
   /// How CPU GEMM kernels compute (tac-compile --gemm).
   CpuGemms cpuGemms = CpuGemms::Packed;
+  /// How GEMM weights are stored (tac-compile --precision).
+  WeightPrecision precision = WeightPrecision::F32;
   /// Fold identical layers into one body over stacked weights.
   bool fold = true;
   /// Adaptive models: the paths to compile (empty: all).
