@@ -32,6 +32,7 @@ namespace {
 
 constexpr int64_t kPanel = 16; // PackedGemm.c's TAC_PANEL
 constexpr int64_t kInt8Group = 4; // PackedGemm.c's TAC_INT8_GROUP: k per lane
+constexpr int64_t kInt8Pad = 8;   // TAC_INT8_PAD: K padded to pairs of groups
 constexpr int kInt8Largest = 63;  // 7 bits: AVX2's multiply-add cannot saturate
 constexpr uint64_t kAlign = format::kSectionAlignment;
 
@@ -92,7 +93,7 @@ struct WeightLayout {
     case WeightPrecision::BF16:
       return width * gemm.k * 2;
     case WeightPrecision::Int8:
-      return width * 8 + width * llvm::alignTo(gemm.k, kInt8Group);
+      return width * 8 + width * llvm::alignTo(gemm.k, kInt8Pad);
     }
     llvm_unreachable("unknown precision");
   }
@@ -116,7 +117,7 @@ uint16_t toBf16(float value) {
 /// groups.
 void packInt8(const format::GemmDesc &g, int64_t panels,
               function_ref<float(uint64_t, uint64_t)> at, uint8_t *out) {
-  uint64_t width = panels * kPanel, k4 = llvm::alignTo(g.k, kInt8Group);
+  uint64_t width = panels * kPanel, k4 = llvm::alignTo(g.k, kInt8Pad);
   auto *scales = reinterpret_cast<float *>(out);
   auto *sums = reinterpret_cast<int32_t *>(out + width * 4);
   auto *values = reinterpret_cast<int8_t *>(out + width * 8);

@@ -211,7 +211,7 @@ float fromBf16(uint16_t h) {
 std::vector<uint8_t> packInt8(const float *b, int64_t k, int64_t n,
                               std::vector<double> &dequantised) {
   int64_t panels = (n + kPanel - 1) / kPanel, width = panels * kPanel;
-  int64_t k4 = (k + 3) / 4 * 4;
+  int64_t k4 = (k + 7) / 8 * 8;
   std::vector<uint8_t> out(width * 8 + panels * k4 * kPanel, 0);
   auto *scale = reinterpret_cast<float *>(out.data());
   auto *colsum = reinterpret_cast<int32_t *>(out.data() + width * 4);
@@ -239,15 +239,15 @@ std::vector<double> quantiseRow(const std::vector<float> &row) {
   float lo = 0, hi = 0;
   for (float x : row)
     lo = std::min(lo, x), hi = std::max(hi, x);
-  float scale = (hi - lo) / 255.0f;
+  float scale = (hi - lo) / 127.0f;
   if (!(scale > 0))
     scale = 1.0f;
-  int zero = std::clamp(int(-lo / scale + 0.5f), 0, 255);
+  int zero = std::clamp(int(-lo / scale + 0.5f), 0, 127);
   float inverse = 1.0f / scale;
   std::vector<double> out;
   for (float x : row) {
     float v = x * inverse + (float(zero) + 0.5f);
-    int q = v <= 0 ? 0 : v >= 255 ? 255 : int(v);
+    int q = v <= 0 ? 0 : v >= 127 ? 127 : int(v);
     out.push_back(double(scale) * (q - zero));
   }
   return out;
@@ -350,7 +350,7 @@ void checkReduced(const char *isa) {
           << isa << (int8 ? " int8: " : " bf16: ") << describe(s);
       // Against the f32 product: quantisation error, bounded loosely (it
       // catches a wrong scale or zero point, not rounding).
-      EXPECT_LE(drift, int8 ? 0.05 : 0.01)
+      EXPECT_LE(drift, int8 ? 0.1 : 0.01)
           << isa << (int8 ? " int8" : " bf16") << " vs f32: " << describe(s);
     }
 }

@@ -33,15 +33,20 @@
  *
  *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns:
  *   N' f32 column scales, N' int32 column sums of the quantised weight,
- *   then the panels, each ceil(K/4) groups of 16 columns x 4 consecutive
- *   k (64 bytes; int8 in [-63, 63], zero past K and N). B[k][n] is
- *   scale[n] * q[k][n]. Each row of A is quantised when the GEMM runs
- *   (uint8, its own scale and zero point, the range always holding 0),
- *   the products are summed in int32, and
+ *   then the panels, each K' / 4 groups (K' = K rounded up to a multiple
+ *   of 8) of 16 columns x 4 consecutive k (64 bytes; int8 in [-63, 63],
+ *   zero past K and N). B[k][n] is scale[n] * q[k][n]. Each row of A is
+ *   quantised when the GEMM runs (to [0, 127], its own scale and zero
+ *   point, the range always holding 0), the products are summed in int32,
+ *   and
  *     C[r][n] = scale_a[r] * scale[n] * (sum_k qa[r][k] q[k][n]
  *                                        - zero_a[r] * colsum[n]).
- *   Weights use 7 bits so that AVX2's byte multiply-add (two uint8 x int8
- *   products summed into int16) can never saturate: 2 * 255 * 63 < 32768.
+ *   Both sides use 7 bits so that AVX2's byte multiply-add (two uint8 x
+ *   int8 products summed into int16) never saturates even when two groups'
+ *   sums are added in int16 before widening: 4 * 127 * 63 < 32768. That
+ *   saves a quarter of the multiplies (the widening vpmaddwd runs once per
+ *   8 k, not per 4), which is what bounds this kernel: 224 against 180
+ *   GOP/s on AVX2 (docs/precision.md).
  */
 #include <stdint.h>
 #include <string.h>
@@ -175,9 +180,11 @@ static void tac_plain_rows(const struct tac_runtime_gemm *r, const float *a,
 /* ---- int8 weights (tac_sgemm_packed_int8; the layout is at the top) ---- */
 
 #define TAC_INT8_GROUP 4 /* k values per 32-bit lane */
+#define TAC_INT8_PAD 8   /* K is padded to whole pairs of groups */
+#define TAC_INT8_TOP 127 /* activations are quantised to [0, 127] */
 
 static int64_t tac_int8_k4(int64_t k) {
-  return (k + TAC_INT8_GROUP - 1) / TAC_INT8_GROUP * TAC_INT8_GROUP;
+  return (k + TAC_INT8_PAD - 1) / TAC_INT8_PAD * TAC_INT8_PAD;
 }
 
 /* Bytes of one packed int8 matrix: scales, column sums, panels. */
@@ -197,12 +204,12 @@ struct tac_int8_rows {
    the range always holds 0, so a zero stays exactly zero). */
 static void tac_quantise_params(const struct tac_int8_rows *rows, int64_t r,
                                 float lo, float hi) {
-  float scale = (hi - lo) / 255.0f;
+  float scale = (hi - lo) / (float)TAC_INT8_TOP;
   if (!(scale > 0.0f))
     scale = 1.0f; /* an all-zero row */
   int32_t zero = (int32_t)(-lo / scale + 0.5f);
   rows->scale[r] = scale;
-  rows->zero[r] = zero < 0 ? 0 : zero > 255 ? 255 : zero;
+  rows->zero[r] = zero < 0 ? 0 : zero > TAC_INT8_TOP ? TAC_INT8_TOP : zero;
 }
 
 /* Row r's values [from, k) (row[kk * aCol]), quantised with its scale and
@@ -215,7 +222,9 @@ static void tac_quantise_tail(const float *row, int64_t aCol, int64_t from,
   uint8_t *q = rows->q + r * rows->k4;
   for (int64_t kk = from; kk < k; ++kk) {
     float v = row[kk * aCol] * inverse + (zero + 0.5f);
-    q[kk] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)(int32_t)v;
+    q[kk] = v <= 0.0f                    ? 0
+            : v >= (float)TAC_INT8_TOP ? TAC_INT8_TOP
+                                       : (uint8_t)(int32_t)v;
   }
   for (int64_t kk = k; kk < rows->k4; ++kk)
     q[kk] = 0; /* the weights are zero there */
@@ -310,7 +319,7 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     tac_quantise_params(rows, r, lo, hi);
     const __m256 inverse = _mm256_set1_ps(1.0f / rows->scale[r]);
     const __m256 offset = _mm256_set1_ps((float)rows->zero[r] + 0.5f);
-    const __m256 top = _mm256_set1_ps(255.0f);
+    const __m256 top = _mm256_set1_ps((float)TAC_INT8_TOP);
     uint8_t *q = rows->q + r * rows->k4;
     for (kk = 0; kk + 8 <= k; kk += 8) {
       __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + kk), inverse);
@@ -341,9 +350,9 @@ tac_int8_store_avx2(__m256 v, float *out, int cols, int add) {
 }
 
 /* A tile of mr (<= 6) rows x 16 columns: per group of 4 k, each row's
-   four uint8 are broadcast against the panel's 64 bytes; vpmaddubsw sums
-   pairs of products into int16 and vpmaddwd (by 1) pairs of those into
-   the int32 accumulators. */
+   four uint8 are broadcast against the panel's 64 bytes and vpmaddubsw
+   sums pairs of products into int16; two groups' int16 are added, and
+   vpmaddwd (by 1) sums pairs of those into the int32 accumulators. */
 TAC_AVX2 static inline __attribute__((always_inline)) void
 tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
                    const int8_t *panel, float *c, int64_t ldc, int cols,
@@ -355,19 +364,26 @@ tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
   TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2)
   TAC_DECLARE(3) TAC_DECLARE(4) TAC_DECLARE(5)
 #undef TAC_DECLARE
-  for (int64_t k = 0; k < k4; k += TAC_INT8_GROUP) {
+  for (int64_t k = 0; k < k4; k += 2 * TAC_INT8_GROUP) {
     const int8_t *group = panel + k * TAC_PANEL;
     __m256i b0 = _mm256_loadu_si256((const __m256i *)group);
     __m256i b1 = _mm256_loadu_si256((const __m256i *)(group + 32));
+    __m256i b2 = _mm256_loadu_si256((const __m256i *)(group + 64));
+    __m256i b3 = _mm256_loadu_si256((const __m256i *)(group + 96));
 #define TAC_ROW(i)                                                             \
   if (i < mr) {                                                                \
-    int32_t four;                                                              \
+    int32_t four, next;                                                        \
     memcpy(&four, qa + i * k4 + k, 4);                                         \
-    __m256i x = _mm256_set1_epi32(four);                                       \
+    memcpy(&next, qa + i * k4 + k + 4, 4);                                     \
+    __m256i x = _mm256_set1_epi32(four), y = _mm256_set1_epi32(next);          \
     lo##i = _mm256_add_epi32(                                                  \
-        lo##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones));          \
+        lo##i, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(x, b0), \
+                                                  _mm256_maddubs_epi16(y, b2)),\
+                                 ones));                                       \
     hi##i = _mm256_add_epi32(                                                  \
-        hi##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones));          \
+        hi##i, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(x, b1), \
+                                                  _mm256_maddubs_epi16(y, b3)),\
+                                 ones));                                       \
   }
     TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3) TAC_ROW(4) TAC_ROW(5)
 #undef TAC_ROW
