@@ -277,14 +277,14 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
   os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6} {6,12} "
                       "{7}\n",
                       "plan", "path", "layers", "flops", "arena_bytes",
-                      "steps", "weight_bytes", "weight_gemms");
+                      "steps", "weight_bytes", "gemms");
   bool reduced = false;
   auto row = [&](const format::PlanDesc &plan) {
     std::string layers;
     for (int32_t layer : plan.layers)
       layers += (layers.empty() ? "" : ",") + std::to_string(layer);
-    // Weight bytes the plan reads (each range once), and its GEMM steps by
-    // packed weight, counted per precision.
+    // Weight bytes the plan reads (each range once), and its GEMM steps
+    // counted per precision.
     std::map<uint64_t, uint64_t> ranges;
     std::map<std::string, int> gemms;
     for (const format::StepDesc &step : plan.steps) {
@@ -293,8 +293,8 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
           ranges[ref.offset] = std::max(ranges[ref.offset], ref.size);
       if (step.kind == format::StepKind::Kernel &&
           step.kernel < model.kernels.size() &&
-          !model.kernels[step.kernel].weightPrecision.empty())
-        ++gemms[model.kernels[step.kernel].weightPrecision];
+          !model.kernels[step.kernel].gemmPrecision.empty())
+        ++gemms[model.kernels[step.kernel].gemmPrecision];
     }
     uint64_t weightBytes = 0, end = 0;
     for (auto [offset, size] : ranges) { // overlapping ranges count once
@@ -307,7 +307,7 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
     for (const auto &[name, count] : gemms) {
       precisions += (precisions.empty() ? "" : ",") + name + ":" +
                     std::to_string(count);
-      reduced |= name != "f32";
+      reduced |= name != "f32" && name != "dynamic-f32";
     }
     os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6} {6,12} "
                         "{7}\n",
@@ -333,9 +333,9 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
                       model.kernels.size(), model.weights.size(), codeBytes,
                       model.code.size());
   if (reduced)
-    os << "weight_gemms: GEMM steps by packed weight, per precision; every "
-          "other step (GEMMs of two computed operands such as attention's, "
-          "the controller's GEMMs, other ops) runs in f32\n";
+    os << "gemms: GEMM steps per precision (f32, bf16, int8: by a weight so "
+          "stored; dynamic-f32: both operands computed as the model runs); "
+          "every other step runs in f32\n";
   if (!model.gpuCode.empty()) {
     uint64_t gpuBytes = 0, launches = 0, gemms = 0;
     for (const format::GpuCodeObjectDesc &code : model.gpuCode)

@@ -259,6 +259,9 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
     layout.gemm = *gemm;
     layouts[i] = layout;
   }
+  std::vector<bool> isGemm(layouts.size());
+  for (auto [i, layout] : llvm::enumerate(layouts))
+    isGemm[i] = layout.has_value();
   for (format::PlanDesc *plan : plans)
     for (const format::StepDesc &step : plan->steps) {
       if (step.kind != format::StepKind::Kernel ||
@@ -336,7 +339,12 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       how.precision = precisions[i];
       kernels.packedWeights[i] = how;
       if (i < model.kernels.size())
-        model.kernels[i].weightPrecision = precisionName(precisions[i]).str();
+        model.kernels[i].gemmPrecision = precisionName(precisions[i]).str();
+    } else if (isGemm[i] && i < model.kernels.size()) {
+      // Both operands computed at run time (attention's products): f32 at
+      // every precision. Quantising both as they run was slower on AVX2
+      // (docs/precision.md).
+      model.kernels[i].gemmPrecision = "dynamic-f32";
     }
   if (!packed.empty())
     dropUnreadWeights(model);

@@ -92,9 +92,10 @@ struct PlanDesc {
 struct KernelDesc {
   std::string symbol;
   uint32_t numArgs = 0;
-  /// A GEMM by a packed weight: how the weight is stored ("f32", "bf16",
-  /// "int8"); empty for every other kernel.
-  std::string weightPrecision;
+  /// A GEMM of tac's own (tacm.fbs, Kernel.gemm_precision): "f32", "bf16",
+  /// "int8" by a weight so stored, "dynamic-f32" when both operands are
+  /// computed at run time; empty for every other kernel.
+  std::string gemmPrecision;
 };
 
 struct CodeObjectDesc {

@@ -228,9 +228,9 @@ buildMetadata(const ModelDesc &model, uint64_t weightsOffset,
   for (const KernelDesc &kernel : model.kernels)
     kernels.push_back(
         fb::CreateKernelDirect(fbb, kernel.symbol.c_str(), kernel.numArgs,
-                               kernel.weightPrecision.empty()
+                               kernel.gemmPrecision.empty()
                                    ? nullptr
-                                   : kernel.weightPrecision.c_str()));
+                                   : kernel.gemmPrecision.c_str()));
   std::vector<flatbuffers::Offset<fb::CodeObject>> code;
   for (size_t i = 0; i < model.code.size(); ++i) {
     const CodeObjectDesc &object = model.code[i];

@@ -126,11 +126,11 @@ recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 /// multiply by a constant weight in the layout tac's own GEMM micro-kernel
 /// streams (PackedGemm.c: panels of 16 columns), points the plans' steps at
 /// the packed copies, drops weight bytes no step reads any more, and
-/// records the packed kernels in `kernels.packedWeights` (and each one's
+/// records the packed kernels in `kernels.packedWeights` (and each GEMM's
 /// precision in `model.kernels`). Weights are stored in `precision`, except
 /// those of kernels a controller calls: they stay f32, so that precision
-/// never changes which path runs. For CPU-only files: CUDA kernels read
-/// the same weights unpacked.
+/// never changes which path runs. GEMMs of two computed operands stay f32.
+/// For CPU-only files: CUDA kernels read the same weights unpacked.
 LogicalResult packGemmWeights(ModuleOp module, format::ModelDesc &model,
                               KernelTable &kernels,
                               WeightPrecision precision = WeightPrecision::F32);
@@ -225,7 +225,7 @@ FailureOr<format::ModelDesc> buildModelDesc(ModuleOp module,
                                             const BackendOptions &options);
 
 /// Prints one row per plan: path, layers, FLOPs, arena bytes, steps, the
-/// bytes of weights it reads, and its weight GEMMs' precision.
+/// bytes of weights it reads, and its GEMM steps per precision.
 void printPlanReport(const format::ModelDesc &model, llvm::raw_ostream &os);
 
 /// Prints what each extra batch size adds to the file: its plans' metadata
