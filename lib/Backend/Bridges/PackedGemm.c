@@ -182,6 +182,7 @@ static void tac_plain_rows(const struct tac_runtime_gemm *r, const float *a,
 #define TAC_INT8_GROUP 4 /* k values per 32-bit lane */
 #define TAC_INT8_PAD 8   /* K is padded to whole pairs of groups */
 #define TAC_INT8_TOP 127 /* activations are quantised to [0, 127] */
+#define TAC_INT8_MR 4    /* rows per AVX2 tile: 8 accumulators + 4 of B + 1s */
 
 static int64_t tac_int8_k4(int64_t k) {
   return (k + TAC_INT8_PAD - 1) / TAC_INT8_PAD * TAC_INT8_PAD;
@@ -349,7 +350,7 @@ tac_int8_store_avx2(__m256 v, float *out, int cols, int add) {
     out[j] = add ? out[j] + lanes[j] : lanes[j];
 }
 
-/* A tile of mr (<= 6) rows x 16 columns: per group of 4 k, each row's
+/* A tile of mr (<= TAC_INT8_MR) rows x 16 columns: per group of 4 k, each row's
    four uint8 are broadcast against the panel's 64 bytes and vpmaddubsw
    sums pairs of products into int16; two groups' int16 are added, and
    vpmaddwd (by 1) sums pairs of those into the int32 accumulators. */
@@ -361,8 +362,7 @@ tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
   const int64_t k4 = rows->k4;
   const uint8_t *qa = rows->q + r * k4;
 #define TAC_DECLARE(i) __m256i lo##i = _mm256_setzero_si256(), hi##i = lo##i;
-  TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2)
-  TAC_DECLARE(3) TAC_DECLARE(4) TAC_DECLARE(5)
+  TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2) TAC_DECLARE(3)
 #undef TAC_DECLARE
   for (int64_t k = 0; k < k4; k += 2 * TAC_INT8_GROUP) {
     const int8_t *group = panel + k * TAC_PANEL;
@@ -385,7 +385,7 @@ tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
                                                   _mm256_maddubs_epi16(y, b3)),\
                                  ones));                                       \
   }
-    TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3) TAC_ROW(4) TAC_ROW(5)
+    TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3)
 #undef TAC_ROW
   }
   const __m256 scaleLo = _mm256_loadu_ps(scale), scaleHi =
@@ -409,7 +409,7 @@ tac_int8_tile_avx2(const int mr, const struct tac_int8_rows *rows, int64_t r,
       tac_int8_store_avx2(vhi, c + i * ldc + 8, cols - 8, add);                \
     }                                                                          \
   }
-  TAC_STORE(0) TAC_STORE(1) TAC_STORE(2) TAC_STORE(3) TAC_STORE(4) TAC_STORE(5)
+  TAC_STORE(0) TAC_STORE(1) TAC_STORE(2) TAC_STORE(3)
 #undef TAC_STORE
 }
 
@@ -425,13 +425,11 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
     const int8_t *panel = q + p * rows->k4 * TAC_PANEL;
     int64_t col = p * TAC_PANEL;
     int cols = (int)(g->n - col < TAC_PANEL ? g->n - col : TAC_PANEL);
-    for (int64_t r = 0; r < count; r += TAC_MR) {
+    for (int64_t r = 0; r < count; r += TAC_INT8_MR) {
 #define TAC_TILE(MR)                                                           \
   tac_int8_tile_avx2(MR, rows, r, panel, c + r * g->ldc + col, g->ldc, cols,  \
                      g->accumulate, scale + col, colsum + col)
-      switch (count - r < TAC_MR ? count - r : TAC_MR) {
-      case 6: TAC_TILE(6); break;
-      case 5: TAC_TILE(5); break;
+      switch (count - r < TAC_INT8_MR ? count - r : TAC_INT8_MR) {
       case 4: TAC_TILE(4); break;
       case 3: TAC_TILE(3); break;
       case 2: TAC_TILE(2); break;
