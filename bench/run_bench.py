@@ -536,8 +536,11 @@ def measure_rss(spec: dict) -> dict:
 # compile
 # --------------------------------------------------------------------------
 
-def compile_tac(tac_compile: str, onnx_path: str, out: str, reuse: bool = False) -> dict:
-    cmd = [tac_compile, onnx_path, "-o", out, "--report"]
+def compile_tac(tac_compile: str, onnx_path: str, out: str, reuse: bool = False,
+                extra: tuple[str, ...] = ()) -> dict:
+    """Compiles (or, with `reuse`, finds) `out`; `extra`: more tac-compile
+    options. The report is in out + ".log"."""
+    cmd = [tac_compile, onnx_path, "-o", out, "--report", *extra]
     if reuse and os.path.exists(out) and os.path.exists(out + ".json"):
         with open(out + ".json") as f:
             meta = json.load(f)

@@ -217,6 +217,32 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
 }
 )c";
 
+/// x / c for a constant c becomes x * (1 / c): a division costs several
+/// multiplications' time (GELU's x / sqrt(2) held a third of its kernel's
+/// time). The result may differ from the division's by an ulp, as ONNX
+/// Runtime's own GELU (it multiplies by 1/sqrt(2)) does.
+struct DivideByConstantAsMultiply : OpRewritePattern<arith::DivFOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(arith::DivFOp op,
+                                PatternRewriter &rewriter) const override {
+    FloatAttr divisor;
+    if (!matchPattern(op.getRhs(), m_Constant(&divisor)))
+      return failure();
+    APFloat value = divisor.getValue();
+    if (!value.isFiniteNonZero())
+      return failure();
+    APFloat reciprocal(value.getSemantics(), 1);
+    if (reciprocal.divide(value, APFloat::rmNearestTiesToEven) &
+        (APFloat::opOverflow | APFloat::opUnderflow))
+      return failure(); // 1/c out of range: keep the division
+    Value factor = arith::ConstantOp::create(
+        rewriter, op.getLoc(), FloatAttr::get(divisor.getType(), reciprocal));
+    rewriter.replaceOpWithNewOp<arith::MulFOp>(op, op.getLhs(), factor,
+                                               op.getFastmathAttr());
+    return success();
+  }
+};
+
 /// Which C bridges the GEMM kernels call.
 struct GemmCalls {
   bool blas = false, tac = false;
@@ -394,12 +420,14 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
       callLibrariesForGemms(*kernelModule, kernels, gemmLibrary);
   bool linkBlas = gemmCalls.blas;
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
-  // exp/erf/tanh as inline polynomials (about 2 ulp in f32), and powers by
+  // exp/erf/tanh as inline polynomials (about 2 ulp in f32), powers by
   // small constant exponents as multiplications (GPT-2's x^3 in its GELU):
-  // scalar libm calls would keep the loops around them from vectorising.
+  // scalar libm calls would keep the loops around them from vectorising;
+  // and divisions by constants as multiplications.
   {
     RewritePatternSet patterns(context);
     populateMathAlgebraicSimplificationPatterns(patterns);
+    patterns.add<DivideByConstantAsMultiply>(context);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
       return name == "math.exp" || name == "math.erf" || name == "math.tanh";
     });

@@ -103,15 +103,6 @@ struct WeightLayout {
   }
 };
 
-/// bf16 by rounding to nearest even (a NaN stays a NaN).
-uint16_t toBf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  if (std::isnan(value))
-    return uint16_t((bits >> 16) | 0x40);
-  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
-}
-
 /// One k x n matrix (`at(k, n)`) in PackedGemm.c's int8 layout: per-column
 /// scales (largest magnitude / 63), column sums, then the panels of 4-k
 /// groups.
@@ -165,7 +156,7 @@ void pack(const WeightLayout &layout, const float *source,
             uint64_t n = p * kPanel + j;
             float value = n >= g.n ? 0.0f : at(k, n);
             if (precision == WeightPrecision::BF16) {
-              uint16_t half = toBf16(value);
+              uint16_t half = roundToBf16(value);
               std::memcpy(out, &half, sizeof half);
               out += sizeof half;
             } else {
@@ -220,6 +211,14 @@ void dropUnreadWeights(format::ModelDesc &model) {
 }
 
 } // namespace
+
+uint16_t mlir::tac::roundToBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  if (std::isnan(value))
+    return uint16_t((bits >> 16) | 0x40); // stays a (quiet) NaN
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
 
 StringRef mlir::tac::precisionName(WeightPrecision precision) {
   switch (precision) {

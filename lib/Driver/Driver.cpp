@@ -153,6 +153,11 @@ OwningOpRef<ModuleOp> mlir::tac::compileModule(llvm::SourceMgr &sourceMgr,
         buildVariantsPipeline(pm, adaptive);
       }))
     return nullptr;
+  // Reduced precision reaches lookup tables at the tensor level; GEMM
+  // weights are packed in it later (packGemmWeights). CUDA files refuse it.
+  if (last >= CompilePhase::Kernels && !options.cuda &&
+      failed(quantizeLookupTables(*module, options.precision)))
+    return nullptr;
   if (last >= CompilePhase::Kernels &&
       !runPhase("fuse, bufferize, outline kernels", [&](PassManager &pm) {
         buildKernelsPipeline(pm, kernels);

@@ -67,6 +67,39 @@ def gemm_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), ref
 
 
+def lookup_model():
+    """ids[1, 9] -> Gather from a 1000 x 64 table (an embedding, 256 KB)
+    -> MatMul by w[64, 40] -> y[1, 9, 40]."""
+    table, w = _weight("table", 1000, 64), _weight("w", 64, 40)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["e"], axis=0),
+         helper.make_node("MatMul", ["e", "w"], ["y"])], "precision_lookup",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 9, 40])], [table, w])
+    t, wv = (numpy_helper.to_array(x).astype(np.float64) for x in (table, w))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), \
+        (lambda ids: t[ids] @ wv)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lookup_tables_are_stored_reduced(precision):
+    """An embedding table (no GEMM reads it) is stored in the precision too:
+    the weight bytes shrink like the GEMM weights', and lookups give the
+    table's values within the precision's error."""
+    model, ref = lookup_model()
+    data = model.SerializeToString()
+    f32, reduced = (tac.compile(data, cpus=["host"], report=True, precision=p,
+                                progress=False) for p in ("f32", precision))
+    ratio = _weight_bytes(reduced.report) / _weight_bytes(f32.report)
+    assert ratio <= (0.55 if precision == "bf16" else 0.3), ratio
+    session = tac.InferenceSession(reduced)
+    ids = RNG.integers(0, 1000, (1, 9)).astype(np.int64)
+    got = session.run(None, {"ids": ids})[0]
+    want = ref(ids)
+    error = np.abs(got - want).max() / max(1.0, np.abs(want).max())
+    assert error <= TOLERANCE[precision], error
+
+
 def _weight_gemms(report: str) -> str:
     row = next(line for line in report.splitlines() if line.startswith("main "))
     return row.split()[-1]

@@ -66,6 +66,9 @@ enum class WeightPrecision { F32, BF16, Int8 };
 /// "f32", "bf16", "int8".
 llvm::StringRef precisionName(WeightPrecision precision);
 
+/// The bf16 bits of `value`, rounded to nearest even (a NaN stays a NaN).
+uint16_t roundToBf16(float value);
+
 /// How a GEMM kernel reads its weight when packGemmWeights stored it packed
 /// (PackedGemm.c): how many packed matrices apart consecutive outer-loop
 /// and batch matrices are (0: all share one), and in which precision.
@@ -134,6 +137,13 @@ recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 LogicalResult packGemmWeights(ModuleOp module, format::ModelDesc &model,
                               KernelTable &kernels,
                               WeightPrecision precision = WeightPrecision::F32);
+
+/// Under a reduced precision, stores every lookup table (a large f32
+/// constant only read element by element: embeddings, ONNX Gather) in that
+/// precision, widening each value as it is read: bf16 by a shift, int8 by
+/// its row's f32 scale. For the tensor-level IR, before
+/// buildKernelsPipeline; tables a controller reads stay f32.
+LogicalResult quantizeLookupTables(ModuleOp module, WeightPrecision precision);
 
 /// One CPU level to compile the kernels for.
 struct CpuTarget {
