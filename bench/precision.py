@@ -76,8 +76,8 @@ def quantize_deps(cache: str) -> str:
 
 
 def ort_int8_model(src: str, cache: str) -> str:
-    """quantize_dynamic(src) with its defaults, cached next to src."""
-    out = src[:-5] + "_ort_int8.onnx"
+    """quantize_dynamic(src) with its defaults, cached in `cache`."""
+    out = os.path.join(cache, os.path.basename(src)[:-5] + "_ort_int8.onnx")
     if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
         return out
     env = dict(os.environ, PYTHONPATH=quantize_deps(cache))
