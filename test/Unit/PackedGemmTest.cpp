@@ -355,6 +355,41 @@ void checkReduced(const char *isa) {
     }
 }
 
+/// int8: a row of A holding a NaN or an infinity gives NaN outputs, as an
+/// f32 product would, not numbers made from the row's finite values; the
+/// other rows are unaffected.
+void checkNonFiniteRows(const char *isa) {
+  if (!tac_packed_gemm_use_for_testing(isa))
+    GTEST_SKIP() << "this CPU cannot run the " << isa << " code";
+  const int64_t m = 7, k = 37, n = 20;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> a(m * k), b(k * n), c(m * n, 0.0f);
+  for (float &x : a)
+    x = dist(rng);
+  for (float &x : b)
+    x = dist(rng);
+  a[2 * k + 5] = std::nanf("");
+  a[4 * k + 30] = INFINITY;
+  std::vector<double> weights;
+  std::vector<uint8_t> packed = packInt8(b.data(), k, n, weights);
+  tac_sgemm_packed_int8(reinterpret_cast<int64_t>(a.data()),
+                        reinterpret_cast<int64_t>(packed.data()),
+                        reinterpret_cast<int64_t>(c.data()), 1, m, n, k, 0, k,
+                        n, 0, 0, 0.0f, 1, 0, 0, 0, 0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t col = 0; col < n; ++col) {
+      float got = c[r * n + col];
+      if (r == 2 || r == 4)
+        EXPECT_TRUE(std::isnan(got)) << isa << " row " << r << " col " << col;
+      else
+        EXPECT_TRUE(std::isfinite(got)) << isa << " row " << r << " col " << col;
+    }
+}
+
+TEST(PackedGemm, Int8NonFiniteRowsGeneric) { checkNonFiniteRows("generic"); }
+TEST(PackedGemm, Int8NonFiniteRowsAvx2) { checkNonFiniteRows("avx2"); }
+
 TEST(PackedGemm, Generic) { checkIsa("generic"); }
 TEST(PackedGemm, Avx2) { checkIsa("avx2"); }
 TEST(PackedGemm, Avx512) { checkIsa("avx512"); }

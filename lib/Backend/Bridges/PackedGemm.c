@@ -202,10 +202,18 @@ struct tac_int8_rows {
 };
 
 /* Row r's scale and zero point from its range [lo, hi] (lo <= 0 <= hi:
-   the range always holds 0, so a zero stays exactly zero). */
+   the range always holds 0, so a zero stays exactly zero). `probe` is the
+   sum of the row's values times 0: NaN when one is NaN or infinite, and
+   then the scale is NaN, so the row's outputs are NaN as an f32 product's
+   would be, not finite numbers made up from the rest of the row. */
 static void tac_quantise_params(const struct tac_int8_rows *rows, int64_t r,
-                                float lo, float hi) {
+                                float lo, float hi, float probe) {
   float scale = (hi - lo) / (float)TAC_INT8_TOP;
+  if (probe != probe) {
+    rows->scale[r] = __builtin_nanf("");
+    rows->zero[r] = 0;
+    return;
+  }
   if (!(scale > 0.0f))
     scale = 1.0f; /* an all-zero row */
   int32_t zero = (int32_t)(-lo / scale + 0.5f);
@@ -221,6 +229,8 @@ static void tac_quantise_tail(const float *row, int64_t aCol, int64_t from,
                               int64_t r) {
   float inverse = 1.0f / rows->scale[r], zero = (float)rows->zero[r];
   uint8_t *q = rows->q + r * rows->k4;
+  if (inverse != inverse) /* a NaN row: any bytes do, the scale is NaN */
+    from = k;
   for (int64_t kk = from; kk < k; ++kk) {
     float v = row[kk * aCol] * inverse + (zero + 0.5f);
     q[kk] = v <= 0.0f                    ? 0
@@ -237,13 +247,14 @@ static void tac_quantise_rows_generic(const struct tac_packed_gemm *g,
                                       int64_t count) {
   for (int64_t r = 0; r < count; ++r) {
     const float *row = a + r * g->aRow;
-    float lo = 0.0f, hi = 0.0f;
+    float lo = 0.0f, hi = 0.0f, probe = 0.0f;
     for (int64_t kk = 0; kk < g->k; ++kk) {
       float x = row[kk * g->aCol];
       lo = x < lo ? x : lo;
       hi = x > hi ? x : hi;
+      probe += x * 0.0f;
     }
-    tac_quantise_params(rows, r, lo, hi);
+    tac_quantise_params(rows, r, lo, hi, probe);
     tac_quantise_tail(row, g->aCol, 0, g->k, rows, r);
   }
 }
@@ -298,11 +309,13 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
   for (int64_t r = 0; r < count; ++r) {
     const float *row = a + r * g->aRow;
     __m256 lo8 = _mm256_setzero_ps(), hi8 = _mm256_setzero_ps();
+    __m256 probe8 = _mm256_setzero_ps();
     int64_t kk = 0;
     for (; kk + 8 <= k; kk += 8) {
       __m256 x = _mm256_loadu_ps(row + kk);
       lo8 = _mm256_min_ps(lo8, x);
       hi8 = _mm256_max_ps(hi8, x);
+      probe8 = _mm256_add_ps(probe8, _mm256_mul_ps(x, _mm256_setzero_ps()));
     }
     float lanes[8], lo, hi;
     _mm256_storeu_ps(lanes, lo8);
@@ -313,11 +326,16 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     hi = lanes[0];
     for (int j = 1; j < 8; ++j)
       hi = lanes[j] > hi ? lanes[j] : hi;
+    float probe = 0.0f;
+    _mm256_storeu_ps(lanes, probe8);
+    for (int j = 0; j < 8; ++j)
+      probe += lanes[j];
     for (; kk < k; ++kk) {
       lo = row[kk] < lo ? row[kk] : lo;
       hi = row[kk] > hi ? row[kk] : hi;
+      probe += row[kk] * 0.0f;
     }
-    tac_quantise_params(rows, r, lo, hi);
+    tac_quantise_params(rows, r, lo, hi, probe);
     const __m256 inverse = _mm256_set1_ps(1.0f / rows->scale[r]);
     const __m256 offset = _mm256_set1_ps((float)rows->zero[r] + 0.5f);
     const __m256 top = _mm256_set1_ps((float)TAC_INT8_TOP);
