@@ -323,6 +323,13 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
         std::vector<float> source(layout.extent());
         std::memcpy(source.data(), model.weights.data() + b.offset,
                     source.size() * sizeof(float));
+        if (stored == WeightPrecision::Int8 &&
+            !llvm::all_of(source, [](float x) { return std::isfinite(x); }))
+          return emitError(module.getLoc(), "--precision=int8: the weight of "
+                                            "GEMM kernel ")
+                 << kernels.symbols[step.kernel]
+                 << " holds a NaN or an infinity, which int8 cannot store; "
+                    "fix the model's weights, or use --precision=bf16 or f32";
         model.weights.resize(at + size, 0);
         pack(layout, source.data(), stored, model.weights.data() + at);
         found->second = {format::Space::Weights, 0, at, size};

@@ -149,6 +149,12 @@ LogicalResult mlir::tac::quantizeLookupTables(ModuleOp module,
           valuesOf(constant.getValue(), type.getNumElements());
       if (!values)
         continue; // not readable here: stays f32
+      if (precision == WeightPrecision::Int8 &&
+          !llvm::all_of(*values, [](float x) { return std::isfinite(x); }))
+        return constant.emitError("--precision=int8: this lookup table holds a "
+                                  "NaN or an infinity, which int8 cannot "
+                                  "store; fix the model's weights, or use "
+                                  "--precision=bf16 or f32");
       found = reduced.emplace(key, reduce(type, *values, precision)).first;
     }
     const ReducedTable &table = found->second;
