@@ -179,23 +179,24 @@ def test_bundled_adaptive_model_keeps_its_paths(tmp_path, precision, accuracy_pp
     assert logits["cosine_mean"] > 0.999
 
 
+def _with_value(model, name: str, index: tuple, value: float) -> bytes:
+    """The model with one element of initializer `name` set to `value`."""
+    init = next(i for i in model.graph.initializer if i.name == name)
+    values = numpy_helper.to_array(init).copy()
+    values[index] = value
+    init.CopyFrom(numpy_helper.from_array(values, name))
+    return model.SerializeToString()
+
+
 def test_int8_refuses_non_finite_weights():
     """int8 cannot store NaN or infinity: a clear error (bf16 can)."""
-    model, _ = gemm_model()
-    w2 = next(i for i in model.graph.initializer if i.name == "w2")
-    values = numpy_helper.to_array(w2).copy()
-    values[3, 7] = np.nan
-    w2.CopyFrom(numpy_helper.from_array(values, "w2"))
+    data = _with_value(gemm_model()[0], "w2", (3, 7), np.nan)
     with pytest.raises(tac.CompileError, match="holds a NaN or an infinity"):
-        tac.compile(model.SerializeToString(), precision="int8", progress=False)
-    tac.compile(model.SerializeToString(), precision="bf16", progress=False)
-    model, _ = lookup_model()
-    table = next(i for i in model.graph.initializer if i.name == "table")
-    values = numpy_helper.to_array(table).copy()
-    values[10, 1] = np.inf
-    table.CopyFrom(numpy_helper.from_array(values, "table"))
+        tac.compile(data, precision="int8", progress=False)
+    tac.compile(data, precision="bf16", progress=False)
+    data = _with_value(lookup_model()[0], "table", (10, 1), np.inf)
     with pytest.raises(tac.CompileError, match="lookup table holds a NaN or an infinity"):
-        tac.compile(model.SerializeToString(), precision="int8", progress=False)
+        tac.compile(data, precision="int8", progress=False)
 
 
 def test_compare_cli_errors(tmp_path, gemm_builds):
