@@ -201,7 +201,7 @@ def accuracy(a, X) -> dict:
     log("accuracy: minilm (man pages)")
     X.export_one("minilm", 1, a.cache)
     src = X.model_path(a.cache, "minilm", 1)
-    builds = build(a.tac_compile, src, a.cache, True)
+    builds = build(a.tac_compile, src, a.cache, a.reuse_tacm)
     vocab = os.path.join(X.minilm_dir(), "vocab.txt")
     entry = {p: compare(builds["f32"][0], builds[p][0], "manpages", limit=a.rows, vocab=vocab)
              for p in ("bf16", "int8")}
@@ -349,8 +349,7 @@ def main(argv=None) -> int:
     r = {"started": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
          "command": ".venv/bin/python bench/precision.py" + "".join(
              f" {x}" for x in (argv if argv is not None else sys.argv[1:])),
-         "machine": R.machine_info().get("model_name", "?") + ", "
-                    + R.machine_info().get("isa", "?"),
+         "machine": "{model_name}, {isa}".format(**R.machine_info()),
          "ort_version": onnxruntime.__version__}
     if not a.skip_speed:
         r["speed"] = [speed_cell(m, int(b), a, X) for m in a.models.split(",")

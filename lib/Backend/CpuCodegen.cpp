@@ -218,9 +218,9 @@ void tac_sgemm(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,
 )c";
 
 /// x / c for a constant c becomes x * (1 / c): a division costs several
-/// multiplications' time (GELU's x / sqrt(2) held a third of its kernel's
-/// time). The result may differ from the division's by an ulp, as ONNX
-/// Runtime's own GELU (it multiplies by 1/sqrt(2)) does.
+/// multiplications' time (GELU's x / sqrt(2) was one of its kernel's two
+/// vector divisions). The result may differ from the division's by an ulp,
+/// as ONNX Runtime's own GELU (it multiplies by 1/sqrt(2)) does.
 struct DivideByConstantAsMultiply : OpRewritePattern<arith::DivFOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(arith::DivFOp op,

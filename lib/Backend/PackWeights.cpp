@@ -116,9 +116,8 @@ void packInt8(const format::GemmDesc &g, int64_t panels,
     float largest = 0;
     for (uint64_t k = 0; k < g.k; ++k)
       largest = std::max(largest, std::abs(at(k, n)));
-    float scale = largest > 0 && std::isfinite(largest)
-                      ? largest / kInt8Largest
-                      : 1.0f;
+    // (non-finite weights never get here: packGemmWeights refuses them)
+    float scale = largest > 0 ? largest / kInt8Largest : 1.0f;
     int32_t sum = 0;
     for (uint64_t k = 0; k < g.k; ++k) {
       long q = std::lround(at(k, n) / scale);

@@ -88,7 +88,8 @@ ReducedTable reduce(RankedTensorType type, ArrayRef<float> table,
     float largest = 0;
     for (float x : row)
       largest = std::max(largest, std::abs(x));
-    float scale = largest > 0 && std::isfinite(largest) ? largest / 127 : 1.0f;
+    // (non-finite values never get here: int8 tables holding one are refused)
+    float scale = largest > 0 ? largest / 127 : 1.0f;
     for (int64_t c = 0; c < width; ++c)
       values[r * width + c] =
           int8_t(std::clamp<long>(std::lround(row[c] / scale), -127, 127));

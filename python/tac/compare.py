@@ -89,9 +89,7 @@ def _feed(session, inputs: dict, notes: list) -> dict:
     specs = session.get_inputs()
     for spec in specs:
         shape = [int(d) for d in spec.shape]
-        dtype = np.dtype(spec.type) if not isinstance(spec.type, str) else \
-            np.dtype({"tensor(float)": "float32", "tensor(int64)": "int64",
-                      "tensor(int32)": "int32"}.get(spec.type, "float32"))
+        dtype = np.dtype(spec.dtype)  # NumPy's name for the model's type
         if spec.name in inputs:
             value = inputs[spec.name]
         elif len(specs) == 1 and len(inputs) == 1:

@@ -4,7 +4,9 @@
 // not a multiple of 6, columns not of 16, k past one 256-step), A plain and
 // transposed, beta 0 and 1, batches and outer loops with shared and
 // per-matrix weights, each instruction set this machine runs, and work
-// split into uneven pieces as a thread pool would.
+// split into uneven pieces as a thread pool would. The same for weights in
+// bf16 and int8 (against the values they store, and int8's documented
+// quantisation of A), and int8's NaN rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,26 +18,22 @@
 #include <vector>
 
 extern "C" {
-void tac_sgemm_packed(int64_t a, int64_t b, int64_t c, int64_t batch,
-                      int64_t m, int64_t n, int64_t k, int64_t ta,
-                      int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                      float beta, int64_t outer, int64_t oa, int64_t oc,
-                      int64_t bBatch, int64_t bOuter);
+// The entries by a packed weight, one per precision, all with these
+// arguments.
+#define PACKED_ENTRY(name)                                                     \
+  void name(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,        \
+            int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
+            int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
+            int64_t oc, int64_t bBatch, int64_t bOuter);
+PACKED_ENTRY(tac_sgemm_packed)
+PACKED_ENTRY(tac_sgemm_packed_bf16)
+PACKED_ENTRY(tac_sgemm_packed_int8)
+#undef PACKED_ENTRY
 void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
                       int64_t m, int64_t n, int64_t k, int64_t ta,
                       int64_t tb, int64_t lda, int64_t ldb, int64_t ldc,
                       int64_t sa, int64_t sb, int64_t sc, float beta,
                       int64_t outer, int64_t oa, int64_t ob, int64_t oc);
-void tac_sgemm_packed_bf16(int64_t a, int64_t b, int64_t c, int64_t batch,
-                           int64_t m, int64_t n, int64_t k, int64_t ta,
-                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                           float beta, int64_t outer, int64_t oa, int64_t oc,
-                           int64_t bBatch, int64_t bOuter);
-void tac_sgemm_packed_int8(int64_t a, int64_t b, int64_t c, int64_t batch,
-                           int64_t m, int64_t n, int64_t k, int64_t ta,
-                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                           float beta, int64_t outer, int64_t oa, int64_t oc,
-                           int64_t bBatch, int64_t bOuter);
 int tac_packed_gemm_use_for_testing(const char *isa);
 
 // The kernel's thread-pool hook: three uneven pieces, in reverse order, so

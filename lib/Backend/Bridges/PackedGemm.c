@@ -613,63 +613,32 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
   return 1;
 }
 
-/* The kernels' entry for a weight packed at compile time: outer x batch
+/* The kernels' entries for a weight packed at compile time: outer x batch
    GEMMs of m x k (A, transposed when ta) by the packed k x n B. bBatch and
    bOuter: how many packed matrices apart the B of consecutive batch and
-   outer matrices are (0: they share one). */
-void tac_sgemm_packed(int64_t a, int64_t b, int64_t c, int64_t batch,
-                      int64_t m, int64_t n, int64_t k, int64_t ta,
-                      int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                      float beta, int64_t outer, int64_t oa, int64_t oc,
-                      int64_t bBatch, int64_t bOuter) {
-  struct tac_packed_gemm g;
-  if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
-                      outer, oa, oc))
-    return;
-  g.b = (const void *)b;
-  g.bBatch = bBatch;
-  g.bOuter = bOuter;
-  tac_parallel_for(tac_packed_pieces, &g,
-                   outer * batch * g.rowBlocks * g.panels,
-                   2 * g.rowsPerBlock * k * TAC_PANEL);
-}
-
-/* tac_sgemm_packed's arguments, B packed in bf16. */
-void tac_sgemm_packed_bf16(int64_t a, int64_t b, int64_t c, int64_t batch,
-                           int64_t m, int64_t n, int64_t k, int64_t ta,
-                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                           float beta, int64_t outer, int64_t oa, int64_t oc,
-                           int64_t bBatch, int64_t bOuter) {
-  struct tac_packed_gemm g;
-  if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
-                      outer, oa, oc))
-    return;
-  g.b = (const void *)b;
-  g.bBatch = bBatch;
-  g.bOuter = bOuter;
-  tac_parallel_for(tac_bf16_pieces, &g,
-                   outer * batch * g.rowBlocks * g.panels,
-                   2 * g.rowsPerBlock * k * TAC_PANEL);
-}
-
-/* tac_sgemm_packed's arguments, B packed in int8 (with its scales and
-   column sums); A is quantised row by row as the pieces reach it. */
-void tac_sgemm_packed_int8(int64_t a, int64_t b, int64_t c, int64_t batch,
-                           int64_t m, int64_t n, int64_t k, int64_t ta,
-                           int64_t lda, int64_t ldc, int64_t sa, int64_t sc,
-                           float beta, int64_t outer, int64_t oa, int64_t oc,
-                           int64_t bBatch, int64_t bOuter) {
-  struct tac_packed_gemm g;
-  if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta,
-                      outer, oa, oc))
-    return;
-  g.b = (const void *)b;
-  g.bBatch = bBatch;
-  g.bOuter = bOuter;
-  tac_parallel_for(tac_int8_pieces, &g,
-                   outer * batch * g.rowBlocks * g.panels,
-                   2 * g.rowsPerBlock * k * TAC_PANEL);
-}
+   outer matrices are (0: they share one). One entry per weight precision,
+   all with these arguments: tac_sgemm_packed (f32), tac_sgemm_packed_bf16,
+   tac_sgemm_packed_int8 (A is quantised row by row as the pieces reach
+   it); they differ only in the pieces they run. */
+#define TAC_PACKED_ENTRY(name, pieces)                                         \
+  void name(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,        \
+            int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
+            int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
+            int64_t oc, int64_t bBatch, int64_t bOuter) {                     \
+    struct tac_packed_gemm g;                                                  \
+    if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta, \
+                        outer, oa, oc))                                        \
+      return;                                                                  \
+    g.b = (const void *)b;                                                     \
+    g.bBatch = bBatch;                                                         \
+    g.bOuter = bOuter;                                                         \
+    tac_parallel_for(pieces, &g, outer * batch * g.rowBlocks * g.panels,      \
+                     2 * g.rowsPerBlock * k * TAC_PANEL);                      \
+  }
+TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces)
+TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces)
+#undef TAC_PACKED_ENTRY
 
 /* The kernels' entry for a B computed at run time (the BLAS bridge's
    tac_sgemm arguments): B is k x n, transposed when tb, ldb apart, sb
