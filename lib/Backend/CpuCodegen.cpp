@@ -19,6 +19,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -243,6 +244,68 @@ struct DivideByConstantAsMultiply : OpRewritePattern<arith::DivFOp> {
   }
 };
 
+/// f32 erf as x P(x^2) / Q(x^2) on x clamped to [-3.92, 3.92] (beyond it
+/// erf is +-1 in f32): 11 multiply-adds, two clamping compares and one
+/// division. MLIR's polynomial approximation splits the range in three and
+/// blends every coefficient (18 blends per vector in GELU's kernel); this
+/// one made ViT-Small's int8 file 4.5% faster at batch 1. The coefficients
+/// are a least-squares fit of erf (weighted towards the largest error),
+/// 1.4e-9 off in exact arithmetic; evaluated in f32, within 4e-7 of erf
+/// (test/E2E/check_math_accuracy.py). NaN stays NaN: the clamp's compares
+/// are false for it.
+struct ErfAsRational : OpRewritePattern<math::ErfOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::ErfOp op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!getElementTypeOrSelf(type).isF32())
+      return failure(); // other widths keep MLIR's approximation
+    static constexpr float kClamp = 3.92f;
+    static constexpr float kNumerator[] = {
+        1.128379225730896f,     0.18470194935798645f,
+        0.05427836254239082f,   0.0038323982153087854f,
+        0.00038036814657971263f, 4.717709089163691e-06f,
+        -1.3335577975226443e-08f};
+    static constexpr float kDenominator[] = {
+        1.0f, 0.4970213770866394f, 0.1137758269906044f,
+        0.015430976636707783f, 0.001305028679780662f,
+        6.341810512822121e-05f};
+    Location loc = op.getLoc();
+    auto constant = [&](float value) -> Value {
+      TypedAttr attr = rewriter.getF32FloatAttr(value);
+      if (auto shaped = dyn_cast<ShapedType>(type))
+        attr = SplatElementsAttr::get(shaped, attr);
+      return arith::ConstantOp::create(rewriter, loc, attr);
+    };
+    auto clampAt = [&](Value x, float bound, arith::CmpFPredicate beyond) {
+      Value limit = constant(bound);
+      Value outside = arith::CmpFOp::create(rewriter, loc, beyond, x, limit);
+      return arith::SelectOp::create(rewriter, loc, outside, limit, x)
+          .getResult();
+    };
+    Value x = clampAt(op.getOperand(), kClamp, arith::CmpFPredicate::OGT);
+    x = clampAt(x, -kClamp, arith::CmpFPredicate::OLT);
+    Value x2 = arith::MulFOp::create(rewriter, loc, x, x);
+    auto contract = arith::FastMathFlagsAttr::get(
+        rewriter.getContext(), arith::FastMathFlags::contract);
+    auto horner = [&](ArrayRef<float> coefficients) {
+      Value sum = constant(coefficients.back());
+      // multiply-adds where the target has them (contract), else both
+      for (float c : llvm::reverse(coefficients.drop_back()))
+        sum = arith::AddFOp::create(
+            rewriter, loc,
+            arith::MulFOp::create(rewriter, loc, sum, x2, contract),
+            constant(c), contract);
+      return sum;
+    };
+    Value numerator = arith::MulFOp::create(rewriter, loc, x,
+                                            horner(kNumerator));
+    rewriter.replaceOpWithNewOp<arith::DivFOp>(op, numerator,
+                                               horner(kDenominator));
+    return success();
+  }
+};
+
 /// Which C bridges the GEMM kernels call.
 struct GemmCalls {
   bool blas = false, tac = false;
@@ -428,6 +491,8 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     RewritePatternSet patterns(context);
     populateMathAlgebraicSimplificationPatterns(patterns);
     patterns.add<DivideByConstantAsMultiply>(context);
+    // before MLIR's erf, which other widths still get
+    patterns.add<ErfAsRational>(context, /*benefit=*/2);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
       return name == "math.exp" || name == "math.erf" || name == "math.tanh";
     });
