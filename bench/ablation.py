@@ -13,12 +13,18 @@ Variants (each a separate tac-compile of the same ONNX file, default target):
                 weight-only ops evaluated at compile time, GEMMs of one
                 input merged)
   +reductions   --gemm=blas   (reduction combiners reassociated as well)
-  +packed GEMM  (everything, the default: tac's GEMM over weights packed
-                at compile time instead of OpenBLAS)
+  +packed GEMM  tac's GEMM over weights packed at compile time instead of
+                OpenBLAS (and the two below off: --tac-mlir-erf
+                --tac-no-form-softmax on every row above)
+  +erf          f32 erf as tac's one-interval rational, not MLIR's
+                three-interval polynomial
+  +softmax      (everything, the default: tac-form-softmax, softmax as one
+                pass per row in tac's C kernel)
 
 Each repetition runs every engine once (K calls, the first engine rotating);
 per engine the median time and the median of the per-repetition ratios to ORT
-(its intra_op=1 session, no spinning) and to the baseline. One thread
+(its intra_op=1 session, no spinning), to the baseline and to the variant
+before it (what that step alone saves). One thread
 everywhere. Reads the models bench/export_bench_models.py writes into
 bench/.models.
 """
@@ -35,10 +41,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-VARIANTS = [("baseline", ["--gemm=blas", "--tac-no-fold-constants", "--tac-strict-reductions"]),
-            ("+fold", ["--gemm=blas", "--tac-strict-reductions"]),
-            ("+reductions", ["--gemm=blas"]),
-            ("+packed GEMM", [])]
+OLD_MATH = ["--tac-mlir-erf", "--tac-no-form-softmax"]
+VARIANTS = [("baseline", ["--gemm=blas", "--tac-no-fold-constants", "--tac-strict-reductions",
+                          *OLD_MATH]),
+            ("+fold", ["--gemm=blas", "--tac-strict-reductions", *OLD_MATH]),
+            ("+reductions", ["--gemm=blas", *OLD_MATH]),
+            ("+packed GEMM", OLD_MATH),
+            ("+erf", ["--tac-no-form-softmax"]),
+            ("+softmax", [])]
 
 
 def main() -> int:
@@ -99,11 +109,16 @@ def main() -> int:
                 times[n].append((time.perf_counter() - t0) / k)
         print(f"{model}: {reps} repetitions x {k} call(s); load average now "
               f"{os.getloadavg()[0]:.2f}")
-        for n in order:
+        for i, n in enumerate(order):
             med = statistics.median(times[n])
             r_ort = statistics.median(t / o for t, o in zip(times[n], times["ORT"]))
             r_base = statistics.median(t / b for t, b in zip(times[n], times["baseline"]))
-            print(f"  {n:12s} median {med * 1e3:9.3f} ms  x ORT {r_ort:.3f}  x baseline {r_base:.3f}")
+            # each variant against the one before it: what its step alone saves
+            prev = order[i - 1] if i > 1 else None
+            r_prev = (f"  x previous {statistics.median(t / p for t, p in zip(times[n], times[prev])):.3f}"
+                      if prev else "")
+            print(f"  {n:12s} median {med * 1e3:9.3f} ms  x ORT {r_ort:.3f}  "
+                  f"x baseline {r_base:.3f}{r_prev}")
     return 0
 
 

@@ -286,6 +286,31 @@ def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
   ];
 }
 
+def TacFormSoftmax : Pass<"tac-form-softmax"> {
+  let summary = "Turn the importer's four-op softmax into one linalg.softmax";
+  let description = [{
+    The importer writes Softmax as a max reduction, `exp(x - max)`, a sum
+    reduction and a division, each over the whole tensor. This pass finds
+    that chain (f32, rank <= 4, static shapes, every reduction over the same
+    dimension, no intermediate read elsewhere) and replaces it with one
+    `linalg.softmax` of the same input, which the CPU code generator lowers
+    to one pass per row (`tac_softmax_rows`). Chains that differ (another
+    combiner, a masked-row select, an intermediate used twice) are left as
+    they are. The CPU pipeline runs it; the CUDA backend does not take
+    `linalg.softmax`.
+
+    ```
+    %m = linalg.reduce ins(%x) outs(%fill_minus_inf) dimensions = [1] (maximumf)
+    %e = linalg.generic ins(%x, %m) ... { exp(%x - %m) }
+    %s = linalg.reduce ins(%e) outs(%fill_zero) dimensions = [1] (addf)
+    %y = linalg.generic ins(%e, %s) ... { %e / %s }
+    // becomes
+    %y = linalg.softmax dimension(1) ins(%x) outs(%empty)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::ModuleOp"> {
   let summary = "Shape the functions tac compiles into plans for bufferization";
   let description = [{

@@ -35,6 +35,7 @@
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -306,6 +307,12 @@ struct ErfAsRational : OpRewritePattern<math::ErfOp> {
   }
 };
 
+// A/B switch for measuring ErfAsRational on its own (hidden).
+static llvm::cl::opt<bool> clMlirErf(
+    "tac-mlir-erf", llvm::cl::Hidden,
+    llvm::cl::desc("Approximate f32 erf with MLIR's polynomials instead of "
+                   "tac's (to measure what tac's saves)"));
+
 /// Which C bridges the GEMM kernels call.
 struct GemmCalls {
   bool blas = false, tac = false;
@@ -405,6 +412,86 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   return calls;
 }
 
+/// Gives every kernel that is one linalg.softmax (tac-form-softmax) a body
+/// that calls tac_softmax_rows, the C bridge's one-pass-per-row softmax
+/// (the LLVM lowering has no form of the op). Returns how many it gave one;
+/// fails on a softmax the bridge cannot take (the pass forms none).
+FailureOr<int> callBridgeForSoftmax(ModuleOp kernelModule,
+                                    const KernelTable &kernels) {
+  MLIRContext *context = kernelModule.getContext();
+  Location loc = kernelModule.getLoc();
+  OpBuilder builder(context);
+  Type i64 = builder.getI64Type();
+  func::FuncOp bridge;
+  int calls = 0;
+  for (const std::string &symbol : kernels.symbols) {
+    auto kernel = kernelModule.lookupSymbol<func::FuncOp>(symbol);
+    Block &body = kernel.getBody().front();
+    auto softmax = dyn_cast<linalg::SoftmaxOp>(body.front());
+    if (!softmax)
+      continue;
+    auto inType = dyn_cast<MemRefType>(softmax.getInput().getType());
+    auto outType = dyn_cast<MemRefType>(softmax.getOutput().getType());
+    SmallVector<int64_t> inStrides, outStrides;
+    int64_t inOffset, outOffset;
+    if (body.getOperations().size() != 2 || !inType || !outType ||
+        !inType.getElementType().isF32() || inType.getRank() > 4 ||
+        !inType.hasStaticShape() ||
+        failed(inType.getStridesAndOffset(inStrides, inOffset)) ||
+        failed(outType.getStridesAndOffset(outStrides, outOffset)) ||
+        llvm::any_of(llvm::concat<int64_t>(inStrides, outStrides),
+                     ShapedType::isDynamic))
+      return softmax.emitError("tac's CPU softmax takes one static f32 "
+                               "softmax of rank <= 4 per kernel"),
+             failure();
+    // Dimensions other than the softmax's, padded to three with 1s, then
+    // the softmax's: the bridge's d0 x d1 x d2 x n.
+    int64_t dim = softmax.getDimension();
+    SmallVector<int64_t> dims, xs, ys;
+    for (int64_t d = 0; d < inType.getRank(); ++d)
+      if (d != dim) {
+        dims.push_back(inType.getDimSize(d));
+        xs.push_back(inStrides[d]);
+        ys.push_back(outStrides[d]);
+      }
+    while (dims.size() < 3) {
+      dims.insert(dims.begin(), 1);
+      xs.insert(xs.begin(), 0);
+      ys.insert(ys.begin(), 0);
+    }
+    dims.push_back(inType.getDimSize(dim));
+    xs.push_back(inStrides[dim]);
+    ys.push_back(outStrides[dim]);
+
+    Value input = softmax.getInput(), output = softmax.getOutput();
+    builder.setInsertionPoint(softmax);
+    auto address = [&](Value memref) -> Value {
+      Value pointer =
+          memref::ExtractAlignedPointerAsIndexOp::create(builder, loc, memref);
+      return arith::IndexCastOp::create(builder, loc, i64, pointer);
+    };
+    SmallVector<Value> args = {address(input), address(output)};
+    for (ArrayRef<int64_t> values : {ArrayRef<int64_t>(dims),
+                                     ArrayRef<int64_t>(xs),
+                                     ArrayRef<int64_t>(ys)})
+      for (int64_t v : values)
+        args.push_back(arith::ConstantOp::create(
+            builder, loc, builder.getI64IntegerAttr(v)));
+    if (!bridge) {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToEnd(kernelModule.getBody());
+      bridge = func::FuncOp::create(
+          builder, loc, "tac_softmax_rows",
+          FunctionType::get(context, TypeRange(ValueRange(args)), {}));
+      bridge.setPrivate();
+    }
+    func::CallOp::create(builder, loc, bridge, args);
+    softmax.erase();
+    ++calls;
+  }
+  return calls;
+}
+
 } // namespace
 
 FailureOr<CpuTarget>
@@ -482,6 +569,11 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   GemmCalls gemmCalls =
       callLibrariesForGemms(*kernelModule, kernels, gemmLibrary);
   bool linkBlas = gemmCalls.blas;
+  FailureOr<int> softmaxCalls = callBridgeForSoftmax(*kernelModule, kernels);
+  if (failed(softmaxCalls))
+    return failure();
+  // tac's C bridge: its GEMMs and its softmax
+  bool linkTacBridge = gemmCalls.tac || *softmaxCalls > 0;
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32), powers by
   // small constant exponents as multiplications (GPT-2's x^3 in its GELU):
@@ -492,7 +584,8 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
     populateMathAlgebraicSimplificationPatterns(patterns);
     patterns.add<DivideByConstantAsMultiply>(context);
     // before MLIR's erf, which other widths still get
-    patterns.add<ErfAsRational>(context, /*benefit=*/2);
+    if (!clMlirErf)
+      patterns.add<ErfAsRational>(context, /*benefit=*/2);
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
       return name == "math.exp" || name == "math.erf" || name == "math.tanh";
     });
@@ -662,7 +755,7 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   };
   if (failed(writeBridge("tac-threads", kThreadBridge, threadBridgePath)))
     return failure();
-  if (gemmCalls.tac) {
+  if (linkTacBridge) {
     // This machine's architecture links the object built with tac; others
     // compile the source.
     if (native) {

@@ -17,11 +17,14 @@
 using namespace mlir;
 using namespace mlir::tac;
 
-// A/B switches for measuring the two optimisations on their own (hidden;
+// A/B switches for measuring optimisations on their own (hidden;
 // the options structs are the API).
 static llvm::cl::opt<bool> clNoFoldConstants(
     "tac-no-fold-constants", llvm::cl::Hidden,
     llvm::cl::desc("Skip tac-fold-constants (to measure what it saves)"));
+static llvm::cl::opt<bool> clNoFormSoftmax(
+    "tac-no-form-softmax", llvm::cl::Hidden,
+    llvm::cl::desc("Skip tac-form-softmax (to measure what it saves)"));
 static llvm::cl::opt<bool> clStrictReductions(
     "tac-strict-reductions", llvm::cl::Hidden,
     llvm::cl::desc("Skip tac-reassociate-reductions (to measure what it "
@@ -60,6 +63,7 @@ KernelsPipelineOptions KernelsPipelineOptions::forTargets(bool cuda) {
   KernelsPipelineOptions options;
   options.shareController = !cuda;
   options.mergeFills = !cuda;
+  options.formSoftmax = !cuda;
   return options;
 }
 
@@ -82,6 +86,9 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm,
     batch.sizes.assign(options.batchSizes.begin(), options.batchSizes.end());
     pm.addPass(createTacBatchRows(batch));
   }
+  // Before fusion, whose reshape folding may change the chain's shapes.
+  if (options.formSoftmax && !clNoFormSoftmax)
+    pm.addPass(createTacFormSoftmax());
   pm.addPass(createTacFuseElementwise());
   // After fusion, so the reductions that fusion formed are marked too.
   if (options.reassociateReductions && !clStrictReductions)

@@ -68,12 +68,15 @@ struct KernelsPipelineOptions {
   /// Reduction combiners may be reassociated, so row reductions vectorise
   /// (tac-reassociate-reductions).
   bool reassociateReductions = true;
+  /// Softmax chains become linalg.softmax (tac-form-softmax), which only
+  /// the CPU code generator lowers.
+  bool formSoftmax = false;
   /// Extra row counts (each > 1) to compile every plan function for
   /// (tac-batch-rows), beside the one-row functions.
   SmallVector<int64_t> batchSizes;
 
   /// What a file for these targets supports: the CUDA backend takes
-  /// neither shared controller values nor merged fills yet.
+  /// neither shared controller values, merged fills nor linalg.softmax yet.
   static KernelsPipelineOptions forTargets(bool cuda);
 };
 

@@ -1,4 +1,5 @@
-/* tac's GEMM over compile-time packed weights: C = A * B (+ C), f32.
+/* tac's GEMM over compile-time packed weights: C = A * B (+ C), f32; and
+ * tac's row softmax (tac_softmax_rows, near the end of the first part).
  *
  * Linked into every CPU code object whose GEMM kernels multiply by a
  * constant weight (docs/backend.md, "GEMMs"). The compiler packs such a
@@ -511,6 +512,178 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   free(memory);
 }
 
+/* Softmax over one dimension of an f32 tensor of rank <= 4 (linalg.softmax,
+   formed by tac-form-softmax): each row is read once for its max, once to
+   write exp(x - max) while summing, and once more to scale by 1 / sum, all
+   while it is in L1 (the four-kernel form passed over the whole tensor five
+   times). exp here takes x <= 0 (x - max) or NaN: x = n ln2 + r with
+   |r| <= ln2 / 2, e^r by its degree-7 Taylor sum (under 1e-8 relative
+   before rounding), 2^n into the exponent bits; below ln(FLT_MIN) the
+   result is 0 (it would be subnormal, and is divided by a sum >= 1). NaN
+   anywhere in a row, or a row of -inf, gives a row of NaN, as the four-op
+   form does. */
+#define TAC_EXP_LOW -87.33654f     /* ln(FLT_MIN) */
+#define TAC_LOG2E 1.44269504f
+#define TAC_LN2_HIGH 0.693359375f  /* ln 2 in 9 bits: n * it is exact */
+#define TAC_LN2_LOW -2.12194440e-4f /* ln 2 - TAC_LN2_HIGH */
+
+static inline float tac_exp_nonpositive(float x) {
+  if (x < TAC_EXP_LOW)
+    return 0.0f;
+  if (x != x)
+    return x;
+  float n = __builtin_rintf(x * TAC_LOG2E);
+  float r = x - n * TAC_LN2_HIGH - n * TAC_LN2_LOW;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23; /* n >= -126: a normal power */
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+/* One row of n values, x[j * xs] -> y[j * ys] (x == y allowed). */
+static void tac_softmax_row_generic(const float *x, int64_t xs, float *y,
+                                    int64_t ys, int64_t n) {
+  float max = -__builtin_inff();
+  for (int64_t j = 0; j < n; ++j)
+    max = x[j * xs] > max ? x[j * xs] : max; /* a NaN reaches the sum */
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    float e = tac_exp_nonpositive(x[j * xs] - max);
+    y[j * ys] = e;
+    sum += e;
+  }
+  float inverse = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j)
+    y[j * ys] *= inverse;
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+/* tac_exp_nonpositive, eight at a time. */
+TAC_AVX2 static inline __m256 tac_exp_nonpositive_avx2(__m256 x) {
+  const __m256 low = _mm256_set1_ps(TAC_EXP_LOW);
+  __m256 under = _mm256_cmp_ps(x, low, _CMP_LT_OQ); /* false for NaN */
+  x = _mm256_max_ps(low, x); /* a NaN x is kept (max_ps returns it) */
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(TAC_LOG2E)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(TAC_LN2_HIGH), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(TAC_LN2_LOW), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i bits = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under,
+                          _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
+}
+
+TAC_AVX2 static float tac_horizontal_avx2(__m256 v, int max) {
+  __m128 h = max ? _mm_max_ps(_mm256_castps256_ps128(v),
+                              _mm256_extractf128_ps(v, 1))
+                 : _mm_add_ps(_mm256_castps256_ps128(v),
+                              _mm256_extractf128_ps(v, 1));
+  __m128 s = _mm_movehl_ps(h, h);
+  h = max ? _mm_max_ps(h, s) : _mm_add_ps(h, s);
+  s = _mm_shuffle_ps(h, h, 1);
+  h = max ? _mm_max_ss(h, s) : _mm_add_ss(h, s);
+  return _mm_cvtss_f32(h);
+}
+
+/* A contiguous row (xs = ys = 1), as tac_softmax_row_generic. */
+TAC_AVX2 static void tac_softmax_row_avx2(const float *x, float *y,
+                                          int64_t n) {
+  int64_t j = 0;
+  __m256 max8 = _mm256_set1_ps(-__builtin_inff());
+  for (; j + 8 <= n; j += 8)
+    max8 = _mm256_max_ps(max8, _mm256_loadu_ps(x + j));
+  float max = tac_horizontal_avx2(max8, 1);
+  for (; j < n; ++j)
+    max = x[j] > max ? x[j] : max;
+  const __m256 maxv = _mm256_set1_ps(max);
+  __m256 sum8 = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    __m256 e = tac_exp_nonpositive_avx2(
+        _mm256_sub_ps(_mm256_loadu_ps(x + j), maxv));
+    _mm256_storeu_ps(y + j, e);
+    sum8 = _mm256_add_ps(sum8, e);
+  }
+  float sum = tac_horizontal_avx2(sum8, 0);
+  for (; j < n; ++j) {
+    float e = tac_exp_nonpositive(x[j] - max);
+    y[j] = e;
+    sum += e;
+  }
+  const __m256 inverse = _mm256_set1_ps(1.0f / sum);
+  for (j = 0; j + 8 <= n; j += 8)
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inverse));
+  for (; j < n; ++j)
+    y[j] *= 1.0f / sum;
+}
+#pragma GCC pop_options
+#endif
+
+static void tac_softmax_contiguous_generic(const float *x, float *y,
+                                           int64_t n) {
+  tac_softmax_row_generic(x, 1, y, 1, n);
+}
+typedef void (*tac_softmax_contiguous_fn)(const float *, float *, int64_t);
+static tac_softmax_contiguous_fn tac_softmax_contiguous =
+    tac_softmax_contiguous_generic;
+
+/* Rows (i0, i1, i2) of the tensor, dims[3] the softmax dimension;
+   strides in elements. */
+struct tac_softmax_job {
+  const float *x;
+  float *y;
+  int64_t dims[4], xStrides[4], yStrides[4];
+};
+
+static void tac_softmax_pieces(void *job, int64_t begin, int64_t end) {
+  const struct tac_softmax_job *s = (const struct tac_softmax_job *)job;
+  for (int64_t row = begin; row < end; ++row) {
+    int64_t i2 = row % s->dims[2], rest = row / s->dims[2];
+    int64_t i1 = rest % s->dims[1], i0 = rest / s->dims[1];
+    const float *x = s->x + i0 * s->xStrides[0] + i1 * s->xStrides[1] +
+                     i2 * s->xStrides[2];
+    float *y = s->y + i0 * s->yStrides[0] + i1 * s->yStrides[1] +
+               i2 * s->yStrides[2];
+    if (s->xStrides[3] == 1 && s->yStrides[3] == 1)
+      tac_softmax_contiguous(x, y, s->dims[3]);
+    else
+      tac_softmax_row_generic(x, s->xStrides[3], y, s->yStrides[3],
+                              s->dims[3]);
+  }
+}
+
+/* The kernels' entry: softmax along dimension 3 of a d0 x d1 x d2 x n
+   tensor (lower ranks padded with leading 1s), x's strides xs0..xs3 and
+   y's ys0..ys3 in elements; y may be x. */
+void tac_softmax_rows(int64_t x, int64_t y, int64_t d0, int64_t d1,
+                      int64_t d2, int64_t n, int64_t xs0, int64_t xs1,
+                      int64_t xs2, int64_t xs3, int64_t ys0, int64_t ys1,
+                      int64_t ys2, int64_t ys3) {
+  struct tac_softmax_job s = {(const float *)x, (float *)y, {d0, d1, d2, n},
+                              {xs0, xs1, xs2, xs3}, {ys0, ys1, ys2, ys3}};
+  if (d0 <= 0 || d1 <= 0 || d2 <= 0 || n <= 0)
+    return;
+  /* per row: three passes, exp's twenty-odd operations in the second */
+  tac_parallel_for(tac_softmax_pieces, &s, d0 * d1 * d2, 24 * n);
+}
+
 typedef void (*tac_pieces_fn)(void *, int64_t, int64_t);
 static tac_pieces_fn tac_packed_pieces = tac_pieces_generic;
 static tac_pieces_fn tac_bf16_pieces = tac_bf16_pieces_generic;
@@ -522,6 +695,7 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
     /* AVX-512 machines run the AVX2 int8 code too */
     tac_int8_quantise = tac_quantise_rows_avx2;
     tac_int8_block = tac_int8_block_avx2;
+    tac_softmax_contiguous = tac_softmax_row_avx2;
   }
   if (__builtin_cpu_supports("avx512f")) {
     tac_packed_pieces = tac_pieces_avx512;
@@ -543,9 +717,11 @@ int tac_packed_gemm_use_for_testing(const char *isa) {
   (tac_packed_pieces = tac_pieces_##name,                                      \
    tac_bf16_pieces = tac_bf16_pieces_##name,                                   \
    tac_runtime_pieces = tac_runtime_pieces_##name, 1)
-  /* int8 has a generic and an AVX2 form; the others use the generic one */
+  /* int8 and softmax have a generic and an AVX2 form; the others use the
+     generic one */
   tac_int8_quantise = tac_quantise_rows_generic;
   tac_int8_block = tac_int8_block_generic;
+  tac_softmax_contiguous = tac_softmax_contiguous_generic;
   if (!strcmp(isa, "generic"))
     return TAC_USE(generic);
   if (!strcmp(isa, "wide_for_testing"))
@@ -555,6 +731,7 @@ int tac_packed_gemm_use_for_testing(const char *isa) {
       __builtin_cpu_supports("fma")) {
     tac_int8_quantise = tac_quantise_rows_avx2;
     tac_int8_block = tac_int8_block_avx2;
+    tac_softmax_contiguous = tac_softmax_row_avx2;
     return TAC_USE(avx2);
   }
   if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512f"))
