@@ -56,6 +56,73 @@ SetVector<Value> valuesUsedBy(Operation *op) {
   return used;
 }
 
+/// What a memref value is a view of: a memref.alloc of this function, or
+/// storage no alloc can overlap (the function's arguments, globals).
+struct MemRefRoot {
+  Operation *allocation = nullptr;
+  bool foreign = false; // an argument or a global: never an allocation
+};
+
+/// The root of `memref` through view ops; neither field set when it is not
+/// known (a loop-carried value, an unknown view).
+MemRefRoot rootOf(Value memref) {
+  while (Operation *def = memref.getDefiningOp()) {
+    if (isa<memref::AllocOp>(def))
+      return {def, false};
+    if (isa<memref::GetGlobalOp>(def))
+      return {nullptr, true};
+    if (!isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+             memref::CastOp, memref::ReinterpretCastOp>(def))
+      return {};
+    memref = def->getOperand(0);
+  }
+  auto arg = cast<BlockArgument>(memref);
+  return {nullptr, isa<func::FuncOp>(arg.getOwner()->getParentOp())};
+}
+
+/// Moves each fill of an allocation down to just before the first op that
+/// touches that allocation, when that op writes the very buffer the fill
+/// writes (its DPS init) and every op passed over provably touches other
+/// storage only. The fill then joins that op's kernel (merge-fills), and a
+/// GEMM starts from beta = 0 instead of a zeroed buffer: attention's scores
+/// were zeroed before the op that scales Q, an extra pass over them.
+void sinkFillsToConsumers(Block &block) {
+  SmallVector<linalg::FillOp> fills;
+  for (Operation &op : block)
+    if (auto fill = dyn_cast<linalg::FillOp>(op))
+      if (fill.hasPureBufferSemantics())
+        fills.push_back(fill);
+  for (linalg::FillOp fill : fills) {
+    Value target = fill.getDpsInits()[0];
+    Operation *allocation = rootOf(target).allocation;
+    if (!allocation)
+      continue;
+    Operation *consumer = nullptr;
+    for (Operation *op = fill->getNextNode(); op; op = op->getNextNode()) {
+      if (op->getNumRegions() != 0 && !isa<linalg::LinalgOp>(op))
+        break; // loops and other region ops: not looked into
+      bool touches = false, unknown = false;
+      for (Value value : valuesUsedBy(op)) {
+        if (!isa<MemRefType>(value.getType()))
+          continue;
+        MemRefRoot root = rootOf(value);
+        touches |= root.allocation == allocation;
+        unknown |= !root.allocation && !root.foreign;
+      }
+      if (touches) {
+        auto dps = dyn_cast<DestinationStyleOpInterface>(op);
+        if (dps && llvm::is_contained(dps.getDpsInits(), target))
+          consumer = op;
+        break;
+      }
+      if (unknown)
+        break; // might reach the fill's buffer through an alias
+    }
+    if (consumer && consumer != fill->getNextNode())
+      fill->moveBefore(consumer);
+  }
+}
+
 struct OutlineKernels
     : mlir::tac::impl::TacOutlineKernelsBase<OutlineKernels> {
   using TacOutlineKernelsBase::TacOutlineKernelsBase;
@@ -80,6 +147,8 @@ private:
   unsigned nextKernel = 0;
 
   LogicalResult outlineBlock(Block &block) {
+    if (mergeFills)
+      sinkFillsToConsumers(block);
     // Values host code can compute: arguments, loop indices and the results
     // of host ops (including index arithmetic over those).
     DenseSet<Value> host(block.args_begin(), block.args_end());

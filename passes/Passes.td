@@ -378,8 +378,9 @@ def TacOutlineKernels : Pass<"tac-outline-kernels", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"mergeFills", "merge-fills", "bool", /*default=*/"true",
-           "A fill initialising the very next op's output joins its kernel "
-           "(a GEMM then starts from beta = 0)">
+           "A fill initialising an op's output joins its kernel (a GEMM "
+           "then starts from beta = 0); fills move down to that op past ops "
+           "that provably touch other storage">
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",

@@ -92,6 +92,52 @@ func.func @fill_then_matmul(%a: memref<2x3xf32>, %b: memref<3x4xf32>) -> memref<
 
 // -----
 
+// A fill moves down past ops that touch other storage (an argument, another
+// allocation) to the op that writes its buffer, and joins that op's kernel;
+// it stays where it is when an op in between reads its buffer.
+
+// CHECK-LABEL: func.func @fill_sinks_to_matmul
+// CHECK: %[[Q:.*]] = memref.alloc() : memref<2x3xf32>
+// CHECK-NEXT: %[[C:.*]] = memref.alloc() : memref<2x4xf32>
+// CHECK-NEXT: call @[[SCALE:tac_kernel_[0-9]+]](%arg0, %[[Q]])
+// CHECK-NEXT: call @[[GEMM:tac_kernel_[0-9]+]](%[[C]], %[[Q]], %arg1)
+// CHECK-LABEL: func.func @fill_stays
+// CHECK: call @{{tac_kernel_[0-9]+}}(%[[C2:.*]]) : (memref<2x4xf32>) -> ()
+// CHECK-NEXT: call
+// CHECK-NEXT: call
+// CHECK: func.func private @[[GEMM]](
+// CHECK-NEXT: arith.constant
+// CHECK-NEXT: linalg.fill
+// CHECK-NEXT: linalg.matmul
+func.func @fill_sinks_to_matmul(%a: memref<2x3xf32>, %b: memref<3x4xf32>) -> memref<2x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %half = arith.constant 0.5 : f32
+  %q = memref.alloc() : memref<2x3xf32>
+  %c = memref.alloc() : memref<2x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<2x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%a : memref<2x3xf32>) outs(%q : memref<2x3xf32>) {
+    ^bb0(%x: f32, %y: f32):
+      %s = arith.mulf %x, %half : f32
+      linalg.yield %s : f32
+  }
+  linalg.matmul ins(%q, %b : memref<2x3xf32>, memref<3x4xf32>) outs(%c : memref<2x4xf32>)
+  return %c : memref<2x4xf32>
+}
+
+func.func @fill_stays(%a: memref<2x3xf32>, %b: memref<3x4xf32>, %d: memref<2x4xf32>) -> memref<2x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<2x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<2x4xf32>)
+  // reads the zeroed buffer before the matmul writes it
+  linalg.copy ins(%c : memref<2x4xf32>) outs(%d : memref<2x4xf32>)
+  linalg.matmul ins(%a, %b : memref<2x3xf32>, memref<3x4xf32>) outs(%c : memref<2x4xf32>)
+  return %c : memref<2x4xf32>
+}
+
+// -----
+
 // A plan is fixed at compile time: host code cannot depend on a value read
 // from memory.
 
