@@ -85,37 +85,57 @@ std::optional<int64_t> rowwiseBinary(linalg::GenericOp op) {
   return droppedDim(maps[1], rank);
 }
 
-/// A linalg.reduce over `dim` alone, from a fill of a constant, whose body
-/// combines with CombineOp: its input; else null.
+/// A reduction over `dim` alone, from a fill of a constant, whose body
+/// combines with CombineOp: its input; else null. Either a linalg.reduce
+/// (the importer's) or the linalg.generic tac-batch-rows makes of one.
 template <typename CombineOp>
 Value reductionInput(Value result, int64_t dim,
                      function_ref<bool(FloatAttr)> acceptInit) {
-  auto reduce = result.getDefiningOp<linalg::ReduceOp>();
-  if (!reduce || reduce.getNumDpsInputs() != 1 ||
-      reduce.getDimensions() != ArrayRef<int64_t>{dim})
+  Operation *op = result.getDefiningOp();
+  Block *body = nullptr;
+  Value input, init;
+  if (auto reduce = dyn_cast_or_null<linalg::ReduceOp>(op)) {
+    if (reduce.getNumDpsInputs() != 1 ||
+        reduce.getDimensions() != ArrayRef<int64_t>{dim})
+      return nullptr;
+    body = &reduce.getCombiner().front();
+    input = reduce.getDpsInputs()[0];
+    init = reduce.getDpsInits()[0];
+  } else if (auto generic = dyn_cast_or_null<linalg::GenericOp>(op)) {
+    int64_t rank = generic.getNumLoops();
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    if (generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+        generic.getNumReductionLoops() != 1 || dim >= rank ||
+        generic.getIteratorTypesArray()[dim] != utils::IteratorType::reduction ||
+        !maps[0].isIdentity() || droppedDim(maps[1], rank) != dim)
+      return nullptr;
+    body = generic.getBody();
+    input = generic.getDpsInputs()[0];
+    init = generic.getDpsInits()[0];
+  } else {
     return nullptr;
-  Block &body = reduce.getCombiner().front();
-  auto combine = onlyYielded<CombineOp>(body);
-  if (!combine || !readsArguments(combine, body, 0, 1, /*commutes=*/true))
+  }
+  auto combine = onlyYielded<CombineOp>(*body);
+  if (!combine || !readsArguments(combine, *body, 0, 1, /*commutes=*/true))
     return nullptr;
-  auto fill = reduce.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-  FloatAttr init;
-  if (!fill || !matchPattern(fill.getInputs()[0], m_Constant(&init)) ||
-      !acceptInit(init))
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  if (!fill || !matchPattern(fill.getInputs()[0], m_Constant(&value)) ||
+      !acceptInit(value))
     return nullptr;
-  return reduce.getDpsInputs()[0];
+  return input;
 }
 
 /// div(E, sum(E)) with E = exp(X - max(X)), every reduction over the same
 /// dimension and every intermediate read only inside the pattern, becomes
-/// linalg.softmax of X. f32 only (the C lowering's type), rank <= 4 (its
-/// three row dimensions).
+/// linalg.softmax of X. f32 only (the C lowering's type), rank <= 5 (its
+/// four row dimensions: the importer's rank 4 and tac-batch-rows' rows).
 struct FormSoftmaxPattern : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::GenericOp div,
                                 PatternRewriter &rewriter) const override {
     auto type = dyn_cast<RankedTensorType>(div.getResultTypes()[0]);
-    if (!type || !type.getElementType().isF32() || type.getRank() > 4 ||
+    if (!type || !type.getElementType().isF32() || type.getRank() > 5 ||
         !type.hasStaticShape())
       return failure();
     std::optional<int64_t> dim = rowwiseBinary(div);

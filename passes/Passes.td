@@ -291,8 +291,9 @@ def TacFormSoftmax : Pass<"tac-form-softmax"> {
   let description = [{
     The importer writes Softmax as a max reduction, `exp(x - max)`, a sum
     reduction and a division, each over the whole tensor. This pass finds
-    that chain (f32, rank <= 4, static shapes, every reduction over the same
-    dimension, no intermediate read elsewhere) and replaces it with one
+    that chain (f32, rank <= 5, static shapes, every reduction over the same
+    dimension, as a `linalg.reduce` or the generic `tac-batch-rows` makes
+    of one, no intermediate read elsewhere) and replaces it with one
     `linalg.softmax` of the same input, which the CPU code generator lowers
     to one pass per row (`tac_softmax_rows`). Chains that differ (another
     combiner, a masked-row select, an intermediate used twice) are left as

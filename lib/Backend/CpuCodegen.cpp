@@ -435,17 +435,17 @@ FailureOr<int> callBridgeForSoftmax(ModuleOp kernelModule,
     SmallVector<int64_t> inStrides, outStrides;
     int64_t inOffset, outOffset;
     if (body.getOperations().size() != 2 || !inType || !outType ||
-        !inType.getElementType().isF32() || inType.getRank() > 4 ||
+        !inType.getElementType().isF32() || inType.getRank() > 5 ||
         !inType.hasStaticShape() ||
         failed(inType.getStridesAndOffset(inStrides, inOffset)) ||
         failed(outType.getStridesAndOffset(outStrides, outOffset)) ||
         llvm::any_of(llvm::concat<int64_t>(inStrides, outStrides),
                      ShapedType::isDynamic))
       return softmax.emitError("tac's CPU softmax takes one static f32 "
-                               "softmax of rank <= 4 per kernel"),
+                               "softmax of rank <= 5 per kernel"),
              failure();
-    // Dimensions other than the softmax's, padded to three with 1s, then
-    // the softmax's: the bridge's d0 x d1 x d2 x n.
+    // Dimensions other than the softmax's, padded to four with 1s, then
+    // the softmax's: the bridge's d0 x d1 x d2 x d3 x n.
     int64_t dim = softmax.getDimension();
     SmallVector<int64_t> dims, xs, ys;
     for (int64_t d = 0; d < inType.getRank(); ++d)
@@ -454,7 +454,7 @@ FailureOr<int> callBridgeForSoftmax(ModuleOp kernelModule,
         xs.push_back(inStrides[d]);
         ys.push_back(outStrides[d]);
       }
-    while (dims.size() < 3) {
+    while (dims.size() < 4) {
       dims.insert(dims.begin(), 1);
       xs.insert(xs.begin(), 0);
       ys.insert(ys.begin(), 0);

@@ -1,6 +1,6 @@
 // tac's row softmax (tac_softmax_rows in lib/Backend/Bridges/PackedGemm.c)
 // against a double-precision softmax: rows of every length around the
-// 8-wide vectors' edges, softmax along each dimension of a rank-4 tensor
+// 8-wide vectors' edges, softmax along each dimension of a rank-5 tensor
 // (strided rows), in place, each instruction set this machine runs, work
 // split into uneven pieces (the test's tac_parallel_for, PackedGemmTest.cpp);
 // and the four-op form's special values: a NaN in a row or a row of -inf
@@ -14,9 +14,10 @@
 
 extern "C" {
 void tac_softmax_rows(int64_t x, int64_t y, int64_t d0, int64_t d1,
-                      int64_t d2, int64_t n, int64_t xs0, int64_t xs1,
-                      int64_t xs2, int64_t xs3, int64_t ys0, int64_t ys1,
-                      int64_t ys2, int64_t ys3);
+                      int64_t d2, int64_t d3, int64_t n, int64_t xs0,
+                      int64_t xs1, int64_t xs2, int64_t xs3, int64_t xs4,
+                      int64_t ys0, int64_t ys1, int64_t ys2, int64_t ys3,
+                      int64_t ys4);
 int tac_packed_gemm_use_for_testing(const char *isa);
 }
 
@@ -58,8 +59,8 @@ void checkRows(const char *isa) {
         v = dist(rng);
       std::vector<float> original = x;
       float *out = inPlace ? x.data() : y.data();
-      tac_softmax_rows(address(x.data()), address(out), 1, 1, rows, n, 0, 0,
-                       n, 1, 0, 0, n, 1);
+      tac_softmax_rows(address(x.data()), address(out), 1, 1, 1, rows, n, 0,
+                       0, 0, n, 1, 0, 0, 0, n, 1);
       for (int64_t r = 0; r < rows; ++r) {
         std::vector<double> want = exactRow(&original[r * n], 1, n);
         for (int64_t j = 0; j < n; ++j)
@@ -70,38 +71,43 @@ void checkRows(const char *isa) {
     }
 }
 
-/// A 3 x 4 x 5 x 6 tensor, softmax along each dimension in turn: the
-/// bridge's d0..d2 are the other three dimensions, with their strides.
+/// A 2 x 3 x 4 x 5 x 6 tensor (rank 5, as tac-batch-rows makes of an
+/// attention's rank-4 scores), softmax along each dimension in turn: the
+/// bridge's d0..d3 are the other four dimensions, with their strides.
 void checkEveryDimension(const char *isa) {
   if (!tac_packed_gemm_use_for_testing(isa))
     GTEST_SKIP() << "this CPU cannot run the " << isa << " code";
-  const int64_t shape[4] = {3, 4, 5, 6}, strides[4] = {120, 30, 6, 1};
+  const int64_t shape[5] = {2, 3, 4, 5, 6}, strides[5] = {360, 120, 30, 6, 1};
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
-  std::vector<float> x(360);
+  std::vector<float> x(720);
   for (float &v : x)
     v = dist(rng);
-  for (int dim = 0; dim < 4; ++dim) {
-    int64_t d[4], s[4], k = 0;
-    for (int i = 0; i < 4; ++i)
+  for (int dim = 0; dim < 5; ++dim) {
+    int64_t d[5], s[5], k = 0;
+    for (int i = 0; i < 5; ++i)
       if (i != dim) {
         d[k] = shape[i];
         s[k++] = strides[i];
       }
-    d[3] = shape[dim];
-    s[3] = strides[dim];
-    std::vector<float> y(360, -1.0f);
+    d[4] = shape[dim];
+    s[4] = strides[dim];
+    std::vector<float> y(720, -1.0f);
     tac_softmax_rows(address(x.data()), address(y.data()), d[0], d[1], d[2],
-                     d[3], s[0], s[1], s[2], s[3], s[0], s[1], s[2], s[3]);
-    for (int64_t i0 = 0; i0 < d[0]; ++i0)
-      for (int64_t i1 = 0; i1 < d[1]; ++i1)
-        for (int64_t i2 = 0; i2 < d[2]; ++i2) {
-          int64_t base = i0 * s[0] + i1 * s[1] + i2 * s[2];
-          std::vector<double> want = exactRow(&x[base], s[3], d[3]);
-          for (int64_t j = 0; j < d[3]; ++j)
-            EXPECT_NEAR(y[base + j * s[3]], want[j], 1e-6 * want[j] + 1e-9)
-                << isa << " dim " << dim;
-        }
+                     d[3], d[4], s[0], s[1], s[2], s[3], s[4], s[0], s[1],
+                     s[2], s[3], s[4]);
+    int64_t rows = d[0] * d[1] * d[2] * d[3];
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t base = 0, rest = row;
+      for (int i = 3; i >= 0; --i) {
+        base += rest % d[i] * s[i];
+        rest /= d[i];
+      }
+      std::vector<double> want = exactRow(&x[base], s[4], d[4]);
+      for (int64_t j = 0; j < d[4]; ++j)
+        EXPECT_NEAR(y[base + j * s[4]], want[j], 1e-6 * want[j] + 1e-9)
+            << isa << " dim " << dim << " row " << row;
+    }
   }
 }
 
@@ -118,8 +124,8 @@ void checkSpecialValues(const char *isa) {
       x[1 * n + j] = -INFINITY;    // row 1: all -inf (fully masked)
     x[2 * n + at] = -INFINITY;     // row 2: one -inf entry
     x[3 * n + at] = 200.0f;        // row 3: the others 199.5 below it
-    tac_softmax_rows(address(x.data()), address(y.data()), 1, 1, 4, n, 0, 0,
-                     n, 1, 0, 0, n, 1);
+    tac_softmax_rows(address(x.data()), address(y.data()), 1, 1, 1, 4, n, 0,
+                     0, 0, n, 1, 0, 0, 0, n, 1);
     for (int64_t j = 0; j < n; ++j) {
       EXPECT_TRUE(std::isnan(y[0 * n + j])) << isa << " NaN row, col " << j;
       EXPECT_TRUE(std::isnan(y[1 * n + j])) << isa << " -inf row, col " << j;

@@ -520,7 +520,7 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   free(memory);
 }
 
-/* Softmax over one dimension of an f32 tensor of rank <= 4 (linalg.softmax,
+/* Softmax over one dimension of an f32 tensor of rank <= 5 (linalg.softmax,
    formed by tac-form-softmax): each row is read once for its max, once to
    write exp(x - max) while summing, and once more to scale by 1 / sum, all
    while it is in L1 (the four-kernel form passed over the whole tensor five
@@ -652,44 +652,52 @@ typedef void (*tac_softmax_contiguous_fn)(const float *, float *, int64_t);
 static tac_softmax_contiguous_fn tac_softmax_contiguous =
     tac_softmax_contiguous_generic;
 
-/* Rows (i0, i1, i2) of the tensor, dims[3] the softmax dimension;
+/* Rows (i0, i1, i2, i3) of the tensor, dims[4] the softmax dimension;
    strides in elements. */
 struct tac_softmax_job {
   const float *x;
   float *y;
-  int64_t dims[4], xStrides[4], yStrides[4];
+  int64_t dims[5], xStrides[5], yStrides[5];
 };
 
 static void tac_softmax_pieces(void *job, int64_t begin, int64_t end) {
   const struct tac_softmax_job *s = (const struct tac_softmax_job *)job;
   for (int64_t row = begin; row < end; ++row) {
-    int64_t i2 = row % s->dims[2], rest = row / s->dims[2];
-    int64_t i1 = rest % s->dims[1], i0 = rest / s->dims[1];
-    const float *x = s->x + i0 * s->xStrides[0] + i1 * s->xStrides[1] +
-                     i2 * s->xStrides[2];
-    float *y = s->y + i0 * s->yStrides[0] + i1 * s->yStrides[1] +
-               i2 * s->yStrides[2];
-    if (s->xStrides[3] == 1 && s->yStrides[3] == 1)
-      tac_softmax_contiguous(x, y, s->dims[3]);
+    const float *x = s->x;
+    float *y = s->y;
+    int64_t rest = row;
+    for (int d = 3; d >= 0; --d) {
+      int64_t i = rest % s->dims[d];
+      rest /= s->dims[d];
+      x += i * s->xStrides[d];
+      y += i * s->yStrides[d];
+    }
+    if (s->xStrides[4] == 1 && s->yStrides[4] == 1)
+      tac_softmax_contiguous(x, y, s->dims[4]);
     else
-      tac_softmax_row_generic(x, s->xStrides[3], y, s->yStrides[3],
-                              s->dims[3]);
+      tac_softmax_row_generic(x, s->xStrides[4], y, s->yStrides[4],
+                              s->dims[4]);
   }
 }
 
-/* The kernels' entry: softmax along dimension 3 of a d0 x d1 x d2 x n
-   tensor (lower ranks padded with leading 1s), x's strides xs0..xs3 and
-   y's ys0..ys3 in elements; y may be x. */
+/* The kernels' entry: softmax along the last dimension of a
+   d0 x d1 x d2 x d3 x n tensor (the tensor's other dimensions in order,
+   padded with leading 1s, then the softmax's), x's strides xs0..xs4 and
+   y's ys0..ys4 in elements; y may be x. */
 void tac_softmax_rows(int64_t x, int64_t y, int64_t d0, int64_t d1,
-                      int64_t d2, int64_t n, int64_t xs0, int64_t xs1,
-                      int64_t xs2, int64_t xs3, int64_t ys0, int64_t ys1,
-                      int64_t ys2, int64_t ys3) {
-  struct tac_softmax_job s = {(const float *)x, (float *)y, {d0, d1, d2, n},
-                              {xs0, xs1, xs2, xs3}, {ys0, ys1, ys2, ys3}};
-  if (d0 <= 0 || d1 <= 0 || d2 <= 0 || n <= 0)
+                      int64_t d2, int64_t d3, int64_t n, int64_t xs0,
+                      int64_t xs1, int64_t xs2, int64_t xs3, int64_t xs4,
+                      int64_t ys0, int64_t ys1, int64_t ys2, int64_t ys3,
+                      int64_t ys4) {
+  struct tac_softmax_job s = {(const float *)x,
+                              (float *)y,
+                              {d0, d1, d2, d3, n},
+                              {xs0, xs1, xs2, xs3, xs4},
+                              {ys0, ys1, ys2, ys3, ys4}};
+  if (d0 <= 0 || d1 <= 0 || d2 <= 0 || d3 <= 0 || n <= 0)
     return;
   /* per row: three passes, exp's twenty-odd operations in the second */
-  tac_parallel_for(tac_softmax_pieces, &s, d0 * d1 * d2, 24 * n);
+  tac_parallel_for(tac_softmax_pieces, &s, d0 * d1 * d2 * d3, 24 * n);
 }
 
 typedef void (*tac_pieces_fn)(void *, int64_t, int64_t);
