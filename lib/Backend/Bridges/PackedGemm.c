@@ -202,6 +202,21 @@ static int64_t tac_int8_matrix_bytes(int64_t panels, int64_t k) {
   return panels * TAC_PANEL * 8 + panels * tac_int8_k4(k) * TAC_PANEL;
 }
 
+/* The three parts of one packed int8 matrix of `panels` panels at b (the
+   layout in the header comment). */
+struct tac_int8_matrix {
+  const float *scale;
+  const int32_t *colsum;
+  const int8_t *q;
+};
+static struct tac_int8_matrix tac_int8_parts(const char *b, int64_t panels) {
+  const int64_t width = panels * TAC_PANEL;
+  struct tac_int8_matrix m = {(const float *)b,
+                              (const int32_t *)(b + width * 4),
+                              (const int8_t *)(b + width * 8)};
+  return m;
+}
+
 /* A block of A's rows, quantised: row r's k4 bytes at q + r * k4. */
 struct tac_int8_rows {
   uint8_t *q;
@@ -274,10 +289,10 @@ static void tac_int8_block_generic(const struct tac_packed_gemm *g,
                                    const struct tac_int8_rows *rows,
                                    int64_t count, const char *b, float *c,
                                    int64_t p0, int64_t panels) {
-  const int64_t width = g->panels * TAC_PANEL;
-  const float *scale = (const float *)b;
-  const int32_t *colsum = (const int32_t *)(b + width * 4);
-  const int8_t *q = (const int8_t *)(b + width * 8);
+  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels);
+  const float *scale = parts.scale;
+  const int32_t *colsum = parts.colsum;
+  const int8_t *q = parts.q;
   for (int64_t p = p0; p < p0 + panels; ++p) {
     const int8_t *panel = q + p * rows->k4 * TAC_PANEL;
     for (int64_t r = 0; r < count; ++r)
@@ -444,10 +459,10 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
                                 const struct tac_int8_rows *rows,
                                 int64_t count, const char *b, float *c,
                                 int64_t p0, int64_t panels) {
-  const int64_t width = g->panels * TAC_PANEL;
-  const float *scale = (const float *)b;
-  const int32_t *colsum = (const int32_t *)(b + width * 4);
-  const int8_t *q = (const int8_t *)(b + width * 8);
+  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels);
+  const float *scale = parts.scale;
+  const int32_t *colsum = parts.colsum;
+  const int8_t *q = parts.q;
   for (int64_t p = p0; p < p0 + panels; ++p) {
     const int8_t *panel = q + p * rows->k4 * TAC_PANEL;
     int64_t col = p * TAC_PANEL;
@@ -635,11 +650,12 @@ TAC_AVX2 static void tac_softmax_row_avx2(const float *x, float *y,
     y[j] = e;
     sum += e;
   }
-  const __m256 inverse = _mm256_set1_ps(1.0f / sum);
+  const float inverse = 1.0f / sum;
+  const __m256 inverse8 = _mm256_set1_ps(inverse);
   for (j = 0; j + 8 <= n; j += 8)
-    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inverse));
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), inverse8));
   for (; j < n; ++j)
-    y[j] *= 1.0f / sum;
+    y[j] *= inverse;
 }
 #pragma GCC pop_options
 #endif
