@@ -18,8 +18,11 @@ Variants (each a separate tac-compile of the same ONNX file, default target):
                 --tac-no-form-softmax on every row above)
   +erf          f32 erf as tac's one-interval rational, not MLIR's
                 three-interval polynomial
-  +softmax      (everything, the default: tac-form-softmax, softmax as one
-                pass per row in tac's C kernel)
+  +softmax      tac-form-softmax: softmax as one pass per row in tac's C
+                kernel (and the step below off: --tac-no-form-attention)
+  +attention    (everything, the default: tac-form-attention, Q Kᵀ, scale,
+                mask, softmax and P V in tac's fused kernel, Q, K and V read
+                in place)
 
 Each repetition runs every engine once (K calls, the first engine rotating);
 per engine the median time and the median of the per-repetition ratios to ORT
@@ -41,14 +44,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-OLD_MATH = ["--tac-mlir-erf", "--tac-no-form-softmax"]
+OLD_MATH = ["--tac-mlir-erf", "--tac-no-form-softmax", "--tac-no-form-attention"]
 VARIANTS = [("baseline", ["--gemm=blas", "--tac-no-fold-constants", "--tac-strict-reductions",
                           *OLD_MATH]),
             ("+fold", ["--gemm=blas", "--tac-strict-reductions", *OLD_MATH]),
             ("+reductions", ["--gemm=blas", *OLD_MATH]),
             ("+packed GEMM", OLD_MATH),
-            ("+erf", ["--tac-no-form-softmax"]),
-            ("+softmax", [])]
+            ("+erf", ["--tac-no-form-softmax", "--tac-no-form-attention"]),
+            ("+softmax", ["--tac-no-form-attention"]),
+            ("+attention", [])]
 
 
 def main() -> int:

@@ -312,6 +312,43 @@ def TacFormSoftmax : Pass<"tac-form-softmax"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def TacFormAttention : Pass<"tac-form-attention"> {
+  let summary = "Replace the importer's attention chain with one tac.attention";
+  let description = [{
+    Finds attention as the importer writes it, on static f32 tensors: a
+    `linalg.batch_matmul` of queries by transposed keys on a zero fill (or
+    the generic `tac-batch-rows` makes of one, the rows a second batch
+    dim), its last batch dim optionally split in two by an `expand_shape`, optionally
+    scaled by a scalar constant, optionally plus an additive mask that
+    broadcasts, a `linalg.softmax` along the keys (from `tac-form-softmax`)
+    and a `linalg.batch_matmul` of the probabilities by the values. It
+    replaces the chain with one `tac.attention`, following each of Q, K and
+    V back through `collapse_shape` and `linalg.transpose` (absorbed into
+    the operand's `*_dims`, so the copies that split the heads go away),
+    the queries also through a scaling by a scalar constant (absorbed into
+    `scale`), and absorbing a transpose that joins the heads after `P V`.
+    Chains that differ (another mask form, a scale after the mask, an
+    intermediate read elsewhere) are left as they are. The CPU pipeline runs
+    it after `tac-form-softmax`; the CPU code generator lowers the op to
+    tac's fused kernel (`tac_attention`), whose scores never leave cache.
+
+    ```
+    %s = linalg.batch_matmul ins(%q, %kt) outs(%zero)
+    %x = tensor.expand_shape %s [[0, 1], [2], [3]]
+    %m = linalg.generic ins(%x, %mask) ... { %x + %mask }
+    %p = linalg.softmax dimension(3) ins(%m) outs(%empty)
+    %pc = tensor.collapse_shape %p [[0, 1], [2], [3]]
+    %o = linalg.batch_matmul ins(%pc, %v) outs(%zero2)
+    // becomes
+    %a = tac.attention ins(%q4, %k4, %v4 : ...) mask(%mask : ...) outs(%init : ...)
+           {scale = ..., key_dims = array<i64: 0, 1, 3, 2>, ...}
+    %o = tensor.collapse_shape %a [[0, 1], [2], [3]]
+    ```
+  }];
+  let dependentDialects = ["::mlir::tac::TacDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def TacPreparePlanFunctions : Pass<"tac-prepare-plan-functions", "::mlir::ModuleOp"> {
   let summary = "Shape the functions tac compiles into plans for bufferization";
   let description = [{

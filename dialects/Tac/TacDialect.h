@@ -16,6 +16,7 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -26,5 +27,13 @@
 
 #define GET_OP_CLASSES
 #include "dialects/Tac/TacOps.h.inc"
+
+namespace mlir {
+class DialectRegistry;
+namespace tac {
+/// One-shot bufferization of tac.attention (TacBufferization.cpp).
+void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
+} // namespace tac
+} // namespace mlir
 
 #endif // TAC_DIALECT_TAC_TACDIALECT_H

@@ -692,5 +692,105 @@ LogicalResult YieldOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Size of logical dimension `logical` (batch, head, row, column) of
+/// `operand`, whose `*_dims` attribute is `dims`.
+int64_t logicalSize(Value operand, ArrayRef<int64_t> dims, unsigned logical) {
+  return cast<ShapedType>(operand.getType()).getDimSize(dims[logical]);
+}
+} // namespace
+
+AttentionOp::Sizes AttentionOp::getSizes() {
+  ArrayRef<int64_t> q = getQueryDims(), k = getKeyDims(), v = getValueDims();
+  return {logicalSize(getQuery(), q, 0), logicalSize(getQuery(), q, 1),
+          logicalSize(getQuery(), q, 2), logicalSize(getKey(), k, 2),
+          logicalSize(getQuery(), q, 3), logicalSize(getValue(), v, 3)};
+}
+
+LogicalResult AttentionOp::verify() {
+  struct Operand {
+    StringRef name;
+    Value value;
+    std::optional<ArrayRef<int64_t>> dims;
+  };
+  SmallVector<Operand> operands = {{"query", getQuery(), getQueryDims()},
+                                   {"key", getKey(), getKeyDims()},
+                                   {"value", getValue(), getValueDims()},
+                                   {"init", getInit(), getResultDims()}};
+  if (getMask()) {
+    if (!getMaskDims())
+      return emitOpError("has a mask but no mask_dims; give the mask's "
+                         "dimension for each of batch, head, row, column");
+    operands.push_back({"mask", getMask(), *getMaskDims()});
+  } else if (getMaskDims()) {
+    return emitOpError("has mask_dims but no mask");
+  }
+  for (const Operand &operand : operands) {
+    auto type = cast<ShapedType>(operand.value.getType());
+    if (type.getRank() != 4)
+      return emitOpError() << "expects a rank-4 " << operand.name
+                           << ", got rank " << type.getRank();
+    if (!type.hasStaticShape())
+      return emitOpError() << "expects a static shape for " << operand.name;
+    SmallVector<int64_t> sorted(*operand.dims);
+    llvm::sort(sorted);
+    if (sorted != SmallVector<int64_t>{0, 1, 2, 3})
+      return emitOpError() << operand.name
+                           << "'s dims must be a permutation of 0..3";
+  }
+  Sizes sizes = getSizes();
+  // What each operand's logical dimensions must be (0 = the mask's may
+  // also be 1).
+  auto check = [&](const Operand &operand,
+                   std::array<int64_t, 4> want) -> LogicalResult {
+    for (unsigned l = 0; l < 4; ++l) {
+      int64_t got = logicalSize(operand.value, *operand.dims, l);
+      bool broadcast = operand.name == "mask" && got == 1;
+      if (got != want[l] && !broadcast)
+        return emitOpError() << operand.name << "'s logical dimension " << l
+                             << " (batch, head, row, column) has size " << got
+                             << ", expected " << want[l];
+    }
+    return success();
+  };
+  if (failed(check(operands[1], {sizes.batch, sizes.heads, sizes.keys,
+                                 sizes.features})) ||
+      failed(check(operands[2], {sizes.batch, sizes.heads, sizes.keys,
+                                 sizes.valueFeatures})) ||
+      failed(check(operands[3], {sizes.batch, sizes.heads, sizes.rows,
+                                 sizes.valueFeatures})) ||
+      (getMask() && failed(check(operands[4], {sizes.batch, sizes.heads,
+                                               sizes.rows, sizes.keys}))))
+    return failure();
+  bool tensors = isa<RankedTensorType>(getInit().getType());
+  for (const Operand &operand : operands)
+    if (isa<RankedTensorType>(operand.value.getType()) != tensors)
+      return emitOpError("expects all operands to be tensors or all memrefs");
+  if (tensors ? getResult().size() != 1 || getResult()[0].getType() !=
+                                               getInit().getType()
+              : !getResult().empty())
+    return emitOpError("returns init's type on tensors and nothing on "
+                       "memrefs");
+  return success();
+}
+
+void AttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  for (OpOperand &operand : getOperation()->getOpOperands()) {
+    if (!isa<MemRefType>(operand.get().getType()))
+      continue;
+    effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                         SideEffects::DefaultResource::get());
+    if (isDpsInit(&operand))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  }
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Tac/TacOps.cpp.inc"

@@ -7,6 +7,7 @@ include "dialects/Tac/TacBase.td"
 include "dialects/Tac/TacAttrs.td"
 include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -280,6 +281,81 @@ def Tac_PolicyOutputOp : Tac_Op<"policy_output",
                                  "signless integer or index scalar or tensor">:$choice);
   let results = (outs AnyType:$result);
   let assemblyFormat = "$choice attr-dict `:` type($choice)";
+}
+
+//===----------------------------------------------------------------------===//
+// tac.attention
+//===----------------------------------------------------------------------===//
+
+def Tac_F32TensorOrMemRef : AnyTypeOf<[RankedTensorOf<[F32]>, MemRefOf<[F32]>],
+    "ranked f32 tensor or memref">;
+
+def Tac_AttentionOp : Tac_Op<"attention", [
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Scaled dot-product attention: softmax(scale * Q Kᵀ + mask) V.";
+  let description = [{
+    Attention over batch x heads, the chain of a transformer layer from the
+    projected queries, keys and values to the heads' outputs, as one op:
+
+        out[b][h][i][e] = sum_j P[i][j] * value[b][h][j][e]
+        P[i][:] = softmax_j(scale * sum_d query[b][h][i][d] * key[b][h][j][d]
+                            + mask[b][h][i][j])
+
+    `tac-form-attention` forms it on the CPU from the importer's
+    matmul / softmax / matmul chain, so that the scores never go to memory
+    (the CPU code calls tac's fused kernel, docs/backend.md).
+
+    Every operand is rank 4. Its `*_dims` attribute says which of the
+    operand's dimensions holds each logical dimension (batch, head, row,
+    column), so a head-interleaved or transposed layout needs no copy:
+    `key_dims = [0, 2, 1, 3]` reads keys stored [batch][key][head][feature].
+    The optional additive `mask` broadcasts along any logical dimension
+    where its size is 1. `init` is the destination: on tensors the op
+    returns the result, on buffers it writes `init`.
+
+    ```mlir
+    func.func @heads(%q: tensor<1x6x197x64xf32>, %k: tensor<1x197x6x64xf32>,
+                     %v: tensor<1x6x197x64xf32>,
+                     %init: tensor<1x6x197x64xf32>) -> tensor<1x6x197x64xf32> {
+      %o = tac.attention ins(%q, %k, %v : tensor<1x6x197x64xf32>,
+                             tensor<1x197x6x64xf32>, tensor<1x6x197x64xf32>)
+             outs(%init : tensor<1x6x197x64xf32>)
+             {scale = 1.250000e-01 : f32, query_dims = array<i64: 0, 1, 2, 3>,
+              key_dims = array<i64: 0, 2, 1, 3>,
+              value_dims = array<i64: 0, 1, 2, 3>,
+              result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x6x197x64xf32>
+      return %o : tensor<1x6x197x64xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Tac_F32TensorOrMemRef:$query,
+                   Tac_F32TensorOrMemRef:$key,
+                   Tac_F32TensorOrMemRef:$value,
+                   Optional<Tac_F32TensorOrMemRef>:$mask,
+                   Tac_F32TensorOrMemRef:$init,
+                   F32Attr:$scale,
+                   DenseI64ArrayAttr:$query_dims,
+                   DenseI64ArrayAttr:$key_dims,
+                   DenseI64ArrayAttr:$value_dims,
+                   OptionalAttr<DenseI64ArrayAttr>:$mask_dims,
+                   DenseI64ArrayAttr:$result_dims);
+  let results = (outs Variadic<AnyRankedTensor>:$result);
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
+      type($value) `)` (`mask` `(` $mask^ `:` type($mask) `)`)?
+    `outs` `(` $init `:` type($init) `)` attr-dict (`->` type($result)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return getInitMutable();
+    }
+    /// Sizes of the logical dimensions (batch, head, query rows, keys,
+    /// features, value features).
+    struct Sizes { int64_t batch, heads, rows, keys, features, valueFeatures; };
+    Sizes getSizes();
+  }];
 }
 
 #endif // TAC_OPS_TD

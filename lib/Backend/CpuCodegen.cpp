@@ -14,6 +14,8 @@
 #include "tac/Backend/Backend.h"
 #include "tac/Pipelines/Pipelines.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -319,6 +321,30 @@ struct GemmCalls {
   bool blas = false, tac = false;
 };
 
+/// The address of `memref`'s first element as an i64 (every memref of the
+/// kernel module starts at offset 0).
+Value addressOf(OpBuilder &builder, Location loc, Value memref) {
+  Value pointer =
+      memref::ExtractAlignedPointerAsIndexOp::create(builder, loc, memref);
+  return arith::IndexCastOp::create(builder, loc, builder.getI64Type(),
+                                    pointer);
+}
+
+/// Calls the C bridge's `name` with `args` at the builder's point,
+/// declaring it in `module` (private, no results) on its first use.
+void callBridge(OpBuilder &builder, Location loc, ModuleOp module,
+                func::FuncOp &callee, StringRef name, ValueRange args) {
+  if (!callee) {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(module.getBody());
+    callee = func::FuncOp::create(
+        builder, loc, name,
+        FunctionType::get(module.getContext(), TypeRange(args), {}));
+    callee.setPrivate();
+  }
+  func::CallOp::create(builder, loc, callee, args);
+}
+
 /// Gives every kernel that is one GEMM (and whose calls never overlap its
 /// operands, as the libraries require) a body that calls tac_sgemm_packed
 /// when its weight is packed (KernelTable::packedWeights), else `library`
@@ -330,21 +356,9 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   MLIRContext *context = kernelModule.getContext();
   Location loc = kernelModule.getLoc();
   OpBuilder builder(context);
-  Type i64 = builder.getI64Type();
   func::FuncOp sgemm;
   func::FuncOp packedSgemm[3]; // per WeightPrecision
   GemmCalls calls;
-  auto declare = [&](func::FuncOp &callee, StringRef name,
-                     TypeRange params) {
-    if (callee)
-      return callee;
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToEnd(kernelModule.getBody());
-    callee = func::FuncOp::create(builder, loc, name,
-                                  FunctionType::get(context, params, {}));
-    callee.setPrivate();
-    return callee;
-  };
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     if (kernels.mayAlias[i])
       continue;
@@ -363,9 +377,7 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
       body.back().erase();
     builder.setInsertionPointToStart(&body);
     auto address = [&](uint32_t arg) -> Value {
-      Value pointer = memref::ExtractAlignedPointerAsIndexOp::create(
-          builder, loc, kernel.getArgument(arg));
-      return arith::IndexCastOp::create(builder, loc, i64, pointer);
+      return addressOf(builder, loc, kernel.getArgument(arg));
     };
     auto constant = [&](int64_t value) -> Value {
       return arith::ConstantOp::create(builder, loc,
@@ -391,10 +403,8 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
       static constexpr const char *kEntries[] = {
           "tac_sgemm_packed", "tac_sgemm_packed_bf16", "tac_sgemm_packed_int8"};
       auto which = static_cast<size_t>(packed->precision);
-      func::CallOp::create(builder, loc,
-                           declare(packedSgemm[which], kEntries[which],
-                                   TypeRange(ValueRange(args))),
-                           args);
+      callBridge(builder, loc, kernelModule, packedSgemm[which], kEntries[which],
+                 args);
       calls.tac = true;
     } else {
       // tac_sgemm / tac_sgemm_pack_b(..., tb, lda, ldb, ldc, sa, sb, sc,
@@ -404,8 +414,7 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
                    constant(g.strideC), beta, constant(outer.count),
                    constant(outer.strideA), constant(outer.strideB),
                    constant(outer.strideC)});
-      func::CallOp::create(builder, loc,
-                           declare(sgemm, *library, TypeRange(ValueRange(args))), args);
+      callBridge(builder, loc, kernelModule, sgemm, *library, args);
       (*library == "tac_sgemm" ? calls.blas : calls.tac) = true;
     }
     func::ReturnOp::create(builder, loc);
@@ -422,7 +431,6 @@ FailureOr<int> callBridgeForSoftmax(ModuleOp kernelModule,
   MLIRContext *context = kernelModule.getContext();
   Location loc = kernelModule.getLoc();
   OpBuilder builder(context);
-  Type i64 = builder.getI64Type();
   func::FuncOp bridge;
   int calls = 0;
   for (const std::string &symbol : kernels.symbols) {
@@ -466,30 +474,96 @@ FailureOr<int> callBridgeForSoftmax(ModuleOp kernelModule,
     xs.push_back(inStrides[dim]);
     ys.push_back(outStrides[dim]);
 
-    Value input = softmax.getInput(), output = softmax.getOutput();
     builder.setInsertionPoint(softmax);
-    auto address = [&](Value memref) -> Value {
-      Value pointer =
-          memref::ExtractAlignedPointerAsIndexOp::create(builder, loc, memref);
-      return arith::IndexCastOp::create(builder, loc, i64, pointer);
-    };
-    SmallVector<Value> args = {address(input), address(output)};
+    SmallVector<Value> args = {addressOf(builder, loc, softmax.getInput()),
+                               addressOf(builder, loc, softmax.getOutput())};
     for (ArrayRef<int64_t> values : {ArrayRef<int64_t>(dims),
                                      ArrayRef<int64_t>(xs),
                                      ArrayRef<int64_t>(ys)})
       for (int64_t v : values)
         args.push_back(arith::ConstantOp::create(
             builder, loc, builder.getI64IntegerAttr(v)));
-    if (!bridge) {
-      OpBuilder::InsertionGuard guard(builder);
-      builder.setInsertionPointToEnd(kernelModule.getBody());
-      bridge = func::FuncOp::create(
-          builder, loc, "tac_softmax_rows",
-          FunctionType::get(context, TypeRange(ValueRange(args)), {}));
-      bridge.setPrivate();
-    }
-    func::CallOp::create(builder, loc, bridge, args);
+    callBridge(builder, loc, kernelModule, bridge, "tac_softmax_rows", args);
     softmax.erase();
+    ++calls;
+  }
+  return calls;
+}
+
+/// Gives every kernel that is one tac.attention (tac-form-attention) a body
+/// that calls tac_attention, the C bridge's fused attention: per batch,
+/// head and block of query rows, Q Kᵀ, scale, mask, softmax and P V with
+/// the scores in cache. Each operand is passed as an address and the
+/// strides of its logical (batch, head, row, column) dims; a mask's
+/// broadcast dims get stride 0. Returns how many kernels call it.
+FailureOr<int> callBridgeForAttention(ModuleOp kernelModule,
+                                      const KernelTable &kernels) {
+  MLIRContext *context = kernelModule.getContext();
+  Location loc = kernelModule.getLoc();
+  OpBuilder builder(context);
+  func::FuncOp bridge;
+  int calls = 0;
+  for (const std::string &symbol : kernels.symbols) {
+    auto kernel = kernelModule.lookupSymbol<func::FuncOp>(symbol);
+    mlir::tac::AttentionOp attention;
+    kernel.walk([&](mlir::tac::AttentionOp op) { attention = op; });
+    if (!attention)
+      continue;
+    Block &body = kernel.getBody().front();
+    if (&body.front() != attention.getOperation() ||
+        body.getOperations().size() != 2)
+      return attention.emitError("tac's CPU attention takes one "
+                                 "tac.attention per kernel"),
+             failure();
+    builder.setInsertionPoint(attention);
+    auto constant = [&](int64_t value) -> Value {
+      return arith::ConstantOp::create(builder, loc,
+                                       builder.getI64IntegerAttr(value));
+    };
+    auto address = [&](Value memref) -> Value {
+      return memref ? addressOf(builder, loc, memref) : constant(0);
+    };
+    // The strides of `memref`'s logical dims; 0 along size-1 dims (a
+    // mask's broadcast ones).
+    SmallVector<Value> strides;
+    auto addStrides = [&](Value memref,
+                          std::optional<ArrayRef<int64_t>> dims) -> bool {
+      if (!memref) {
+        for (int i = 0; i < 4; ++i)
+          strides.push_back(constant(0));
+        return true;
+      }
+      auto type = cast<MemRefType>(memref.getType());
+      SmallVector<int64_t> all;
+      int64_t offset;
+      if (failed(type.getStridesAndOffset(all, offset)) ||
+          llvm::any_of(all, ShapedType::isDynamic))
+        return false;
+      for (int64_t dim : *dims)
+        strides.push_back(
+            constant(type.getDimSize(dim) == 1 ? 0 : all[dim]));
+      return true;
+    };
+    if (!addStrides(attention.getQuery(), attention.getQueryDims()) ||
+        !addStrides(attention.getKey(), attention.getKeyDims()) ||
+        !addStrides(attention.getValue(), attention.getValueDims()) ||
+        !addStrides(attention.getMask(), attention.getMaskDims()) ||
+        !addStrides(attention.getInit(), attention.getResultDims()))
+      return attention.emitError("tac's CPU attention needs static "
+                                 "strides"),
+             failure();
+    mlir::tac::AttentionOp::Sizes sizes = attention.getSizes();
+    SmallVector<Value> args = {
+        address(attention.getQuery()), address(attention.getKey()),
+        address(attention.getValue()), address(attention.getMask()),
+        address(attention.getInit()),  constant(sizes.batch),
+        constant(sizes.heads),         constant(sizes.rows),
+        constant(sizes.keys),          constant(sizes.features),
+        constant(sizes.valueFeatures),
+        arith::ConstantOp::create(builder, loc, attention.getScaleAttr())};
+    args.append(strides);
+    callBridge(builder, loc, kernelModule, bridge, "tac_attention", args);
+    attention.erase();
     ++calls;
   }
   return calls;
@@ -575,8 +649,13 @@ mlir::tac::compileCpuKernels(ModuleOp module, const KernelTable &kernels,
   FailureOr<int> softmaxCalls = callBridgeForSoftmax(*kernelModule, kernels);
   if (failed(softmaxCalls))
     return failure();
-  // tac's C bridge: its GEMMs and its softmax
-  bool linkTacBridge = gemmCalls.tac || *softmaxCalls > 0;
+  FailureOr<int> attentionCalls =
+      callBridgeForAttention(*kernelModule, kernels);
+  if (failed(attentionCalls))
+    return failure();
+  // tac's C bridge: its GEMMs, its softmax and its attention
+  bool linkTacBridge =
+      gemmCalls.tac || *softmaxCalls > 0 || *attentionCalls > 0;
   reorderLinalgLoops(*kernelModule, vectorisableLoopOrder);
   // exp/erf/tanh as inline polynomials (about 2 ulp in f32), powers by
   // small constant exponents as multiplications (GPT-2's x^3 in its GELU):

@@ -307,7 +307,8 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
     for (const auto &[name, count] : gemms) {
       precisions += (precisions.empty() ? "" : ",") + name + ":" +
                     std::to_string(count);
-      reduced |= name != "f32" && name != "dynamic-f32";
+      reduced |= name != "f32" && name != "dynamic-f32" &&
+                 name != "attention-f32";
     }
     os << llvm::formatv("{0,-22} {1,5} {2,-16} {3,12} {4,12} {5,6} {6,12} "
                         "{7}\n",
@@ -334,7 +335,8 @@ void mlir::tac::printPlanReport(const format::ModelDesc &model,
                       model.code.size());
   if (reduced)
     os << "gemms: GEMM steps per precision (f32, bf16, int8: by a weight so "
-          "stored; dynamic-f32: both operands computed as the model runs); "
+          "stored; dynamic-f32: both operands computed as the model runs; "
+          "attention-f32: a fused attention step, its two products f32); "
           "every other step runs in f32\n";
   if (!model.gpuCode.empty()) {
     uint64_t gpuBytes = 0, launches = 0, gemms = 0;

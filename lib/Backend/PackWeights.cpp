@@ -16,6 +16,8 @@
 
 #include "tac/Backend/Backend.h"
 
+#include "dialects/Tac/TacDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <algorithm>
@@ -246,9 +248,15 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
   // the section: their layouts.
   std::vector<std::optional<WeightLayout>> layouts(kernels.symbols.size());
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
+    auto kernel = (*extracted)->lookupSymbol<func::FuncOp>(symbol);
+    // Fused attention (tac-form-attention): its two products multiply
+    // computed operands, in f32 at every precision.
+    if (kernel && i < model.kernels.size() &&
+        kernel.walk([](AttentionOp) { return WalkResult::interrupt(); })
+            .wasInterrupted())
+      model.kernels[i].gemmPrecision = "attention-f32";
     if (kernels.mayAlias[i])
       continue; // the BLAS path's rule: GEMMs over disjoint buffers only
-    auto kernel = (*extracted)->lookupSymbol<func::FuncOp>(symbol);
     WeightLayout layout;
     std::optional<format::GemmDesc> gemm =
         kernel ? recogniseGemm(kernel, &layout.outer) : std::nullopt;

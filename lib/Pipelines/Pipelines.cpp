@@ -25,6 +25,9 @@ static llvm::cl::opt<bool> clNoFoldConstants(
 static llvm::cl::opt<bool> clNoFormSoftmax(
     "tac-no-form-softmax", llvm::cl::Hidden,
     llvm::cl::desc("Skip tac-form-softmax (to measure what it saves)"));
+static llvm::cl::opt<bool> clNoFormAttention(
+    "tac-no-form-attention", llvm::cl::Hidden,
+    llvm::cl::desc("Skip tac-form-attention (to measure what it saves)"));
 static llvm::cl::opt<bool> clStrictReductions(
     "tac-strict-reductions", llvm::cl::Hidden,
     llvm::cl::desc("Skip tac-reassociate-reductions (to measure what it "
@@ -64,6 +67,7 @@ KernelsPipelineOptions KernelsPipelineOptions::forTargets(bool cuda) {
   options.shareController = !cuda;
   options.mergeFills = !cuda;
   options.formSoftmax = !cuda;
+  options.formAttention = !cuda;
   return options;
 }
 
@@ -89,6 +93,9 @@ void mlir::tac::buildKernelsPipeline(OpPassManager &pm,
   // Before fusion, whose reshape folding may change the chain's shapes.
   if (options.formSoftmax && !clNoFormSoftmax)
     pm.addPass(createTacFormSoftmax());
+  if (options.formSoftmax && options.formAttention && !clNoFormSoftmax &&
+      !clNoFormAttention)
+    pm.addPass(createTacFormAttention());
   pm.addPass(createTacFuseElementwise());
   // After fusion, so the reductions that fusion formed are marked too.
   if (options.reassociateReductions && !clStrictReductions)

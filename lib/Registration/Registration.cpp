@@ -48,6 +48,7 @@ void tac::registerAllDialects(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   func::registerAllExtensions(registry);
+  tac::registerBufferizableOpInterfaceExternalModels(registry);
 }
 
 void tac::registerAllPasses() {

@@ -94,7 +94,8 @@ struct KernelDesc {
   uint32_t numArgs = 0;
   /// A GEMM of tac's own (tacm.fbs, Kernel.gemm_precision): "f32", "bf16",
   /// "int8" by a weight so stored, "dynamic-f32" when both operands are
-  /// computed at run time; empty for every other kernel.
+  /// computed at run time, "attention-f32" for a fused attention kernel
+  /// (two such products); empty for every other kernel.
   std::string gemmPrecision;
 };
 

@@ -441,3 +441,70 @@ module attributes {tac.path = 0 : i64} {
 func.func @negative_cost() attributes {tac.cost = #tac.cost<flops = -1, bytes_moved = 0, param_bytes = 0, peak_activation_bytes = 0, naive_activation_bytes = 0>} {
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// tac.attention
+//===----------------------------------------------------------------------===//
+
+func.func @attention_keys_mismatch(%q: tensor<1x2x5x4xf32>, %k: tensor<1x2x7x4xf32>,
+                                   %v: tensor<1x2x6x3xf32>, %o: tensor<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+  // expected-error @+1 {{value's logical dimension 2 (batch, head, row, column) has size 6, expected 7}}
+  %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x6x3xf32>)
+         outs(%o : tensor<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 2, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return %a : tensor<1x2x5x3xf32>
+}
+
+// -----
+
+func.func @attention_dims_not_permutation(%q: tensor<1x2x5x4xf32>, %k: tensor<1x2x7x4xf32>,
+                                          %v: tensor<1x2x7x3xf32>, %o: tensor<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+  // expected-error @+1 {{key's dims must be a permutation of 0..3}}
+  %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x3xf32>)
+         outs(%o : tensor<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 1, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return %a : tensor<1x2x5x3xf32>
+}
+
+// -----
+
+func.func @attention_mask_without_dims(%q: tensor<1x2x5x4xf32>, %k: tensor<1x2x7x4xf32>,
+                                       %v: tensor<1x2x7x3xf32>, %m: tensor<1x1x1x7xf32>,
+                                       %o: tensor<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+  // expected-error @+1 {{has a mask but no mask_dims; give the mask's dimension for each of batch, head, row, column}}
+  %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x3xf32>)
+         mask(%m : tensor<1x1x1x7xf32>) outs(%o : tensor<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 2, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return %a : tensor<1x2x5x3xf32>
+}
+
+// -----
+
+func.func @attention_mask_not_broadcast(%q: tensor<1x2x5x4xf32>, %k: tensor<1x2x7x4xf32>,
+                                        %v: tensor<1x2x7x3xf32>, %m: tensor<1x1x1x6xf32>,
+                                        %o: tensor<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+  // expected-error @+1 {{mask's logical dimension 3 (batch, head, row, column) has size 6, expected 7}}
+  %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x3xf32>)
+         mask(%m : tensor<1x1x1x6xf32>) outs(%o : tensor<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 2, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, mask_dims = array<i64: 0, 1, 2, 3>,
+          result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return %a : tensor<1x2x5x3xf32>
+}
+
+// -----
+
+func.func @attention_memref_result(%q: memref<1x2x5x4xf32>, %k: memref<1x2x7x4xf32>,
+                                   %v: memref<1x2x7x3xf32>, %o: memref<1x2x5x3xf32>) {
+  // expected-error @+1 {{returns init's type on tensors and nothing on memrefs}}
+  %a = tac.attention ins(%q, %k, %v : memref<1x2x5x4xf32>, memref<1x2x7x4xf32>, memref<1x2x7x3xf32>)
+         outs(%o : memref<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 2, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return
+}

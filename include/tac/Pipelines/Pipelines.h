@@ -71,6 +71,9 @@ struct KernelsPipelineOptions {
   /// Softmax chains become linalg.softmax (tac-form-softmax), which only
   /// the CPU code generator lowers.
   bool formSoftmax = false;
+  /// Attention chains become tac.attention (tac-form-attention, after
+  /// tac-form-softmax), which only the CPU code generator lowers.
+  bool formAttention = false;
   /// Extra row counts (each > 1) to compile every plan function for
   /// (tac-batch-rows), beside the one-row functions.
   SmallVector<int64_t> batchSizes;
