@@ -28,7 +28,9 @@ void tac_attention(int64_t q, int64_t k, int64_t v, int64_t mask,
                    int64_t ks0, int64_t ks1, int64_t ks2, int64_t ks3,
                    int64_t vs0, int64_t vs1, int64_t vs2, int64_t vs3,
                    int64_t ms0, int64_t ms1, int64_t ms2, int64_t ms3,
-                   int64_t os0, int64_t os1, int64_t os2, int64_t os3);
+                   int64_t os0, int64_t os1, int64_t os2, int64_t os3,
+                   int64_t keep, float fill, int64_t es0, int64_t es1,
+                   int64_t es2, int64_t es3);
 void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
                       int64_t m, int64_t n, int64_t k, int64_t ta,
                       int64_t tb, int64_t lda, int64_t ldb, int64_t ldc,
@@ -66,7 +68,8 @@ static void run_fused(const struct buffers *x) {
   tac_attention(A(x->qkv), A(x->qkv + h * d), A(x->qkv + 2 * h * d),
                 sh->mask ? A(x->mask) : 0, A(x->fused), sh->batch, h, s, s, d,
                 d, x->scale, s * row, d, row, 1, s * row, d, row, 1, s * row,
-                d, row, 1, 0, 0, 0, 1, s * h * d, d, h * d, 1);
+                d, row, 1, 0, 0, 0, 1, s * h * d, d, h * d, 1, 0, 0.0f, 0, 0,
+                0, 0);
 }
 
 /* core: the GEMMs and the softmax only (K^T as the last full run left it) */

@@ -16,6 +16,7 @@
 //                                                  [G, d, keys]
 //   [S = expand_shape S to [B, H, rows, keys]]
 //   [S = S * c or S / c]                           c a scalar constant
+//   [S = select(keep, S, fill)]                    keep i1, broadcast
 //   [S = S + mask]                                 mask broadcast
 //   P = softmax(S) along keys (tac-form-softmax's linalg.softmax)
 //   [P = collapse_shape P]
@@ -41,9 +42,12 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
 
 namespace mlir::tac {
 #define GEN_PASS_DEF_TACFORMATTENTION
@@ -57,6 +61,58 @@ namespace {
 bool isStaticF32(Value value) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   return type && type.hasStaticShape() && type.getElementType().isF32();
+}
+
+/// The value of a scalar `value` known at compile time: a float constant, a
+/// splat constant tensor, or a 0-d or splat generic of one arithmetic op
+/// over such values (GPT-2's scale, sqrt(d) as pow(64, 0.5), comes as one).
+std::optional<double> scalarValue(Value value, int depth = 0) {
+  FloatAttr attr;
+  if (matchPattern(value, m_Constant(&attr)))
+    return attr.getValueAsDouble();
+  DenseFPElementsAttr dense;
+  if (matchPattern(value, m_Constant(&dense)))
+    return dense.isSplat()
+               ? std::optional<double>(
+                     dense.getSplatValue<APFloat>().convertToDouble())
+               : std::nullopt;
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!generic || !type || type.getNumElements() != 1 || depth > 8 ||
+      generic.getNumDpsInits() != 1)
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  if (body.getOperations().size() != 2)
+    return std::nullopt;
+  Operation *op = &body.front();
+  if (body.getTerminator()->getOperand(0) != op->getResult(0))
+    return std::nullopt;
+  SmallVector<double> args;
+  for (Value operand : op->getOperands()) {
+    auto arg = dyn_cast<BlockArgument>(operand);
+    std::optional<double> v =
+        arg && arg.getOwner() == &body &&
+                arg.getArgNumber() < generic.getNumDpsInputs()
+            ? scalarValue(generic.getDpsInputs()[arg.getArgNumber()],
+                          depth + 1)
+            : scalarValue(operand, depth + 1);
+    if (!v)
+      return std::nullopt;
+    args.push_back(*v);
+  }
+  if (isa<arith::AddFOp>(op))
+    return args[0] + args[1];
+  if (isa<arith::SubFOp>(op))
+    return args[0] - args[1];
+  if (isa<arith::MulFOp>(op))
+    return args[0] * args[1];
+  if (isa<arith::DivFOp>(op))
+    return args[0] / args[1];
+  if (isa<math::PowFOp>(op))
+    return std::pow(args[0], args[1]);
+  if (isa<math::SqrtOp>(op))
+    return std::sqrt(args[0]);
+  return std::nullopt;
 }
 
 /// The factor of an elementwise generic that multiplies or divides its one
@@ -79,18 +135,12 @@ std::optional<double> scalarScale(Operation *op, Value &input) {
   // Which input is the scaled tensor (identity map, same shape as the
   // result) and what the other operand of the arithmetic is.
   auto constantOf = [&](Value v) -> std::optional<double> {
-    FloatAttr attr;
-    if (matchPattern(v, m_Constant(&attr)))
-      return attr.getValueAsDouble();
     auto arg = dyn_cast<BlockArgument>(v);
-    if (!arg || arg.getOwner() != &body ||
-        arg.getArgNumber() >= generic.getNumDpsInputs())
+    if (!arg || arg.getOwner() != &body)
+      return scalarValue(v);
+    if (arg.getArgNumber() >= generic.getNumDpsInputs())
       return std::nullopt;
-    DenseFPElementsAttr dense;
-    Value tensor = generic.getDpsInputs()[arg.getArgNumber()];
-    if (!matchPattern(tensor, m_Constant(&dense)) || !dense.isSplat())
-      return std::nullopt;
-    return dense.getSplatValue<APFloat>().convertToDouble();
+    return scalarValue(generic.getDpsInputs()[arg.getArgNumber()]);
   };
   for (auto [i, in] : llvm::enumerate(generic.getDpsInputs())) {
     if (in.getType() != generic.getResult(0).getType() ||
@@ -112,6 +162,68 @@ std::optional<double> scalarScale(Operation *op, Value &input) {
     return isa<arith::DivFOp>(arith) ? 1.0 / *c : *c;
   }
   return std::nullopt;
+}
+
+/// Whether `map` reads a tensor of `type` broadcast: each result is the loop
+/// dim of its position, or 0 where the tensor's size is 1.
+bool isBroadcastMap(AffineMap map, ShapedType type) {
+  if (type.getRank() != map.getNumDims() ||
+      map.getNumResults() != type.getRank())
+    return false;
+  for (auto [d, expr] : llvm::enumerate(map.getResults())) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    auto zero = dyn_cast<AffineConstantExpr>(expr);
+    if (!(dim && dim.getPosition() == d) &&
+        !(zero && zero.getValue() == 0 && type.getDimSize(d) == 1))
+      return false;
+  }
+  return true;
+}
+
+/// The boolean mask of `op` when it is an elementwise generic selecting
+/// `scores` (identity map) where a broadcast i1 tensor holds and a scalar
+/// known at compile time elsewhere (GPT-2's causal mask); sets `fill`.
+Value selectMask(Operation *op, Value &scores, double &fill) {
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
+  if (!generic || generic.getNumDpsInits() != 1 ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !generic->hasOneUse())
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  auto select = dyn_cast<arith::SelectOp>(&body.front());
+  if (body.getOperations().size() != 2 || !select ||
+      body.getTerminator()->getOperand(0) != select.getResult())
+    return nullptr;
+  auto inputOf = [&](Value v) -> std::optional<unsigned> {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (arg && arg.getOwner() == &body &&
+        arg.getArgNumber() < generic.getNumDpsInputs())
+      return arg.getArgNumber();
+    return std::nullopt;
+  };
+  std::optional<unsigned> cond = inputOf(select.getCondition());
+  std::optional<unsigned> kept = inputOf(select.getTrueValue());
+  if (!cond || !kept)
+    return nullptr;
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  Value keep = generic.getDpsInputs()[*cond];
+  Value candidate = generic.getDpsInputs()[*kept];
+  auto keepType = dyn_cast<RankedTensorType>(keep.getType());
+  if (!keepType || !keepType.hasStaticShape() ||
+      !keepType.getElementType().isInteger(1) ||
+      !isBroadcastMap(maps[*cond], keepType) ||
+      !maps[*kept].isIdentity() ||
+      candidate.getType() != generic.getResult(0).getType())
+    return nullptr;
+  std::optional<unsigned> other = inputOf(select.getFalseValue());
+  std::optional<double> value =
+      other ? scalarValue(generic.getDpsInputs()[*other])
+            : scalarValue(select.getFalseValue());
+  if (!value)
+    return nullptr;
+  fill = *value;
+  scores = candidate;
+  return keep;
 }
 
 /// The additive mask of `op` when it is an elementwise generic adding a
@@ -142,18 +254,7 @@ Value additiveMask(Operation *op, Value &scores) {
           (add.getRhs() == body.getArgument(s) &&
            add.getLhs() == body.getArgument(m))))
       continue;
-    auto maskType = cast<RankedTensorType>(mask.getType());
-    if (maskType.getRank() != maps[m].getNumDims())
-      continue;
-    bool broadcast = true;
-    for (auto [d, expr] : llvm::enumerate(maps[m].getResults())) {
-      auto dim = dyn_cast<AffineDimExpr>(expr);
-      auto zero = dyn_cast<AffineConstantExpr>(expr);
-      broadcast &= (dim && dim.getPosition() == d) ||
-                   (zero && zero.getValue() == 0 &&
-                    maskType.getDimSize(d) == 1);
-    }
-    if (!broadcast)
+    if (!isBroadcastMap(maps[m], cast<RankedTensorType>(mask.getType())))
       continue;
     scores = candidate;
     return mask;
@@ -438,6 +539,11 @@ bool formAttention(linalg::SoftmaxOp softmax) {
   Value mask = additiveMask(scores.getDefiningOp(), scores);
   if (mask)
     passed.push_back(input.getDefiningOp());
+  double fill = 0.0;
+  Operation *selecting = scores.getDefiningOp();
+  Value keep = selectMask(selecting, scores, fill);
+  if (keep)
+    passed.push_back(selecting);
   double scale = 1.0;
   Value unscaled;
   if (std::optional<double> factor =
@@ -499,15 +605,17 @@ bool formAttention(linalg::SoftmaxOp softmax) {
   if (pvBatchDims != batchDims || user->getOperand(0) != probabilities)
     return false;
   Operation *pv = user;
-  if (mask) {
-    // The mask must be defined before P V, where the op goes.
-    Operation *def = mask.getDefiningOp();
+  for (Value extra : {mask, keep}) {
+    if (!extra)
+      continue;
+    // The masks must be defined before P V, where the op goes.
+    Operation *def = extra.getDefiningOp();
     if (def && def->getBlock() == pv->getBlock() &&
         !def->isBeforeInBlock(pv))
       return false;
-    // In a batch bucket's split form [rows, 1, heads, ...] the mask's
+    // In a batch bucket's split form [rows, 1, heads, ...] the masks'
     // second and third dims become one.
-    auto type = cast<RankedTensorType>(mask.getType());
+    auto type = cast<RankedTensorType>(extra.getType());
     if (*batchDims == 2 && split && type.getDimSize(1) != 1)
       return false;
   }
@@ -535,24 +643,28 @@ bool formAttention(linalg::SoftmaxOp softmax) {
   Operand query = operand(qk->getOperand(0), {0, 1, 2, 3}, &scale);
   Operand key = operand(qk->getOperand(1), {0, 1, 3, 2}, nullptr);
   Operand value = operand(pv->getOperand(1), {0, 1, 2, 3}, nullptr);
-  Operand maskOperand{mask, {0, 1, 2, 3}};
-  if (mask && rank == 3) {
-    auto type = cast<RankedTensorType>(mask.getType());
-    maskOperand.value = tensor::ExpandShapeOp::create(
-        builder, loc,
-        RankedTensorType::get({1, type.getDimSize(0), type.getDimSize(1),
-                               type.getDimSize(2)},
-                              type.getElementType()),
-        mask, SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
-  } else if (mask && rank == 5) {
-    auto type = cast<RankedTensorType>(mask.getType());
-    maskOperand.value = tensor::CollapseShapeOp::create(
-        builder, loc,
-        RankedTensorType::get({type.getDimSize(0), type.getDimSize(2),
-                               type.getDimSize(3), type.getDimSize(4)},
-                              type.getElementType()),
-        mask, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
-  }
+  // The masks in the softmax's rank, as rank 4.
+  auto rank4 = [&](Value extra) -> Operand {
+    Operand operand{extra, {0, 1, 2, 3}};
+    if (!extra || rank == 4)
+      return operand;
+    auto type = cast<RankedTensorType>(extra.getType());
+    ArrayRef<int64_t> s = type.getShape();
+    if (rank == 3)
+      operand.value = tensor::ExpandShapeOp::create(
+          builder, loc,
+          RankedTensorType::get({1, s[0], s[1], s[2]}, type.getElementType()),
+          extra, SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+    else
+      operand.value = tensor::CollapseShapeOp::create(
+          builder, loc,
+          RankedTensorType::get({s[0], s[2], s[3], s[4]},
+                                type.getElementType()),
+          extra, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+    return operand;
+  };
+  Operand maskOperand = rank4(mask);
+  Operand keepOperand = rank4(keep);
 
   // The result: P V's 4-d form, or the transpose that joins the heads
   // (one batch dim only: a batch bucket joins them in its own rank).
@@ -585,11 +697,13 @@ bool formAttention(linalg::SoftmaxOp softmax) {
                                        builder.getF32Type());
   auto attention = tac::AttentionOp::create(
       builder, loc, TypeRange{init.getType()}, query.value, key.value,
-      value.value, maskOperand.value, init,
+      value.value, maskOperand.value, keepOperand.value, init,
       builder.getF32FloatAttr(static_cast<float>(scale)),
       dimsAttr(builder, query), dimsAttr(builder, key),
       dimsAttr(builder, value),
       mask ? dimsAttr(builder, maskOperand) : DenseI64ArrayAttr(),
+      keep ? dimsAttr(builder, keepOperand) : DenseI64ArrayAttr(),
+      keep ? builder.getF32FloatAttr(static_cast<float>(fill)) : FloatAttr(),
       dimsAttr(builder, result));
 
   IRRewriter rewriter(builder);

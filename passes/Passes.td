@@ -318,17 +318,18 @@ def TacFormAttention : Pass<"tac-form-attention"> {
     Finds attention as the importer writes it, on static f32 tensors: a
     `linalg.batch_matmul` of queries by transposed keys on a zero fill (or
     the generic `tac-batch-rows` makes of one, the rows a second batch
-    dim), its last batch dim optionally split in two by an `expand_shape`, optionally
-    scaled by a scalar constant, optionally plus an additive mask that
-    broadcasts, a `linalg.softmax` along the keys (from `tac-form-softmax`)
+    dim), its last batch dim optionally split in two by an `expand_shape`,
+    optionally scaled by a scalar known at compile time, optionally masked
+    by a select of a broadcast i1 tensor (GPT-2's causal mask), optionally
+    plus an additive mask that broadcasts, a `linalg.softmax` along the keys (from `tac-form-softmax`)
     and a `linalg.batch_matmul` of the probabilities by the values. It
     replaces the chain with one `tac.attention`, following each of Q, K and
     V back through `collapse_shape` and `linalg.transpose` (absorbed into
     the operand's `*_dims`, so the copies that split the heads go away),
     the queries also through a scaling by a scalar constant (absorbed into
     `scale`), and absorbing a transpose that joins the heads after `P V`.
-    Chains that differ (another mask form, a scale after the mask, an
-    intermediate read elsewhere) are left as they are. The CPU pipeline runs
+    Chains that differ (a scale after the mask, an intermediate read
+    elsewhere) are left as they are. The CPU pipeline runs
     it after `tac-form-softmax`; the CPU code generator lowers the op to
     tac's fused kernel (`tac_attention`), whose scores never leave cache.
 

@@ -729,6 +729,15 @@ LogicalResult AttentionOp::verify() {
   } else if (getMaskDims()) {
     return emitOpError("has mask_dims but no mask");
   }
+  if (getKeep()) {
+    if (!getKeepDims() || !getFill())
+      return emitOpError("has a keep mask but no keep_dims or no fill; give "
+                         "the mask's dimension for each of batch, head, row, "
+                         "column and the value masked scores become");
+    operands.push_back({"keep", getKeep(), *getKeepDims()});
+  } else if (getKeepDims() || getFill()) {
+    return emitOpError("has keep_dims or fill but no keep mask");
+  }
   for (const Operand &operand : operands) {
     auto type = cast<ShapedType>(operand.value.getType());
     if (type.getRank() != 4)
@@ -749,7 +758,8 @@ LogicalResult AttentionOp::verify() {
                    std::array<int64_t, 4> want) -> LogicalResult {
     for (unsigned l = 0; l < 4; ++l) {
       int64_t got = logicalSize(operand.value, *operand.dims, l);
-      bool broadcast = operand.name == "mask" && got == 1;
+      bool broadcast =
+          (operand.name == "mask" || operand.name == "keep") && got == 1;
       if (got != want[l] && !broadcast)
         return emitOpError() << operand.name << "'s logical dimension " << l
                              << " (batch, head, row, column) has size " << got
@@ -763,8 +773,11 @@ LogicalResult AttentionOp::verify() {
                                  sizes.valueFeatures})) ||
       failed(check(operands[3], {sizes.batch, sizes.heads, sizes.rows,
                                  sizes.valueFeatures})) ||
-      (getMask() && failed(check(operands[4], {sizes.batch, sizes.heads,
-                                               sizes.rows, sizes.keys}))))
+      llvm::any_of(ArrayRef<Operand>(operands).drop_front(4),
+                   [&](const Operand &operand) {
+                     return failed(check(operand, {sizes.batch, sizes.heads,
+                                                   sizes.rows, sizes.keys}));
+                   }))
     return failure();
   bool tensors = isa<RankedTensorType>(getInit().getType());
   for (const Operand &operand : operands)

@@ -290,8 +290,11 @@ def Tac_PolicyOutputOp : Tac_Op<"policy_output",
 def Tac_F32TensorOrMemRef : AnyTypeOf<[RankedTensorOf<[F32]>, MemRefOf<[F32]>],
     "ranked f32 tensor or memref">;
 
+def Tac_I1TensorOrMemRef : AnyTypeOf<[RankedTensorOf<[I1]>, MemRefOf<[I1]>],
+    "ranked i1 tensor or memref">;
+
 def Tac_AttentionOp : Tac_Op<"attention", [
-    DestinationStyleOpInterface,
+    DestinationStyleOpInterface, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "Scaled dot-product attention: softmax(scale * Q Kᵀ + mask) V.";
   let description = [{
@@ -299,8 +302,9 @@ def Tac_AttentionOp : Tac_Op<"attention", [
     projected queries, keys and values to the heads' outputs, as one op:
 
         out[b][h][i][e] = sum_j P[i][j] * value[b][h][j][e]
-        P[i][:] = softmax_j(scale * sum_d query[b][h][i][d] * key[b][h][j][d]
-                            + mask[b][h][i][j])
+        P[i][:] = softmax_j(S[i][j] + mask[b][h][i][j])
+        S[i][j] = keep[b][h][i][j] ? scale * sum_d query[b][h][i][d] * key[b][h][j][d]
+                                   : fill
 
     `tac-form-attention` forms it on the CPU from the importer's
     matmul / softmax / matmul chain, so that the scores never go to memory
@@ -310,8 +314,10 @@ def Tac_AttentionOp : Tac_Op<"attention", [
     operand's dimensions holds each logical dimension (batch, head, row,
     column), so a head-interleaved or transposed layout needs no copy:
     `key_dims = [0, 2, 1, 3]` reads keys stored [batch][key][head][feature].
-    The optional additive `mask` broadcasts along any logical dimension
-    where its size is 1. `init` is the destination: on tensors the op
+    The optional additive `mask` and the optional boolean `keep` (a mask
+    applied by a select, such as GPT-2's causal mask; masked scores become
+    the `fill` attribute, which comes with it) broadcast along any logical
+    dimension where their size is 1. `init` is the destination: on tensors the op
     returns the result, on buffers it writes `init`.
 
     ```mlir
@@ -333,17 +339,21 @@ def Tac_AttentionOp : Tac_Op<"attention", [
                    Tac_F32TensorOrMemRef:$key,
                    Tac_F32TensorOrMemRef:$value,
                    Optional<Tac_F32TensorOrMemRef>:$mask,
+                   Optional<Tac_I1TensorOrMemRef>:$keep,
                    Tac_F32TensorOrMemRef:$init,
                    F32Attr:$scale,
                    DenseI64ArrayAttr:$query_dims,
                    DenseI64ArrayAttr:$key_dims,
                    DenseI64ArrayAttr:$value_dims,
                    OptionalAttr<DenseI64ArrayAttr>:$mask_dims,
+                   OptionalAttr<DenseI64ArrayAttr>:$keep_dims,
+                   OptionalAttr<F32Attr>:$fill,
                    DenseI64ArrayAttr:$result_dims);
   let results = (outs Variadic<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
       type($value) `)` (`mask` `(` $mask^ `:` type($mask) `)`)?
+    (`keep` `(` $keep^ `:` type($keep) `)`)?
     `outs` `(` $init `:` type($init) `)` attr-dict (`->` type($result)^)?
   }];
   let hasVerifier = 1;

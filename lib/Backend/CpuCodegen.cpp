@@ -562,6 +562,18 @@ FailureOr<int> callBridgeForAttention(ModuleOp kernelModule,
         constant(sizes.valueFeatures),
         arith::ConstantOp::create(builder, loc, attention.getScaleAttr())};
     args.append(strides);
+    // tac_attention(..., keep, fill, es0..es3): the select mask, last
+    strides.clear();
+    if (!addStrides(attention.getKeep(), attention.getKeepDims()))
+      return attention.emitError("tac's CPU attention needs static "
+                                 "strides"),
+             failure();
+    args.push_back(address(attention.getKeep()));
+    args.push_back(arith::ConstantOp::create(
+        builder, loc,
+        attention.getFillAttr() ? attention.getFillAttr()
+                                : builder.getF32FloatAttr(0.0f)));
+    args.append(strides);
     callBridge(builder, loc, kernelModule, bridge, "tac_attention", args);
     attention.erase();
     ++calls;

@@ -116,19 +116,20 @@ func.func @path_set_attribute() attributes {tac.paths = #tac.paths<[], [3, 1], [
 }
 
 // Attention on tensors (head-interleaved keys, a broadcast mask) and on
-// buffers (no mask, no result).
+// buffers (a broadcast select mask, no result).
 // CHECK-LABEL: func.func @attention
 // CHECK: %[[A:.*]] = tac.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x2x5x4xf32>, tensor<1x7x2x4xf32>, tensor<1x2x7x3xf32>) mask(%{{.*}} : tensor<1x1x1x7xf32>) outs(%{{.*}} : tensor<1x2x5x3xf32>)
 // CHECK-SAME: key_dims = array<i64: 0, 2, 1, 3>
 // CHECK-SAME: scale = 5.000000e-01 : f32
 // CHECK-SAME: -> tensor<1x2x5x3xf32>
-// CHECK: tac.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<1x2x5x4xf32>, memref<1x2x7x4xf32>, memref<1x2x7x3xf32>) outs(%{{.*}} : memref<1x2x5x3xf32>)
+// CHECK: tac.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<1x2x5x4xf32>, memref<1x2x7x4xf32>, memref<1x2x7x3xf32>) keep(%{{.*}} : memref<1x1x5x7xi1>) outs(%{{.*}} : memref<1x2x5x3xf32>)
+// CHECK-SAME: fill = -1.000000e+04 : f32
 // CHECK-NOT: ->
 func.func @attention(%q: tensor<1x2x5x4xf32>, %k: tensor<1x7x2x4xf32>,
                      %v: tensor<1x2x7x3xf32>, %m: tensor<1x1x1x7xf32>,
                      %init: tensor<1x2x5x3xf32>, %bq: memref<1x2x5x4xf32>,
                      %bk: memref<1x2x7x4xf32>, %bv: memref<1x2x7x3xf32>,
-                     %bo: memref<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+                     %bo: memref<1x2x5x3xf32>, %bkeep: memref<1x1x5x7xi1>) -> tensor<1x2x5x3xf32> {
   %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x7x2x4xf32>, tensor<1x2x7x3xf32>)
          mask(%m : tensor<1x1x1x7xf32>) outs(%init : tensor<1x2x5x3xf32>)
          {scale = 0.5 : f32, query_dims = array<i64: 0, 1, 2, 3>,
@@ -136,9 +137,10 @@ func.func @attention(%q: tensor<1x2x5x4xf32>, %k: tensor<1x7x2x4xf32>,
           mask_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>}
          -> tensor<1x2x5x3xf32>
   tac.attention ins(%bq, %bk, %bv : memref<1x2x5x4xf32>, memref<1x2x7x4xf32>, memref<1x2x7x3xf32>)
-    outs(%bo : memref<1x2x5x3xf32>)
+    keep(%bkeep : memref<1x1x5x7xi1>) outs(%bo : memref<1x2x5x3xf32>)
     {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>,
      key_dims = array<i64: 0, 1, 2, 3>, value_dims = array<i64: 0, 1, 2, 3>,
+     keep_dims = array<i64: 0, 1, 2, 3>, fill = -1.0e4 : f32,
      result_dims = array<i64: 0, 1, 2, 3>}
   return %a : tensor<1x2x5x3xf32>
 }

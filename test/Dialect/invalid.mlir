@@ -508,3 +508,17 @@ func.func @attention_memref_result(%q: memref<1x2x5x4xf32>, %k: memref<1x2x7x4xf
           value_dims = array<i64: 0, 1, 2, 3>, result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
   return
 }
+
+// -----
+
+func.func @attention_keep_without_fill(%q: tensor<1x2x5x4xf32>, %k: tensor<1x2x7x4xf32>,
+                                       %v: tensor<1x2x7x3xf32>, %c: tensor<1x1x5x7xi1>,
+                                       %o: tensor<1x2x5x3xf32>) -> tensor<1x2x5x3xf32> {
+  // expected-error @+1 {{has a keep mask but no keep_dims or no fill; give the mask's dimension for each of batch, head, row, column and the value masked scores become}}
+  %a = tac.attention ins(%q, %k, %v : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x3xf32>)
+         keep(%c : tensor<1x1x5x7xi1>) outs(%o : tensor<1x2x5x3xf32>)
+         {scale = 1.0 : f32, query_dims = array<i64: 0, 1, 2, 3>, key_dims = array<i64: 0, 1, 2, 3>,
+          value_dims = array<i64: 0, 1, 2, 3>, keep_dims = array<i64: 0, 1, 2, 3>,
+          result_dims = array<i64: 0, 1, 2, 3>} -> tensor<1x2x5x3xf32>
+  return %a : tensor<1x2x5x3xf32>
+}

@@ -26,7 +26,9 @@ void tac_attention(int64_t q, int64_t k, int64_t v, int64_t mask,
                    int64_t ks0, int64_t ks1, int64_t ks2, int64_t ks3,
                    int64_t vs0, int64_t vs1, int64_t vs2, int64_t vs3,
                    int64_t ms0, int64_t ms1, int64_t ms2, int64_t ms3,
-                   int64_t os0, int64_t os1, int64_t os2, int64_t os3);
+                   int64_t os0, int64_t os1, int64_t os2, int64_t os3,
+                   int64_t keep, float fill, int64_t es0, int64_t es1,
+                   int64_t es2, int64_t es3);
 int tac_packed_gemm_use_for_testing(const char *isa);
 }
 
@@ -87,6 +89,10 @@ struct Attention {
   Tensor q, k, v, out;
   bool hasMask = false;
   Tensor mask;
+  // A select mask: a score whose keep byte is 0 becomes `fill`.
+  std::vector<uint8_t> keep;
+  std::array<int64_t, 4> keepStride{};
+  float fill = 0.0f;
 
   Attention(int64_t batch, int64_t heads, int64_t sq, int64_t sk, int64_t d,
             int64_t dv, float scale)
@@ -103,7 +109,15 @@ struct Attention {
                   v.stride[0], v.stride[1], v.stride[2], v.stride[3],
                   hasMask ? mask.stride[0] : 0, hasMask ? mask.stride[1] : 0,
                   hasMask ? mask.stride[2] : 0, hasMask ? mask.stride[3] : 0,
-                  out.stride[0], out.stride[1], out.stride[2], out.stride[3]);
+                  out.stride[0], out.stride[1], out.stride[2], out.stride[3],
+                  keep.empty() ? 0 : reinterpret_cast<int64_t>(keep.data()),
+                  fill, keepStride[0], keepStride[1], keepStride[2],
+                  keepStride[3]);
+  }
+
+  bool kept(int64_t b, int64_t h, int64_t i, int64_t j) const {
+    return keep.empty() || keep[b * keepStride[0] + h * keepStride[1] +
+                                i * keepStride[2] + j * keepStride[3]];
   }
 
   /// out[b][h][i][:] in double (NaN: the row is NaN).
@@ -115,7 +129,8 @@ struct Attention {
       double dot = 0;
       for (int64_t e = 0; e < d; ++e)
         dot += static_cast<double>(q.get(b, h, i, e)) * k.get(b, h, j, e);
-      s[j] = scale * dot + (hasMask ? mask.get(b, h, i, j) : 0.0);
+      s[j] = (kept(b, h, i, j) ? scale * dot : fill) +
+             (hasMask ? mask.get(b, h, i, j) : 0.0);
       nan |= std::isnan(s[j]);
       max = std::max(max, s[j]);
     }
@@ -242,6 +257,39 @@ TEST_P(FusedAttention, BertMask) {
     a.mask.at(1, 0, 0, j) = -INFINITY;
   a.mask.at(1, 0, 0, 3) = -INFINITY;
   EXPECT_EQ(check(a, std::string(GetParam()) + " bert"), 0);
+}
+
+/// GPT-2's causal mask, applied by a select: keep[i][j] = j <= i broadcast
+/// over batch and heads (strides 0), masked scores become the lowest f32;
+/// with an additive mask after it; and a finite fill on a row that keeps
+/// nothing (every score the fill: uniform weights), keep laid out
+/// transposed (column stride != 1).
+TEST_P(FusedAttention, SelectMask) {
+  USE_OR_SKIP(GetParam());
+  std::mt19937 rng(7);
+  for (bool additive : {false, true}) {
+    Attention a = dense(rng, 2, 3, 20, 20, 64, 64, 0.125f);
+    a.keep.assign(20 * 20, 0);
+    a.keepStride = {0, 0, 20, 1};
+    for (int64_t i = 0; i < 20; ++i)
+      for (int64_t j = 0; j <= i; ++j)
+        a.keep[i * 20 + j] = 1;
+    a.fill = -3.4028234663852886e38f;
+    if (additive) {
+      a.hasMask = true;
+      a.mask = makeTensor({2, 3, 20, 20}, kDense, 1, rng, -1.0f, 0.0f,
+                          {false, true, true, false});
+    }
+    EXPECT_EQ(check(a, std::string(GetParam()) + " causal"), 0);
+  }
+  Attention a = dense(rng, 1, 2, 7, 9, 5, 3, 0.5f);
+  a.keep.assign(9 * 7, 1);
+  a.keepStride = {0, 0, 1, 7}; // keep[i][j] at j * 7 + i
+  for (int64_t j = 0; j < 9; ++j)
+    a.keep[j * 7 + 4] = 0; // row 4 keeps nothing
+  a.keep[2 * 7 + 1] = 0;
+  a.fill = -10000.0f;
+  EXPECT_EQ(check(a, std::string(GetParam()) + " finite fill"), 0);
 }
 
 /// Sizes around the vector (8, 16) and tile (6 rows, 16 or 32 columns)

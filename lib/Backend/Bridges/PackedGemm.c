@@ -25,7 +25,8 @@
  * Work is split across the session's threads (tac_parallel_for) by
  * (matrix, block of rows, panel), each piece a whole K.
  *
- * tac_attention computes softmax(scale * Q K^T + mask) V per (batch, head,
+ * tac_attention computes softmax(scale * Q K^T + mask) V (a score a select
+ * mask drops becomes its fill first: GPT-2's causal mask) per (batch, head,
  * block of query rows) with the same micro-kernel: a run of pieces packs
  * K^T (times the scale) and V for its head once, and each block's scores
  * (48 KB, or 6 rows when those are more) go from the first product through
@@ -190,6 +191,11 @@ struct tac_attention_job {
   int64_t qs[4], ks[4], vs[4], ms[4], os[4];
   int64_t rowsPerBlock, rowBlocks;
   int64_t ld; /* the scores block's leading dimension: whole panels */
+  /* keep: NULL when absent; a score whose byte is 0 becomes `fill` (a
+     causal mask applied by a select), before the mask is added */
+  const uint8_t *keep;
+  float fill;
+  int64_t es[4];
 };
 
 /* Defined with the softmax below; the instruction sets' attention uses
@@ -721,14 +727,18 @@ static void tac_softmax_contiguous_generic(const float *x, float *y,
 static tac_softmax_contiguous_fn tac_softmax_contiguous =
     tac_softmax_contiguous_generic;
 
-/* Query row i's score for key j (b, h: the row's q, k and mask). */
+/* Query row i's score for key j (b, h: the row's q, k, keep and mask). */
 static inline float tac_attention_score(const struct tac_attention_job *t,
                                         const float *q, const float *k,
+                                        const uint8_t *keep,
                                         const float *mask, int64_t j) {
   float dot = 0.0f;
   for (int64_t e = 0; e < t->d; ++e)
     dot += q[e * t->qs[3]] * k[j * t->ks[2] + e * t->ks[3]];
-  return mask ? t->scale * dot + mask[j * t->ms[3]] : t->scale * dot;
+  float s = t->scale * dot;
+  if (keep && !keep[j * t->es[3]])
+    s = t->fill;
+  return mask ? s + mask[j * t->ms[3]] : s;
 }
 
 /* tac_attention's pieces without scratch memory (none could be had): each
@@ -750,18 +760,21 @@ static void tac_attention_plain(void *job, int64_t begin, int64_t end) {
       const float *mask =
           t->mask ? t->mask + b * t->ms[0] + h * t->ms[1] + i * t->ms[2]
                   : NULL;
+      const uint8_t *keep =
+          t->keep ? t->keep + b * t->es[0] + h * t->es[1] + i * t->es[2]
+                  : NULL;
       float *out = t->out + b * t->os[0] + h * t->os[1] + i * t->os[2];
       float max = -__builtin_inff();
       for (int64_t j = 0; j < t->sk; ++j) {
-        float s = tac_attention_score(t, q, k, mask, j);
+        float s = tac_attention_score(t, q, k, keep, mask, j);
         max = s > max ? s : max; /* a NaN reaches the sum */
       }
       for (int64_t e = 0; e < t->dv; ++e)
         out[e * t->os[3]] = 0.0f;
       float sum = 0.0f;
       for (int64_t j = 0; j < t->sk; ++j) {
-        float w = tac_exp_nonpositive(tac_attention_score(t, q, k, mask, j) -
-                                      max);
+        float w = tac_exp_nonpositive(
+            tac_attention_score(t, q, k, keep, mask, j) - max);
         sum += w;
         for (int64_t e = 0; e < t->dv; ++e)
           out[e * t->os[3]] += w * v[j * t->vs[2] + e * t->vs[3]];
@@ -994,7 +1007,9 @@ void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
 
 /* The kernels' entry for attention: out[b][h][i][e] = sum_j P[i][j] *
    v[b][h][j][e], P[i][:] = softmax_j(scale * sum_e' q[b][h][i][e'] *
-   k[b][h][j][e'] + mask[b][h][i][j]) (no mask term when mask is 0). Every
+   k[b][h][j][e'] + mask[b][h][i][j]) (no mask term when mask is 0); with
+   keep (bytes, strides es0..es3) a score whose keep[b][h][i][j] is 0 is
+   `fill` instead of the product, before the mask is added. Every
    tensor is addressed by its strides in elements (b, h, row, col; 0
    broadcasts), so head-interleaved and transposed views need no copies;
    k is the logical [b][h][j][d] tensor. d <= 0: every score is the mask's
@@ -1007,7 +1022,9 @@ void tac_attention(int64_t q, int64_t k, int64_t v, int64_t mask,
                    int64_t ks0, int64_t ks1, int64_t ks2, int64_t ks3,
                    int64_t vs0, int64_t vs1, int64_t vs2, int64_t vs3,
                    int64_t ms0, int64_t ms1, int64_t ms2, int64_t ms3,
-                   int64_t os0, int64_t os1, int64_t os2, int64_t os3) {
+                   int64_t os0, int64_t os1, int64_t os2, int64_t os3,
+                   int64_t keep, float fill, int64_t es0, int64_t es1,
+                   int64_t es2, int64_t es3) {
   if (batch <= 0 || heads <= 0 || sq <= 0 || dv <= 0)
     return;
   if (sk <= 0) {
@@ -1023,7 +1040,8 @@ void tac_attention(int64_t q, int64_t k, int64_t v, int64_t mask,
       (const float *)mask, (float *)out, heads, sq, sk, d > 0 ? d : 0, dv,
       scale, {qs0, qs1, qs2, qs3}, {ks0, ks1, ks2, ks3},
       {vs0, vs1, vs2, vs3}, {ms0, ms1, ms2, ms3}, {os0, os1, os2, os3},
-      0, 0, (sk + TAC_PANEL - 1) / TAC_PANEL * TAC_PANEL};
+      0, 0, (sk + TAC_PANEL - 1) / TAC_PANEL * TAC_PANEL,
+      (const uint8_t *)keep, fill, {es0, es1, es2, es3}};
   /* Row blocks of whole micro-tiles whose scores fit the budget, of equal
      size (pieces are split across threads by count), as tac_gemm_setup's. */
   int64_t most = TAC_ATTENTION_SCORES_FLOATS / t.ld / TAC_MR * TAC_MR;
@@ -1452,8 +1470,14 @@ static void TAC_ISA_NAME(tac_attention_pieces)(void *job, int64_t begin,
     const float *mask =
         t->mask ? t->mask + b * t->ms[0] + h * t->ms[1] + r0 * t->ms[2]
                 : NULL;
+    const uint8_t *keep =
+        t->keep ? t->keep + b * t->es[0] + h * t->es[1] + r0 * t->es[2]
+                : NULL;
     for (int64_t r = 0; r < rows; ++r) {
       float *s = scores + r * t->ld;
+      if (keep)
+        for (int64_t j = 0; j < t->sk; ++j)
+          s[j] = keep[r * t->es[2] + j * t->es[3]] ? s[j] : t->fill;
       if (mask)
         TAC_ISA_NAME(tac_add_mask)(s, t->sk, mask + r * t->ms[2], t->ms[3]);
       tac_softmax_contiguous(s, s, t->sk);
