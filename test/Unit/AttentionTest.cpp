@@ -261,9 +261,10 @@ TEST_P(FusedAttention, BertMask) {
 
 /// GPT-2's causal mask, applied by a select: keep[i][j] = j <= i broadcast
 /// over batch and heads (strides 0), masked scores become the lowest f32;
-/// with an additive mask after it; and a finite fill on a row that keeps
-/// nothing (every score the fill: uniform weights), keep laid out
-/// transposed (column stride != 1).
+/// with an additive mask after it; and a fill within the scores' range
+/// (masked keys keep a weight of their own, so the fill's value shows),
+/// with a row that keeps nothing (every score the fill: uniform weights),
+/// keep laid out transposed (column stride != 1).
 TEST_P(FusedAttention, SelectMask) {
   USE_OR_SKIP(GetParam());
   std::mt19937 rng(7);
@@ -288,7 +289,8 @@ TEST_P(FusedAttention, SelectMask) {
   for (int64_t j = 0; j < 9; ++j)
     a.keep[j * 7 + 4] = 0; // row 4 keeps nothing
   a.keep[2 * 7 + 1] = 0;
-  a.fill = -10000.0f;
+  a.keep[5 * 7 + 3] = 0;
+  a.fill = 0.25f;
   EXPECT_EQ(check(a, std::string(GetParam()) + " finite fill"), 0);
 }
 
