@@ -97,7 +97,7 @@ TypedAttr makeConstant(RankedTensorType type, ArrayRef<char> bytes,
 /// One step of a linalg payload over f32 slots.
 struct Step {
   enum Kind { Add, Sub, Mul, Div, Max, Min, Neg, Sqrt, Rsqrt, Exp, Tanh, Erf,
-              Const } kind;
+              Pow, Const } kind;
   unsigned a = 0, b = 0, out = 0;
   float value = 0;
 };
@@ -139,6 +139,7 @@ std::optional<SmallVector<Step>> compilePayload(Block &body,
               .Case<math::ExpOp>([](auto) { return Step::Exp; })
               .Case<math::TanhOp>([](auto) { return Step::Tanh; })
               .Case<math::ErfOp>([](auto) { return Step::Erf; })
+              .Case<math::PowFOp>([](auto) { return Step::Pow; })
               .Default([](Operation *) { return Step::Const; });
       if (step.kind == Step::Const)
         return std::nullopt; // not an op folding knows
@@ -173,6 +174,7 @@ float runSteps(ArrayRef<Step> steps, MutableArrayRef<float> slots,
     case Step::Min: r = std::fmin(a, b); break;
     case Step::Neg: r = -a; break;
     case Step::Sqrt: r = std::sqrt(a); break;
+    case Step::Pow: r = std::pow(a, b); break;
     case Step::Rsqrt: r = 1.0f / std::sqrt(a); break;
     case Step::Exp: r = std::exp(a); break;
     case Step::Tanh: r = std::tanh(a); break;

@@ -42,12 +42,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
-
-#include <cmath>
 
 namespace mlir::tac {
 #define GEN_PASS_DEF_TACFORMATTENTION
@@ -63,55 +60,15 @@ bool isStaticF32(Value value) {
   return type && type.hasStaticShape() && type.getElementType().isF32();
 }
 
-/// The value of a scalar `value` known at compile time: a float constant, a
-/// splat constant tensor, or a 0-d or splat generic of one arithmetic op
-/// over such values (GPT-2's scale, sqrt(d) as pow(64, 0.5), comes as one).
-std::optional<double> scalarValue(Value value, int depth = 0) {
+/// The value of a float constant or a splat constant tensor (a scale
+/// tac-fold-constants computed from constants arrives as one).
+std::optional<double> scalarValue(Value value) {
   FloatAttr attr;
   if (matchPattern(value, m_Constant(&attr)))
     return attr.getValueAsDouble();
   DenseFPElementsAttr dense;
-  if (matchPattern(value, m_Constant(&dense)))
-    return dense.isSplat()
-               ? std::optional<double>(
-                     dense.getSplatValue<APFloat>().convertToDouble())
-               : std::nullopt;
-  auto generic = value.getDefiningOp<linalg::GenericOp>();
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!generic || !type || type.getNumElements() != 1 || depth > 8 ||
-      generic.getNumDpsInits() != 1)
-    return std::nullopt;
-  Block &body = generic.getRegion().front();
-  if (body.getOperations().size() != 2)
-    return std::nullopt;
-  Operation *op = &body.front();
-  if (body.getTerminator()->getOperand(0) != op->getResult(0))
-    return std::nullopt;
-  SmallVector<double> args;
-  for (Value operand : op->getOperands()) {
-    auto arg = dyn_cast<BlockArgument>(operand);
-    std::optional<double> v =
-        arg && arg.getOwner() == &body &&
-                arg.getArgNumber() < generic.getNumDpsInputs()
-            ? scalarValue(generic.getDpsInputs()[arg.getArgNumber()],
-                          depth + 1)
-            : scalarValue(operand, depth + 1);
-    if (!v)
-      return std::nullopt;
-    args.push_back(*v);
-  }
-  if (isa<arith::AddFOp>(op))
-    return args[0] + args[1];
-  if (isa<arith::SubFOp>(op))
-    return args[0] - args[1];
-  if (isa<arith::MulFOp>(op))
-    return args[0] * args[1];
-  if (isa<arith::DivFOp>(op))
-    return args[0] / args[1];
-  if (isa<math::PowFOp>(op))
-    return std::pow(args[0], args[1]);
-  if (isa<math::SqrtOp>(op))
-    return std::sqrt(args[0]);
+  if (matchPattern(value, m_Constant(&dense)) && dense.isSplat())
+    return dense.getSplatValue<APFloat>().convertToDouble();
   return std::nullopt;
 }
 
@@ -182,7 +139,7 @@ bool isBroadcastMap(AffineMap map, ShapedType type) {
 
 /// The boolean mask of `op` when it is an elementwise generic selecting
 /// `scores` (identity map) where a broadcast i1 tensor holds and a scalar
-/// known at compile time elsewhere (GPT-2's causal mask); sets `fill`.
+/// constant elsewhere (GPT-2's causal mask); sets `fill`.
 Value selectMask(Operation *op, Value &scores, double &fill) {
   auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
   if (!generic || generic.getNumDpsInits() != 1 ||

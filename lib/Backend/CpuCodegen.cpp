@@ -523,10 +523,9 @@ FailureOr<int> callBridgeForAttention(ModuleOp kernelModule,
     auto address = [&](Value memref) -> Value {
       return memref ? addressOf(builder, loc, memref) : constant(0);
     };
-    // The strides of `memref`'s logical dims; 0 along size-1 dims (a
-    // mask's broadcast ones).
-    SmallVector<Value> strides;
-    auto addStrides = [&](Value memref,
+    // Appends the strides of `memref`'s logical dims to `strides`; 0
+    // along size-1 dims (a mask's broadcast ones) and for no memref.
+    auto addStrides = [&](SmallVectorImpl<Value> &strides, Value memref,
                           std::optional<ArrayRef<int64_t>> dims) -> bool {
       if (!memref) {
         for (int i = 0; i < 4; ++i)
@@ -544,11 +543,14 @@ FailureOr<int> callBridgeForAttention(ModuleOp kernelModule,
             constant(type.getDimSize(dim) == 1 ? 0 : all[dim]));
       return true;
     };
-    if (!addStrides(attention.getQuery(), attention.getQueryDims()) ||
-        !addStrides(attention.getKey(), attention.getKeyDims()) ||
-        !addStrides(attention.getValue(), attention.getValueDims()) ||
-        !addStrides(attention.getMask(), attention.getMaskDims()) ||
-        !addStrides(attention.getInit(), attention.getResultDims()))
+    // The select mask's strides come last (tac_attention's es0..es3).
+    SmallVector<Value> strides, keepStrides;
+    if (!addStrides(strides, attention.getQuery(), attention.getQueryDims()) ||
+        !addStrides(strides, attention.getKey(), attention.getKeyDims()) ||
+        !addStrides(strides, attention.getValue(), attention.getValueDims()) ||
+        !addStrides(strides, attention.getMask(), attention.getMaskDims()) ||
+        !addStrides(strides, attention.getInit(), attention.getResultDims()) ||
+        !addStrides(keepStrides, attention.getKeep(), attention.getKeepDims()))
       return attention.emitError("tac's CPU attention needs static "
                                  "strides"),
              failure();
@@ -562,18 +564,12 @@ FailureOr<int> callBridgeForAttention(ModuleOp kernelModule,
         constant(sizes.valueFeatures),
         arith::ConstantOp::create(builder, loc, attention.getScaleAttr())};
     args.append(strides);
-    // tac_attention(..., keep, fill, es0..es3): the select mask, last
-    strides.clear();
-    if (!addStrides(attention.getKeep(), attention.getKeepDims()))
-      return attention.emitError("tac's CPU attention needs static "
-                                 "strides"),
-             failure();
     args.push_back(address(attention.getKeep()));
     args.push_back(arith::ConstantOp::create(
         builder, loc,
         attention.getFillAttr() ? attention.getFillAttr()
                                 : builder.getF32FloatAttr(0.0f)));
-    args.append(strides);
+    args.append(keepStrides);
     callBridge(builder, loc, kernelModule, bridge, "tac_attention", args);
     attention.erase();
     ++calls;

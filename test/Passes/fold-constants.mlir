@@ -178,3 +178,25 @@ func.func @scaled_weight(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
   } -> tensor<4x3xf32>
   return %y : tensor<4x3xf32>
 }
+
+// -----
+
+// A scale computed from constants (GPT-2's sqrt(d) as pow(64, 0.5), a 0-d
+// tensor) becomes the constant, so the attention scale reaches later
+// passes as a plain scalar.
+// CHECK-LABEL: func.func @pow_scale
+// CHECK-NOT: math.powf
+// CHECK: arith.constant dense<8.000000e+00> : tensor<f32>
+#none = affine_map<() -> ()>
+func.func @pow_scale() -> tensor<f32> {
+  %base = arith.constant dense<64.0> : tensor<f32>
+  %half = arith.constant dense<0.5> : tensor<f32>
+  %e = tensor.empty() : tensor<f32>
+  %r = linalg.generic {indexing_maps = [#none, #none, #none], iterator_types = []}
+      ins(%base, %half : tensor<f32>, tensor<f32>) outs(%e : tensor<f32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %p = math.powf %a, %b : f32
+      linalg.yield %p : f32
+  } -> tensor<f32>
+  return %r : tensor<f32>
+}

@@ -34,9 +34,9 @@
  * Unfused, the scores tensor (0.9 MB a layer of ViT-Small at batch 1,
  * 30 MB at batch 32) was written and read by three kernels, and K copied
  * to be transposed first; fused, ViT-Small's and MiniLM's attention take
- * 0.56-0.93x the time on one thread (bench/attention.c). Q, K, V, the mask and the output are read
- * and written through their strides, so head-interleaved slices of a QKV
- * tensor need no copies.
+ * 0.58-0.91x the time on one thread (bench/attention.c). Q, K, V, the
+ * mask and the output are read and written through their strides, so
+ * head-interleaved slices of a QKV tensor need no copies.
  *
  * Reduced precision (tac-compile --precision, docs/precision.md) keeps A,
  * C and the arithmetic's other operands in f32 and changes only how the
