@@ -96,17 +96,51 @@ def weight_bytes(log_path: str) -> int:
     return int(found.group(1))
 
 
-def build(tac_compile: str, onnx_path: str, cache: str, reuse: bool) -> dict:
-    """{precision: (tacm path, compile meta)}."""
+def build(tac_compile: str, onnx_path: str, cache: str, reuse: bool,
+          calibration: dict | None = None) -> dict:
+    """{precision: (tacm path, compile meta)}; with `calibration` ({input:
+    array}, rows the compared data never holds) also "int8-cal", the int8
+    build given them (tac-compile --calibration)."""
     out = {}
-    for p in PRECISIONS:
-        tacm = os.path.join(cache, "precision", os.path.basename(onnx_path)[:-5] + f"_{p}.tacm")
-        os.makedirs(os.path.dirname(tacm), exist_ok=True)
-        meta = R.compile_tac(tac_compile, onnx_path, tacm, reuse=reuse,
-                             extra=(f"--precision={p}",))
+    stem = os.path.join(cache, "precision", os.path.basename(onnx_path)[:-5])
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    todo = [(p, (f"--precision={p}",)) for p in PRECISIONS]
+    if calibration:
+        flags = ["--precision=int8"]
+        for name, array in calibration.items():
+            np.save(f"{stem}_calibration_{name}.npy", array)
+            flags.append(f"--calibration={name}={stem}_calibration_{name}.npy")
+        todo.append(("int8-cal", tuple(flags)))
+    for p, flags in todo:
+        tacm = f"{stem}_{p}.tacm"
+        meta = R.compile_tac(tac_compile, onnx_path, tacm, reuse=reuse, extra=flags)
         meta["weight_bytes"] = weight_bytes(tacm + ".log")
         meta["file_bytes"] = os.path.getsize(tacm)
         out[p] = (tacm, meta)
+    return out
+
+
+CALIBRATION_ROWS = 256
+
+
+def fmnist_calibration() -> dict:
+    """The first 256 images of tac.train's training split (the accuracy rows
+    are the test split's)."""
+    from tac.adapt.data import fashion_mnist
+    images = fashion_mnist().train.take(CALIBRATION_ROWS).inputs["image"]
+    return {"image": images.numpy().astype(np.float32)}
+
+
+def manpages_calibration(vocab: str, inputs: list[str], seq: int) -> dict:
+    """The DESCRIPTIONs of 256 man pages of tac.adapt's train split (the
+    accuracy rows are the test split's); inputs the data lacks are zeros."""
+    from tac.adapt.data import Tokenizer, manpages
+    docs = manpages(Tokenizer(vocab), doc_len=seq).train.docs
+    out = {k: v[:CALIBRATION_ROWS].numpy().astype(np.int64) for k, v in docs.items()
+           if k in inputs}
+    rows = len(next(iter(out.values())))
+    for name in inputs:
+        out.setdefault(name, np.zeros((rows, seq), np.int64))
     return out
 
 
@@ -184,10 +218,11 @@ def accuracy(a, X) -> dict:
                             ("fmnist_adaptive", os.path.join(ROOT, "models",
                                                              "fmnist_vit_adaptive.onnx"))):
         log(f"accuracy: {name}")
-        builds = build(a.tac_compile, onnx_path, a.cache, a.reuse_tacm)
+        builds = build(a.tac_compile, onnx_path, a.cache, a.reuse_tacm,
+                       calibration=fmnist_calibration())
         entry = {p: compare(builds["f32"][0], builds[p][0], "fmnist", limit=a.rows)
-                 for p in ("bf16", "int8")}
-        entry["weight_bytes"] = {p: builds[p][1]["weight_bytes"] for p in PRECISIONS}
+                 for p in ("bf16", "int8", "int8-cal")}
+        entry["weight_bytes"] = {p: builds[p][1]["weight_bytes"] for p in builds}
         if name == "fmnist_static":  # ONNX Runtime's int8 model on the same images
             q = ort_int8_model(onnx_path, a.cache)
             inputs, labels, what = _load_data("fmnist", a.rows, None, None)
@@ -201,10 +236,13 @@ def accuracy(a, X) -> dict:
     log("accuracy: minilm (man pages)")
     X.export_one("minilm", 1, a.cache)
     src = X.model_path(a.cache, "minilm", 1)
-    builds = build(a.tac_compile, src, a.cache, a.reuse_tacm)
     vocab = os.path.join(X.minilm_dir(), "vocab.txt")
+    spec = R.ort_session(src, 1).get_inputs()
+    builds = build(a.tac_compile, src, a.cache, a.reuse_tacm,
+                   calibration=manpages_calibration(vocab, [i.name for i in spec],
+                                                    int(spec[0].shape[1])))
     entry = {p: compare(builds["f32"][0], builds[p][0], "manpages", limit=a.rows, vocab=vocab)
-             for p in ("bf16", "int8")}
+             for p in ("bf16", "int8", "int8-cal")}
     # ONNX Runtime's int8 model against its FP32 model, the same rows and pooling.
     sess = tac.InferenceSession(builds["f32"][0])
     inputs, _, what = _load_data("manpages", a.rows, vocab,
@@ -280,14 +318,16 @@ def render(r: dict) -> str:
                   "`python -m tac.compare` of each build against tac's f32 build.", ""]
         rows = [["model", "data", "precision", "f32 → reduced", "agreement",
                  "paths changed", "weights ÷ f32"]]
+        label = {"bf16": "bf16", "int8": "int8",
+                 "int8-cal": f"int8, calibrated ({CALIBRATION_ROWS} train rows)"}
         for name in ("fmnist_static", "fmnist_adaptive"):
             e = acc[name]
-            for p in ("bf16", "int8"):
+            for p in ("bf16", "int8", "int8-cal"):
                 c = e[p]
                 o = next(x for x in c["outputs"] if "accuracy_reference" in x)
                 changed = (f"{c['paths_changed']} of {c['rows']}" if "paths_changed" in c
                            else "—")
-                rows.append([name.replace("_", " "), c["data"], p,
+                rows.append([name.replace("_", " "), c["data"], label[p],
                              f"{100 * o['accuracy_reference']:.2f}% → "
                              f"{100 * o['accuracy_candidate']:.2f}% "
                              f"({100 * (o['accuracy_candidate'] - o['accuracy_reference']):+.2f} pp)",
@@ -299,10 +339,10 @@ def render(r: dict) -> str:
                      f"({100 * (o['accuracy_int8'] - o['accuracy_f32']):+.2f} pp)",
                      f"top-1 {100 * o['top1_agreement']:.2f}%", "—", "—"])
         e = acc["minilm"]
-        for p in ("bf16", "int8"):
+        for p in ("bf16", "int8", "int8-cal"):
             c = e[p]
             o = c["outputs"][0]
-            rows.append(["MiniLM", c["data"], p, "—",
+            rows.append(["MiniLM", c["data"], label[p], "—",
                          f"embedding cosine mean {o['embedding_cosine_mean']:.5f} "
                          f"(worst {o['embedding_cosine_min']:.5f})", "—", "—"])
         o = e["ort"]

@@ -358,6 +358,7 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   OpBuilder builder(context);
   func::FuncOp sgemm;
   func::FuncOp packedSgemm[3]; // per WeightPrecision
+  func::FuncOp recordingSgemm; // f32, noting A's ranges (--calibration)
   GemmCalls calls;
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     if (kernels.mayAlias[i])
@@ -403,8 +404,12 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
       static constexpr const char *kEntries[] = {
           "tac_sgemm_packed", "tac_sgemm_packed_bf16", "tac_sgemm_packed_int8"};
       auto which = static_cast<size_t>(packed->precision);
-      callBridge(builder, loc, kernelModule, packedSgemm[which], kEntries[which],
-                 args);
+      if (packed->record)
+        callBridge(builder, loc, kernelModule, recordingSgemm,
+                   "tac_sgemm_packed_recording", args);
+      else
+        callBridge(builder, loc, kernelModule, packedSgemm[which],
+                   kEntries[which], args);
       calls.tac = true;
     } else {
       // tac_sgemm / tac_sgemm_pack_b(..., tb, lda, ldb, ldc, sa, sb, sc,

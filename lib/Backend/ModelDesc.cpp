@@ -224,7 +224,8 @@ mlir::tac::buildModelDesc(ModuleOp module, const BackendOptions &options) {
   if (cpuGemms == CpuGemms::Packed && options.cuda)
     cpuGemms = CpuGemms::Blas;
   if (cpuGemms == CpuGemms::Packed &&
-      failed(packGemmWeights(module, model, kernels, options.precision)))
+      failed(packGemmWeights(module, model, kernels, options.precision,
+                              options.calibration)))
     return failure();
 
   // "+feature"/"-feature" entries switch LLVM features of the CPU before

@@ -94,8 +94,8 @@ struct WeightLayout {
       return width * gemm.k * 4;
     case WeightPrecision::BF16:
       return width * gemm.k * 2;
-    case WeightPrecision::Int8:
-      return width * 8 + width * llvm::alignTo(gemm.k, kInt8Pad);
+    case WeightPrecision::Int8: // scales, sums, A-multipliers, panels
+      return width * 8 + (width + 4) * llvm::alignTo(gemm.k, kInt8Pad);
     }
     llvm_unreachable("unknown precision");
   }
@@ -105,24 +105,58 @@ struct WeightLayout {
   }
 };
 
+/// The per-k weight scales s[k] that --calibration's ranges (`range`: the
+/// largest |A| of each k) give one int8 matrix: s[k] = sqrt(range[k] /
+/// largest |row k|) moves half of an activation channel's range (on a log
+/// scale) into the weight's row k, so that both sides' ranges become
+/// sqrt(range[k] * largest |row k|) (SmoothQuant's alpha = 1/2). Choosing
+/// alpha per matrix, by the error the ranges predict, was tried: MiniLM's
+/// embeddings agreed less with f32 than at 1/2 for all matrices (cosine
+/// 0.99762 against 0.99780; docs/precision.md).
+std::vector<float> chooseSmoothing(const format::GemmDesc &g,
+                                   function_ref<float(uint64_t, uint64_t)> at,
+                                   const float *range) {
+  std::vector<float> s(g.k, 1.0f);
+  for (uint64_t k = 0; k < g.k; ++k) {
+    float rowLargest = 0;
+    for (uint64_t n = 0; n < g.n; ++n)
+      rowLargest = std::max(rowLargest, std::abs(at(k, n)));
+    // A channel never seen non-zero, or a zero weight row: nothing to even.
+    if (range[k] > 0 && std::isfinite(range[k]) && rowLargest > 0)
+      s[k] = std::clamp(std::sqrt(range[k] / rowLargest), 1e-4f, 1e4f);
+  }
+  return s;
+}
+
 /// One k x n matrix (`at(k, n)`) in PackedGemm.c's int8 layout: per-column
-/// scales (largest magnitude / 63), column sums, then the panels of 4-k
-/// groups.
+/// scales (largest magnitude / 63), column sums, per-k A-multipliers, then
+/// the panels of 4-k groups. `range` (k values, or null): the largest |A|
+/// the calibration inputs gave each k. With it, row k of the weight is
+/// scaled by s[k] (chooseSmoothing) and A's column k by the multiplier
+/// 1 / s[k] as it is quantised: the product is unchanged, but an outlier
+/// channel of A (a few channels carry most of a transformer's activation
+/// range) no longer spends the whole row's 7 bits.
 void packInt8(const format::GemmDesc &g, int64_t panels,
-              function_ref<float(uint64_t, uint64_t)> at, uint8_t *out) {
+              function_ref<float(uint64_t, uint64_t)> at, const float *range,
+              uint8_t *out) {
   uint64_t width = panels * kPanel, k4 = llvm::alignTo(g.k, kInt8Pad);
   auto *scales = reinterpret_cast<float *>(out);
   auto *sums = reinterpret_cast<int32_t *>(out + width * 4);
-  auto *values = reinterpret_cast<int8_t *>(out + width * 8);
+  auto *multipliers = reinterpret_cast<float *>(out + width * 8);
+  auto *values = reinterpret_cast<int8_t *>(out + width * 8 + k4 * 4);
+  std::vector<float> smooth =
+      range ? chooseSmoothing(g, at, range) : std::vector<float>(g.k, 1.0f);
+  for (uint64_t k = 0; k < k4; ++k)
+    multipliers[k] = k < g.k ? 1.0f / smooth[k] : 1.0f;
   for (uint64_t n = 0; n < g.n; ++n) {
     float largest = 0;
     for (uint64_t k = 0; k < g.k; ++k)
-      largest = std::max(largest, std::abs(at(k, n)));
+      largest = std::max(largest, std::abs(at(k, n) * smooth[k]));
     // (non-finite weights never get here: packGemmWeights refuses them)
     float scale = largest > 0 ? largest / kInt8Largest : 1.0f;
     int32_t sum = 0;
     for (uint64_t k = 0; k < g.k; ++k) {
-      long q = std::lround(at(k, n) / scale);
+      long q = std::lround(at(k, n) * smooth[k] / scale);
       q = std::clamp<long>(q, -kInt8Largest, kInt8Largest);
       values[(n / kPanel) * k4 * kPanel + (k / kInt8Group) * kInt8Group *
                                               kPanel +
@@ -135,9 +169,11 @@ void packInt8(const format::GemmDesc &g, int64_t panels,
 }
 
 /// B's matrices at `source`, packed in `precision` (PackedGemm.c's
-/// layouts), outer matrix major, into `out` (zeroed).
+/// layouts), outer matrix major, into `out` (zeroed). `rangeOf(matrix)`:
+/// int8's calibrated activation ranges of one matrix (or null).
 void pack(const WeightLayout &layout, const float *source,
-          WeightPrecision precision, uint8_t *out) {
+          WeightPrecision precision,
+          function_ref<const float *(int64_t)> rangeOf, uint8_t *out) {
   const format::GemmDesc &g = layout.gemm;
   int64_t panels = layout.panels();
   for (int64_t o = 0; o < layout.outerMatrices(); ++o)
@@ -147,7 +183,7 @@ void pack(const WeightLayout &layout, const float *source,
         return g.bTrans ? matrix[n * g.ldb + k] : matrix[k * g.ldb + n];
       };
       if (precision == WeightPrecision::Int8) {
-        packInt8(g, panels, at, out);
+        packInt8(g, panels, at, rangeOf(o * layout.batchMatrices() + i), out);
         out += layout.matrixBytes(precision);
         continue;
       }
@@ -236,7 +272,8 @@ StringRef mlir::tac::precisionName(WeightPrecision precision) {
 LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
                                          format::ModelDesc &model,
                                          KernelTable &kernels,
-                                         WeightPrecision precision) {
+                                         WeightPrecision precision,
+                                         GemmCalibration *calibration) {
   kernels.packedWeights.assign(kernels.symbols.size(), std::nullopt);
   FailureOr<OwningOpRef<ModuleOp>> extracted =
       extractKernelModule(module, kernels);
@@ -315,6 +352,9 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
                       WeightPrecision>,
            format::BufferRefDesc>
       packed;
+  // --calibration: which weight (offset before packing) each step's packed
+  // B came from, to name its matrices once the weights have moved.
+  std::vector<std::pair<const format::StepDesc *, uint64_t>> origins;
   for (format::PlanDesc *plan : plans)
     for (format::StepDesc &step : plan->steps) {
       if (step.kind != format::StepKind::Kernel || !layouts[step.kernel])
@@ -322,6 +362,9 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       const WeightLayout &layout = *layouts[step.kernel];
       WeightPrecision stored = precisions[step.kernel];
       format::BufferRefDesc &b = step.args[layout.gemm.bArg];
+      uint64_t origin = b.offset;
+      if (calibration && calibration->record)
+        origins.push_back({&step, origin});
       auto [found, added] =
           packed.try_emplace({b.offset, layout.key(), stored});
       if (added) {
@@ -338,7 +381,25 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
                  << " holds a NaN or an infinity, which int8 cannot store; "
                     "fix the model's weights, or use --precision=bf16 or f32";
         model.weights.resize(at + size, 0);
-        pack(layout, source.data(), stored, model.weights.data() + at);
+        auto rangeOf = [&](int64_t matrix) -> const float * {
+          if (!calibration || !calibration->ranges)
+            return nullptr;
+          auto it = calibration->ranges->find(
+              {origin, layout.gemm.k, layout.gemm.n, matrix});
+          if (it == calibration->ranges->end() ||
+              it->second.size() != layout.gemm.k)
+            return nullptr;
+          return it->second.data();
+        };
+        if (stored == WeightPrecision::Int8 && calibration)
+          for (int64_t m = 0,
+                       e = layout.outerMatrices() * layout.batchMatrices();
+               m < e; ++m) {
+            ++calibration->int8Matrices;
+            calibration->calibratedMatrices += rangeOf(m) != nullptr;
+          }
+        pack(layout, source.data(), stored, rangeOf,
+             model.weights.data() + at);
         found->second = {format::Space::Weights, 0, at, size};
       }
       b = found->second;
@@ -350,6 +411,8 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       how.outerStride = layout->outerMatrices() > 1 ? layout->batchMatrices()
                                                     : 0;
       how.precision = precisions[i];
+      how.record = calibration && calibration->record &&
+                   how.precision == WeightPrecision::F32;
       kernels.packedWeights[i] = how;
       if (i < model.kernels.size())
         model.kernels[i].gemmPrecision = precisionName(precisions[i]).str();
@@ -361,5 +424,13 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
     }
   if (!packed.empty())
     dropUnreadWeights(model);
+  for (auto [step, origin] : origins) {
+    const WeightLayout &layout = *layouts[step->kernel];
+    uint64_t bytes = layout.matrixBytes(WeightPrecision::F32);
+    for (int64_t m = 0, e = layout.outerMatrices() * layout.batchMatrices();
+         m < e; ++m)
+      calibration->recorded[step->args[layout.gemm.bArg].offset + m * bytes] =
+          {origin, layout.gemm.k, layout.gemm.n, m};
+  }
   return success();
 }

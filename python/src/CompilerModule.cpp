@@ -22,8 +22,10 @@
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -79,8 +81,11 @@ Result compile(nb::bytes source, const std::string &name, bool isOnnx,
                const std::string &precision, bool fold, std::vector<int64_t> paths,
                std::vector<int64_t> batchSizes, std::vector<int64_t> depths,
                std::map<std::string, std::vector<int64_t>> inputShapes,
-               std::map<std::string, std::string> bindInputs, bool report,
-               nb::object progress) {
+               std::map<std::string, std::string> bindInputs,
+               std::vector<std::tuple<std::string, std::string,
+                                      std::vector<int64_t>, nb::bytes>>
+                   calibration,
+               bool report, nb::object progress) {
   mt::CompileOptions options;
   std::string error;
   if (failed(mt::parseTargets(targets, options, error)))
@@ -118,6 +123,23 @@ Result compile(nb::bytes source, const std::string &name, bool isOnnx,
   for (const auto &[input, path] : bindInputs)
     if (failed(mt::parseBindInput(input + "=" + path, options.import, error)))
       raiseCompileError(error);
+  // (name, NumPy dtype name, shape, C-order bytes) per calibration input.
+  for (const auto &[input, dtypeName, shape, bytes] : calibration) {
+    std::optional<::tac::rt::DType> dtype;
+    for (int d = 0; d <= static_cast<int>(::tac::rt::DType::U64); ++d)
+      if (dtypeName == ::tac::rt::dtypeName(static_cast<::tac::rt::DType>(d)))
+        dtype = static_cast<::tac::rt::DType>(d);
+    if (!dtype)
+      raiseCompileError("calibration['" + input + "']: the model's inputs "
+                        "have no dtype " + dtypeName);
+    ::tac::rt::Expected<::tac::rt::Tensor> tensor =
+        ::tac::rt::Tensor::allocate(*dtype, shape);
+    if (!tensor || tensor->byteSize() != bytes.size())
+      raiseCompileError("calibration['" + input + "']: cannot hold a " +
+                        dtypeName + " array of that shape");
+    std::memcpy(tensor->data(), bytes.c_str(), bytes.size());
+    options.calibration.push_back({input, std::move(*tensor)});
+  }
   options.producer = "tac " TAC_VERSION;
   if (failed(mt::verifyCompileOptions(options, error)))
     raiseCompileError(error);
@@ -233,7 +255,7 @@ NB_MODULE(_compiler, m) {
         nb::arg("cuda_archs"), nb::arg("cuda_ptx_only"), nb::arg("cpus"),
         nb::arg("gemm"), nb::arg("precision"), nb::arg("fold"), nb::arg("paths"),
         nb::arg("batch_sizes"), nb::arg("depths"), nb::arg("input_shapes"),
-        nb::arg("bind_inputs"), nb::arg("report"),
+        nb::arg("bind_inputs"), nb::arg("calibration"), nb::arg("report"),
         nb::arg("progress").none());
   m.def("supported_onnx_ops", []() {
     std::vector<std::pair<std::string, std::vector<int>>> ops;

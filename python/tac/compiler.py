@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from .errors import CompileError, InvalidArgumentError
 
@@ -107,6 +107,18 @@ def _ints(name: str, values: Optional[Sequence[int]]) -> list[int]:
         raise InvalidArgumentError(f"{name} must be a list of integers, got {values!r}") from None
 
 
+def _calibration(data: Optional[Mapping[str, Any]]) -> list:
+    """(name, NumPy dtype name, shape, bytes) per calibration input."""
+    import numpy as np
+
+    out = []
+    for name, value in (data or {}).items():
+        array = np.ascontiguousarray(np.asarray(value))
+        out.append((str(name), array.dtype.name, [int(d) for d in array.shape],
+                    array.tobytes()))
+    return out
+
+
 def compile(model: ModelSource,
             output: Union[str, "os.PathLike[str]", None] = None,
             *,
@@ -122,6 +134,7 @@ def compile(model: ModelSource,
             cuda_ptx_only: bool = False,
             gemm: str = "packed",
             precision: str = "f32",
+            calibration: Optional[Mapping[str, Any]] = None,
             fold: bool = True,
             compile_to: str = "tacm",
             progress: Progress = None) -> Union[CompiledModel, str]:
@@ -151,6 +164,11 @@ def compile(model: ModelSource,
             ``"f32"``, ``"bf16"`` or ``"int8"`` (per output channel, with
             activations quantised per row as the model runs); the
             controller stays f32. See docs/precision.md.
+        calibration: with ``precision="int8"``: ``{input name: array}``, N
+            rows of each model input (NumPy arrays or anything
+            ``numpy.asarray`` takes). An f32 build runs them first, and each
+            GEMM's activation channels' ranges are moved into its int8
+            weights (docs/precision.md, "Calibration").
         fold: fold identical layers into one body over stacked weights.
         compile_to: stop after ``"import"``, ``"adaptive"``, ``"variants"`` or
             ``"kernels"`` and return that phase's MLIR text.
@@ -184,7 +202,7 @@ def compile(model: ModelSource,
         _ints("paths", paths), _ints("batch_sizes", batch_sizes), _ints("depths", depths),
         {k: _ints(f"input_shapes[{k!r}]", v) for k, v in (input_shapes or {}).items()},
         {k: os.fspath(v) for k, v in (bind_inputs or {}).items()},
-        bool(report), callback)
+        _calibration(calibration), bool(report), callback)
     if compile_to != "tacm":
         return result.data.decode()
     compiled = CompiledModel(result.data, result.report, result.warnings)

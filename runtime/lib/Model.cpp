@@ -97,6 +97,45 @@ std::vector<uint8_t> Model::cpuCodeObject() const {
                               impl_->cpuCodeBytes + impl_->cpuCodeSize);
 }
 
+Expected<std::map<uint64_t, std::vector<float>>>
+takeRecordedGemmInputs(const Model &model) {
+  ModelImpl &impl = ModelImpl::of(model);
+  if (Status st = impl.mapCpuCode(); !st)
+    return st;
+  // PackedGemm.c's recording entry keeps them (the code object's own table).
+  using Read = int64_t (*)(int64_t, const void **, int64_t *, const float **);
+  auto read = reinterpret_cast<Read>(
+      impl.code.handle ? dlsym(impl.code.handle, "tac_recorded_gemm_inputs")
+                       : nullptr);
+  auto clear = reinterpret_cast<void (*)()>(
+      impl.code.handle
+          ? dlsym(impl.code.handle, "tac_recorded_gemm_inputs_clear")
+          : nullptr);
+  if (!read || !clear)
+    return Status::error(ErrorCode::InvalidArgument,
+                         "'" + impl.filePath +
+                             "' was not built to record its GEMMs' inputs");
+  int64_t count = read(-1, nullptr, nullptr, nullptr);
+  std::map<uint64_t, std::vector<float>> ranges;
+  for (int64_t i = 0; i < count; ++i) {
+    const void *matrix = nullptr;
+    int64_t k = 0;
+    const float *largest = nullptr;
+    read(i, &matrix, &k, &largest);
+    auto *at = static_cast<const uint8_t *>(matrix);
+    if (at < impl.weights || at >= impl.weights + impl.weightsSize || k < 0)
+      continue; // not a packed weight of this file
+    ranges[uint64_t(at - impl.weights)].assign(largest, largest + k);
+  }
+  clear();
+  if (count < 0)
+    return Status::error(ErrorCode::OutOfMemory,
+                         "'" + impl.filePath +
+                             "': memory ran out while recording the GEMMs' "
+                             "inputs");
+  return ranges;
+}
+
 bool Model::hasCpuCode() const { return impl_->hasCpuCode; }
 bool Model::hasCudaCode() const { return impl_->gpuCode != nullptr; }
 

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../tac-run/TensorFiles.h"
 #include "tac/Driver/Driver.h"
 #include "tac/Import/OnnxImporter.h"
 #include "tac/InitAll.h"
@@ -113,6 +114,14 @@ llvm::cl::opt<WeightPrecision> precision(
                    "int8 weights per output channel, activations quantised "
                    "per row as the model runs, int32 sums")),
     llvm::cl::init(WeightPrecision::F32));
+llvm::cl::list<std::string> calibration(
+    "calibration",
+    llvm::cl::desc("With --precision=int8: NAME=FILE (.npy or ONNX .pb), N "
+                   "rows of model input NAME; once per input. An f32 build "
+                   "runs them first, and each GEMM's activation channels' "
+                   "ranges are moved into its int8 weights "
+                   "(docs/precision.md, \"Calibration\")"),
+    llvm::cl::value_desc("NAME=FILE"));
 llvm::cl::list<int64_t> keepPaths(
     "paths",
     llvm::cl::desc("Adaptive models: compile only these paths (the runtime "
@@ -157,6 +166,23 @@ int main(int argc, char **argv) {
   options.cpus.assign(cpus.begin(), cpus.end());
   options.cpuGemms = gemm;
   options.precision = precision;
+  for (const std::string &entry : calibration) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      llvm::errs() << "error: --calibration=" << entry
+                   << ": write NAME=FILE, a model input's name and a .npy "
+                      "(or ONNX .pb) file of N rows of it\n";
+      return 1;
+    }
+    ::tac::rt::Expected<::tac::rt::Tensor> tensor =
+        ::tac::run::readTensorFile(entry.substr(eq + 1));
+    if (!tensor) {
+      llvm::errs() << "error: --calibration=" << entry << ": "
+                   << tensor.status().message() << "\n";
+      return 1;
+    }
+    options.calibration.push_back({entry.substr(0, eq), std::move(*tensor)});
+  }
   options.fold = !noFold;
   options.paths.assign(keepPaths.begin(), keepPaths.end());
   options.batchSizes.assign(batchSizes.begin(), batchSizes.end());

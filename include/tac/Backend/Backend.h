@@ -24,8 +24,10 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace mlir {
@@ -75,6 +77,32 @@ uint16_t roundToBf16(float value);
 struct PackedWeight {
   int64_t outerStride = 0, batchStride = 0;
   WeightPrecision precision = WeightPrecision::F32;
+  /// f32 only: call PackedGemm.c's recording entry, which also notes each
+  /// k's largest |A| (tac-compile --calibration's first build).
+  bool record = false;
+};
+
+/// One packed GEMM matrix, the same in every build of a module: the offset
+/// of its weight before packing, its k and n, and its index (outer matrix
+/// major) within a stacked weight.
+using PackedMatrixKey = std::tuple<uint64_t, uint64_t, uint64_t, int64_t>;
+
+/// Per packed matrix, the largest |A[r][k]| the calibration inputs gave
+/// each k (tac-compile --calibration).
+using ActivationRanges = std::map<PackedMatrixKey, std::vector<float>>;
+
+/// What packGemmWeights does for tac-compile --calibration (docs/precision.md,
+/// "Calibration"): a first, f32 build records the activation ranges, a
+/// second, int8 build moves each channel's range into the weights.
+struct GemmCalibration {
+  /// First build: every packed f32 GEMM calls the recording entry, and
+  /// `recorded` receives each packed matrix's offset in the final weights.
+  bool record = false;
+  std::map<uint64_t, PackedMatrixKey> recorded;
+  /// Second build: the ranges the first one's runs recorded.
+  const ActivationRanges *ranges = nullptr;
+  /// Out, second build: int8 matrices that had ranges, of all int8 ones.
+  int64_t calibratedMatrices = 0, int8Matrices = 0;
 };
 
 /// The kernel symbols plans call, numbered in first-use order.
@@ -136,7 +164,8 @@ recogniseGemm(func::FuncOp kernel, GemmOuterLoop *outer = nullptr);
 /// For CPU-only files: CUDA kernels read the same weights unpacked.
 LogicalResult packGemmWeights(ModuleOp module, format::ModelDesc &model,
                               KernelTable &kernels,
-                              WeightPrecision precision = WeightPrecision::F32);
+                              WeightPrecision precision = WeightPrecision::F32,
+                              GemmCalibration *calibration = nullptr);
 
 /// Under a reduced precision, stores every lookup table (a large f32
 /// constant only read element by element: embeddings, ONNX Gather) in that
@@ -225,6 +254,8 @@ struct BackendOptions {
   /// How GEMM weights are stored; reduced precision needs CpuGemms::Packed
   /// and a CPU-only file.
   WeightPrecision precision = WeightPrecision::F32;
+  /// tac-compile --calibration's two builds (packGemmWeights).
+  GemmCalibration *calibration = nullptr;
   std::string producer;
   /// Paths to compile (empty: all).
   std::vector<int64_t> paths;

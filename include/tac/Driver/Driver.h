@@ -16,6 +16,8 @@
 #include "tac/Import/OnnxImporter.h"
 #include "tacm_format.h"
 
+#include "tacrt/tacrt.hpp"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
@@ -50,6 +52,10 @@ struct CompileOptions {
   CpuGemms cpuGemms = CpuGemms::Packed;
   /// How GEMM weights are stored (tac-compile --precision).
   WeightPrecision precision = WeightPrecision::F32;
+  /// int8 only (tac-compile --calibration): model inputs, by name, each N
+  /// rows of the input (rt::rowsOf); an f32 build runs them first to find
+  /// the activations' per-channel ranges (docs/precision.md, "Calibration").
+  std::vector<std::pair<std::string, ::tac::rt::Tensor>> calibration;
   /// Fold identical layers into one body over stacked weights.
   bool fold = true;
   /// Adaptive models: the paths to compile (empty: all).

@@ -46,16 +46,22 @@
  *   16 bits of the f32 (rounded to nearest even); the tile widens them
  *   back to f32 as it loads them, so the sums are f32 as before.
  *
- *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns:
- *   N' f32 column scales, N' int32 column sums of the quantised weight,
- *   then the panels, each K' / 4 groups (K' = K rounded up to a multiple
- *   of 8) of 16 columns x 4 consecutive k (64 bytes; int8 in [-63, 63],
- *   zero past K and N). B[k][n] is scale[n] * q[k][n]. Each row of A is
- *   quantised when the GEMM runs (to [0, 127], its own scale and zero
- *   point, the range always holding 0), the products are summed in int32,
- *   and
+ *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns
+ *   and K' = K rounded up to a multiple of 8: N' f32 column scales, N'
+ *   int32 column sums of the quantised weight, K' f32 A-multipliers m[k],
+ *   then the panels, each K' / 4 groups of 16 columns x 4 consecutive k
+ *   (64 bytes; int8 in [-63, 63], zero past K and N); panels * (16 * 8 +
+ *   K' * 16) + K' * 4 bytes in all. B[k][n] is scale[n] * q[k][n]. Each
+ *   row of A is quantised when the GEMM runs, A[r][k] * m[k] for each k
+ *   (to [0, 127], the row's own scale and zero point, the range always
+ *   holding 0), the products are summed in int32, and
  *     C[r][n] = scale_a[r] * scale[n] * (sum_k qa[r][k] q[k][n]
- *                                        - zero_a[r] * colsum[n]).
+ *                                        - zero_a[r] * colsum[n]),
+ *   qa[r][k] quantising A[r][k] * m[k]. The compiler stores m[k] = 1, or,
+ *   from a calibration set's per-channel ranges of A (tac-compile
+ *   --calibration), 1 / s[k] with row k of the weight scaled by s[k]: the
+ *   product is the same, but an outlier channel's range moves into the
+ *   weight instead of spending all 7 bits of every row of A.
  *   Both sides use 7 bits so that AVX2's byte multiply-add (two uint8 x
  *   int8 products summed into int16) never saturates even when two groups'
  *   sums are added in int16 before widening: 4 * 127 * 63 < 32768. That
@@ -257,23 +263,28 @@ static int64_t tac_int8_k4(int64_t k) {
   return (k + TAC_INT8_PAD - 1) / TAC_INT8_PAD * TAC_INT8_PAD;
 }
 
-/* Bytes of one packed int8 matrix: scales, column sums, panels. */
+/* Bytes of one packed int8 matrix: scales, column sums, A-multipliers,
+   panels. */
 static int64_t tac_int8_matrix_bytes(int64_t panels, int64_t k) {
-  return panels * TAC_PANEL * 8 + panels * tac_int8_k4(k) * TAC_PANEL;
+  return panels * TAC_PANEL * 8 + tac_int8_k4(k) * 4 +
+         panels * tac_int8_k4(k) * TAC_PANEL;
 }
 
-/* The three parts of one packed int8 matrix of `panels` panels at b (the
-   layout in the header comment). */
+/* The four parts of one packed int8 matrix of `panels` panels and k rows
+   at b (the layout in the header comment). */
 struct tac_int8_matrix {
   const float *scale;
   const int32_t *colsum;
+  const float *multiplier;
   const int8_t *q;
 };
-static struct tac_int8_matrix tac_int8_parts(const char *b, int64_t panels) {
+static struct tac_int8_matrix tac_int8_parts(const char *b, int64_t panels,
+                                             int64_t k) {
   const int64_t width = panels * TAC_PANEL;
-  struct tac_int8_matrix m = {(const float *)b,
-                              (const int32_t *)(b + width * 4),
-                              (const int8_t *)(b + width * 8)};
+  struct tac_int8_matrix m = {
+      (const float *)b, (const int32_t *)(b + width * 4),
+      (const float *)(b + width * 8),
+      (const int8_t *)(b + width * 8 + tac_int8_k4(k) * 4)};
   return m;
 }
 
@@ -305,18 +316,28 @@ static void tac_quantise_params(const struct tac_int8_rows *rows, int64_t r,
   rows->zero[r] = zero < 0 ? 0 : zero > TAC_INT8_TOP ? TAC_INT8_TOP : zero;
 }
 
-/* Row r's values [from, k) (row[kk * aCol]), quantised with its scale and
-   zero point, and the padding up to k4. Values round half up (they are
-   >= -0.5 here); both instruction sets' code rounds this way. */
-static void tac_quantise_tail(const float *row, int64_t aCol, int64_t from,
-                              int64_t k, const struct tac_int8_rows *rows,
-                              int64_t r) {
+/* Row r's values [from, k) (row[kk * aCol] * multiplier[kk]), quantised
+   with its scale and zero point, and the padding up to k4. Values round
+   half up (they are >= -0.5 here); both instruction sets' code rounds this
+   way. Always inlined: called from the AVX2 code (GCC stopped inlining it
+   there), this SSE code stalled on the switch between the two, twice a
+   row: an int8 GEMM of 197 x 384 x 16 took 1.8x the time (AMD EPYC). */
+static inline __attribute__((always_inline)) void
+tac_quantise_tail(const float *row, int64_t aCol, const float *multiplier,
+                  int64_t from, int64_t k, const struct tac_int8_rows *rows,
+                  int64_t r) {
   float inverse = 1.0f / rows->scale[r], zero = (float)rows->zero[r];
   uint8_t *q = rows->q + r * rows->k4;
   if (inverse != inverse) /* a NaN row: any bytes do, the scale is NaN */
     from = k;
   for (int64_t kk = from; kk < k; ++kk) {
-    float v = row[kk * aCol] * inverse + (zero + 0.5f);
+    float v = row[kk * aCol] * multiplier[kk] * inverse;
+#if defined(__x86_64__)
+    /* no fused multiply-add where this is inlined into the AVX2 code (GCC
+       fused it there): the generic code rounds the product first */
+    __asm__("" : "+x"(v));
+#endif
+    v += zero + 0.5f;
     q[kk] = v <= 0.0f                    ? 0
             : v >= (float)TAC_INT8_TOP ? TAC_INT8_TOP
                                        : (uint8_t)(int32_t)v;
@@ -325,21 +346,24 @@ static void tac_quantise_tail(const float *row, int64_t aCol, int64_t from,
     q[kk] = 0; /* the weights are zero there */
 }
 
+/* Rows [0, count) of A (a: the block's first row), each value times its
+   k's multiplier, quantised into rows. */
 static void tac_quantise_rows_generic(const struct tac_packed_gemm *g,
                                       const float *a,
+                                      const float *multiplier,
                                       const struct tac_int8_rows *rows,
                                       int64_t count) {
   for (int64_t r = 0; r < count; ++r) {
     const float *row = a + r * g->aRow;
     float lo = 0.0f, hi = 0.0f, probe = 0.0f;
     for (int64_t kk = 0; kk < g->k; ++kk) {
-      float x = row[kk * g->aCol];
+      float x = row[kk * g->aCol] * multiplier[kk];
       lo = x < lo ? x : lo;
       hi = x > hi ? x : hi;
       probe += x * 0.0f;
     }
     tac_quantise_params(rows, r, lo, hi, probe);
-    tac_quantise_tail(row, g->aCol, 0, g->k, rows, r);
+    tac_quantise_tail(row, g->aCol, multiplier, 0, g->k, rows, r);
   }
 }
 
@@ -349,7 +373,7 @@ static void tac_int8_block_generic(const struct tac_packed_gemm *g,
                                    const struct tac_int8_rows *rows,
                                    int64_t count, const char *b, float *c,
                                    int64_t p0, int64_t panels) {
-  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels);
+  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels, g->k);
   const float *scale = parts.scale;
   const int32_t *colsum = parts.colsum;
   const int8_t *q = parts.q;
@@ -380,13 +404,13 @@ static void tac_int8_block_generic(const struct tac_packed_gemm *g,
 #pragma GCC target("avx2,fma")
 
 /* As tac_quantise_rows_generic, eight values at a time when A's rows are
-   contiguous (the rounding is the same). */
+   contiguous (the rounding is the same: x * m, then the same rule). */
 TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
-                                   const float *a,
+                                   const float *a, const float *multiplier,
                                    const struct tac_int8_rows *rows,
                                    int64_t count) {
   if (g->aCol != 1) {
-    tac_quantise_rows_generic(g, a, rows, count);
+    tac_quantise_rows_generic(g, a, multiplier, rows, count);
     return;
   }
   const int64_t k = g->k;
@@ -396,7 +420,8 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     __m256 probe8 = _mm256_setzero_ps();
     int64_t kk = 0;
     for (; kk + 8 <= k; kk += 8) {
-      __m256 x = _mm256_loadu_ps(row + kk);
+      __m256 x = _mm256_mul_ps(_mm256_loadu_ps(row + kk),
+                               _mm256_loadu_ps(multiplier + kk));
       lo8 = _mm256_min_ps(lo8, x);
       hi8 = _mm256_max_ps(hi8, x);
       probe8 = _mm256_add_ps(probe8, _mm256_mul_ps(x, _mm256_setzero_ps()));
@@ -415,9 +440,10 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     for (int j = 0; j < 8; ++j)
       probe += lanes[j];
     for (; kk < k; ++kk) {
-      lo = row[kk] < lo ? row[kk] : lo;
-      hi = row[kk] > hi ? row[kk] : hi;
-      probe += row[kk] * 0.0f;
+      float x = row[kk] * multiplier[kk];
+      lo = x < lo ? x : lo;
+      hi = x > hi ? x : hi;
+      probe += x * 0.0f;
     }
     tac_quantise_params(rows, r, lo, hi, probe);
     const __m256 inverse = _mm256_set1_ps(1.0f / rows->scale[r]);
@@ -425,7 +451,9 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     const __m256 top = _mm256_set1_ps((float)TAC_INT8_TOP);
     uint8_t *q = rows->q + r * rows->k4;
     for (kk = 0; kk + 8 <= k; kk += 8) {
-      __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + kk), inverse);
+      __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + kk),
+                               _mm256_loadu_ps(multiplier + kk));
+      v = _mm256_mul_ps(v, inverse);
       /* no fused multiply-add: the scalar code rounds the product first */
       __asm__("" : "+x"(v));
       v = _mm256_add_ps(v, offset);
@@ -435,7 +463,7 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
                                        _mm256_extracti128_si256(n, 1));
       _mm_storel_epi64((__m128i *)(q + kk), _mm_packus_epi16(words, words));
     }
-    tac_quantise_tail(row, 1, kk, k, rows, r);
+    tac_quantise_tail(row, 1, multiplier, kk, k, rows, r);
   }
 }
 
@@ -519,7 +547,7 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
                                 const struct tac_int8_rows *rows,
                                 int64_t count, const char *b, float *c,
                                 int64_t p0, int64_t panels) {
-  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels);
+  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels, g->k);
   const float *scale = parts.scale;
   const int32_t *colsum = parts.colsum;
   const int8_t *q = parts.q;
@@ -546,7 +574,7 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
 #endif
 
 typedef void (*tac_int8_quantise_fn)(const struct tac_packed_gemm *,
-                                     const float *,
+                                     const float *, const float *,
                                      const struct tac_int8_rows *, int64_t);
 typedef void (*tac_int8_block_fn)(const struct tac_packed_gemm *,
                                   const struct tac_int8_rows *, int64_t,
@@ -555,7 +583,8 @@ static tac_int8_quantise_fn tac_int8_quantise = tac_quantise_rows_generic;
 static tac_int8_block_fn tac_int8_block = tac_int8_block_generic;
 
 /* Pieces [begin, end) of the (matrix, row block, panel) range, as
-   tac_pieces: each row block's A is quantised once per run of its pieces. */
+   tac_pieces: each row block's A is quantised (with its matrix's
+   multipliers) once per run of its pieces. */
 static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
   const int64_t matrixBytes = tac_int8_matrix_bytes(g->panels, g->k);
@@ -581,14 +610,15 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
     int64_t o = matrix / g->batch, i = matrix % g->batch;
     int64_t r0 = block * g->rowsPerBlock;
     int64_t r1 = r0 + g->rowsPerBlock < g->m ? r0 + g->rowsPerBlock : g->m;
+    const char *b =
+        (const char *)g->b + (o * g->bOuter + i * g->bBatch) * matrixBytes;
     if (quantised != rest) {
       tac_int8_quantise(g, g->a + o * g->oa + i * g->sa + r0 * g->aRow,
-                        &rows, r1 - r0);
+                        tac_int8_parts(b, g->panels, g->k).multiplier, &rows,
+                        r1 - r0);
       quantised = rest;
     }
-    tac_int8_block(g, &rows, r1 - r0,
-                   (const char *)g->b +
-                       (o * g->bOuter + i * g->bBatch) * matrixBytes,
+    tac_int8_block(g, &rows, r1 - r0, b,
                    g->c + o * g->oc + i * g->sc + r0 * g->ldc, p, count);
     begin += count;
   }
@@ -976,6 +1006,150 @@ TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces)
 TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces)
 TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces)
 #undef TAC_PACKED_ENTRY
+
+/* Calibration (tac-compile --calibration): the compiler builds an f32 file
+   whose GEMMs by a packed weight call tac_sgemm_packed_recording, runs it
+   on the calibration inputs, and reads back, per packed matrix, the
+   largest |A| each k saw (tac_recorded_gemm_inputs), from which it chooses
+   the int8 A-multipliers. The records live in one table per process
+   (per loaded code object), behind a spinlock: two sessions may run at
+   once. */
+struct tac_recorded_input {
+  const void *matrix; /* the packed f32 B, as the GEMM call addressed it */
+  int64_t k;
+  float *absmax; /* k values: the largest |A[r][k]| so far, NaNs ignored */
+};
+static struct tac_recorded_input *tac_recorded;
+static int64_t tac_recorded_count, tac_recorded_capacity;
+static int tac_recorded_failed; /* memory ran out: records are incomplete */
+static char tac_recorded_lock;
+
+static void tac_recorded_acquire(void) {
+  while (__atomic_test_and_set(&tac_recorded_lock, __ATOMIC_ACQUIRE))
+    ;
+}
+
+static void tac_recorded_release(void) {
+  __atomic_clear(&tac_recorded_lock, __ATOMIC_RELEASE);
+}
+
+/* Folds one product's maxima into the record of (matrix, k), made when it
+   is new. Called with the lock held. */
+static void tac_recorded_merge(const void *matrix, int64_t k,
+                               const float *most) {
+  if (tac_recorded_failed)
+    return;
+  struct tac_recorded_input *record = NULL;
+  for (int64_t i = tac_recorded_count - 1; i >= 0 && !record; --i)
+    if (tac_recorded[i].matrix == matrix && tac_recorded[i].k == k)
+      record = &tac_recorded[i];
+  if (!record) {
+    if (tac_recorded_count == tac_recorded_capacity) {
+      int64_t capacity = tac_recorded_capacity ? 2 * tac_recorded_capacity
+                                               : 64;
+      struct tac_recorded_input *grown = (struct tac_recorded_input *)realloc(
+          tac_recorded, (size_t)capacity * sizeof *grown);
+      if (!grown) {
+        tac_recorded_failed = 1;
+        return;
+      }
+      tac_recorded = grown;
+      tac_recorded_capacity = capacity;
+    }
+    float *absmax = (float *)calloc((size_t)k, sizeof(float));
+    if (!absmax) {
+      tac_recorded_failed = 1;
+      return;
+    }
+    record = &tac_recorded[tac_recorded_count++];
+    record->matrix = matrix;
+    record->k = k;
+    record->absmax = absmax;
+  }
+  for (int64_t kk = 0; kk < k; ++kk)
+    if (most[kk] > record->absmax[kk])
+      record->absmax[kk] = most[kk];
+}
+
+/* tac_sgemm_packed, after recording, per (o, i) product, the largest |A|
+   of each k over its m rows, keyed by the product's packed B matrix. */
+void tac_sgemm_packed_recording(int64_t a, int64_t b, int64_t c,
+                                int64_t batch, int64_t m, int64_t n,
+                                int64_t k, int64_t ta, int64_t lda,
+                                int64_t ldc, int64_t sa, int64_t sc,
+                                float beta, int64_t outer, int64_t oa,
+                                int64_t oc, int64_t bBatch, int64_t bOuter) {
+  if (m > 0 && n > 0 && k > 0 && batch > 0 && outer > 0) {
+    const int64_t aRow = ta ? 1 : lda, aCol = ta ? lda : 1; /* as setup's */
+    const int64_t matrixBytes =
+        (n + TAC_PANEL - 1) / TAC_PANEL * k * TAC_PANEL * sizeof(float);
+    /* each product's maxima are found outside the lock, then merged */
+    float *most = (float *)malloc((size_t)k * sizeof(float));
+    for (int64_t o = 0; o < outer && most; ++o)
+      for (int64_t i = 0; i < batch; ++i) {
+        const float *am = (const float *)a + o * oa + i * sa;
+        for (int64_t kk = 0; kk < k; ++kk)
+          most[kk] = 0.0f;
+        /* along A's contiguous dimension */
+        if (aCol == 1)
+          for (int64_t r = 0; r < m; ++r)
+            for (int64_t kk = 0; kk < k; ++kk) {
+              float x = __builtin_fabsf(am[r * aRow + kk]);
+              most[kk] = x > most[kk] ? x : most[kk]; /* NaN: no change */
+            }
+        else
+          for (int64_t kk = 0; kk < k; ++kk)
+            for (int64_t r = 0; r < m; ++r) {
+              float x = __builtin_fabsf(am[r * aRow + kk * aCol]);
+              most[kk] = x > most[kk] ? x : most[kk];
+            }
+        tac_recorded_acquire();
+        tac_recorded_merge((const char *)b +
+                               (o * bOuter + i * bBatch) * matrixBytes,
+                           k, most);
+        tac_recorded_release();
+      }
+    if (!most) {
+      tac_recorded_acquire();
+      tac_recorded_failed = 1;
+      tac_recorded_release();
+    }
+    free(most);
+  }
+  tac_sgemm_packed(a, b, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta, outer,
+                   oa, oc, bBatch, bOuter);
+}
+
+/* The number of records (-1 when memory ran out while recording, until
+   cleared); when 0 <= index < that, record `index`'s matrix address, k
+   and its k maxima (valid until cleared). */
+int64_t tac_recorded_gemm_inputs(int64_t index, const void **matrix,
+                                 int64_t *k, const float **absmax) {
+  tac_recorded_acquire();
+  int64_t count = tac_recorded_failed ? -1 : tac_recorded_count;
+  if (index >= 0 && index < count) {
+    if (matrix)
+      *matrix = tac_recorded[index].matrix;
+    if (k)
+      *k = tac_recorded[index].k;
+    if (absmax)
+      *absmax = tac_recorded[index].absmax;
+  }
+  tac_recorded_release();
+  return count;
+}
+
+/* Frees every record (and forgets a failure). */
+void tac_recorded_gemm_inputs_clear(void) {
+  tac_recorded_acquire();
+  for (int64_t i = 0; i < tac_recorded_count; ++i)
+    free(tac_recorded[i].absmax);
+  free(tac_recorded);
+  tac_recorded = NULL;
+  tac_recorded_count = tac_recorded_capacity = 0;
+  tac_recorded_failed = 0;
+  tac_recorded_release();
+}
 
 /* The kernels' entry for a B computed at run time (the BLAS bridge's
    tac_sgemm arguments): B is k x n, transposed when tb, ldb apart, sb

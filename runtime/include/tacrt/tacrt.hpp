@@ -19,6 +19,7 @@
 #include "tacrt/export.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -373,6 +374,15 @@ private:
   TACRT_HIDDEN explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// For tac-compile --calibration, whose first build is an f32 file whose
+/// GEMMs by packed weights also note the largest |A| of each k
+/// (docs/precision.md, "Calibration"): what `model`'s sessions have noted
+/// so far, keyed by the packed matrix's offset in the weights, k values
+/// each; taking them clears them. An error when the model's CPU code is
+/// not such a build or ran out of memory while noting.
+TACRT_API Expected<std::map<uint64_t, std::vector<float>>>
+takeRecordedGemmInputs(const Model &model);
 
 } // namespace tac::rt
 
