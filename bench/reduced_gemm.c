@@ -3,8 +3,7 @@
  * the benchmark models' weight-GEMM shapes, one thread. Per shape: the best
  * of 7 rounds, each round timing the three back to back for about 0.2 GOP;
  * GOP/s counts 2 M K N. The weights are random, packed in each entry's
- * layout as the compiler stores them (int8 with scales, column sums and
- * A-multipliers of 1, as without --calibration);
+ * layout as the compiler stores them (int8 with scales and column sums);
  * the int8 time includes quantising A, which the entry does per call.
  *
  *   cc -O2 bench/reduced_gemm.c lib/Backend/Bridges/PackedGemm.c \
@@ -59,9 +58,7 @@ int main(void) {
     float *a = malloc(M * K * sizeof(float)), *c = malloc(M * N * sizeof(float));
     float *f32 = aligned_alloc(64, width * K * sizeof(float));
     uint16_t *bf16 = aligned_alloc(64, width * K * sizeof(uint16_t));
-    /* scales, column sums, A-multipliers, panels */
-    int64_t int8Bytes = width * 8 + k8 * 4 + width * k8;
-    uint8_t *int8 = aligned_alloc(64, (int8Bytes + 63) / 64 * 64);
+    uint8_t *int8 = aligned_alloc(64, width * 8 + width * k8);
     for (int64_t i = 0; i < M * K; ++i)
       a[i] = uniform();
     for (int64_t i = 0; i < width * K; ++i) {
@@ -71,12 +68,10 @@ int main(void) {
       bf16[i] = (uint16_t)(bits >> 16);
     }
     /* int8: scales 1/63, column sums to match, values in [-63, 63] */
-    memset(int8, 0, int8Bytes);
+    memset(int8, 0, width * 8 + width * k8);
     for (int64_t j = 0; j < width; ++j)
       ((float *)int8)[j] = 1.0f / 63;
-    for (int64_t kk = 0; kk < k8; ++kk)
-      ((float *)(int8 + width * 8))[kk] = 1.0f;
-    int8_t *q = (int8_t *)(int8 + width * 8 + k8 * 4);
+    int8_t *q = (int8_t *)(int8 + width * 8);
     for (int64_t p = 0; p < panels; ++p)
       for (int64_t kk = 0; kk < K; ++kk)
         for (int64_t j = 0; j < 16; ++j) {

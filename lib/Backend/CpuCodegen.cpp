@@ -359,6 +359,7 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
   func::FuncOp sgemm;
   func::FuncOp packedSgemm[3]; // per WeightPrecision
   func::FuncOp recordingSgemm; // f32, noting A's ranges (--calibration)
+  func::FuncOp smoothedSgemm;  // int8 with A-multipliers (--calibration)
   GemmCalls calls;
   for (auto [i, symbol] : llvm::enumerate(kernels.symbols)) {
     if (kernels.mayAlias[i])
@@ -407,6 +408,9 @@ GemmCalls callLibrariesForGemms(ModuleOp kernelModule,
       if (packed->record)
         callBridge(builder, loc, kernelModule, recordingSgemm,
                    "tac_sgemm_packed_recording", args);
+      else if (packed->smoothed)
+        callBridge(builder, loc, kernelModule, smoothedSgemm,
+                   "tac_sgemm_packed_int8_smoothed", args);
       else
         callBridge(builder, loc, kernelModule, packedSgemm[which],
                    kEntries[which], args);

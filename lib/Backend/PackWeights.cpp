@@ -86,22 +86,23 @@ struct WeightLayout {
             outerMatrices(), outer.strideB};
   }
   int64_t panels() const { return (gemm.n + kPanel - 1) / kPanel; }
-  /// Bytes of one packed matrix.
-  uint64_t matrixBytes(WeightPrecision precision) const {
+  /// Bytes of one packed matrix; `smoothed`: int8 with A-multipliers.
+  uint64_t matrixBytes(WeightPrecision precision, bool smoothed) const {
     uint64_t width = panels() * kPanel;
     switch (precision) {
     case WeightPrecision::F32:
       return width * gemm.k * 4;
     case WeightPrecision::BF16:
       return width * gemm.k * 2;
-    case WeightPrecision::Int8: // scales, sums, A-multipliers, panels
-      return width * 8 + (width + 4) * llvm::alignTo(gemm.k, kInt8Pad);
+    case WeightPrecision::Int8: // scales, sums, (A-multipliers,) panels
+      return width * 8 +
+             (width + (smoothed ? 4 : 0)) * llvm::alignTo(gemm.k, kInt8Pad);
     }
     llvm_unreachable("unknown precision");
   }
-  uint64_t packedBytes(WeightPrecision precision) const {
+  uint64_t packedBytes(WeightPrecision precision, bool smoothed) const {
     return uint64_t(outerMatrices()) * batchMatrices() *
-           matrixBytes(precision);
+           matrixBytes(precision, smoothed);
   }
 };
 
@@ -129,24 +130,27 @@ std::vector<float> chooseSmoothing(const format::GemmDesc &g,
 }
 
 /// One k x n matrix (`at(k, n)`) in PackedGemm.c's int8 layout: per-column
-/// scales (largest magnitude / 63), column sums, per-k A-multipliers, then
-/// the panels of 4-k groups. `range` (k values, or null): the largest |A|
-/// the calibration inputs gave each k. With it, row k of the weight is
-/// scaled by s[k] (chooseSmoothing) and A's column k by the multiplier
-/// 1 / s[k] as it is quantised: the product is unchanged, but an outlier
-/// channel of A (a few channels carry most of a transformer's activation
-/// range) no longer spends the whole row's 7 bits.
+/// scales (largest magnitude / 63), column sums, per-k A-multipliers when
+/// `smoothed` (a --calibration build), then the panels of 4-k groups.
+/// `range` (k values, or null): the largest |A| the calibration inputs gave
+/// each k. With it, row k of the weight is scaled by s[k] (chooseSmoothing)
+/// and A's column k by the multiplier 1 / s[k] as it is quantised: the
+/// product is unchanged, but an outlier channel of A (a few channels carry
+/// most of a transformer's activation range) no longer spends the whole
+/// row's 7 bits.
 void packInt8(const format::GemmDesc &g, int64_t panels,
-              function_ref<float(uint64_t, uint64_t)> at, const float *range,
-              uint8_t *out) {
+              function_ref<float(uint64_t, uint64_t)> at, bool smoothed,
+              const float *range, uint8_t *out) {
   uint64_t width = panels * kPanel, k4 = llvm::alignTo(g.k, kInt8Pad);
   auto *scales = reinterpret_cast<float *>(out);
   auto *sums = reinterpret_cast<int32_t *>(out + width * 4);
   auto *multipliers = reinterpret_cast<float *>(out + width * 8);
-  auto *values = reinterpret_cast<int8_t *>(out + width * 8 + k4 * 4);
-  std::vector<float> smooth =
-      range ? chooseSmoothing(g, at, range) : std::vector<float>(g.k, 1.0f);
-  for (uint64_t k = 0; k < k4; ++k)
+  auto *values =
+      reinterpret_cast<int8_t *>(out + width * 8 + (smoothed ? k4 * 4 : 0));
+  std::vector<float> smooth = smoothed && range
+                                  ? chooseSmoothing(g, at, range)
+                                  : std::vector<float>(g.k, 1.0f);
+  for (uint64_t k = 0; k < k4 && smoothed; ++k)
     multipliers[k] = k < g.k ? 1.0f / smooth[k] : 1.0f;
   for (uint64_t n = 0; n < g.n; ++n) {
     float largest = 0;
@@ -169,10 +173,11 @@ void packInt8(const format::GemmDesc &g, int64_t panels,
 }
 
 /// B's matrices at `source`, packed in `precision` (PackedGemm.c's
-/// layouts), outer matrix major, into `out` (zeroed). `rangeOf(matrix)`:
-/// int8's calibrated activation ranges of one matrix (or null).
+/// layouts), outer matrix major, into `out` (zeroed). `smoothed`: int8 with
+/// A-multipliers, `rangeOf(matrix)` the calibrated activation ranges of one
+/// matrix (or null).
 void pack(const WeightLayout &layout, const float *source,
-          WeightPrecision precision,
+          WeightPrecision precision, bool smoothed,
           function_ref<const float *(int64_t)> rangeOf, uint8_t *out) {
   const format::GemmDesc &g = layout.gemm;
   int64_t panels = layout.panels();
@@ -183,8 +188,9 @@ void pack(const WeightLayout &layout, const float *source,
         return g.bTrans ? matrix[n * g.ldb + k] : matrix[k * g.ldb + n];
       };
       if (precision == WeightPrecision::Int8) {
-        packInt8(g, panels, at, rangeOf(o * layout.batchMatrices() + i), out);
-        out += layout.matrixBytes(precision);
+        packInt8(g, panels, at, smoothed,
+                 rangeOf(o * layout.batchMatrices() + i), out);
+        out += layout.matrixBytes(precision, smoothed);
         continue;
       }
       for (int64_t p = 0; p < panels; ++p)
@@ -355,6 +361,9 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
   // --calibration: which weight (offset before packing) each step's packed
   // B came from, to name its matrices once the weights have moved.
   std::vector<std::pair<const format::StepDesc *, uint64_t>> origins;
+  // A --calibration build's int8 matrices carry A-multipliers (1 where no
+  // calibration row reached them); other builds keep the smaller layout.
+  const bool smoothed = calibration && calibration->ranges;
   for (format::PlanDesc *plan : plans)
     for (format::StepDesc &step : plan->steps) {
       if (step.kind != format::StepKind::Kernel || !layouts[step.kernel])
@@ -369,7 +378,7 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
           packed.try_emplace({b.offset, layout.key(), stored});
       if (added) {
         uint64_t at = alignUp(model.weights.size());
-        uint64_t size = layout.packedBytes(stored);
+        uint64_t size = layout.packedBytes(stored, smoothed);
         std::vector<float> source(layout.extent());
         std::memcpy(source.data(), model.weights.data() + b.offset,
                     source.size() * sizeof(float));
@@ -398,7 +407,7 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
             ++calibration->int8Matrices;
             calibration->calibratedMatrices += rangeOf(m) != nullptr;
           }
-        pack(layout, source.data(), stored, rangeOf,
+        pack(layout, source.data(), stored, smoothed, rangeOf,
              model.weights.data() + at);
         found->second = {format::Space::Weights, 0, at, size};
       }
@@ -413,6 +422,7 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
       how.precision = precisions[i];
       how.record = calibration && calibration->record &&
                    how.precision == WeightPrecision::F32;
+      how.smoothed = smoothed && how.precision == WeightPrecision::Int8;
       kernels.packedWeights[i] = how;
       if (i < model.kernels.size())
         model.kernels[i].gemmPrecision = precisionName(precisions[i]).str();
@@ -426,7 +436,7 @@ LogicalResult mlir::tac::packGemmWeights(ModuleOp module,
     dropUnreadWeights(model);
   for (auto [step, origin] : origins) {
     const WeightLayout &layout = *layouts[step->kernel];
-    uint64_t bytes = layout.matrixBytes(WeightPrecision::F32);
+    uint64_t bytes = layout.matrixBytes(WeightPrecision::F32, false);
     for (int64_t m = 0, e = layout.outerMatrices() * layout.batchMatrices();
          m < e; ++m)
       calibration->recorded[step->args[layout.gemm.bArg].offset + m * bytes] =

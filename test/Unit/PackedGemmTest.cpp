@@ -30,6 +30,7 @@ extern "C" {
 PACKED_ENTRY(tac_sgemm_packed)
 PACKED_ENTRY(tac_sgemm_packed_bf16)
 PACKED_ENTRY(tac_sgemm_packed_int8)
+PACKED_ENTRY(tac_sgemm_packed_int8_smoothed) // with A-multipliers
 PACKED_ENTRY(tac_sgemm_packed_recording) // f32, noting A's ranges
 #undef PACKED_ENTRY
 int64_t tac_recorded_gemm_inputs(int64_t index, const void **matrix,
@@ -211,20 +212,21 @@ float fromBf16(uint16_t h) {
 }
 
 /// One k x n matrix (row-major) in the int8 layout PackedGemm.c documents,
-/// and its dequantised values (what the GEMM multiplies by); A's column k
-/// is multiplied by multiplier[k] (k values; all 1 when empty) as it is
-/// quantised.
+/// and its dequantised values (what the GEMM multiplies by). With
+/// `multiplier` (k values), the smoothed layout: A's column k is multiplied
+/// by multiplier[k] as it is quantised (tac_sgemm_packed_int8_smoothed).
 std::vector<uint8_t> packInt8(const float *b, int64_t k, int64_t n,
                               std::vector<double> &dequantised,
                               const std::vector<float> &multiplier = {}) {
   int64_t panels = (n + kPanel - 1) / kPanel, width = panels * kPanel;
   int64_t k4 = (k + 7) / 8 * 8;
-  std::vector<uint8_t> out(width * 8 + k4 * 4 + panels * k4 * kPanel, 0);
+  int64_t extra = multiplier.empty() ? 0 : k4 * 4; // the multipliers
+  std::vector<uint8_t> out(width * 8 + extra + panels * k4 * kPanel, 0);
   auto *scale = reinterpret_cast<float *>(out.data());
   auto *colsum = reinterpret_cast<int32_t *>(out.data() + width * 4);
   auto *multipliers = reinterpret_cast<float *>(out.data() + width * 8);
-  auto *q = reinterpret_cast<int8_t *>(out.data() + width * 8 + k4 * 4);
-  for (int64_t kk = 0; kk < k4; ++kk)
+  auto *q = reinterpret_cast<int8_t *>(out.data() + width * 8 + extra);
+  for (int64_t kk = 0; kk < k4 && extra; ++kk)
     multipliers[kk] = kk < int64_t(multiplier.size()) ? multiplier[kk] : 1.0f;
   dequantised.assign(k * n, 0.0);
   for (int64_t col = 0; col < n; ++col) {
@@ -403,7 +405,7 @@ void checkNonFiniteRows(const char *isa) {
 
 /// int8 with per-k A-multipliers (SmoothQuant-style smoothing): each A has
 /// outlier columns ~100x the others, which spend most of a row's 7 bits.
-/// Packed plainly (multipliers 1) and "smoothed" (B's row k scaled by
+/// Packed plainly (no multipliers) and "smoothed" (B's row k scaled by
 /// s[k] = sqrt(max |A[:, k]|) / sqrt(max |B[k, :]|), multiplier 1 / s[k]:
 /// the same product), both match the documented quantisation of A[r][k] *
 /// m[k], and the smoothed one is much closer to the f32 product. A batch of
@@ -457,7 +459,7 @@ void checkSmoothed(const char *isa) {
     double rule[2] = {0, 0}, squares[2] = {0, 0}, largest = 1e-30;
     for (int smooth = 0; smooth < 2; ++smooth) {
       std::vector<float> c(batch * m * n, 0.0f);
-      tac_sgemm_packed_int8(
+      (smooth ? tac_sgemm_packed_int8_smoothed : tac_sgemm_packed_int8)(
           reinterpret_cast<int64_t>(a.data()),
           reinterpret_cast<int64_t>(smooth ? smoothed.data() : plain.data()),
           reinterpret_cast<int64_t>(c.data()), batch, m, n, k, ta, lda, n,

@@ -80,6 +80,9 @@ struct PackedWeight {
   /// f32 only: call PackedGemm.c's recording entry, which also notes each
   /// k's largest |A| (tac-compile --calibration's first build).
   bool record = false;
+  /// int8 only: the matrices hold A-multipliers (tac_sgemm_packed_int8_
+  /// smoothed; a --calibration build).
+  bool smoothed = false;
 };
 
 /// One packed GEMM matrix, the same in every build of a module: the offset

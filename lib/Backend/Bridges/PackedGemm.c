@@ -48,20 +48,22 @@
  *
  *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns
  *   and K' = K rounded up to a multiple of 8: N' f32 column scales, N'
- *   int32 column sums of the quantised weight, K' f32 A-multipliers m[k],
- *   then the panels, each K' / 4 groups of 16 columns x 4 consecutive k
- *   (64 bytes; int8 in [-63, 63], zero past K and N); panels * (16 * 8 +
- *   K' * 16) + K' * 4 bytes in all. B[k][n] is scale[n] * q[k][n]. Each
+ *   int32 column sums of the quantised weight, then the panels, each
+ *   K' / 4 groups of 16 columns x 4 consecutive k (64 bytes; int8 in
+ *   [-63, 63], zero past K and N). B[k][n] is scale[n] * q[k][n]. Each
  *   row of A is quantised when the GEMM runs, A[r][k] * m[k] for each k
  *   (to [0, 127], the row's own scale and zero point, the range always
  *   holding 0), the products are summed in int32, and
  *     C[r][n] = scale_a[r] * scale[n] * (sum_k qa[r][k] q[k][n]
  *                                        - zero_a[r] * colsum[n]),
- *   qa[r][k] quantising A[r][k] * m[k]. The compiler stores m[k] = 1, or,
- *   from a calibration set's per-channel ranges of A (tac-compile
- *   --calibration), 1 / s[k] with row k of the weight scaled by s[k]: the
- *   product is the same, but an outlier channel's range moves into the
- *   weight instead of spending all 7 bits of every row of A.
+ *   qa[r][k] quantising A[r][k] * m[k], where m[k] = 1, except in
+ *   tac_sgemm_packed_int8_smoothed's layout: K' f32 A-multipliers m[k]
+ *   between the column sums and the panels. The compiler stores those
+ *   when a calibration set gave per-channel ranges of A (tac-compile
+ *   --calibration): 1 / s[k], with row k of the weight scaled by s[k].
+ *   The product is the same, but an outlier channel's range moves into
+ *   the weight instead of spending all 7 bits of every row of A; files
+ *   without calibration keep the smaller layout.
  *   Both sides use 7 bits so that AVX2's byte multiply-add (two uint8 x
  *   int8 products summed into int16) never saturates even when two groups'
  *   sums are added in int16 before widening: 4 * 127 * 63 < 32768. That
@@ -99,6 +101,7 @@ struct tac_packed_gemm {
   int64_t ldc, sa, sc, oa, oc, bBatch, bOuter;
   int64_t panels, rowsPerBlock, rowBlocks;
   int accumulate; /* beta = 1: add to C; 0: overwrite it */
+  int smoothed;   /* int8: the matrices hold A-multipliers */
 };
 
 /* A GEMM whose B is computed at run time (attention's products): each
@@ -263,15 +266,16 @@ static int64_t tac_int8_k4(int64_t k) {
   return (k + TAC_INT8_PAD - 1) / TAC_INT8_PAD * TAC_INT8_PAD;
 }
 
-/* Bytes of one packed int8 matrix: scales, column sums, A-multipliers,
-   panels. */
-static int64_t tac_int8_matrix_bytes(int64_t panels, int64_t k) {
-  return panels * TAC_PANEL * 8 + tac_int8_k4(k) * 4 +
+/* Bytes of one packed int8 matrix: scales, column sums, A-multipliers
+   (smoothed only), panels. */
+static int64_t tac_int8_matrix_bytes(int64_t panels, int64_t k,
+                                     int smoothed) {
+  return panels * TAC_PANEL * 8 + (smoothed ? tac_int8_k4(k) * 4 : 0) +
          panels * tac_int8_k4(k) * TAC_PANEL;
 }
 
-/* The four parts of one packed int8 matrix of `panels` panels and k rows
-   at b (the layout in the header comment). */
+/* The parts of one packed int8 matrix of `panels` panels and k rows at b
+   (the layout in the header comment); multiplier is null unless smoothed. */
 struct tac_int8_matrix {
   const float *scale;
   const int32_t *colsum;
@@ -279,12 +283,12 @@ struct tac_int8_matrix {
   const int8_t *q;
 };
 static struct tac_int8_matrix tac_int8_parts(const char *b, int64_t panels,
-                                             int64_t k) {
+                                             int64_t k, int smoothed) {
   const int64_t width = panels * TAC_PANEL;
   struct tac_int8_matrix m = {
       (const float *)b, (const int32_t *)(b + width * 4),
-      (const float *)(b + width * 8),
-      (const int8_t *)(b + width * 8 + tac_int8_k4(k) * 4)};
+      smoothed ? (const float *)(b + width * 8) : 0,
+      (const int8_t *)(b + width * 8 + (smoothed ? tac_int8_k4(k) * 4 : 0))};
   return m;
 }
 
@@ -373,7 +377,8 @@ static void tac_int8_block_generic(const struct tac_packed_gemm *g,
                                    const struct tac_int8_rows *rows,
                                    int64_t count, const char *b, float *c,
                                    int64_t p0, int64_t panels) {
-  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels, g->k);
+  const struct tac_int8_matrix parts =
+      tac_int8_parts(b, g->panels, g->k, g->smoothed);
   const float *scale = parts.scale;
   const int32_t *colsum = parts.colsum;
   const int8_t *q = parts.q;
@@ -547,7 +552,8 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
                                 const struct tac_int8_rows *rows,
                                 int64_t count, const char *b, float *c,
                                 int64_t p0, int64_t panels) {
-  const struct tac_int8_matrix parts = tac_int8_parts(b, g->panels, g->k);
+  const struct tac_int8_matrix parts =
+      tac_int8_parts(b, g->panels, g->k, g->smoothed);
   const float *scale = parts.scale;
   const int32_t *colsum = parts.colsum;
   const int8_t *q = parts.q;
@@ -587,10 +593,14 @@ static tac_int8_block_fn tac_int8_block = tac_int8_block_generic;
    multipliers) once per run of its pieces. */
 static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
-  const int64_t matrixBytes = tac_int8_matrix_bytes(g->panels, g->k);
+  const int64_t matrixBytes =
+      tac_int8_matrix_bytes(g->panels, g->k, g->smoothed);
   struct tac_int8_rows rows;
   rows.k4 = tac_int8_k4(g->k);
-  void *memory = malloc((size_t)(g->rowsPerBlock * (rows.k4 + 8)));
+  /* the rows' scales, zero points and bytes; then, for matrices without
+     A-multipliers, k4 of 1 (one quantising code for both layouts) */
+  void *memory = malloc((size_t)(g->rowsPerBlock * (rows.k4 + 8) +
+                                 (g->smoothed ? 0 : rows.k4 * 4)));
   if (!memory) { /* cannot quantise A: say so in C rather than guess */
     for (int64_t r = 0; r < g->m; ++r)
       for (int64_t col = 0; col < g->n; ++col)
@@ -600,6 +610,9 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   rows.scale = (float *)memory;
   rows.zero = (int32_t *)(rows.scale + g->rowsPerBlock);
   rows.q = (uint8_t *)(rows.zero + g->rowsPerBlock);
+  float *ones = (float *)(rows.q + g->rowsPerBlock * rows.k4);
+  for (int64_t kk = 0; !g->smoothed && kk < rows.k4; ++kk)
+    ones[kk] = 1.0f;
   int64_t quantised = -1; /* the (matrix, row block) rows holds */
   while (begin < end) {
     int64_t p = begin % g->panels, rest = begin / g->panels;
@@ -613,9 +626,11 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
     const char *b =
         (const char *)g->b + (o * g->bOuter + i * g->bBatch) * matrixBytes;
     if (quantised != rest) {
+      const float *multiplier =
+          g->smoothed ? tac_int8_parts(b, g->panels, g->k, 1).multiplier
+                      : ones;
       tac_int8_quantise(g, g->a + o * g->oa + i * g->sa + r0 * g->aRow,
-                        tac_int8_parts(b, g->panels, g->k).multiplier, &rows,
-                        r1 - r0);
+                        multiplier, &rows, r1 - r0);
       quantised = rest;
     }
     tac_int8_block(g, &rows, r1 - r0, b,
@@ -986,8 +1001,9 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
    outer matrices are (0: they share one). One entry per weight precision,
    all with these arguments: tac_sgemm_packed (f32), tac_sgemm_packed_bf16,
    tac_sgemm_packed_int8 (A is quantised row by row as the pieces reach
-   it); they differ only in the pieces they run. */
-#define TAC_PACKED_ENTRY(name, pieces)                                         \
+   it) and tac_sgemm_packed_int8_smoothed (the same with A-multipliers);
+   they differ only in the pieces they run and the int8 layout. */
+#define TAC_PACKED_ENTRY(name, pieces, smooth)                                 \
   void name(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,        \
             int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
             int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
@@ -999,12 +1015,14 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
     g.b = (const void *)b;                                                     \
     g.bBatch = bBatch;                                                         \
     g.bOuter = bOuter;                                                         \
+    g.smoothed = smooth;                                                       \
     tac_parallel_for(pieces, &g, outer * batch * g.rowBlocks * g.panels,      \
                      2 * g.rowsPerBlock * k * TAC_PANEL);                      \
   }
-TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces)
-TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces)
-TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces)
+TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces, 0)
+TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces, 0)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces, 0)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8_smoothed, tac_int8_pieces, 1)
 #undef TAC_PACKED_ENTRY
 
 /* Calibration (tac-compile --calibration): the compiler builds an f32 file
