@@ -13,6 +13,9 @@ rest").
    pool stops spinning when the run returns (session.force_spinning_stop).
 3. The same two ORT sessions alone, back to back: what stopping the spin
    costs ORT itself.
+4. tac after an ORT run with its default spinning pool and a pause of 1, 5
+   or 20 ms, untimed: how long ORT's pool takes to stop spinning (the
+   evidence for run_bench.py's settle pause between engines).
 
 Medians over --rounds rounds. Reads bench/.models (export_bench_models.py).
 """
@@ -86,6 +89,14 @@ def main() -> int:
                 after.append(timed(lambda: m.run(None, feed))[0])
             print(f"tac MiniLM b1, 2 threads, right after an ORT run, {label}: "
                   f"{statistics.median(after) * 1e3:.1f} ms")
+        for pause_ms in (1, 5, 20):
+            after = []
+            for _ in range(a.rounds):
+                sessions["0"].run(None, inputs)
+                time.sleep(pause_ms / 1e3)
+                after.append(timed(lambda: m.run(None, feed))[0])
+            print(f"tac MiniLM b1, 2 threads, {pause_ms} ms after an ORT run (spinning "
+                  f"on): {statistics.median(after) * 1e3:.1f} ms")
         both = {"0": [], "1": []}
         for r in range(a.rounds):
             for stop in (("0", "1") if r % 2 == 0 else ("1", "0")):

@@ -286,6 +286,20 @@ def ort_candidates(threads: int, cores: int) -> list[tuple[str, dict]]:
     return c
 
 
+def settle_s(threads: int) -> float:
+    """The untimed pause after each engine's slot at `threads` > 1: a
+    spinning ONNX Runtime pool keeps its workers busy after a run returns
+    and slowed the engine timed next (tac's 2-thread MiniLM run: 22.0 ms
+    alone, 38.8 ms right after ORT); after the pause its workers have gone
+    to sleep (bench/interference.py, step 4), so each engine is timed on
+    the quiet machine a user running it alone has. At one thread no pool
+    spins."""
+    return SETTLE_S if threads > 1 else 0.0
+
+
+SETTLE_S = 0.02
+
+
 def pick_ort_config(path: str, threads: int, pool: list[dict], cores: int) -> dict:
     """Times every candidate configuration (interleaved, a few calls each)
     and returns the fastest: {"label", "kwargs", "medians_s"}."""
@@ -309,6 +323,7 @@ def pick_ort_config(path: str, threads: int, pool: list[dict], cores: int) -> di
             for _ in range(k):
                 sessions[i].run(None, x)
             times[i].append((time.perf_counter() - t0) / k)
+            time.sleep(settle_s(threads))
     medians = [statistics.median(t) for t in times]
     best = min(range(len(cands)), key=lambda i: medians[i])
     del sessions
@@ -429,7 +444,9 @@ def agree(engines: list[Engine], pool: list[dict], check_n: int) -> dict:
 
 
 def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: int,
-            max_reps: int, quick: bool) -> dict:
+            max_reps: int, quick: bool, settle: float = 0.0) -> dict:
+    """Times `engines` interleaved (module docstring); `settle`: seconds of
+    untimed pause after each engine's slot (settle_s)."""
     # Warm-up: every engine at least once; small models a few rounds.
     first = {}
     for e in engines:
@@ -460,6 +477,7 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
             for c in range(k):
                 e.fn(pool[(ci + c) % len(pool)])
             e.times.append((time.perf_counter() - t0) / k)
+            time.sleep(settle)
         ci += k
     ort_t = next(e for e in engines if e.name == "ORT").times
     out = {"reps": reps, "calls_per_rep": k, "warmup_rounds": warm_rounds,
@@ -801,9 +819,13 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     (`bench/interference.py`: tac's 2-thread MiniLM run 22.0 ms alone,
     38.8 ms right after an ORT run); ORT keeps that default anyway, since
     stopping the spin (`session.force_spinning_stop`) slows ORT itself
-    (22.3 → 30.4 ms per call back to back), so in the 2-thread cells the
-    other engines' numbers are, if anything, pessimistic. The table "ORT configuration
-    per cell" says which won and what each candidate took.
+    (22.3 → 30.4 ms per call back to back). Instead, at 2+ threads every
+    engine's slot (and every candidate's, when ORT's configuration is
+    picked) is followed by an untimed pause of {int(SETTLE_S * 1e3)} ms, after which
+    ORT's workers have stopped spinning (`bench/interference.py`, step 4):
+    each engine is timed on the quiet machine a user running it alone has.
+    The table "ORT configuration per cell" says which configuration won and
+    what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:
     what the adaptive model saves without tac).
   - **PyTorch**: eager, `torch.set_num_threads(threads)` and OpenBLAS's
@@ -1053,7 +1075,8 @@ def main(argv=None) -> int:
                     if not r["ok"]:
                         failed.append(f"{f} b{b} t{t} {name}: {r}")
                         log(f"    MISMATCH {name}: {r}")
-                timing = measure(engines, pool, budget, min_reps, max_reps, q)
+                timing = measure(engines, pool, budget, min_reps, max_reps, q,
+                                 settle=settle_s(t))
                 cell = {"family": f, "batch": b, "threads": t, "agreement": ag,
                         "ort_config": ort_cfg,
                         "timing": timing, "flops": compiles[f"{static}_b{b}"].get("flops", 0),
