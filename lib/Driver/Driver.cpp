@@ -66,6 +66,11 @@ LogicalResult mlir::tac::verifyCompileOptions(const CompileOptions &options,
             "--precision=int8 (bf16 and f32 need no calibration)";
     return failure();
   }
+  if (!options.calibration.empty() && options.cuda) {
+    error = "--calibration is for CPU-only int8 files (the CUDA kernels read "
+            "f32 weights); compile with --target=cpu";
+    return failure();
+  }
   if (options.cuda && extraSizes) {
     error = "batch sizes are for CPU code; the CUDA executor runs one-row "
             "plans (a CUDA session runs a batch row by row): drop the batch "
@@ -189,6 +194,8 @@ recordActivationRanges(ModuleOp module, BackendOptions backend,
   backend.precision = WeightPrecision::F32;
   backend.calibration = &recording;
   backend.cpus = {"host"}; // it runs here, now
+  backend.cpu = true;
+  backend.cuda = false;
   FailureOr<format::ModelDesc> desc = buildModelDesc(module, backend);
   if (failed(desc))
     return failure();

@@ -288,6 +288,8 @@ def test_calibration_errors():
     x = np.zeros((4, 16, 64), np.float32)
     cases = [
         (dict(precision="bf16", calibration={"x": x}), "add --precision=int8"),
+        (dict(precision="int8", calibration={"x": x}, target="cpu,cuda"),
+         "--calibration is for CPU-only int8 files"),
         (dict(precision="int8", calibration={"y": x}),
          "the model has no input named 'y'; its inputs are: x"),
         (dict(precision="int8", calibration={"x": x[:, :8]}),
