@@ -27,6 +27,8 @@ APT_PACKAGES=(
   # CPU GEMM kernels compiled with --gemm=blas call the system BLAS
   # (OpenBLAS through libblas.so.3); the default, tac's own GEMM, needs none
   libblas-dev libopenblas0-pthread
+  # SIMDe: the unit tests run the AVX512-VNNI int8 code on machines without it
+  libsimde-dev
   # Python: bindings, training recipe, test helpers
   python3 python3-venv python3-pip python3-numpy python3-onnx
   python3-matplotlib python3-torch python3-torchvision

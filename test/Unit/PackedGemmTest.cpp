@@ -608,6 +608,12 @@ TEST(PackedGemm, TwoPanelTiles) { checkIsa("wide_for_testing"); }
 TEST(PackedGemm, ReducedGeneric) { checkReduced("generic"); }
 TEST(PackedGemm, ReducedAvx2) { checkReduced("avx2"); }
 TEST(PackedGemm, ReducedAvx512) { checkReduced("avx512"); }
+// The AVX512-VNNI int8 block, natively where the CPU has it (elsewhere
+// tac-int8-vnni-emulated-tests runs it through SIMDe).
+TEST(PackedGemm, ReducedAvx512Vnni) { checkReduced("avx512vnni"); }
+TEST(PackedGemm, Int8NonFiniteRowsAvx512Vnni) {
+  checkNonFiniteRows("avx512vnni");
+}
 TEST(PackedGemm, ReducedTwoPanelTiles) { checkReduced("wide_for_testing"); }
 
 } // namespace

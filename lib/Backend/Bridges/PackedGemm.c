@@ -69,7 +69,11 @@
  *   sums are added in int16 before widening: 4 * 127 * 63 < 32768. That
  *   saves a quarter of the multiplies (the widening vpmaddwd runs once per
  *   8 k, not per 4), which is what bounds this kernel: 224 against 180
- *   GOP/s on AVX2 (docs/precision.md).
+ *   GOP/s on AVX2 (docs/precision.md). With AVX512-VNNI, vpdpbusd sums
+ *   each group's four products straight into int32 (tiles of 8 rows x 2
+ *   panels), giving the same sums and so the same C bit for bit; machines
+ *   without it test that code built against SIMDe's portable intrinsics
+ *   (TAC_INT8_VNNI_EMULATED, test/Unit/Int8VnniEmulatedTest.cpp).
  */
 #include <stdint.h>
 #include <string.h>
@@ -579,6 +583,177 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
 #pragma GCC pop_options
 #endif
 
+#if defined(__x86_64__)
+/* AVX512-VNNI: vpdpbusd multiplies four uint8 of A by four int8 of a
+   column and adds their sum to the column's int32 lane, one instruction
+   per group of 4 k where AVX2 takes three and an int16 step. A build with
+   TAC_INT8_VNNI_EMULATED (tests only) compiles the same code against
+   SIMDe's portable intrinsics, so machines without VNNI check it against
+   the generic code (test/Unit/Int8VnniEmulatedTest.cpp). */
+#ifdef TAC_INT8_VNNI_EMULATED
+#include <simde/x86/avx512.h>
+#define TAC_VNNI
+#define TAC_MM512(name) simde_mm512_##name
+typedef simde__m512i tac_m512i;
+typedef simde__m512 tac_m512;
+/* SIMDe 0.7.4 has no cvtepi32_ps: C's conversion, lane by lane (it rounds
+   to nearest, as the instruction does) */
+static inline tac_m512 tac_vnni_float(tac_m512i v) {
+  int32_t in[16];
+  float out[16];
+  simde_mm512_storeu_si512(in, v);
+  for (int j = 0; j < 16; ++j)
+    out[j] = (float)in[j];
+  return simde_mm512_loadu_ps(out);
+}
+/* through memory: the emulation's vector code must not fuse either */
+#define TAC_VNNI_UNFUSED(v) __asm__("" : "+m"(v))
+#else
+#define TAC_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vnni")
+#define TAC_MM512(name) _mm512_##name
+typedef __m512i tac_m512i;
+typedef __m512 tac_m512;
+#define tac_vnni_float _mm512_cvtepi32_ps
+#define TAC_VNNI_UNFUSED(v) __asm__("" : "+v"(v))
+#endif
+
+/* One panel's 16 results: (float)(sum - zero * colsum) * (s * scale), as
+   the generic code rounds them; stored (or added) whole, or the first
+   `cols` of them. */
+TAC_VNNI static inline __attribute__((always_inline)) void
+tac_int8_store_vnni(tac_m512i sum, tac_m512i zero, const int32_t *colsum,
+                    tac_m512 s, const float *scale, float *out, int cols,
+                    int add) {
+  tac_m512 v = TAC_MM512(mul_ps)(
+      tac_vnni_float(TAC_MM512(sub_epi32)(
+          sum, TAC_MM512(mullo_epi32)(zero, TAC_MM512(loadu_si512)(colsum)))),
+      TAC_MM512(mul_ps)(s, TAC_MM512(loadu_ps)(scale)));
+  if (cols >= TAC_PANEL) {
+    if (add) {
+      TAC_VNNI_UNFUSED(v); /* no fused multiply-add: generic rounds v first */
+      v = TAC_MM512(add_ps)(TAC_MM512(loadu_ps)(out), v);
+    }
+    TAC_MM512(storeu_ps)(out, v);
+    return;
+  }
+  float lanes[TAC_PANEL];
+  TAC_MM512(storeu_ps)(lanes, v);
+  for (int j = 0; j < cols; ++j)
+    out[j] = add ? out[j] + lanes[j] : lanes[j];
+}
+
+/* A tile of mr (8, 4, 2 or 1) rows x np (2 or 1) panels: per group of 4 k,
+   each row's four uint8 are broadcast and vpdpbusd adds their products
+   with each panel's 64 bytes to the row's accumulators. 8 x 2 because 16
+   accumulators cover vpdpbusd's latency (about 5 cycles, up to 2 a cycle)
+   and take 10 loads per 16 multiply-adds, while 16 + 2 panels + a
+   broadcast fit in the 32 registers; columns are cols, from both panels. */
+TAC_VNNI static inline __attribute__((always_inline)) void
+tac_int8_tile_vnni(const int mr, const int np,
+                   const struct tac_int8_rows *rows, int64_t r,
+                   const int8_t *panel, float *c, int64_t ldc, int cols,
+                   int add, const float *scale, const int32_t *colsum) {
+  const int64_t k4 = rows->k4;
+  const uint8_t *qa = rows->q + r * k4;
+  const int8_t *second = panel + k4 * TAC_PANEL;
+#define TAC_DECLARE(i)                                                         \
+  tac_m512i lo##i = TAC_MM512(setzero_si512)(), hi##i = lo##i;
+  TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2) TAC_DECLARE(3)
+  TAC_DECLARE(4) TAC_DECLARE(5) TAC_DECLARE(6) TAC_DECLARE(7)
+#undef TAC_DECLARE
+  for (int64_t k = 0; k < k4; k += TAC_INT8_GROUP) {
+    tac_m512i b0 = TAC_MM512(loadu_si512)(panel + k * TAC_PANEL);
+    tac_m512i b1 = np > 1 ? TAC_MM512(loadu_si512)(second + k * TAC_PANEL)
+                          : b0;
+#define TAC_ROW(i)                                                             \
+  if (i < mr) {                                                                \
+    int32_t four;                                                              \
+    memcpy(&four, qa + i * k4 + k, 4);                                         \
+    tac_m512i x = TAC_MM512(set1_epi32)(four);                                 \
+    lo##i = TAC_MM512(dpbusd_epi32)(lo##i, x, b0);                             \
+    if (np > 1)                                                                \
+      hi##i = TAC_MM512(dpbusd_epi32)(hi##i, x, b1);                           \
+  }
+    TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3)
+    TAC_ROW(4) TAC_ROW(5) TAC_ROW(6) TAC_ROW(7)
+#undef TAC_ROW
+  }
+#define TAC_STORE(i)                                                           \
+  if (i < mr) {                                                                \
+    tac_m512i zero = TAC_MM512(set1_epi32)(rows->zero[r + i]);                 \
+    tac_m512 s = TAC_MM512(set1_ps)(rows->scale[r + i]);                       \
+    tac_int8_store_vnni(lo##i, zero, colsum, s, scale, c + i * ldc, cols,      \
+                        add);                                                  \
+    if (np > 1)                                                                \
+      tac_int8_store_vnni(hi##i, zero, colsum + TAC_PANEL, s,                  \
+                          scale + TAC_PANEL, c + i * ldc + TAC_PANEL,          \
+                          cols - TAC_PANEL, add);                              \
+  }
+  TAC_STORE(0) TAC_STORE(1) TAC_STORE(2) TAC_STORE(3)
+  TAC_STORE(4) TAC_STORE(5) TAC_STORE(6) TAC_STORE(7)
+#undef TAC_STORE
+}
+
+/* As tac_int8_block_generic: pairs of panels (the last may be alone),
+   rows in tiles of 8, then 4, 2 and 1. */
+TAC_VNNI static void tac_int8_block_avx512vnni(
+    const struct tac_packed_gemm *g, const struct tac_int8_rows *rows,
+    int64_t count, const char *b, float *c, int64_t p0, int64_t panels) {
+  const struct tac_int8_matrix parts =
+      tac_int8_parts(b, g->panels, g->k, g->smoothed);
+  for (int64_t p = p0; p < p0 + panels; p += 2) {
+    const int np = p + 1 < p0 + panels ? 2 : 1;
+    const int8_t *panel = parts.q + p * rows->k4 * TAC_PANEL;
+    int64_t col = p * TAC_PANEL;
+    int cols = (int)(g->n - col < np * TAC_PANEL ? g->n - col
+                                                 : np * TAC_PANEL);
+    for (int64_t r = 0; r < count;) {
+      int64_t left = count - r;
+      int mr = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+#define TAC_TILE(MR, NP)                                                       \
+  tac_int8_tile_vnni(MR, NP, rows, r, panel, c + r * g->ldc + col, g->ldc,    \
+                     cols, g->accumulate, parts.scale + col,                  \
+                     parts.colsum + col)
+      if (np == 2) {
+        switch (mr) {
+        case 8: TAC_TILE(8, 2); break;
+        case 4: TAC_TILE(4, 2); break;
+        case 2: TAC_TILE(2, 2); break;
+        default: TAC_TILE(1, 2); break;
+        }
+      } else {
+        switch (mr) {
+        case 8: TAC_TILE(8, 1); break;
+        case 4: TAC_TILE(4, 1); break;
+        case 2: TAC_TILE(2, 1); break;
+        default: TAC_TILE(1, 1); break;
+        }
+      }
+#undef TAC_TILE
+      r += mr;
+    }
+  }
+}
+
+#ifndef TAC_INT8_VNNI_EMULATED
+#pragma GCC pop_options
+#endif
+
+/* Whether tac_int8_block_avx512vnni runs here (the emulated build's runs
+   anywhere). */
+static int tac_int8_vnni_usable(void) {
+#ifdef TAC_INT8_VNNI_EMULATED
+  return 1;
+#else
+  return __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512f");
+#endif
+}
+#endif
+
 typedef void (*tac_int8_quantise_fn)(const struct tac_packed_gemm *,
                                      const float *, const float *,
                                      const struct tac_int8_rows *, int64_t);
@@ -892,6 +1067,10 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
     tac_int8_quantise = tac_quantise_rows_avx2;
     tac_int8_block = tac_int8_block_avx2;
     tac_softmax_contiguous = tac_softmax_row_avx2;
+#ifndef TAC_INT8_VNNI_EMULATED /* tests choose the emulation themselves */
+    if (tac_int8_vnni_usable()) /* and the AVX2 quantiser */
+      tac_int8_block = tac_int8_block_avx512vnni;
+#endif
   }
   if (__builtin_cpu_supports("avx512f")) {
     tac_packed_pieces = tac_pieces_avx512;
@@ -908,9 +1087,10 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
 }
 
 #ifdef TAC_PACKED_GEMM_TESTING
-/* Runs the code for `isa` ("generic", "avx2", "avx512", "wide_for_testing";
-   "plain_for_testing": generic, and attention as when it gets no scratch
-   memory) from now on; 0 when this machine cannot (the choice stays). */
+/* Runs the code for `isa` ("generic", "avx2", "avx512", "avx512vnni",
+   "wide_for_testing"; "plain_for_testing": generic, and attention as when
+   it gets no scratch memory) from now on; 0 when this machine cannot (the
+   choice stays). */
 int tac_packed_gemm_use_for_testing(const char *isa) {
 #define TAC_USE(name)                                                          \
   (tac_packed_pieces = tac_pieces_##name,                                      \
@@ -941,6 +1121,17 @@ int tac_packed_gemm_use_for_testing(const char *isa) {
   }
   if (!strcmp(isa, "avx512") && __builtin_cpu_supports("avx512f"))
     return TAC_USE(avx512);
+  /* int8 by VNNI (A quantised by the AVX2 code), the rest as "avx512";
+     the emulated build's anywhere AVX2 runs, the rest as "avx2" there */
+  if (!strcmp(isa, "avx512vnni") && tac_int8_vnni_usable() &&
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    int used = __builtin_cpu_supports("avx512f") ? TAC_USE(avx512)
+                                                 : TAC_USE(avx2);
+    tac_int8_quantise = tac_quantise_rows_avx2;
+    tac_int8_block = tac_int8_block_avx512vnni;
+    tac_softmax_contiguous = tac_softmax_row_avx2;
+    return used;
+  }
 #endif
 #undef TAC_USE
   return 0;
