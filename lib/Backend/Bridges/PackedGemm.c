@@ -324,7 +324,8 @@ static void tac_quantise_params(const struct tac_int8_rows *rows, int64_t r,
   rows->zero[r] = zero < 0 ? 0 : zero > TAC_INT8_TOP ? TAC_INT8_TOP : zero;
 }
 
-/* Row r's values [from, k) (row[kk * aCol] * multiplier[kk]), quantised
+/* Row r's values [from, k) (row[kk * aCol] * multiplier[kk], or without
+   multipliers, null, row[kk * aCol]: the same as multiplying by 1), quantised
    with its scale and zero point, and the padding up to k4. Values round
    half up (they are >= -0.5 here); both instruction sets' code rounds this
    way. Always inlined: called from the AVX2 code (GCC stopped inlining it
@@ -339,7 +340,8 @@ tac_quantise_tail(const float *row, int64_t aCol, const float *multiplier,
   if (inverse != inverse) /* a NaN row: any bytes do, the scale is NaN */
     from = k;
   for (int64_t kk = from; kk < k; ++kk) {
-    float v = row[kk * aCol] * multiplier[kk] * inverse;
+    float x = multiplier ? row[kk * aCol] * multiplier[kk] : row[kk * aCol];
+    float v = x * inverse;
 #if defined(__x86_64__)
     /* no fused multiply-add where this is inlined into the AVX2 code (GCC
        fused it there): the generic code rounds the product first */
@@ -365,7 +367,8 @@ static void tac_quantise_rows_generic(const struct tac_packed_gemm *g,
     const float *row = a + r * g->aRow;
     float lo = 0.0f, hi = 0.0f, probe = 0.0f;
     for (int64_t kk = 0; kk < g->k; ++kk) {
-      float x = row[kk * g->aCol] * multiplier[kk];
+      float x = multiplier ? row[kk * g->aCol] * multiplier[kk]
+                           : row[kk * g->aCol];
       lo = x < lo ? x : lo;
       hi = x > hi ? x : hi;
       probe += x * 0.0f;
@@ -413,15 +416,13 @@ static void tac_int8_block_generic(const struct tac_packed_gemm *g,
 #pragma GCC target("avx2,fma")
 
 /* As tac_quantise_rows_generic, eight values at a time when A's rows are
-   contiguous (the rounding is the same: x * m, then the same rule). */
-TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
-                                   const float *a, const float *multiplier,
-                                   const struct tac_int8_rows *rows,
-                                   int64_t count) {
-  if (g->aCol != 1) {
-    tac_quantise_rows_generic(g, a, multiplier, rows, count);
-    return;
-  }
+   contiguous (the rounding is the same: x * m, then the same rule); one
+   copy per `scaled` (multipliers or not), so neither tests it per value. */
+TAC_AVX2 static inline __attribute__((always_inline)) void
+tac_quantise_contiguous_avx2(const struct tac_packed_gemm *g, const float *a,
+                             const float *multiplier,
+                             const struct tac_int8_rows *rows, int64_t count,
+                             const int scaled) {
   const int64_t k = g->k;
   for (int64_t r = 0; r < count; ++r) {
     const float *row = a + r * g->aRow;
@@ -429,8 +430,9 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     __m256 probe8 = _mm256_setzero_ps();
     int64_t kk = 0;
     for (; kk + 8 <= k; kk += 8) {
-      __m256 x = _mm256_mul_ps(_mm256_loadu_ps(row + kk),
-                               _mm256_loadu_ps(multiplier + kk));
+      __m256 x = _mm256_loadu_ps(row + kk);
+      if (scaled)
+        x = _mm256_mul_ps(x, _mm256_loadu_ps(multiplier + kk));
       lo8 = _mm256_min_ps(lo8, x);
       hi8 = _mm256_max_ps(hi8, x);
       probe8 = _mm256_add_ps(probe8, _mm256_mul_ps(x, _mm256_setzero_ps()));
@@ -449,7 +451,7 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     for (int j = 0; j < 8; ++j)
       probe += lanes[j];
     for (; kk < k; ++kk) {
-      float x = row[kk] * multiplier[kk];
+      float x = scaled ? row[kk] * multiplier[kk] : row[kk];
       lo = x < lo ? x : lo;
       hi = x > hi ? x : hi;
       probe += x * 0.0f;
@@ -460,8 +462,9 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
     const __m256 top = _mm256_set1_ps((float)TAC_INT8_TOP);
     uint8_t *q = rows->q + r * rows->k4;
     for (kk = 0; kk + 8 <= k; kk += 8) {
-      __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + kk),
-                               _mm256_loadu_ps(multiplier + kk));
+      __m256 v = _mm256_loadu_ps(row + kk);
+      if (scaled)
+        v = _mm256_mul_ps(v, _mm256_loadu_ps(multiplier + kk));
       v = _mm256_mul_ps(v, inverse);
       /* no fused multiply-add: the scalar code rounds the product first */
       __asm__("" : "+x"(v));
@@ -472,8 +475,20 @@ TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
                                        _mm256_extracti128_si256(n, 1));
       _mm_storel_epi64((__m128i *)(q + kk), _mm_packus_epi16(words, words));
     }
-    tac_quantise_tail(row, 1, multiplier, kk, k, rows, r);
+    tac_quantise_tail(row, 1, scaled ? multiplier : 0, kk, k, rows, r);
   }
+}
+
+TAC_AVX2 static void tac_quantise_rows_avx2(const struct tac_packed_gemm *g,
+                                   const float *a, const float *multiplier,
+                                   const struct tac_int8_rows *rows,
+                                   int64_t count) {
+  if (g->aCol != 1)
+    tac_quantise_rows_generic(g, a, multiplier, rows, count);
+  else if (multiplier)
+    tac_quantise_contiguous_avx2(g, a, multiplier, rows, count, 1);
+  else
+    tac_quantise_contiguous_avx2(g, a, 0, rows, count, 0);
 }
 
 /* Stores (or adds) 8 columns, or the first `cols` of them. */
@@ -772,10 +787,7 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
       tac_int8_matrix_bytes(g->panels, g->k, g->smoothed);
   struct tac_int8_rows rows;
   rows.k4 = tac_int8_k4(g->k);
-  /* the rows' scales, zero points and bytes; then, for matrices without
-     A-multipliers, k4 of 1 (one quantising code for both layouts) */
-  void *memory = malloc((size_t)(g->rowsPerBlock * (rows.k4 + 8) +
-                                 (g->smoothed ? 0 : rows.k4 * 4)));
+  void *memory = malloc((size_t)(g->rowsPerBlock * (rows.k4 + 8)));
   if (!memory) { /* cannot quantise A: say so in C rather than guess */
     for (int64_t r = 0; r < g->m; ++r)
       for (int64_t col = 0; col < g->n; ++col)
@@ -785,9 +797,6 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   rows.scale = (float *)memory;
   rows.zero = (int32_t *)(rows.scale + g->rowsPerBlock);
   rows.q = (uint8_t *)(rows.zero + g->rowsPerBlock);
-  float *ones = (float *)(rows.q + g->rowsPerBlock * rows.k4);
-  for (int64_t kk = 0; !g->smoothed && kk < rows.k4; ++kk)
-    ones[kk] = 1.0f;
   int64_t quantised = -1; /* the (matrix, row block) rows holds */
   while (begin < end) {
     int64_t p = begin % g->panels, rest = begin / g->panels;
@@ -801,9 +810,8 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
     const char *b =
         (const char *)g->b + (o * g->bOuter + i * g->bBatch) * matrixBytes;
     if (quantised != rest) {
-      const float *multiplier =
-          g->smoothed ? tac_int8_parts(b, g->panels, g->k, 1).multiplier
-                      : ones;
+      const float *multiplier = /* null: none */
+          tac_int8_parts(b, g->panels, g->k, g->smoothed).multiplier;
       tac_int8_quantise(g, g->a + o * g->oa + i * g->sa + r0 * g->aRow,
                         multiplier, &rows, r1 - r0);
       quantised = rest;
