@@ -16,6 +16,9 @@ rest").
 4. tac after an ORT run with its default spinning pool and a pause of 1, 5
    or 20 ms, untimed: how long ORT's pool takes to stop spinning (the
    evidence for run_bench.py's settle pause between engines).
+5. What is left after the pause: tac alone, 20 ms after an ORT run whose
+   pool does not spin, and 20 ms after writing 64 MB (the cache another
+   engine's run leaves behind).
 
 Medians over --rounds rounds. Reads bench/.models (export_bench_models.py).
 """
@@ -27,6 +30,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -97,6 +102,23 @@ def main() -> int:
                 after.append(timed(lambda: m.run(None, feed))[0])
             print(f"tac MiniLM b1, 2 threads, {pause_ms} ms after an ORT run (spinning "
                   f"on): {statistics.median(after) * 1e3:.1f} ms")
+        quiet = ort.SessionOptions()
+        quiet.intra_op_num_threads = 2
+        quiet.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        calm = ort.InferenceSession(onnx_path, quiet, providers=["CPUExecutionProvider"])
+        calm.run(None, inputs)
+        big = np.ones(64 << 20, np.uint8)
+        for label, before in (("alone", lambda: None),
+                              ("20 ms after an ORT run without spinning",
+                               lambda: calm.run(None, inputs)),
+                              ("20 ms after writing 64 MB", lambda: big.__iadd__(1))):
+            after = []
+            for _ in range(a.rounds):
+                before()
+                time.sleep(0.02)
+                after.append(timed(lambda: m.run(None, feed))[0])
+            print(f"tac MiniLM b1, 2 threads, {label}: "
+                  f"{statistics.median(after) * 1e3:.1f} ms")
         both = {"0": [], "1": []}
         for r in range(a.rounds):
             for stop in (("0", "1") if r % 2 == 0 else ("1", "0")):

@@ -289,11 +289,9 @@ def ort_candidates(threads: int, cores: int) -> list[tuple[str, dict]]:
 def settle_s(threads: int) -> float:
     """The untimed pause after each engine's slot at `threads` > 1: a
     spinning ONNX Runtime pool keeps its workers busy after a run returns
-    and slowed the engine timed next (tac's 2-thread MiniLM run: 22.0 ms
-    alone, 38.8 ms right after ORT); after the pause its workers have gone
-    to sleep (bench/interference.py, step 4), so each engine is timed on
-    the quiet machine a user running it alone has. At one thread no pool
-    spins."""
+    and slows the engine timed next. The pause gives part of that back,
+    not all: ORT's workers may spin past it (bench/interference.py, steps 4
+    and 5). At one thread no pool spins."""
     return SETTLE_S if threads > 1 else 0.0
 
 
@@ -819,11 +817,11 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     (`bench/interference.py`: tac's 2-thread MiniLM run 22.0 ms alone,
     38.8 ms right after an ORT run); ORT keeps that default anyway, since
     stopping the spin (`session.force_spinning_stop`) slows ORT itself
-    (22.3 → 30.4 ms per call back to back). Instead, at 2+ threads every
-    engine's slot (and every candidate's, when ORT's configuration is
-    picked) is followed by an untimed pause of {int(SETTLE_S * 1e3)} ms, after which
-    ORT's workers have stopped spinning (`bench/interference.py`, step 4):
-    each engine is timed on the quiet machine a user running it alone has.
+    (22.3 → 30.4 ms per call back to back). At 2+ threads every engine's
+    slot (and every candidate's, when ORT's configuration is picked) is
+    followed by an untimed pause of {int(SETTLE_S * 1e3)} ms, which gives the next engine
+    part of its cores back, not all (`bench/interference.py`, steps 4 and
+    5): the other engines' 2-thread numbers stay, if anything, pessimistic.
     The table "ORT configuration per cell" says which configuration won and
     what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:

@@ -265,7 +265,7 @@ def test_calibration_moves_outlier_ranges_into_the_weights(capfd):
     assert e_cal < 0.02, e_cal
 
 
-def test_calibration_of_batched_and_stacked_weights(gemm_builds):
+def test_calibration_of_batched_and_stacked_weights(gemm_builds, capfd):
     """Every int8 matrix of gemm_model (a 3-D weight of 7 matrices, a
     transposed Gemm, batch buckets sharing packed copies) gets ranges, and
     the outputs stay within int8's tolerance at every row count."""
@@ -273,6 +273,8 @@ def test_calibration_of_batched_and_stacked_weights(gemm_builds):
     x = RNG.uniform(-1, 1, (16, 7, 37)).astype(np.float32)
     build = tac.compile(model.SerializeToString(), cpus=["host"], batch_sizes=[3],
                         precision="int8", calibration={"x": x}, progress=False)
+    # w1, w2, w3 and wb's 7 matrices: every one reached by the rows
+    assert "activation ranges for 10 of 10 int8 GEMM matrices" in capfd.readouterr().err
     session = tac.InferenceSession(build)
     for rows in (1, 3, 5):
         xs = RNG.uniform(-1, 1, (rows, 7, 37)).astype(np.float32)
