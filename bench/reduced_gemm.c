@@ -8,6 +8,16 @@
  *
  *   cc -O2 bench/reduced_gemm.c lib/Backend/Bridges/PackedGemm.c \
  *      -o /tmp/reduced_gemm && /tmp/reduced_gemm
+ *
+ * runs the code this CPU's features choose. Built with the file's test
+ * hooks, it runs the code named (PackedGemm.c's
+ * tac_packed_gemm_use_for_testing: "avx512vnni" is f32 and bf16 by
+ * AVX-512 widening, int8 by VNNI; "avx512bf16" is bf16 by vdpbf16ps, int8
+ * by AVX2; "avx2" all AVX2):
+ *
+ *   cc -O2 -DTAC_PACKED_GEMM_TESTING bench/reduced_gemm.c \
+ *      lib/Backend/Bridges/PackedGemm.c -o /tmp/reduced_gemm_isa &&
+ *   /tmp/reduced_gemm_isa avx512bf16
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +33,7 @@
 ENTRY(tac_sgemm_packed)
 ENTRY(tac_sgemm_packed_bf16)
 ENTRY(tac_sgemm_packed_int8)
+int tac_packed_gemm_use_for_testing(const char *isa);
 
 /* The kernels' thread-pool hook: one thread here. */
 void tac_parallel_for(void (*body)(void *, int64_t, int64_t), void *context,
@@ -39,7 +50,19 @@ static double now_us(void) {
 
 static float uniform(void) { return (float)rand() / RAND_MAX * 2.0f - 1.0f; }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) {
+#ifdef TAC_PACKED_GEMM_TESTING
+    if (!tac_packed_gemm_use_for_testing(argv[1])) {
+      fprintf(stderr, "this CPU cannot run the %s code\n", argv[1]);
+      return 1;
+    }
+#else
+    fprintf(stderr, "choosing the code (%s) needs -DTAC_PACKED_GEMM_TESTING\n",
+            argv[1]);
+    return 2;
+#endif
+  }
   /* M x K x N: ViT-Small (197 tokens) and MiniLM (128 tokens) at batch 1
      and 32: qkv, fc1, fc2; and a one-row product. */
   static const struct { const char *name; int m, k, n; } shapes[] = {

@@ -271,9 +271,10 @@ std::vector<double> quantiseRow(std::vector<float> row,
 
 /// Max |tac - reference| for one shape with weights in bf16 or int8, the
 /// reference multiplying by exactly the values the kernel stores (and, for
-/// int8, A quantised by the documented rule), in double; and the error
+/// int8, A quantised by the documented rule; for bf16 with `roundA`, as
+/// AVX512_BF16's code does, A rounded to bf16), in double; and the error
 /// against the f32 product, relative to C's largest value, in `drift`.
-double reducedError(const Shape &s, bool int8, std::mt19937 &rng,
+double reducedError(const Shape &s, bool int8, bool roundA, std::mt19937 &rng,
                     double &drift) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   int64_t matrices = s.outer * s.batch;
@@ -334,6 +335,9 @@ double reducedError(const Shape &s, bool int8, std::mt19937 &rng,
           row[kk] = s.ta ? am[kk * lda + r] : am[r * lda + kk];
         std::vector<double> rowUsed =
             int8 ? quantiseRow(row) : std::vector<double>(row.begin(), row.end());
+        if (!int8 && roundA)
+          for (double &x : rowUsed)
+            x = fromBf16(toBf16(float(x)));
         for (int64_t col = 0; col < ldc; ++col) {
           int64_t at = mat * cMatrix + r * ldc + col;
           double want = cBefore[at], exact = cBefore[at];
@@ -358,15 +362,18 @@ void checkReduced(const char *isa) {
   if (!tac_packed_gemm_use_for_testing(isa))
     GTEST_SKIP() << "this CPU cannot run the " << isa << " code";
   std::mt19937 rng(11);
+  const bool roundA = !std::strcmp(isa, "avx512bf16"); // vdpbf16ps's input
   for (bool int8 : {false, true})
     for (const Shape &s : shapes()) {
       double drift = 0;
-      double error = reducedError(s, int8, rng, drift);
+      double error = reducedError(s, int8, roundA, rng, drift);
       EXPECT_LE(error, 4e-6 * s.k + 1e-5)
           << isa << (int8 ? " int8: " : " bf16: ") << describe(s);
       // Against the f32 product: quantisation error, bounded loosely (it
-      // catches a wrong scale or zero point, not rounding).
-      EXPECT_LE(drift, int8 ? 0.1 : 0.01)
+      // catches a wrong scale or zero point, not rounding; A rounded too
+      // about doubles bf16's, relative to a largest C that may be a sum
+      // of 64 terms cancelling).
+      EXPECT_LE(drift, int8 ? 0.1 : roundA ? 0.03 : 0.01)
           << isa << (int8 ? " int8" : " bf16") << " vs f32: " << describe(s);
     }
 }
@@ -401,6 +408,55 @@ void checkNonFiniteRows(const char *isa) {
       else
         EXPECT_TRUE(std::isfinite(got)) << isa << " row " << r << " col " << col;
     }
+}
+
+/// bf16: a NaN or an infinity in a row of A (A plain and transposed, where
+/// AVX512_BF16's code rounds A by whole vectors and one value at a time)
+/// makes that row's outputs NaN or infinite, as in f32; other rows stay
+/// finite.
+void checkBf16NonFinite(const char *isa) {
+  if (!tac_packed_gemm_use_for_testing(isa))
+    GTEST_SKIP() << "this CPU cannot run the " << isa << " code";
+  const int64_t m = 7, k = 37, n = 20;
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> dist(0.5f, 1.0f);
+  std::vector<float> b(k * n);
+  for (float &x : b)
+    x = dist(rng);
+  std::vector<uint8_t> packed;
+  for (int64_t p = 0; p < (n + kPanel - 1) / kPanel; ++p)
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t j = 0; j < kPanel; ++j) {
+        int64_t col = p * kPanel + j;
+        uint16_t h = col < n ? toBf16(b[kk * n + col]) : 0;
+        packed.push_back(uint8_t(h));
+        packed.push_back(uint8_t(h >> 8));
+      }
+  for (int64_t ta : {0, 1}) {
+    std::vector<float> a(m * k), c(m * n, 0.0f);
+    for (float &x : a)
+      x = dist(rng);
+    auto at = [&](int64_t r, int64_t kk) -> float & {
+      return ta ? a[kk * m + r] : a[r * k + kk];
+    };
+    at(2, 5) = std::nanf("");    // in the first vector of 16
+    at(4, 36) = INFINITY;        // in the scalar tail
+    tac_sgemm_packed_bf16(reinterpret_cast<int64_t>(a.data()),
+                          reinterpret_cast<int64_t>(packed.data()),
+                          reinterpret_cast<int64_t>(c.data()), 1, m, n, k, ta,
+                          ta ? m : k, n, 0, 0, 0.0f, 1, 0, 0, 0, 0);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t col = 0; col < n; ++col) {
+        float got = c[r * n + col];
+        if (r == 2)
+          EXPECT_TRUE(std::isnan(got)) << isa << " ta " << ta << " col " << col;
+        else if (r == 4)
+          EXPECT_TRUE(std::isinf(got)) << isa << " ta " << ta << " col " << col;
+        else
+          EXPECT_TRUE(std::isfinite(got))
+              << isa << " ta " << ta << " row " << r << " col " << col;
+      }
+  }
 }
 
 /// int8 with per-k A-multipliers (SmoothQuant-style smoothing): each A has
@@ -609,10 +665,16 @@ TEST(PackedGemm, ReducedGeneric) { checkReduced("generic"); }
 TEST(PackedGemm, ReducedAvx2) { checkReduced("avx2"); }
 TEST(PackedGemm, ReducedAvx512) { checkReduced("avx512"); }
 // The AVX512-VNNI int8 block, natively where the CPU has it (elsewhere
-// tac-int8-vnni-emulated-tests runs it through SIMDe).
+// tac-avx512-emulated-tests runs it through SIMDe).
 TEST(PackedGemm, ReducedAvx512Vnni) { checkReduced("avx512vnni"); }
 TEST(PackedGemm, Int8NonFiniteRowsAvx512Vnni) {
   checkNonFiniteRows("avx512vnni");
+}
+// bf16 by vdpbf16ps, A rounded to bf16 (int8 as "avx512").
+TEST(PackedGemm, ReducedAvx512Bf16) { checkReduced("avx512bf16"); }
+TEST(PackedGemm, Bf16NonFiniteRowsGeneric) { checkBf16NonFinite("generic"); }
+TEST(PackedGemm, Bf16NonFiniteRowsAvx512Bf16) {
+  checkBf16NonFinite("avx512bf16");
 }
 TEST(PackedGemm, ReducedTwoPanelTiles) { checkReduced("wide_for_testing"); }
 

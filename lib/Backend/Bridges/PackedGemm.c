@@ -38,13 +38,14 @@
  * mask and the output are read and written through their strides, so
  * head-interleaved slices of a QKV tensor need no copies.
  *
- * Reduced precision (tac-compile --precision, docs/precision.md) keeps A,
- * C and the arithmetic's other operands in f32 and changes only how the
- * weight is stored:
+ * Reduced precision (tac-compile --precision, docs/precision.md) keeps A
+ * and C in f32 and changes how the weight is stored:
  *
  *   bf16 (tac_sgemm_packed_bf16): the same panels, each element the top
  *   16 bits of the f32 (rounded to nearest even); the tile widens them
- *   back to f32 as it loads them, so the sums are f32 as before.
+ *   back to f32 as it loads them, so the sums are f32 as before. Where the
+ *   CPU has AVX512_BF16, A is rounded to bf16 too and vdpbf16ps multiplies
+ *   in bf16, summing in f32 (tac_bf16_pieces_dot, below).
  *
  *   int8 (tac_sgemm_packed_int8): per matrix, N' = 16 * panels columns
  *   and K' = K rounded up to a multiple of 8: N' f32 column scales, N'
@@ -73,7 +74,7 @@
  *   each group's four products straight into int32 (tiles of 8 rows x 2
  *   panels), giving the same sums and so the same C bit for bit; machines
  *   without it test that code built against SIMDe's portable intrinsics
- *   (TAC_INT8_VNNI_EMULATED, test/Unit/Int8VnniEmulatedTest.cpp).
+ *   (TAC_AVX512_EMULATED, test/Unit/Avx512EmulatedTest.cpp).
  */
 #include <stdint.h>
 #include <string.h>
@@ -107,6 +108,29 @@ struct tac_packed_gemm {
   int accumulate; /* beta = 1: add to C; 0: overwrite it */
   int smoothed;   /* int8: the matrices hold A-multipliers */
 };
+
+/* Piece `begin` of a GEMM's flattened (matrix, row block, panel) range:
+   matrix (o, i), rows [r0, r1), panels [p, p + count), count as far as
+   `end` or the row block's last panel; rest = matrix * rowBlocks + block
+   names the row block (a kernel that prepares A per row block keeps it). */
+struct tac_piece {
+  int64_t rest, o, i, r0, r1, p, count;
+};
+static inline struct tac_piece tac_piece_at(const struct tac_packed_gemm *g,
+                                            int64_t begin, int64_t end) {
+  struct tac_piece t;
+  t.p = begin % g->panels;
+  t.rest = begin / g->panels;
+  int64_t block = t.rest % g->rowBlocks, matrix = t.rest / g->rowBlocks;
+  t.count = g->panels - t.p;
+  if (t.count > end - begin)
+    t.count = end - begin;
+  t.o = matrix / g->batch;
+  t.i = matrix % g->batch;
+  t.r0 = block * g->rowsPerBlock;
+  t.r1 = t.r0 + g->rowsPerBlock < g->m ? t.r0 + g->rowsPerBlock : g->m;
+  return t;
+}
 
 /* A GEMM whose B is computed at run time (attention's products): each
    run of pieces packs the B matrices it needs, one at a time. */
@@ -602,10 +626,10 @@ TAC_AVX2 static void tac_int8_block_avx2(const struct tac_packed_gemm *g,
 /* AVX512-VNNI: vpdpbusd multiplies four uint8 of A by four int8 of a
    column and adds their sum to the column's int32 lane, one instruction
    per group of 4 k where AVX2 takes three and an int16 step. A build with
-   TAC_INT8_VNNI_EMULATED (tests only) compiles the same code against
+   TAC_AVX512_EMULATED (tests only) compiles the same code against
    SIMDe's portable intrinsics, so machines without VNNI check it against
-   the generic code (test/Unit/Int8VnniEmulatedTest.cpp). */
-#ifdef TAC_INT8_VNNI_EMULATED
+   the generic code (test/Unit/Avx512EmulatedTest.cpp). */
+#ifdef TAC_AVX512_EMULATED
 #include <simde/x86/avx512.h>
 #define TAC_VNNI
 #define TAC_MM512(name) simde_mm512_##name
@@ -752,17 +776,295 @@ TAC_VNNI static void tac_int8_block_avx512vnni(
   }
 }
 
-#ifndef TAC_INT8_VNNI_EMULATED
+#ifndef TAC_AVX512_EMULATED
 #pragma GCC pop_options
 #endif
 
 /* Whether tac_int8_block_avx512vnni runs here (the emulated build's runs
    anywhere). */
 static int tac_int8_vnni_usable(void) {
-#ifdef TAC_INT8_VNNI_EMULATED
+#ifdef TAC_AVX512_EMULATED
   return 1;
 #else
   return __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512f");
+#endif
+}
+
+/* ---- bf16 weights by AVX512_BF16 (tac_sgemm_packed_bf16 where the CPU
+   has it) ----
+   vdpbf16ps multiplies pairs of bf16 (k and k + 1 of A's row, broadcast,
+   and of each of the panel's 16 columns) and adds both products to the
+   column's f32 lane: one instruction per 2 k where the widening code
+   takes two multiply-adds and the widening: 440-480 GOP/s on the models'
+   shapes against f32's 250-265 on a Zen 5 core (docs/precision.md). A
+   is rounded to bf16 too (nearest even, as the weights are; NaN stays
+   NaN), once per row block, into a scratch copy whose row holds k and
+   k + 1 side by side. The panels keep the layout above (row k's 16 values,
+   then row k + 1's): one vpermw per panel and 2 k interleaves the two rows
+   into pairs, 1-4% slower than loading pairs interleaved at compile time
+   (bench/reduced_gemm.c, the permute removed), so the file format stays
+   the same for every CPU. Sums are f32, in a different order than the widening
+   code's, so results differ from other CPUs' in the last bits and by A's
+   rounding (docs/precision.md). Built against SIMDe under
+   TAC_AVX512_EMULATED (tests). */
+#ifdef TAC_AVX512_EMULATED
+#define TAC_BF16DOT
+typedef simde__m512bh tac_m512bh;
+#else
+#define TAC_BF16DOT __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512bf16")
+typedef __m512bh tac_m512bh;
+#endif
+
+/* 16 floats' bits rounded to bf16 (nearest even; a NaN stays a NaN, made
+   quiet) in the low 16 bits of each word. */
+typedef uint32_t tac_bf16_words __attribute__((vector_size(64)));
+typedef uint16_t tac_bf16_halves __attribute__((vector_size(32)));
+TAC_BF16DOT static inline __attribute__((always_inline)) tac_bf16_words
+tac_bf16_round_words(tac_bf16_words w) {
+  tac_bf16_words rounded = (w + 0x7fffu + ((w >> 16) & 1u)) >> 16;
+  tac_bf16_words nan = (tac_bf16_words)((w & 0x7fffffffu) > 0x7f800000u);
+  return (rounded & ~nan) | (((w >> 16) | 0x40u) & nan);
+}
+
+TAC_BF16DOT static inline uint16_t tac_bf16_round(float x) {
+  uint32_t bits;
+  memcpy(&bits, &x, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t)((bits >> 16) | 0x40u);
+  return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+/* Rows [0, rows) of A (element (r, k) at a[r * aRow + k * aCol]) in bf16:
+   row r at out + r * k2, k2 = k rounded up to even, zero past k. */
+TAC_BF16DOT static void tac_bf16_round_rows(const float *a, int64_t aRow,
+                                            int64_t aCol, int64_t rows,
+                                            int64_t k, uint16_t *out) {
+  const int64_t k2 = (k + 1) & ~(int64_t)1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = a + r * aRow;
+    uint16_t *to = out + r * k2;
+    int64_t j = 0;
+    if (aCol == 1)
+      for (; j + 16 <= k; j += 16) {
+        tac_bf16_words w;
+        memcpy(&w, row + j, sizeof w);
+        tac_bf16_halves h = __builtin_convertvector(tac_bf16_round_words(w),
+                                                    tac_bf16_halves);
+        memcpy(to + j, &h, sizeof h);
+      }
+    for (; j < k; ++j)
+      to[j] = tac_bf16_round(row[j * aCol]);
+    if (k2 > k)
+      to[k] = 0;
+  }
+}
+
+TAC_BF16DOT static inline __attribute__((always_inline)) tac_m512
+tac_bf16_dot(tac_m512 acc, tac_m512i a, tac_m512i b) {
+#ifdef TAC_AVX512_EMULATED
+  tac_m512bh x, y;
+  memcpy(&x, &a, sizeof x);
+  memcpy(&y, &b, sizeof y);
+  return simde_mm512_dpbf16_ps(acc, x, y);
+#else
+  return _mm512_dpbf16_ps(acc, (tac_m512bh)a, (tac_m512bh)b);
+#endif
+}
+
+/* Rows k and k + 1 of a panel (32 bf16 at b; with `one`, row k only and
+   zeros) as 16 pairs, column by column. */
+TAC_BF16DOT static inline __attribute__((always_inline)) tac_m512i
+tac_bf16_pairs(const uint16_t *b, const int one) {
+  const tac_m512i interleave = TAC_MM512(set_epi16)(
+      31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+      22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  if (!one)
+    return TAC_MM512(permutexvar_epi16)(interleave,
+                                        TAC_MM512(loadu_si512)(b));
+  uint16_t rows[2 * TAC_PANEL] = {0};
+  memcpy(rows, b, TAC_PANEL * sizeof *rows);
+  return TAC_MM512(permutexvar_epi16)(interleave,
+                                      TAC_MM512(loadu_si512)(rows));
+}
+
+/* Stores (or adds) the first `cols` of a row's 16 results. */
+TAC_BF16DOT static inline __attribute__((always_inline)) void
+tac_bf16_store(tac_m512 v, float *out, int cols, int add) {
+  if (cols >= TAC_PANEL) {
+    if (add)
+      v = TAC_MM512(add_ps)(TAC_MM512(loadu_ps)(out), v);
+    TAC_MM512(storeu_ps)(out, v);
+    return;
+  }
+  float lanes[TAC_PANEL];
+  TAC_MM512(storeu_ps)(lanes, v);
+  for (int j = 0; j < cols; ++j)
+    out[j] = add ? out[j] + lanes[j] : lanes[j];
+}
+
+/* C[0..mr) x [0..cols) (+)= A x B over kc values of k: a holds the rows
+   in bf16 (lda apart, k pairs whole: a zero follows an odd kc's last k),
+   b0 and b1 the tile's two panels at its first k (b1 == b0 when there is
+   one; its results are then never stored). 6 rows x 2 panels: 12
+   accumulators cover vdpbf16ps's latency; one row (a batch-1 head) runs
+   four accumulator pairs over alternate pairs of k instead. */
+TAC_BF16DOT static inline __attribute__((always_inline)) void
+tac_bf16_tile_dot(const int mr, int64_t kc, const uint16_t *a, int64_t lda,
+                  const uint16_t *b0, const uint16_t *b1, float *c,
+                  int64_t ldc, int cols, int add) {
+#define TAC_DECLARE(r)                                                         \
+  tac_m512 lo##r = TAC_MM512(setzero_ps)(), hi##r = lo##r;
+  TAC_DECLARE(0) TAC_DECLARE(1) TAC_DECLARE(2)
+  TAC_DECLARE(3) TAC_DECLARE(4) TAC_DECLARE(5)
+#undef TAC_DECLARE
+  const int64_t whole = kc & ~(int64_t)1;
+#define TAC_PAIR(r, acc, j, one)                                               \
+  {                                                                            \
+    uint32_t two;                                                              \
+    memcpy(&two, a + r * lda + (j), 4);                                        \
+    tac_m512i x = TAC_MM512(set1_epi32)((int32_t)two);                         \
+    lo##acc = tac_bf16_dot(lo##acc, x, tac_bf16_pairs(b0 + (j)*TAC_PANEL, one)); \
+    hi##acc = tac_bf16_dot(hi##acc, x, tac_bf16_pairs(b1 + (j)*TAC_PANEL, one)); \
+  }
+  if (mr == 1) {
+    int64_t j = 0;
+    for (; j + 8 <= whole; j += 8) {
+      TAC_PAIR(0, 0, j, 0)
+      TAC_PAIR(0, 1, j + 2, 0)
+      TAC_PAIR(0, 2, j + 4, 0)
+      TAC_PAIR(0, 3, j + 6, 0)
+    }
+    for (; j < whole; j += 2)
+      TAC_PAIR(0, 0, j, 0)
+    if (kc > whole)
+      TAC_PAIR(0, 0, whole, 1)
+    lo0 = TAC_MM512(add_ps)(TAC_MM512(add_ps)(lo0, lo1),
+                            TAC_MM512(add_ps)(lo2, lo3));
+    hi0 = TAC_MM512(add_ps)(TAC_MM512(add_ps)(hi0, hi1),
+                            TAC_MM512(add_ps)(hi2, hi3));
+  } else {
+#define TAC_ROW(r, j)                                                          \
+  if (r < mr) {                                                                \
+    uint32_t two;                                                              \
+    memcpy(&two, a + r * lda + (j), 4);                                        \
+    tac_m512i x = TAC_MM512(set1_epi32)((int32_t)two);                         \
+    lo##r = tac_bf16_dot(lo##r, x, x0);                                        \
+    hi##r = tac_bf16_dot(hi##r, x, x1);                                        \
+  }
+#define TAC_STEP(j, one)                                                       \
+  {                                                                            \
+    tac_m512i x0 = tac_bf16_pairs(b0 + (j)*TAC_PANEL, one);                    \
+    tac_m512i x1 = tac_bf16_pairs(b1 + (j)*TAC_PANEL, one);                    \
+    TAC_ROW(0, j) TAC_ROW(1, j) TAC_ROW(2, j)                                  \
+    TAC_ROW(3, j) TAC_ROW(4, j) TAC_ROW(5, j)                                  \
+  }
+    for (int64_t j = 0; j < whole; j += 2)
+      TAC_STEP(j, 0)
+    if (kc > whole)
+      TAC_STEP(whole, 1)
+#undef TAC_STEP
+#undef TAC_ROW
+  }
+#undef TAC_PAIR
+#define TAC_STORE(r)                                                           \
+  if (r < mr) {                                                                \
+    tac_bf16_store(lo##r, c + r * ldc, cols, add);                             \
+    if (cols > TAC_PANEL)                                                      \
+      tac_bf16_store(hi##r, c + r * ldc + TAC_PANEL, cols - TAC_PANEL, add);   \
+  }
+  TAC_STORE(0) TAC_STORE(1) TAC_STORE(2) TAC_STORE(3) TAC_STORE(4)
+  TAC_STORE(5)
+#undef TAC_STORE
+}
+
+/* Rows [0, rows) of one matrix (a: their bf16 copy) against `count`
+   panels from p0, in steps of TAC_KC k as the widening code. */
+TAC_BF16DOT static void tac_bf16_block_dot(const struct tac_packed_gemm *g,
+                                           const uint16_t *a, int64_t rows,
+                                           const uint16_t *b, float *c,
+                                           int64_t p0, int64_t count) {
+  const int64_t k2 = (g->k + 1) & ~(int64_t)1;
+  const int64_t panelStride = g->k * TAC_PANEL;
+  for (int64_t k0 = 0; k0 < g->k; k0 += TAC_KC) {
+    int64_t kc = g->k - k0 < TAC_KC ? g->k - k0 : TAC_KC;
+    int add = g->accumulate || k0 > 0;
+    for (int64_t p = p0; p < p0 + count; p += 2) {
+      const int np = p + 1 < p0 + count ? 2 : 1;
+      const uint16_t *b0 = b + p * panelStride + k0 * TAC_PANEL;
+      const uint16_t *b1 = np == 2 ? b0 + panelStride : b0;
+      int64_t col = p * TAC_PANEL;
+      int cols = (int)(g->n - col < np * TAC_PANEL ? g->n - col
+                                                   : np * TAC_PANEL);
+      for (int64_t r = 0; r < rows; r += TAC_MR) {
+        const uint16_t *ar = a + r * k2 + k0;
+        float *cr = c + r * g->ldc + col;
+#define TAC_TILE(MR)                                                           \
+  tac_bf16_tile_dot(MR, kc, ar, k2, b0, b1, cr, g->ldc, cols, add)
+        switch (rows - r < TAC_MR ? rows - r : TAC_MR) {
+        case 6: TAC_TILE(6); break;
+        case 5: TAC_TILE(5); break;
+        case 4: TAC_TILE(4); break;
+        case 3: TAC_TILE(3); break;
+        case 2: TAC_TILE(2); break;
+        default: TAC_TILE(1); break;
+        }
+#undef TAC_TILE
+      }
+    }
+  }
+}
+
+/* Pieces [begin, end) of the (matrix, row block, panel) range, as
+   tac_pieces: each row block's A is rounded to bf16 once per run of its
+   pieces. */
+TAC_BF16DOT static void tac_bf16_pieces_dot(void *job, int64_t begin,
+                                            int64_t end) {
+  const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
+  const int64_t k2 = (g->k + 1) & ~(int64_t)1;
+  const int64_t matrixHalves = g->panels * g->k * TAC_PANEL;
+  uint16_t *rounded =
+      malloc((size_t)(g->rowsPerBlock * k2) * sizeof *rounded);
+  if (!rounded) { /* the widening code needs no copy: slower, still right */
+#ifdef TAC_AVX512_EMULATED
+    tac_bf16_pieces_generic(job, begin, end);
+#else
+    tac_bf16_pieces_avx512(job, begin, end);
+#endif
+    return;
+  }
+  int64_t held = -1; /* the (matrix, row block) `rounded` holds */
+  while (begin < end) {
+    struct tac_piece t = tac_piece_at(g, begin, end);
+    if (held != t.rest) {
+      tac_bf16_round_rows(g->a + t.o * g->oa + t.i * g->sa + t.r0 * g->aRow,
+                          g->aRow, g->aCol, t.r1 - t.r0, g->k, rounded);
+      held = t.rest;
+    }
+    tac_bf16_block_dot(g, rounded, t.r1 - t.r0,
+                       (const uint16_t *)g->b +
+                           (t.o * g->bOuter + t.i * g->bBatch) * matrixHalves,
+                       g->c + t.o * g->oc + t.i * g->sc + t.r0 * g->ldc, t.p,
+                       t.count);
+    begin += t.count;
+  }
+  free(rounded);
+}
+
+#ifndef TAC_AVX512_EMULATED
+#pragma GCC pop_options
+#endif
+
+/* Whether tac_bf16_pieces_dot runs here (the emulated build's runs
+   anywhere). */
+static int tac_bf16_dot_usable(void) {
+#ifdef TAC_AVX512_EMULATED
+  return 1;
+#else
+  return __builtin_cpu_supports("avx512bf16") &&
          __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512f");
 #endif
@@ -799,26 +1101,20 @@ static void tac_int8_pieces(void *job, int64_t begin, int64_t end) {
   rows.q = (uint8_t *)(rows.zero + g->rowsPerBlock);
   int64_t quantised = -1; /* the (matrix, row block) rows holds */
   while (begin < end) {
-    int64_t p = begin % g->panels, rest = begin / g->panels;
-    int64_t block = rest % g->rowBlocks, matrix = rest / g->rowBlocks;
-    int64_t count = g->panels - p;
-    if (count > end - begin)
-      count = end - begin;
-    int64_t o = matrix / g->batch, i = matrix % g->batch;
-    int64_t r0 = block * g->rowsPerBlock;
-    int64_t r1 = r0 + g->rowsPerBlock < g->m ? r0 + g->rowsPerBlock : g->m;
-    const char *b =
-        (const char *)g->b + (o * g->bOuter + i * g->bBatch) * matrixBytes;
-    if (quantised != rest) {
+    struct tac_piece t = tac_piece_at(g, begin, end);
+    const char *b = (const char *)g->b +
+                    (t.o * g->bOuter + t.i * g->bBatch) * matrixBytes;
+    if (quantised != t.rest) {
       const float *multiplier = /* null: none */
           tac_int8_parts(b, g->panels, g->k, g->smoothed).multiplier;
-      tac_int8_quantise(g, g->a + o * g->oa + i * g->sa + r0 * g->aRow,
-                        multiplier, &rows, r1 - r0);
-      quantised = rest;
+      tac_int8_quantise(g, g->a + t.o * g->oa + t.i * g->sa + t.r0 * g->aRow,
+                        multiplier, &rows, t.r1 - t.r0);
+      quantised = t.rest;
     }
-    tac_int8_block(g, &rows, r1 - r0, b,
-                   g->c + o * g->oc + i * g->sc + r0 * g->ldc, p, count);
-    begin += count;
+    tac_int8_block(g, &rows, t.r1 - t.r0, b,
+                   g->c + t.o * g->oc + t.i * g->sc + t.r0 * g->ldc, t.p,
+                   t.count);
+    begin += t.count;
   }
   free(memory);
 }
@@ -1075,7 +1371,7 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
     tac_int8_quantise = tac_quantise_rows_avx2;
     tac_int8_block = tac_int8_block_avx2;
     tac_softmax_contiguous = tac_softmax_row_avx2;
-#ifndef TAC_INT8_VNNI_EMULATED /* tests choose the emulation themselves */
+#ifndef TAC_AVX512_EMULATED /* tests choose the emulation themselves */
     if (tac_int8_vnni_usable()) /* and the AVX2 quantiser */
       tac_int8_block = tac_int8_block_avx512vnni;
 #endif
@@ -1085,6 +1381,10 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
     tac_bf16_pieces = tac_bf16_pieces_avx512;
     tac_runtime_pieces = tac_runtime_pieces_avx512;
     tac_attention_pieces = tac_attention_pieces_avx512;
+#ifndef TAC_AVX512_EMULATED
+    if (tac_bf16_dot_usable())
+      tac_bf16_pieces = tac_bf16_pieces_dot;
+#endif
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     tac_packed_pieces = tac_pieces_avx2;
     tac_bf16_pieces = tac_bf16_pieces_avx2;
@@ -1096,7 +1396,8 @@ __attribute__((constructor)) static void tac_choose_packed_gemm(void) {
 
 #ifdef TAC_PACKED_GEMM_TESTING
 /* Runs the code for `isa` ("generic", "avx2", "avx512", "avx512vnni",
-   "wide_for_testing"; "plain_for_testing": generic, and attention as when
+   "avx512bf16", "wide_for_testing"; "plain_for_testing": generic, and
+   attention as when
    it gets no scratch memory) from now on; 0 when this machine cannot (the
    choice stays). */
 int tac_packed_gemm_use_for_testing(const char *isa) {
@@ -1138,6 +1439,18 @@ int tac_packed_gemm_use_for_testing(const char *isa) {
     tac_int8_quantise = tac_quantise_rows_avx2;
     tac_int8_block = tac_int8_block_avx512vnni;
     tac_softmax_contiguous = tac_softmax_row_avx2;
+    return used;
+  }
+  /* bf16 by vdpbf16ps (A rounded to bf16), the rest as "avx512" (as
+     "avx2" where the emulated build runs without AVX-512) */
+  if (!strcmp(isa, "avx512bf16") && tac_bf16_dot_usable() &&
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    int used = __builtin_cpu_supports("avx512f") ? TAC_USE(avx512)
+                                                 : TAC_USE(avx2);
+    tac_int8_quantise = tac_quantise_rows_avx2;
+    tac_int8_block = tac_int8_block_avx2;
+    tac_softmax_contiguous = tac_softmax_row_avx2;
+    tac_bf16_pieces = tac_bf16_pieces_dot;
     return used;
   }
 #endif
@@ -1638,20 +1951,14 @@ TAC_ISA_NAME(tac_pieces_of)(void *job, int64_t begin, int64_t end,
   const struct tac_packed_gemm *g = (const struct tac_packed_gemm *)job;
   const int64_t matrixBytes = g->panels * g->k * TAC_PANEL * (bf16 ? 2 : 4);
   while (begin < end) {
-    int64_t p = begin % g->panels, rest = begin / g->panels;
-    int64_t block = rest % g->rowBlocks, matrix = rest / g->rowBlocks;
-    int64_t count = g->panels - p;
-    if (count > end - begin)
-      count = end - begin;
-    int64_t o = matrix / g->batch, i = matrix % g->batch;
-    int64_t r0 = block * g->rowsPerBlock;
-    int64_t r1 = r0 + g->rowsPerBlock < g->m ? r0 + g->rowsPerBlock : g->m;
-    TAC_ISA_NAME(tac_block)(g, g->a + o * g->oa + i * g->sa,
-                            (const char *)g->b +
-                                (o * g->bOuter + i * g->bBatch) * matrixBytes,
-                            g->c + o * g->oc + i * g->sc, r0, r1, p, count,
-                            bf16);
-    begin += count;
+    struct tac_piece t = tac_piece_at(g, begin, end);
+    TAC_ISA_NAME(tac_block)(g, g->a + t.o * g->oa + t.i * g->sa,
+                            (const char *)g->b + (t.o * g->bOuter +
+                                                  t.i * g->bBatch) *
+                                                     matrixBytes,
+                            g->c + t.o * g->oc + t.i * g->sc, t.r0, t.r1, t.p,
+                            t.count, bf16);
+    begin += t.count;
   }
 }
 

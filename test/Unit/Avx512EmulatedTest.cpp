@@ -1,12 +1,21 @@
 // tac's AVX512-VNNI int8 block (PackedGemm.c, tac_int8_block_avx512vnni)
-// on machines without VNNI: this executable links its own PackedGemm.c
-// compiled with TAC_INT8_VNNI_EMULATED, where the block's intrinsics are
-// SIMDe's portable ones, and checks that tac_sgemm_packed_int8 (and the
-// smoothed layout) give bit-identical C with the VNNI block and with the
-// generic code, over rows 1..9 and more (every tile height and remainder),
-// columns around the 16-column panels and panel pairs, k not a multiple of
-// 8, beta 0 and 1, and extreme values (A bytes 0 and 127, weights -63 and
-// 63, sums past 2^24 where the conversion to f32 rounds).
+// and AVX512_BF16 bf16 code (tac_bf16_pieces_dot) on machines without
+// them: this executable links its own PackedGemm.c compiled with
+// TAC_AVX512_EMULATED, where those parts' intrinsics are SIMDe's portable
+// ones.
+//
+// int8: tac_sgemm_packed_int8 (and the smoothed layout) give bit-identical
+// C with the VNNI block and with the generic code, over rows 1..9 and more
+// (every tile height and remainder), columns around the 16-column panels
+// and panel pairs, k not a multiple of 8, beta 0 and 1, and extreme values
+// (A bytes 0 and 127, weights -63 and 63, sums past 2^24 where the
+// conversion to f32 rounds).
+//
+// bf16: tac_sgemm_packed_bf16 against a double-precision product of A and
+// B both rounded to bf16 (the instruction multiplies bf16 pairs; its sums
+// are f32 in an order of its own, so the check is a bound, not bits), over
+// every tile height, odd k (a half pair at the end) and k past one
+// 256-step, A plain and transposed, beta 0 and 1, split pieces.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,6 +31,7 @@ extern "C" {
             int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
             int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
             int64_t oc, int64_t bBatch, int64_t bOuter);
+PACKED_ENTRY(tac_sgemm_packed_bf16)
 PACKED_ENTRY(tac_sgemm_packed_int8)
 PACKED_ENTRY(tac_sgemm_packed_int8_smoothed)
 #undef PACKED_ENTRY
@@ -234,6 +244,90 @@ TEST_F(Int8VnniEmulated, NanRowsStayNan) {
   EXPECT_TRUE(sameBits(generic, vnni, n));
   for (int64_t col = 0; col < n; ++col)
     EXPECT_TRUE(std::isnan(vnni[5 * n + col])) << "col " << col;
+}
+
+// ---- bf16 by AVX512_BF16 ----
+
+uint16_t toBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+double fromBf16(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float x;
+  std::memcpy(&x, &bits, 4);
+  return x;
+}
+
+/// One m x k (A, transposed when ta) by k x n product through the bf16
+/// entry, against double sums of the bf16-rounded operands: each element
+/// within f32 accumulation's bound, 2^-22 * (k + 2) * sum |a b|.
+void checkBf16(int64_t m, int64_t n, int64_t k, int64_t ta, float beta,
+               std::mt19937 &rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int64_t panels = (n + kPanel - 1) / kPanel;
+  std::vector<float> a(m * k), b(k * n), c(m * n);
+  for (float &x : a)
+    x = dist(rng) * 3.0f;
+  for (float &x : b)
+    x = dist(rng);
+  for (float &x : c)
+    x = dist(rng);
+  std::vector<uint16_t> packed(panels * k * kPanel, 0);
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t j = 0; j < kPanel && p * kPanel + j < n; ++j)
+        packed[(p * k + kk) * kPanel + j] = toBf16(b[kk * n + p * kPanel + j]);
+  std::vector<float> before = c;
+  tac_sgemm_packed_bf16(reinterpret_cast<int64_t>(a.data()),
+                        reinterpret_cast<int64_t>(packed.data()),
+                        reinterpret_cast<int64_t>(c.data()), 1, m, n, k, ta,
+                        ta ? m : k, n, 0, 0, beta, 1, 0, 0, 0, 0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t col = 0; col < n; ++col) {
+      double want = beta != 0 ? before[r * n + col] : 0.0, size = std::abs(want);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        double term = fromBf16(toBf16(ta ? a[kk * m + r] : a[r * k + kk])) *
+                      fromBf16(toBf16(b[kk * n + col]));
+        want += term;
+        size += std::abs(term);
+      }
+      ASSERT_LE(std::abs(c[r * n + col] - want),
+                std::ldexp(double(k + 2) * size, -22) + 1e-30)
+          << "m " << m << " n " << n << " k " << k << " ta " << ta
+          << " beta " << beta << " at " << r << ", " << col;
+    }
+}
+
+class Bf16Emulated : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!tac_packed_gemm_use_for_testing("avx512bf16"))
+      GTEST_SKIP() << "the emulated AVX512_BF16 code needs AVX2 (the rest)";
+  }
+  void TearDown() override { tac_packed_gemm_use_for_testing("generic"); }
+};
+
+TEST_F(Bf16Emulated, MatchesRoundedProductOnOddShapes) {
+  std::mt19937 rng(21);
+  for (bool whole : {false, true}) {
+    gWhole = whole;
+    for (int64_t m : {1, 2, 5, 6, 7, 13})
+      for (int64_t n : {1, 16, 17, 33, 70})
+        for (int64_t k : {1, 2, 3, 17, 64, 257, 300})
+          for (int64_t ta : {0, 1})
+            for (float beta : {0.0f, 1.0f})
+              checkBf16(m, n, k, ta, beta, rng);
+  }
+  gWhole = false;
+}
+
+TEST_F(Bf16Emulated, MatchesRoundedProductOnLargerShapes) {
+  std::mt19937 rng(22);
+  for (int64_t m : {50, 197})
+    checkBf16(m, 384, 384, 0, 1.0f, rng);
 }
 
 } // namespace
