@@ -647,6 +647,7 @@ static inline tac_m512 tac_vnni_float(tac_m512i v) {
 }
 /* through memory: the emulation's vector code must not fuse either */
 #define TAC_VNNI_UNFUSED(v) __asm__("" : "+m"(v))
+#define TAC_DPBUSD(sum, a, b) ((sum) = simde_mm512_dpbusd_epi32(sum, a, b))
 #else
 #define TAC_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #pragma GCC push_options
@@ -656,6 +657,12 @@ typedef __m512i tac_m512i;
 typedef __m512 tac_m512;
 #define tac_vnni_float _mm512_cvtepi32_ps
 #define TAC_VNNI_UNFUSED(v) __asm__("" : "+v"(v))
+/* sum += the groups' products (a: uint8, b: int8), in place. Through the
+   intrinsic, GCC 12 copied every accumulator twice per vpdpbusd in the
+   tile's loop (32 register moves per 16 multiplies, which bound it at
+   60% of VNNI's peak); the instruction itself accumulates in place. */
+#define TAC_DPBUSD(sum, a, b)                                                  \
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b))
 #endif
 
 /* One panel's 16 results: (float)(sum - zero * colsum) * (s * scale), as
@@ -711,9 +718,9 @@ tac_int8_tile_vnni(const int mr, const int np,
     int32_t four;                                                              \
     memcpy(&four, qa + i * k4 + k, 4);                                         \
     tac_m512i x = TAC_MM512(set1_epi32)(four);                                 \
-    lo##i = TAC_MM512(dpbusd_epi32)(lo##i, x, b0);                             \
+    TAC_DPBUSD(lo##i, x, b0);                                                  \
     if (np > 1)                                                                \
-      hi##i = TAC_MM512(dpbusd_epi32)(hi##i, x, b1);                           \
+      TAC_DPBUSD(hi##i, x, b1);                                                \
   }
     TAC_ROW(0) TAC_ROW(1) TAC_ROW(2) TAC_ROW(3)
     TAC_ROW(4) TAC_ROW(5) TAC_ROW(6) TAC_ROW(7)
