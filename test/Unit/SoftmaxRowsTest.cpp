@@ -1,6 +1,6 @@
 // tac's row softmax (tac_softmax_rows in lib/Backend/Bridges/PackedGemm.c)
 // against a double-precision softmax: rows of every length around the
-// 8-wide vectors' edges, softmax along each dimension of a rank-5 tensor
+// 8- and 16-wide vectors' edges, softmax along each dimension of a rank-5 tensor
 // (strided rows), in place, each instruction set this machine runs, work
 // split into uneven pieces (the test's tac_parallel_for, PackedGemmTest.cpp);
 // and the four-op form's special values: a NaN in a row or a row of -inf
@@ -146,5 +146,9 @@ TEST(SoftmaxRows, EveryDimensionGeneric) { checkEveryDimension("generic"); }
 TEST(SoftmaxRows, EveryDimensionAvx2) { checkEveryDimension("avx2"); }
 TEST(SoftmaxRows, SpecialValuesGeneric) { checkSpecialValues("generic"); }
 TEST(SoftmaxRows, SpecialValuesAvx2) { checkSpecialValues("avx2"); }
+// AVX-512: 16 lanes and a masked tail (skips where the CPU lacks it)
+TEST(SoftmaxRows, Avx512) { checkRows("avx512"); }
+TEST(SoftmaxRows, EveryDimensionAvx512) { checkEveryDimension("avx512"); }
+TEST(SoftmaxRows, SpecialValuesAvx512) { checkSpecialValues("avx512"); }
 
 } // namespace
