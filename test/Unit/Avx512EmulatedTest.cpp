@@ -227,6 +227,7 @@ TEST_F(Int8VnniEmulated, MatchesGenericOnLargerShapes) {
     for (int64_t n : {100, 384})
       for (float beta : {0.0f, 1.0f})
         checkShape(m, n, 384, beta != 0.0f, beta, Weights::Random, 0, rng);
+  checkShape(2000, 40, 300, false, 1.0f, Weights::Random, 0, rng); // 3 blocks
 }
 
 // A row of A holding a NaN gives a row of NaN with either block.
@@ -328,6 +329,7 @@ TEST_F(Bf16Emulated, MatchesRoundedProductOnLargerShapes) {
   std::mt19937 rng(22);
   for (int64_t m : {50, 197})
     checkBf16(m, 384, 384, 0, 1.0f, rng);
+  checkBf16(1000, 40, 300, 1, 0.0f, rng); // 3 row blocks of bf16 A
 }
 
 } // namespace

@@ -1601,7 +1601,7 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
                           int64_t batch, int64_t m, int64_t n, int64_t k,
                           int64_t ta, int64_t lda, int64_t ldc, int64_t sa,
                           int64_t sc, float beta, int64_t outer, int64_t oa,
-                          int64_t oc) {
+                          int64_t oc, int64_t aBytes) {
   memset(g, 0, sizeof *g);
   g->a = (const float *)a;
   g->c = (float *)c;
@@ -1628,11 +1628,14 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
             memset(g->c + o * oc + i * sc + r * ldc, 0, n * sizeof(float));
     return 0;
   }
-  /* Row blocks whose A rows (rows x k floats) stay in a 256 KB share of
-     L2 while every panel passes over them, of equal size (whole
-     micro-tiles): pieces are split across threads by count, so a short
-     last block would leave a thread idle. */
-  int64_t most = 65536 / k;
+  /* Row blocks whose A rows (rows x k values of aBytes each, as the
+     kernel reads them: f32 in place, or its bf16 or int8 copy) stay in a
+     256 KB share of L2 while every panel passes over them, of equal size
+     (whole micro-tiles): pieces are split across threads by count, so a
+     short last block would leave a thread idle. Each block reads all of
+     B, so the smaller copies' larger blocks read B fewer times (ViT-Small
+     at batch 1: once per GEMM, not twice). */
+  int64_t most = 262144 / (aBytes * k);
   if (most < TAC_MR)
     most = TAC_MR;
   g->rowBlocks = (m + most - 1) / most;
@@ -1651,14 +1654,24 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
    tac_sgemm_packed_int8 (A is quantised row by row as the pieces reach
    it) and tac_sgemm_packed_int8_smoothed (the same with A-multipliers);
    they differ only in the pieces they run and the int8 layout. */
-#define TAC_PACKED_ENTRY(name, pieces, smooth)                                 \
+/* Bytes per element of A as the bf16 code reads it: its bf16 copy by
+   vdpbf16ps, else f32 in place. */
+static int64_t tac_bf16_a_bytes(void) {
+#if defined(__x86_64__)
+  if (tac_bf16_pieces == tac_bf16_pieces_dot)
+    return 2;
+#endif
+  return 4;
+}
+
+#define TAC_PACKED_ENTRY(name, pieces, smooth, aBytes)                         \
   void name(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,        \
             int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
             int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
             int64_t oc, int64_t bBatch, int64_t bOuter) {                     \
     struct tac_packed_gemm g;                                                  \
     if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta, \
-                        outer, oa, oc))                                        \
+                        outer, oa, oc, aBytes))                                \
       return;                                                                  \
     g.b = (const void *)b;                                                     \
     g.bBatch = bBatch;                                                         \
@@ -1667,10 +1680,11 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
     tac_parallel_for(pieces, &g, outer * batch * g.rowBlocks * g.panels,      \
                      2 * g.rowsPerBlock * k * TAC_PANEL);                      \
   }
-TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces, 0)
-TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces, 0)
-TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces, 0)
-TAC_PACKED_ENTRY(tac_sgemm_packed_int8_smoothed, tac_int8_pieces, 1)
+TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces, 0, 4)
+TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces, 0,
+                 tac_bf16_a_bytes())
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces, 0, 1)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8_smoothed, tac_int8_pieces, 1, 1)
 #undef TAC_PACKED_ENTRY
 
 /* Calibration (tac-compile --calibration): the compiler builds an f32 file
@@ -1828,7 +1842,7 @@ void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
                       int64_t outer, int64_t oa, int64_t ob, int64_t oc) {
   struct tac_runtime_gemm r;
   if (!tac_gemm_setup(&r.g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc,
-                      beta, outer, oa, oc))
+                      beta, outer, oa, oc, 4))
     return;
   r.b = (const float *)b;
   r.tb = tb;
