@@ -660,7 +660,8 @@ typedef __m512 tac_m512;
 /* sum += the groups' products (a: uint8, b: int8), in place. Through the
    intrinsic, GCC 12 copied every accumulator twice per vpdpbusd in the
    tile's loop (32 register moves per 16 multiplies, which bound it at
-   60% of VNNI's peak); the instruction itself accumulates in place. */
+   about 60% of VNNI's peak, bench/peak_reduced.c); the instruction itself
+   accumulates in place. */
 #define TAC_DPBUSD(sum, a, b)                                                  \
   __asm__("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(a), "v"(b))
 #endif
@@ -804,17 +805,17 @@ static int tac_int8_vnni_usable(void) {
    vdpbf16ps multiplies pairs of bf16 (k and k + 1 of A's row, broadcast,
    and of each of the panel's 16 columns) and adds both products to the
    column's f32 lane: one instruction per 2 k where the widening code
-   takes two multiply-adds and the widening: 440-480 GOP/s on the models'
-   shapes against f32's 250-265 on a Zen 5 core (docs/precision.md). A
+   takes two multiply-adds and the widening: 485-507 GOP/s on the models'
+   shapes against f32's 250-259 on a Zen 5 core (docs/precision.md). A
    is rounded to bf16 too (nearest even, as the weights are; NaN stays
    NaN), once per row block, into a scratch copy whose row holds k and
    k + 1 side by side. The panels keep the layout above (row k's 16 values,
    then row k + 1's): one vpermw per panel and 2 k interleaves the two rows
    into pairs, 1-4% slower than loading pairs interleaved at compile time
-   (bench/reduced_gemm.c, the permute removed), so the file format stays
-   the same for every CPU. Sums are f32, in a different order than the widening
-   code's, so results differ from other CPUs' in the last bits and by A's
-   rounding (docs/precision.md). Built against SIMDe under
+   (bench/reduced_gemm.c, the permute removed, 6-row tiles), so the file
+   format stays the same for every CPU. Sums are f32, in a different order
+   than the widening code's, so results differ from other CPUs' in the last
+   bits and by A's rounding (docs/precision.md). Built against SIMDe under
    TAC_AVX512_EMULATED (tests). */
 #ifdef TAC_AVX512_EMULATED
 #define TAC_BF16DOT
@@ -919,9 +920,9 @@ tac_bf16_store(tac_m512 v, float *out, int cols, int add) {
    one; its results are then never stored). Up to 12 rows x 2 panels: 24
    accumulators, 2 panel loads and 2 permutes per 24 vdpbf16ps (with 6
    rows, 12: 440 against 485-500 GOP/s on the models' shapes, Zen 5; the
-   peak is 518), and 24 + 2 + a broadcast + the permute's index fit the
-   32 registers; one row (a batch-1 head) runs four accumulator pairs over
-   alternate pairs of k instead. */
+   peak is 513, bench/peak_reduced.c), and 24 + 2 + a broadcast + the
+   permute's index fit the 32 registers; one row (a batch-1 head) runs
+   four accumulator pairs over alternate pairs of k instead. */
 TAC_BF16DOT static inline __attribute__((always_inline)) void
 tac_bf16_tile_dot(const int mr, int64_t kc, const uint16_t *a, int64_t lda,
                   const uint16_t *b0, const uint16_t *b1, float *c,
@@ -938,8 +939,10 @@ tac_bf16_tile_dot(const int mr, int64_t kc, const uint16_t *a, int64_t lda,
     uint32_t two;                                                              \
     memcpy(&two, a + r * lda + (j), 4);                                        \
     tac_m512i x = TAC_MM512(set1_epi32)((int32_t)two);                         \
-    lo##acc = tac_bf16_dot(lo##acc, x, tac_bf16_pairs(b0 + (j)*TAC_PANEL, one)); \
-    hi##acc = tac_bf16_dot(hi##acc, x, tac_bf16_pairs(b1 + (j)*TAC_PANEL, one)); \
+    lo##acc =                                                                  \
+        tac_bf16_dot(lo##acc, x, tac_bf16_pairs(b0 + (j)*TAC_PANEL, one));     \
+    hi##acc =                                                                  \
+        tac_bf16_dot(hi##acc, x, tac_bf16_pairs(b1 + (j)*TAC_PANEL, one));     \
   }
   if (mr == 1) {
     int64_t j = 0;
@@ -1266,7 +1269,9 @@ TAC_AVX2 static void tac_softmax_row_avx2(const float *x, float *y,
 /* AVX-512 forms of the softmax row and the int8 quantiser: 16 values a
    step, and the row's tail in one masked step where the AVX2 forms take
    it one value at a time (ViT-Small's 197-long rows: 5 scalar exps after
-   24 vectors of 8). Each does what its AVX2 form does, lane for lane. */
+   24 vectors of 8). The quantiser gives the AVX2 form's bytes exactly;
+   the softmax computes each exp as the AVX2 form does but sums them in
+   another order, so its rows can differ in the last bit. */
 #define TAC_AVX512 __attribute__((target("avx512f")))
 #pragma GCC push_options
 #pragma GCC target("avx512f")
@@ -1361,7 +1366,8 @@ tac_quantise_contiguous_avx512(const struct tac_packed_gemm *g,
     }
     __m512 last = _mm512_maskz_loadu_ps(tail, row + whole);
     if (scaled)
-      last = _mm512_mul_ps(last, _mm512_maskz_loadu_ps(tail, multiplier + whole));
+      last = _mm512_mul_ps(last,
+                           _mm512_maskz_loadu_ps(tail, multiplier + whole));
     TAC_RANGE(last)
 #undef TAC_RANGE
     tac_quantise_params(rows, r, _mm512_reduce_min_ps(lo16),
