@@ -177,11 +177,14 @@ std::vector<Shape> shapes() {
   all.push_back({9, 20, 30, true, 1.0f, 2, 3, false, true});
   all.push_back({9, 20, 30, false, 0.0f, 2, 3, true, true});
   all.push_back({4, 35, 7, false, 0.0f, 3, 2, false, false});
-  // More rows than one row block (256 KB of A as the kernel reads it: f32
-  // 218 rows at k = 300, bf16 by vdpbf16ps 436, int8 873), A plain and
-  // transposed.
+  // More rows than one row block (256 KB of A as one pass over the panels
+  // reads it: f32 256 rows at k = 300, one step of 256 k; bf16 by
+  // vdpbf16ps 512; int8 873, its tiles run the whole k), A plain and
+  // transposed; then a weight over 1 MB (f32), which the first row block
+  // asks for a tile column ahead, in two row blocks.
   all.push_back({700, 40, 300, false, 0.0f});
   all.push_back({1200, 40, 300, true, 1.0f});
+  all.push_back({260, 520, 520, true, 1.0f});
   return all;
 }
 

@@ -90,6 +90,14 @@
 #define TAC_PANEL 16 /* columns per packed panel */
 #define TAC_MR 6     /* rows per micro-tile */
 #define TAC_KC 256   /* k per step: one panel's step is 16 KB, kept in L1 */
+/* B matrices from this size on come from memory, not a cache, when a
+   model's weights outgrow L3 (ViT-Small's 88 MB): the first row block asks
+   for their lines a tile column ahead (tac_block). bench/packed_gemm.c's
+   "weights from memory" table, one thread on a Zen 5: ViT-Small's and
+   MiniLM's GEMMs at batch 1 ran at 217-247 GFLOP/s, 1.09-1.17x oneDNN's
+   time, before this and the row blocks below; 250-267, 0.99-1.03x, with
+   them. */
+#define TAC_PREFETCH_B_BYTES (1 << 20)
 
 void tac_parallel_for(void (*)(void *, int64_t, int64_t), void *, int64_t,
                       int64_t);
@@ -1633,7 +1641,7 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
                           int64_t batch, int64_t m, int64_t n, int64_t k,
                           int64_t ta, int64_t lda, int64_t ldc, int64_t sa,
                           int64_t sc, float beta, int64_t outer, int64_t oa,
-                          int64_t oc, int64_t aBytes) {
+                          int64_t oc, int64_t aBytes, int wholeK) {
   memset(g, 0, sizeof *g);
   g->a = (const float *)a;
   g->c = (float *)c;
@@ -1660,14 +1668,19 @@ static int tac_gemm_setup(struct tac_packed_gemm *g, int64_t a, int64_t c,
             memset(g->c + o * oc + i * sc + r * ldc, 0, n * sizeof(float));
     return 0;
   }
-  /* Row blocks whose A rows (rows x k values of aBytes each, as the
-     kernel reads them: f32 in place, or its bf16 or int8 copy) stay in a
-     256 KB share of L2 while every panel passes over them, of equal size
-     (whole micro-tiles): pieces are split across threads by count, so a
-     short last block would leave a thread idle. Each block reads all of
-     B, so the smaller copies' larger blocks read B fewer times (ViT-Small
-     at batch 1: once per GEMM, not twice). */
-  int64_t most = 262144 / (aBytes * k);
+  /* Row blocks whose A rows stay in a 256 KB share of L2 while every
+     panel passes over them, of equal size (whole micro-tiles): pieces are
+     split across threads by count, so a short last block would leave a
+     thread idle. What stays is what one pass over the panels reads: rows
+     x TAC_KC values (the f32 and bf16 tiles step through k in TAC_KC) or
+     rows x k (the int8 tiles run the whole k, wholeK), aBytes each as the
+     kernel reads them (f32 in place, or its bf16 or int8 copy). Each
+     block reads all of B, from memory when B is larger than the caches,
+     so fewer blocks read less: sized by the whole k, ViT-Small's and
+     MiniLM's fc2 (k = 1536) read B five and four times a call at batch
+     1; by TAC_KC, once (docs/backend.md, "Row blocks"). */
+  int64_t pass = wholeK || k < TAC_KC ? k : TAC_KC;
+  int64_t most = 262144 / (aBytes * pass);
   if (most < TAC_MR)
     most = TAC_MR;
   g->rowBlocks = (m + most - 1) / most;
@@ -1696,14 +1709,14 @@ static int64_t tac_bf16_a_bytes(void) {
   return 4;
 }
 
-#define TAC_PACKED_ENTRY(name, pieces, smooth, aBytes)                         \
+#define TAC_PACKED_ENTRY(name, pieces, smooth, aBytes, wholeK)                 \
   void name(int64_t a, int64_t b, int64_t c, int64_t batch, int64_t m,        \
             int64_t n, int64_t k, int64_t ta, int64_t lda, int64_t ldc,       \
             int64_t sa, int64_t sc, float beta, int64_t outer, int64_t oa,    \
             int64_t oc, int64_t bBatch, int64_t bOuter) {                     \
     struct tac_packed_gemm g;                                                  \
     if (!tac_gemm_setup(&g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc, beta, \
-                        outer, oa, oc, aBytes))                                \
+                        outer, oa, oc, aBytes, wholeK))                        \
       return;                                                                  \
     g.b = (const void *)b;                                                     \
     g.bBatch = bBatch;                                                         \
@@ -1712,11 +1725,11 @@ static int64_t tac_bf16_a_bytes(void) {
     tac_parallel_for(pieces, &g, outer * batch * g.rowBlocks * g.panels,      \
                      2 * g.rowsPerBlock * k * TAC_PANEL);                      \
   }
-TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces, 0, 4)
+TAC_PACKED_ENTRY(tac_sgemm_packed, tac_packed_pieces, 0, 4, 0)
 TAC_PACKED_ENTRY(tac_sgemm_packed_bf16, tac_bf16_pieces, 0,
-                 tac_bf16_a_bytes())
-TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces, 0, 1)
-TAC_PACKED_ENTRY(tac_sgemm_packed_int8_smoothed, tac_int8_pieces, 1, 1)
+                 tac_bf16_a_bytes(), 0)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8, tac_int8_pieces, 0, 1, 1)
+TAC_PACKED_ENTRY(tac_sgemm_packed_int8_smoothed, tac_int8_pieces, 1, 1, 1)
 #undef TAC_PACKED_ENTRY
 
 /* Calibration (tac-compile --calibration): the compiler builds an f32 file
@@ -1874,7 +1887,7 @@ void tac_sgemm_pack_b(int64_t a, int64_t b, int64_t c, int64_t batch,
                       int64_t outer, int64_t oa, int64_t ob, int64_t oc) {
   struct tac_runtime_gemm r;
   if (!tac_gemm_setup(&r.g, a, c, batch, m, n, k, ta, lda, ldc, sa, sc,
-                      beta, outer, oa, oc, 4))
+                      beta, outer, oa, oc, 4, 0))
     return;
   r.b = (const float *)b;
   r.tb = tb;
@@ -2083,6 +2096,12 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
                         int64_t p0, int64_t count, const int bf16) {
   const int64_t panelStride = g->k * TAC_PANEL;
   const int64_t bytes = bf16 ? 2 : 4; /* per element of B */
+  /* The first row block brings B from memory; the next ones find it in
+     L3 and gain nothing from asking early. */
+  const int prefetch =
+      r0 == 0 && g->panels * panelStride * bytes >= TAC_PREFETCH_B_BYTES;
+  const int64_t tiles = (r1 - r0 + TAC_MR - 1) / TAC_MR;
+  const int64_t kPerLine = 64 / (TAC_PANEL * bytes); /* k steps a line */
   for (int64_t k0 = 0; k0 < g->k; k0 += TAC_KC) {
     int64_t kc = g->k - k0 < TAC_KC ? g->k - k0 : TAC_KC;
     int add = g->accumulate || k0 > 0;
@@ -2104,9 +2123,36 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
       }
       if (cols > TAC_TILE_PANELS * TAC_PANEL)
         cols = TAC_TILE_PANELS * TAC_PANEL;
+      /* The B the next tile column reads (the next panels at this k0, or
+         the first ones at the next k0), asked for a share at a time: the
+         column's tiles split its lines between them, so the requests
+         spread over the time the column takes. Into L1 (prefetcht0): on
+         a Zen 5, 0-4% faster than into L2 with weights from memory, the
+         same with weights in cache; the 48 KB L1 holds this column's 32
+         KB and part of the next (32 KB L1s are not measured). */
+      const char *next0 = NULL, *next1 = NULL;
+      if (!prefetch)
+        ;
+      else if (p + TAC_TILE_PANELS < p0 + count)
+        next0 = (const char *)b +
+                ((p + TAC_TILE_PANELS) * panelStride + k0 * TAC_PANEL) * bytes;
+      else if (k0 + TAC_KC < g->k)
+        next0 = (const char *)b +
+                (p0 * panelStride + (k0 + TAC_KC) * TAC_PANEL) * bytes;
+      if (next0)
+        next1 = TAC_TILE_PANELS == 2 ? next0 + panelStride * bytes : NULL;
       for (int64_t r = r0; r < r1; r += TAC_MR) {
         const float *ar = ak + r * g->aRow;
         float *cr = c + r * g->ldc + col;
+        if (next0) {
+          const int64_t tile = (r - r0) / TAC_MR, k1 = kc * tile / tiles;
+          for (int64_t kk = k1 - k1 % kPerLine; kk < kc * (tile + 1) / tiles;
+               kk += kPerLine) {
+            __builtin_prefetch(next0 + kk * TAC_PANEL * bytes, 0, 3);
+            if (next1)
+              __builtin_prefetch(next1 + kk * TAC_PANEL * bytes, 0, 3);
+          }
+        }
 #define TAC_TILE(MR)                                                           \
   TAC_ISA_NAME(tac_tile)(MR, kc, ar, g->aRow, g->aCol, b0, b1, cr, g->ldc,    \
                          (int)cols, add, bf16)
