@@ -1,10 +1,15 @@
 // The session thread pool: one job at a time, one contiguous piece per
-// thread, workers that spin briefly and then sleep.
+// thread, workers that spin briefly and then sleep, never beside the caller
+// on its CPU.
 #include "ThreadPool.h"
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace tac::rt {
 
@@ -37,6 +42,45 @@ template <typename Ready> bool spinFor(Ready ready) {
             std::chrono::microseconds(ThreadPool::kSpinMicroseconds))
       return ready();
   }
+}
+
+/// The CPU the calling thread runs on, or -1 where that is unknown.
+int currentCpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+/// The CPUs a worker may run on, as it started (the process's).
+struct AllowedCpus {
+  bool known = false;
+#if defined(__linux__)
+  cpu_set_t cpus;
+  AllowedCpus() { known = sched_getaffinity(0, sizeof cpus, &cpus) == 0; }
+#endif
+};
+
+/// Moves the calling worker off `cpu`, its caller's. Seen on a 2-vCPU VM:
+/// a worker woken after 50 ms of idling landed on the caller's CPU, the
+/// other CPU stayed idle, and MiniLM at 2 threads ran at one thread's
+/// speed (bench/interference.py, step 6).
+void leaveCpu(int cpu, const AllowedCpus &allowed) {
+#if defined(__linux__)
+  if (!allowed.known)
+    return;
+  cpu_set_t others;
+  CPU_ZERO(&others);
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (c != cpu && CPU_ISSET(c, &allowed.cpus))
+      CPU_SET(c, &others);
+  if (CPU_COUNT(&others) > 0) // with one CPU allowed, sharing is the only way
+    sched_setaffinity(0, sizeof others, &others);
+#else
+  (void)cpu;
+  (void)allowed;
+#endif
 }
 } // namespace
 
@@ -99,6 +143,7 @@ void ThreadPool::parallelFor(Body body, void *context, int64_t iterations,
   context_ = context;
   iterations_ = iterations;
   finished_.store(0, std::memory_order_relaxed);
+  callerCpu_.store(currentCpu(), std::memory_order_relaxed);
   uint64_t job = jobOf(state_.load(std::memory_order_relaxed)) + 1;
   // seq_cst with sleeping_ (and the workers' increment of it before they
   // re-check the word): either a worker sees the new job or we see it asleep.
@@ -120,6 +165,7 @@ void ThreadPool::parallelFor(Body body, void *context, int64_t iterations,
 }
 
 void ThreadPool::work() {
+  const AllowedCpus allowed;
   uint64_t seen = 0;
   for (;;) {
     uint64_t job = 0;
@@ -136,6 +182,9 @@ void ThreadPool::work() {
         return;
     }
     seen = job;
+    int cpu = currentCpu();
+    if (cpu >= 0 && cpu == callerCpu_.load(std::memory_order_relaxed))
+      leaveCpu(cpu, allowed);
     claimPieces(job);
   }
 }
