@@ -13,12 +13,16 @@ rest").
    pool stops spinning when the run returns (session.force_spinning_stop).
 3. The same two ORT sessions alone, back to back: what stopping the spin
    costs ORT itself.
-4. tac after an ORT run with its default spinning pool and a pause of 1, 5
-   or 20 ms, untimed: how long ORT's pool takes to stop spinning (the
-   evidence for run_bench.py's settle pause between engines).
+4. tac after an ORT run with its default spinning pool and a pause of 1,
+   5, 20 or 50 ms, or until no thread of the process uses the CPU, untimed:
+   how long ORT's pool takes to stop spinning (the evidence for
+   run_bench.py's settle pause between engines).
 5. What is left after the pause: tac alone, 20 ms after an ORT run whose
    pool does not spin, and 20 ms after writing 64 MB (the cache another
    engine's run leaves behind).
+6. tac's own pool after idling: back to back, and 50 ms after its last
+   run (its workers asleep), with the run's CPU time over its wall time
+   (2.0: both threads worked; 1.0: they took turns on one CPU).
 
 Medians over --rounds rounds. Reads bench/.models (export_bench_models.py).
 """
@@ -94,13 +98,19 @@ def main() -> int:
                 after.append(timed(lambda: m.run(None, feed))[0])
             print(f"tac MiniLM b1, 2 threads, right after an ORT run, {label}: "
                   f"{statistics.median(after) * 1e3:.1f} ms")
-        for pause_ms in (1, 5, 20):
-            after = []
+        for pause_ms in (1, 5, 20, 50, None):
+            after, waited = [], []
             for _ in range(a.rounds):
                 sessions["0"].run(None, inputs)
-                time.sleep(pause_ms / 1e3)
+                if pause_ms is None:
+                    waited.append(run_bench.settle(2))
+                else:
+                    time.sleep(pause_ms / 1e3)
                 after.append(timed(lambda: m.run(None, feed))[0])
-            print(f"tac MiniLM b1, 2 threads, {pause_ms} ms after an ORT run (spinning "
+            when = (f"{pause_ms} ms" if pause_ms is not None else
+                    f"once the process is idle (run_bench's settle: "
+                    f"{statistics.median(waited) * 1e3:.0f} ms)")
+            print(f"tac MiniLM b1, 2 threads, {when} after an ORT run (spinning "
                   f"on): {statistics.median(after) * 1e3:.1f} ms")
         quiet = ort.SessionOptions()
         quiet.intra_op_num_threads = 2
@@ -119,6 +129,16 @@ def main() -> int:
                 after.append(timed(lambda: m.run(None, feed))[0])
             print(f"tac MiniLM b1, 2 threads, {label}: "
                   f"{statistics.median(after) * 1e3:.1f} ms")
+        # 6. tac's own pool after idling: its workers sleep 50 us after a
+        # job; the first job after a long idle wakes them.
+        for label, pause in (("back to back", 0.0), ("50 ms after its last run", 0.05)):
+            runs = []
+            for _ in range(a.rounds):
+                time.sleep(pause)
+                runs.append(timed(lambda: m.run(None, feed)))
+            print(f"tac MiniLM b1, 2 threads, {label}: "
+                  f"{statistics.median(r[0] for r in runs) * 1e3:.1f} ms, CPU / wall "
+                  f"{statistics.median(r[1] / r[0] for r in runs):.2f}")
         both = {"0": [], "1": []}
         for r in range(a.rounds):
             for stop in (("0", "1") if r % 2 == 0 else ("1", "0")):

@@ -227,6 +227,7 @@ class Engine:
         self.flops_fn = flops_fn
         self.threads_used = threads_used
         self.times: list[float] = []
+        self.settles: list[float] = []  # untimed pause after each slot
         self.infos: list[dict] = []
 
 
@@ -286,16 +287,28 @@ def ort_candidates(threads: int, cores: int) -> list[tuple[str, dict]]:
     return c
 
 
-def settle_s(threads: int) -> float:
-    """The untimed pause after each engine's slot at `threads` > 1: a
-    spinning ONNX Runtime pool keeps its workers busy after a run returns
-    and slows the engine timed next. The pause gives part of that back,
-    not all: ORT's workers may spin past it (bench/interference.py, steps 4
-    and 5). At one thread no pool spins."""
-    return SETTLE_S if threads > 1 else 0.0
+def settle(threads: int) -> float:
+    """The untimed pause after each engine's slot at `threads` > 1: waits
+    until no thread of this process is using the CPU, at most SETTLE_MAX_S;
+    returns the seconds waited. A spinning ONNX Runtime pool keeps its
+    workers busy for tens of ms after a run returns and slows the engine
+    timed next (bench/interference.py, step 4); a fixed 20 ms pause gave
+    part of those cores back, not all. Idle means the process's CPU time
+    grew by under a tenth of the wall time in a SETTLE_POLL_S window. At
+    one thread no pool spins (ORT at intra_op=1 has no workers)."""
+    if threads <= 1:
+        return 0.0
+    start = time.perf_counter()
+    while time.perf_counter() - start < SETTLE_MAX_S:
+        cpu = time.process_time()
+        time.sleep(SETTLE_POLL_S)
+        if time.process_time() - cpu < 0.1 * SETTLE_POLL_S:
+            break
+    return time.perf_counter() - start
 
 
-SETTLE_S = 0.02
+SETTLE_POLL_S = 0.005
+SETTLE_MAX_S = 0.5
 
 
 def pick_ort_config(path: str, threads: int, pool: list[dict], cores: int) -> dict:
@@ -321,7 +334,7 @@ def pick_ort_config(path: str, threads: int, pool: list[dict], cores: int) -> di
             for _ in range(k):
                 sessions[i].run(None, x)
             times[i].append((time.perf_counter() - t0) / k)
-            time.sleep(settle_s(threads))
+            settle(threads)
     medians = [statistics.median(t) for t in times]
     best = min(range(len(cands)), key=lambda i: medians[i])
     del sessions
@@ -442,15 +455,16 @@ def agree(engines: list[Engine], pool: list[dict], check_n: int) -> dict:
 
 
 def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: int,
-            max_reps: int, quick: bool, settle: float = 0.0) -> dict:
-    """Times `engines` interleaved (module docstring); `settle`: seconds of
-    untimed pause after each engine's slot (settle_s)."""
+            max_reps: int, quick: bool, threads: int = 1) -> dict:
+    """Times `engines` interleaved (module docstring); at `threads` > 1
+    each engine's slot is followed by an untimed settle(threads)."""
     # Warm-up: every engine at least once; small models a few rounds.
-    first = {}
+    first, settled = {}, []
     for e in engines:
         t0 = time.perf_counter()
         e.fn(pool[0])
         first[e.name] = time.perf_counter() - t0
+        settled.append(settle(threads))
     warm_rounds = 1 if max(first.values()) > 1.0 else 3
     for _ in range(warm_rounds - 1):
         for e in engines:
@@ -462,7 +476,9 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
     k = 1 if t_fast >= 0.02 else min(50, max(1, int(0.02 / max(t_fast, 1e-6))))
     if len(pool) > 1:
         k = max(k, 10)
-    rep_s = k * sum(first.values())
+    # The budget holds the settle pauses too (a spinning pool's, tens of ms
+    # per slot, would otherwise multiply a small model's run time).
+    rep_s = k * sum(first.values()) + sum(settled)
     reps = int(max(min_reps, min(max_reps, budget_s // max(rep_s, 1e-9))))
     log(f"    warm-up {warm_rounds} round(s); {reps} repetitions x {k} call(s) per engine "
         f"(about {reps * rep_s:.0f} s)")
@@ -475,7 +491,7 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
             for c in range(k):
                 e.fn(pool[(ci + c) % len(pool)])
             e.times.append((time.perf_counter() - t0) / k)
-            time.sleep(settle)
+            e.settles.append(settle(threads))
         ci += k
     ort_t = next(e for e in engines if e.name == "ORT").times
     out = {"reps": reps, "calls_per_rep": k, "warmup_rounds": warm_rounds,
@@ -487,6 +503,8 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
               "ratio_median": statistics.median(ratios),
               "ratio_min": min(ratios), "ratio_max": max(ratios),
               "threads_used": e.threads_used}
+        if e.settles:
+            st["settle_median_s"] = statistics.median(e.settles)
         if e.name == "tac adaptive" and e.infos:
             hist = {}
             for i in e.infos:
@@ -753,9 +771,17 @@ def write_docs(path: str, results: list[dict], rows, mach: dict, vers: dict, com
               for name, v in compiles.items() if "error" in v]
     if errors:
         notes = notes + ["**Problems**\n\n" + "\n".join(errors)]
+    def settles(c):  # the median untimed pause after each engine's slot
+        e = c["timing"]["engines"]
+        if c["threads"] == 1:
+            return "none (1 thread)"
+        return ", ".join(f"{n} {e[n]['settle_median_s'] * 1e3:.0f}" for n in e
+                         if "settle_median_s" in e[n]) or "not recorded"
+
     reps = "\n".join(
         f"| {c['family']} | {c['batch']} | {c['threads']} | {c['timing']['reps']} | "
-        f"{c['timing']['calls_per_rep']} | {c['timing']['warmup_rounds']} |" for c in results)
+        f"{c['timing']['calls_per_rep']} | {c['timing']['warmup_rounds']} | {settles(c)} |"
+        for c in results)
     load = max(settings["load"])
     busy = (f": **the machine was busy** (other processes wanted about {load:.0f} cores), so "
             "absolute times are noisier and slower than on an idle machine, and the 2-thread "
@@ -819,9 +845,12 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     stopping the spin (`session.force_spinning_stop`) slows ORT itself
     (22.3 → 30.4 ms per call back to back). At 2+ threads every engine's
     slot (and every candidate's, when ORT's configuration is picked) is
-    followed by an untimed pause of {int(SETTLE_S * 1e3)} ms, which gives the next engine
-    part of its cores back, not all (`bench/interference.py`, steps 4 and
-    5): the other engines' 2-thread numbers stay, if anything, pessimistic.
+    followed by an untimed pause that lasts until no thread of the process
+    uses the CPU (polled every {int(SETTLE_POLL_S * 1e3)} ms, at most {int(SETTLE_MAX_S * 1e3)} ms):
+    ORT's spinning workers keep a core busy for 20–50 ms after its run
+    (`bench/interference.py`, step 4), and a fixed 20 ms pause left the
+    next engine's 2-thread times up to twice its time alone. The table
+    "Repetitions per cell" gives the median pause after each engine.
     The table "ORT configuration per cell" says which configuration won and
     what each candidate took.
   - **ORT adaptive**: ORT running the If-gated adaptive ONNX (for reference:
@@ -883,8 +912,8 @@ median ms per call of each candidate in the short selection run):
 
 Repetitions per cell (K calls per engine per repetition):
 
-| model | batch | threads | repetitions | K | warm-up rounds |
-|---|---|---|---:|---:|---:|
+| model | batch | threads | repetitions | K | warm-up rounds | settle ms after each engine's slot (median) |
+|---|---|---|---:|---:|---:|---|
 {reps}
 
 {chr(10).join('- ' + n for n in notes) if notes else ''}
@@ -1074,7 +1103,7 @@ def main(argv=None) -> int:
                         failed.append(f"{f} b{b} t{t} {name}: {r}")
                         log(f"    MISMATCH {name}: {r}")
                 timing = measure(engines, pool, budget, min_reps, max_reps, q,
-                                 settle=settle_s(t))
+                                 threads=t)
                 cell = {"family": f, "batch": b, "threads": t, "agreement": ag,
                         "ort_config": ort_cfg,
                         "timing": timing, "flops": compiles[f"{static}_b{b}"].get("flops", 0),
