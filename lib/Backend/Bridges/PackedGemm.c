@@ -95,8 +95,8 @@
    for their lines a tile column ahead (tac_block). bench/packed_gemm.c's
    "weights from memory" table, one thread on a Zen 5: ViT-Small's and
    MiniLM's GEMMs at batch 1 ran at 217-247 GFLOP/s, 1.09-1.17x oneDNN's
-   time, before this and the row blocks below; 250-267, 0.99-1.03x, with
-   them. */
+   time, before this and the row blocks below; 237-267, 0.99-1.05x, with
+   them (docs/backend.md). */
 #define TAC_PREFETCH_B_BYTES (1 << 20)
 
 void tac_parallel_for(void (*)(void *, int64_t, int64_t), void *, int64_t,
@@ -2201,12 +2201,10 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
          same with weights in cache; the 48 KB L1 holds this column's 32
          KB and part of the next (32 KB L1s are not measured). */
       const char *next0 = NULL, *next1 = NULL;
-      if (!prefetch)
-        ;
-      else if (p + TAC_TILE_PANELS < p0 + count)
+      if (prefetch && p + TAC_TILE_PANELS < p0 + count)
         next0 = (const char *)b +
                 ((p + TAC_TILE_PANELS) * panelStride + k0 * TAC_PANEL) * bytes;
-      else if (k0 + TAC_KC < g->k)
+      else if (prefetch && k0 + TAC_KC < g->k)
         next0 = (const char *)b +
                 (p0 * panelStride + (k0 + TAC_KC) * TAC_PANEL) * bytes;
       if (next0)
