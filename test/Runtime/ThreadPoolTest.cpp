@@ -1,6 +1,7 @@
 // The session thread pool (runtime/lib/ThreadPool.h): every iteration runs
 // exactly once, results do not depend on the thread count, small jobs stay
-// on the caller, and an idle pool costs no CPU time.
+// on the caller, an idle pool costs no CPU time, and a worker put on its
+// caller's CPU moves off it.
 #include "TestUtil.h"
 #include "ThreadPool.h"
 
@@ -12,6 +13,11 @@
 #include <numeric>
 #include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <unistd.h>
+#endif
 
 using namespace tac::rt;
 using namespace tacrt_test;
@@ -166,6 +172,49 @@ TEST(ThreadPool, AnIdlePoolBurnsNoCpu) {
   EXPECT_LT(used, 0.02) << "an idle pool of 4 used " << used * 1e3
                         << " ms of CPU in 200 ms";
 }
+
+#if defined(__linux__)
+TEST(ThreadPool, AWorkerOnItsCallersCpuMovesOff) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  if (CPU_COUNT(&allowed) < 2)
+    GTEST_SKIP() << "one CPU allowed: a worker has nowhere to move";
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &allowed))
+    ++cpu;
+  ThreadPool pool(2); // the worker may run on every allowed CPU
+  std::thread::id caller = std::this_thread::get_id();
+  // Find the worker's thread id, then pin it and the caller to one CPU,
+  // as the scheduler did on a VM: the worker must leave before its piece.
+  std::atomic<pid_t> worker{0};
+  std::atomic<int> workerCpu{-1};
+  auto job = [&](int64_t, int64_t) {
+    if (std::this_thread::get_id() != caller) {
+      worker = gettid();
+      workerCpu = sched_getcpu();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  for (int tries = 0; tries < 200 && worker == 0; ++tries)
+    parallelFor(pool, 2, kHeavy, [&](int64_t b, int64_t e) { job(b, e); });
+  ASSERT_NE(worker.load(), 0) << "no piece ran on the worker";
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(sched_setaffinity(worker, sizeof one, &one), 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  bool moved = false, ran = false;
+  for (int tries = 0; tries < 200 && !moved; ++tries) {
+    workerCpu = -1;
+    parallelFor(pool, 2, kHeavy, [&](int64_t b, int64_t e) { job(b, e); });
+    ran |= workerCpu >= 0;
+    moved = workerCpu >= 0 && workerCpu != cpu;
+  }
+  sched_setaffinity(0, sizeof allowed, &allowed);
+  ASSERT_TRUE(ran) << "no piece ran on the worker after pinning";
+  EXPECT_TRUE(moved) << "the worker stayed on its caller's CPU " << cpu;
+}
+#endif
 
 TEST(ThreadPool, SessionThreadCountsAreChecked) {
   ModelRef model = loadOrDie(adaptiveModel());
