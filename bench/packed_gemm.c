@@ -69,6 +69,7 @@ int main(void) {
       {"MiniLM fc1", 128, 384, 1536},  {"MiniLM fc2", 128, 1536, 384},
       {"ViT-S qkv", 197, 384, 1152},   {"ViT-S fc1", 197, 384, 1536},
       {"ViT-S fc2", 197, 1536, 384},   {"head, 1 row", 1, 384, 1536},
+      {"one panel, N = 16", 96, 192, 16}, {"three panels", 17, 96, 48},
   };
   printf("| shape | MxKxN | OpenBLAS us | oneDNN us | tac us | OpenBLAS GFLOP/s "
          "| oneDNN GFLOP/s | tac GFLOP/s | tac / OpenBLAS | tac / oneDNN |\n");

@@ -2102,7 +2102,7 @@ static inline __attribute__((always_inline)) void
 TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
                        int64_t aRow, int64_t aCol, const void *b0,
                        const void *b1, float *c, int64_t ldc, int cols,
-                       int add, const int bf16) {
+                       int add, const int bf16, const int narrow) {
 #define TAC_DECLARE(r) TAC_VEC lo##r = {0}, hi##r = {0};
   TAC_EACH_ROW(TAC_DECLARE)
   if (mr == 1) {
@@ -2115,7 +2115,8 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
   {                                                                            \
     float s = a[(k + u) * aCol];                                               \
     lo##u += s * TAC_ISA_NAME(tac_load_b)(b0, (k + u) * TAC_PANEL, bf16);      \
-    hi##u += s * TAC_ISA_NAME(tac_load_b)(b1, (k + u) * TAC_PANEL, bf16);      \
+    if (!narrow)                                                               \
+      hi##u += s * TAC_ISA_NAME(tac_load_b)(b1, (k + u) * TAC_PANEL, bf16);    \
   }
       TAC_PHASE(0) TAC_PHASE(1) TAC_PHASE(2) TAC_PHASE(3)
 #undef TAC_PHASE
@@ -2123,7 +2124,8 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
     for (; k < kc; ++k) {
       float s = a[k * aCol];
       lo0 += s * TAC_ISA_NAME(tac_load_b)(b0, k * TAC_PANEL, bf16);
-      hi0 += s * TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
+      if (!narrow)
+        hi0 += s * TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
     }
     lo0 = (lo0 + lo1) + (lo2 + lo3);
     hi0 = (hi0 + hi1) + (hi2 + hi3);
@@ -2135,13 +2137,15 @@ TAC_ISA_NAME(tac_tile)(const int mr, int64_t kc, const float *a,
   }
   for (int64_t k = 0; k < kc; ++k) {
     TAC_VEC x0 = TAC_ISA_NAME(tac_load_b)(b0, k * TAC_PANEL, bf16);
-    TAC_VEC x1 = TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
+    TAC_VEC x1 =
+        narrow ? x0 : TAC_ISA_NAME(tac_load_b)(b1, k * TAC_PANEL, bf16);
     const float *ak = a + k * aCol;
 #define TAC_FMA(r)                                                             \
   if (r < mr) {                                                                \
     float s = ak[r * aRow];                                                    \
     lo##r += s * x0;                                                           \
-    hi##r += s * x1;                                                           \
+    if (!narrow)                                                               \
+      hi##r += s * x1;                                                         \
   }
     TAC_EACH_ROW(TAC_FMA)
   }
@@ -2221,17 +2225,27 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
               __builtin_prefetch(next1 + kk * TAC_PANEL * bytes, 0, 3);
           }
         }
-#define TAC_TILE(MR)                                                           \
+#define TAC_TILE(MR, NARROW)                                                   \
   TAC_ISA_NAME(tac_tile)(MR, kc, ar, g->aRow, g->aCol, b0, b1, cr, g->ldc,    \
-                         (int)cols, add, bf16)
-        switch (r1 - r < TAC_MR ? r1 - r : TAC_MR) {
-        case 6: TAC_TILE(6); break;
-        case 5: TAC_TILE(5); break;
-        case 4: TAC_TILE(4); break;
-        case 3: TAC_TILE(3); break;
-        case 2: TAC_TILE(2); break;
-        default: TAC_TILE(1); break;
-        }
+                         (int)cols, add, bf16, NARROW)
+#define TAC_TILES(NARROW)                                                      \
+  switch (r1 - r < TAC_MR ? r1 - r : TAC_MR) {                                 \
+  case 6: TAC_TILE(6, NARROW); break;                                          \
+  case 5: TAC_TILE(5, NARROW); break;                                          \
+  case 4: TAC_TILE(4, NARROW); break;                                          \
+  case 3: TAC_TILE(3, NARROW); break;                                          \
+  case 2: TAC_TILE(2, NARROW); break;                                          \
+  default: TAC_TILE(1, NARROW); break;                                         \
+  }
+        /* A column of one panel under two-panel tiles (the last of an
+           odd count, as N = 16) runs the tile's first half only: the
+           second would be multiplied and never stored (bench/packed_gemm.c,
+           "one panel" and "three panels", docs/backend.md). */
+        if (TAC_TILE_PANELS == 2 && cols <= TAC_VECTOR_FLOATS)
+          TAC_TILES(1)
+        else
+          TAC_TILES(0)
+#undef TAC_TILES
 #undef TAC_TILE
       }
     }
