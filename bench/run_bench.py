@@ -505,6 +505,12 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
               "threads_used": e.threads_used}
         if e.settles:
             st["settle_median_s"] = statistics.median(e.settles)
+        same_work = next((o for o in engines if o.name == "ORT adaptive"), None)
+        if e.name == "tac adaptive" and same_work:
+            # against the baseline that does the same work: ORT running
+            # the same If-gated model, in the same repetition
+            st["ratio_vs_ort_adaptive_median"] = statistics.median(
+                a / b for a, b in zip(e.times, same_work.times))
         if e.name == "tac adaptive" and e.infos:
             hist = {}
             for i in e.infos:
@@ -675,14 +681,18 @@ def md_table(rows: list[list[str]]) -> str:
 
 def summary_md(results: list[dict]) -> str:
     out = ["| model | batch | threads | tac static × ORT | tac adaptive × ORT | "
-           "ORT median ms | PyTorch × ORT |", "|---|---|---|---:|---:|---:|---:|"]
+           "tac adaptive × ORT adaptive | ORT median ms | PyTorch × ORT |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
     for c in results:
         en = c["timing"]["engines"]
         na = "failed" if c.get("compile_failed") else "n/a"
         g = lambda n: f"{en[n]['ratio_median']:.2f}" if n in en else (
             na if n.startswith("tac") else "n/a")
+        same = en.get("tac adaptive", {}).get("ratio_vs_ort_adaptive_median")
+        same = f"{same:.2f}" if same is not None else "n/a"
         out.append(f"| {c['family']} | {c['batch']} | {c['threads']} | {g('tac static')} | "
-                   f"{g('tac adaptive')} | {fmt_ms(en['ORT']['median_s'])} | {g('PyTorch')} |")
+                   f"{g('tac adaptive')} | {same} | {fmt_ms(en['ORT']['median_s'])} | "
+                   f"{g('PyTorch')} |")
     return "\n".join(out)
 
 
@@ -831,7 +841,9 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     stay on the calling thread.
   - **tac adaptive**: the adaptive model (controller + the variant it picks),
     timed over real test images; batch 1 only (the adaptive model decides per
-    image). Its "× ORT" is against ORT running the *static* model.
+    image). Its "× ORT" is against ORT running the *static* model; "× ORT
+    adaptive" against ORT running the same If-gated adaptive model (the
+    baseline that does the same work), per repetition as every ratio.
   - **ORT**: ONNX Runtime CPU on the static model, in its fastest
     configuration for the cell: before the timed run each candidate is timed
     (interleaved, a few calls each) and the fastest is used: `ORT_ENABLE_ALL`,
