@@ -32,8 +32,13 @@ public:
   /// the kernels of one run follow each other within microseconds.
   static constexpr int64_t kSpinMicroseconds = 50;
   /// Least estimated scalar operations (or GEMM flops) per thread worth
-  /// waking it for: about 5-10 us of vectorised work, a few times what
-  /// handing a piece to a sleeping worker costs.
+  /// waking it for: about 5-10 us of vectorised work on an AVX2 core, 1-2
+  /// us of AVX-512 GEMM on a Zen 5. There, with the two vCPUs close (a
+  /// cache-line round trip of 80 ns), 2^16 ran vit_tiny, bert_tiny and
+  /// gpt2_tiny at batch 1 and two threads 2-5% faster and 2^19 up to 29%
+  /// slower (`tac-run X.tacm --random --threads=2 --benchmark=4000`); 2^18
+  /// stays, since a split costs more when the vCPUs are far apart (400
+  /// ns: docs/bench.md, "What limits the rest").
   static constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
 
   explicit ThreadPool(int threads);
