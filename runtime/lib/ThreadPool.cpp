@@ -143,13 +143,15 @@ void ThreadPool::parallelFor(Body body, void *context, int64_t iterations,
   context_ = context;
   iterations_ = iterations;
   finished_.store(0, std::memory_order_relaxed);
-  callerCpu_.store(currentCpu(), std::memory_order_relaxed);
   uint64_t job = jobOf(state_.load(std::memory_order_relaxed)) + 1;
   // seq_cst with sleeping_ (and the workers' increment of it before they
   // re-check the word): either a worker sees the new job or we see it asleep.
   state_.store(job << kJobShift | uint64_t(pieces) << kPiecesShift,
                std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+    // Read by the workers this wakes (after they take the mutex); one that
+    // saw the job as it went to sleep may read the last wake's CPU.
+    callerCpu_.store(currentCpu(), std::memory_order_relaxed);
     { std::lock_guard<std::mutex> lock(mutex_); }
     wake_.notify_all();
   }
@@ -180,11 +182,13 @@ void ThreadPool::work() {
       sleeping_.fetch_sub(1, std::memory_order_relaxed);
       if (stop_)
         return;
+      // Where the scheduler put us on waking: a spinning worker stays on
+      // its CPU, so only a woken one is checked (no cost between kernels).
+      int cpu = currentCpu();
+      if (cpu >= 0 && cpu == callerCpu_.load(std::memory_order_relaxed))
+        leaveCpu(cpu, allowed);
     }
     seen = job;
-    int cpu = currentCpu();
-    if (cpu >= 0 && cpu == callerCpu_.load(std::memory_order_relaxed))
-      leaveCpu(cpu, allowed);
     claimPieces(job);
   }
 }

@@ -20,10 +20,9 @@ namespace tac::rt {
 /// depends on timing. Idle workers block on a condition variable after a
 /// short bounded spin (kSpinMicroseconds): a pool between runs costs no CPU
 /// time. One job at a time: parallelFor is called by the thread that owns
-/// the session. A worker that finds itself on the caller's CPU when a job
-/// arrives moves off it (Linux: its affinity becomes the CPUs it started
-/// with, less that one): the scheduler may wake a sleeping worker there,
-/// and the two then take turns on one CPU while the other idles.
+/// the session. A worker woken onto the CPU its caller runs on moves off it
+/// (Linux: its affinity becomes the CPUs it started with, less that one):
+/// the two would otherwise take turns on one CPU while the other idles.
 class ThreadPool {
 public:
   using Body = void (*)(void *context, int64_t begin, int64_t end);
@@ -76,7 +75,7 @@ private:
   std::atomic<uint64_t> state_{0};
   std::atomic<int> finished_{0}; // pieces of the current job done
   std::atomic<int> sleeping_{0}; // workers blocked on wake_
-  std::atomic<int> callerCpu_{-1}; // the CPU parallelFor's caller runs on
+  std::atomic<int> callerCpu_{-1}; // the caller's CPU when it last woke any
   bool stop_ = false;
 };
 
