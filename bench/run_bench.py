@@ -496,6 +496,9 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
     ort_t = next(e for e in engines if e.name == "ORT").times
     out = {"reps": reps, "calls_per_rep": k, "warmup_rounds": warm_rounds,
            "inputs_used": min(len(pool), reps * k), "engines": {}}
+    # the baseline that does the same work as tac adaptive: ORT running the
+    # same If-gated model, in the same repetition
+    same_work = next((o for o in engines if o.name == "ORT adaptive"), None)
     for e in engines:
         ratios = [a / b for a, b in zip(e.times, ort_t)]
         st = {"median_s": statistics.median(e.times), "min_s": min(e.times),
@@ -505,10 +508,7 @@ def measure(engines: list[Engine], pool: list[dict], budget_s: float, min_reps: 
               "threads_used": e.threads_used}
         if e.settles:
             st["settle_median_s"] = statistics.median(e.settles)
-        same_work = next((o for o in engines if o.name == "ORT adaptive"), None)
         if e.name == "tac adaptive" and same_work:
-            # against the baseline that does the same work: ORT running
-            # the same If-gated model, in the same repetition
             st["ratio_vs_ort_adaptive_median"] = statistics.median(
                 a / b for a, b in zip(e.times, same_work.times))
         if e.name == "tac adaptive" and e.infos:
@@ -852,10 +852,12 @@ Only the section "{WHERE_TIME_GOES[3:]}" is kept across reruns.
     make ORT slower); where threads ≥ the physical cores, ORT's untouched
     defaults (all physical cores, spinning on). A spinning ORT pool keeps
     spinning after its run and takes cores from the engine timed next
-    (`bench/interference.py`: tac's 2-thread MiniLM run 22.0 ms alone,
-    38.8 ms right after an ORT run); ORT keeps that default anyway, since
-    stopping the spin (`session.force_spinning_stop`) slows ORT itself
-    (22.3 → 30.4 ms per call back to back). At 2+ threads every engine's
+    (`bench/interference.py`, steps 2 and 3, on the Zen 5 of 2026-12-08:
+    tac's 2-thread MiniLM run 6.6 ms alone, 12.5 ms right after an ORT
+    run); ORT keeps that default anyway, since stopping the spin
+    (`session.force_spinning_stop`) slows ORT itself (9.4 → 13.0 ms per
+    call back to back; on the AVX2 VM of 2026-12-07, 22.0 / 38.8 and
+    22.3 → 30.4 ms). At 2+ threads every engine's
     slot (and every candidate's, when ORT's configuration is picked) is
     followed by an untimed pause that lasts until no thread of the process
     uses the CPU (polled every {int(SETTLE_POLL_S * 1e3)} ms, at most {int(SETTLE_MAX_S * 1e3)} ms):
