@@ -50,6 +50,17 @@ struct gemm_shape {
   int m, k, n;
 };
 
+/* Row-major K x N b in the layout tac's GEMM reads (PackedGemm.c): ceil(N /
+   16) panels of K x 16, zero past N. */
+static void pack_panels(const float *b, int K, int N, float *packed) {
+  for (int p = 0; p < (N + 15) / 16; ++p)
+    for (int k = 0; k < K; ++k)
+      for (int j = 0; j < 16; ++j) {
+        int n = p * 16 + j;
+        packed[(long)p * K * 16 + k * 16 + j] = n < N ? b[(long)k * N + n] : 0;
+      }
+}
+
 static double now_us(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -85,12 +96,7 @@ int main(void) {
       a[i] = (float)(rand() % 2001 - 1000) / 1000.0f;
     for (long i = 0; i < (long)K * N; ++i)
       b[i] = (float)(rand() % 2001 - 1000) / 1000.0f;
-    for (int p = 0; p < P; ++p)
-      for (int k = 0; k < K; ++k)
-        for (int j = 0; j < 16; ++j) {
-          int n = p * 16 + j;
-          packed[(long)p * K * 16 + k * 16 + j] = n < N ? b[(long)k * N + n] : 0;
-        }
+    pack_panels(b, K, N, packed);
     double flops = 2.0 * M * N * K;
     int reps = (int)(2e8 / flops / 3) + 3;
     double best[3] = {1e18, 1e18, 1e18};
@@ -155,8 +161,7 @@ int main(void) {
       packed[i] = aligned_alloc(64, 4L * bFloats);
       for (long j = 0; j < (long)K * N; ++j)
         plain[i][j] = (float)(rand() % 2001 - 1000) / 1000.0f;
-      for (long j = 0; j < bFloats; ++j)
-        packed[i][j] = plain[i][j % ((long)K * N)];
+      pack_panels(plain[i], K, N, packed[i]);
     }
     double flops = 2.0 * M * N * K;
     int reps = copies * ((int)(3e8 / flops / copies) + 1);
