@@ -35,9 +35,10 @@ public:
   /// us of AVX-512 GEMM on a Zen 5. There, with the two vCPUs close (a
   /// cache-line round trip of 80 ns), 2^16 ran vit_tiny, bert_tiny and
   /// gpt2_tiny at batch 1 and two threads 2-5% faster and 2^19 up to 29%
-  /// slower (`tac-run X.tacm --random --threads=2 --benchmark=4000`); 2^18
-  /// stays, since a split costs more when the vCPUs are far apart (400
-  /// ns: docs/bench.md, "What limits the rest").
+  /// slower (`tac-run X.tacm --random --threads=2 --benchmark=4000`, the
+  /// runtime rebuilt with each value); 2^18 stays, since a split costs
+  /// more when the vCPUs are far apart (400 ns: docs/bench.md, "What
+  /// limits the rest").
   static constexpr int64_t kMinWorkPerThread = int64_t(1) << 18;
 
   explicit ThreadPool(int threads);

@@ -2200,10 +2200,12 @@ TAC_ISA_NAME(tac_block)(const struct tac_packed_gemm *g, const float *a,
       /* The B the next tile column reads (the next panels at this k0, or
          the first ones at the next k0), asked for a share at a time: the
          column's tiles split its lines between them, so the requests
-         spread over the time the column takes. Into L1 (prefetcht0): on
-         a Zen 5, 0-4% faster than into L2 with weights from memory, the
-         same with weights in cache; the 48 KB L1 holds this column's 32
-         KB and part of the next (32 KB L1s are not measured). */
+         spread over the time the column takes. Into L1 (prefetcht0)
+         rather than L2 (locality 2): bench/packed_gemm.c's "weights from
+         memory" rows, built both ways and run twice each on a Zen 5, gave
+         L1 -2% to +6% on the batch-1 rows, within that machine's noise;
+         its 48 KB L1 holds this column's 32 KB and part of the next (32 KB
+         L1s are not measured). */
       const char *next0 = NULL, *next1 = NULL;
       if (prefetch && p + TAC_TILE_PANELS < p0 + count)
         next0 = (const char *)b +
