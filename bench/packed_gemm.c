@@ -72,7 +72,8 @@ int main(void) {
   void *dnnl = dlopen("libdnnl.so.2", RTLD_NOW);
   dnnl_sgemm_fn dnnl_sgemm = dnnl ? (dnnl_sgemm_fn)dlsym(dnnl, "dnnl_sgemm") : 0;
   /* M x K x N: Fashion-MNIST ViT (17 tokens: qkv, fc1, fc2; 32 images),
-     MiniLM (128 tokens), ViT-Small (197 tokens), a batch-1 head. */
+     MiniLM (128 tokens), ViT-Small (197 tokens), a batch-1 head, the
+     small exports (GPT-2-tiny: 20 tokens; ViT-tiny: 17), odd panels. */
   static const struct gemm_shape shapes[] = {
       {"fmnist qkv", 17, 64, 192},     {"fmnist fc1", 17, 64, 128},
       {"fmnist fc2", 17, 128, 64},     {"fmnist qkv b32", 544, 64, 192},
@@ -80,6 +81,8 @@ int main(void) {
       {"MiniLM fc1", 128, 384, 1536},  {"MiniLM fc2", 128, 1536, 384},
       {"ViT-S qkv", 197, 384, 1152},   {"ViT-S fc1", 197, 384, 1536},
       {"ViT-S fc2", 197, 1536, 384},   {"head, 1 row", 1, 384, 1536},
+      {"GPT-2-tiny qkv", 20, 128, 384}, {"GPT-2-tiny fc1", 20, 128, 512},
+      {"GPT-2-tiny fc2", 20, 512, 128}, {"ViT-tiny fc1", 17, 96, 384},
       {"one panel, N = 16", 96, 192, 16}, {"three panels", 17, 96, 48},
   };
   printf("| shape | MxKxN | OpenBLAS us | oneDNN us | tac us | OpenBLAS GFLOP/s "
