@@ -33,6 +33,25 @@ bool intoParallelConsumer(OpOperand *fused) {
          consumer.getNumReductionLoops() == 0;
 }
 
+/// A reshape moves across an elementwise producer when that lets the
+/// producer fuse with the reshape's one consumer (a GEMM's 2-D bias add and
+/// the 3-D GELU or residual add after it): producer and consumer have
+/// all-parallel loops and nothing else reads either value. A reshape that
+/// feeds anything else (attention's per-head slices) stays: moving it would
+/// only give the producer the consumer's shape (a bias add over heads of
+/// 24, split per slice). Otherwise as intoParallelConsumer.
+bool reshapeIntoParallel(OpOperand *fused) {
+  Operation *reshape = fused->getOwner();
+  if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(reshape))
+    return intoParallelConsumer(fused);
+  auto producer = fused->get().getDefiningOp<linalg::LinalgOp>();
+  if (!producer || !producer->hasOneUse() ||
+      producer.getNumReductionLoops() != 0 || !reshape->hasOneUse())
+    return false;
+  auto consumer = dyn_cast<linalg::LinalgOp>(*reshape->getUsers().begin());
+  return consumer && consumer.getNumReductionLoops() == 0;
+}
+
 struct FuseElementwise
     : mlir::tac::impl::TacFuseElementwiseBase<FuseElementwise> {
   void runOnOperation() override {
@@ -40,7 +59,7 @@ struct FuseElementwise
     RewritePatternSet patterns(context);
     linalg::populateElementwiseOpsFusionPatterns(patterns, intoParallelConsumer);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns,
-                                                      intoParallelConsumer);
+                                                      reshapeIntoParallel);
     affine::AffineApplyOp::getCanonicalizationPatterns(patterns, context);
     linalg::GenericOp::getCanonicalizationPatterns(patterns, context);
     tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, context);
