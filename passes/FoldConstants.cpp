@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/ConstantData.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -27,22 +28,9 @@ namespace mlir::tac {
 } // namespace mlir::tac
 
 using namespace mlir;
+using namespace mlir::tac;
 
-namespace {
-
-/// The bytes of a constant tensor, row-major (one element when splat).
-struct ConstantData {
-  ArrayRef<char> bytes;
-  bool splat = false;
-  RankedTensorType type;
-  /// The resource that holds the bytes, if any (reshapes reuse it).
-  std::optional<DenseResourceElementsHandle> resource;
-  /// Bytes this constant takes in the file.
-  int64_t storedBytes() const { return bytes.size(); }
-};
-
-/// Bytes per element of the types folding handles (whole bytes; not i1).
-std::optional<int64_t> elementBytes(Type type) {
+std::optional<int64_t> mlir::tac::elementBytes(Type type) {
   if (!type.isIntOrFloat() || type.isInteger(1))
     return std::nullopt;
   unsigned bits = type.getIntOrFloatBitWidth();
@@ -51,7 +39,7 @@ std::optional<int64_t> elementBytes(Type type) {
   return bits / 8;
 }
 
-std::optional<ConstantData> constantData(Value value) {
+std::optional<ConstantData> mlir::tac::constantData(Value value) {
   Attribute attr;
   if (!value.getDefiningOp() || !matchPattern(value, m_Constant(&attr)))
     return std::nullopt;
@@ -79,9 +67,7 @@ std::optional<ConstantData> constantData(Value value) {
   return std::nullopt;
 }
 
-/// A constant of `type` holding `bytes`: a new resource blob when any input
-/// was a resource (the weights stay out of the IR text), else inline.
-TypedAttr makeConstant(RankedTensorType type, ArrayRef<char> bytes,
+TypedAttr mlir::tac::makeConstant(RankedTensorType type, ArrayRef<char> bytes,
                        std::optional<DenseResourceElementsHandle> like) {
   if (!like)
     return cast<TypedAttr>(DenseElementsAttr::getFromRawBuffer(type, bytes));
@@ -93,6 +79,8 @@ TypedAttr makeConstant(RankedTensorType type, ArrayRef<char> bytes,
   return cast<TypedAttr>(DenseResourceElementsAttr::get(
       type, like->getKey().str() + "_folded", std::move(blob)));
 }
+
+namespace {
 
 /// One step of a linalg payload over f32 slots.
 struct Step {

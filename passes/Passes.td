@@ -272,7 +272,18 @@ def TacFuseElementwise : Pass<"tac-fuse-elementwise"> {
     reads it. Fusing an elementwise producer into a contraction (a GELU into
     the next matmul) would recompute it once per output column; fusing a
     shared producer would recompute it per consumer. Reshapes are folded
-    into the fused ops by expansion under the same rule.
+    into the fused ops by expansion under the same rule; a reshape moves
+    across an elementwise producer only when that fuses the producer with
+    the reshape's one all-parallel consumer (a GEMM's 2-D bias add and the
+    3-D GELU after it).
+
+    A transpose that is a contraction's only reader is folded into the
+    contraction: its output map takes the permutation and its accumulator
+    is transposed instead (a fill is redone on the new shape, a constant,
+    through reshapes, is transposed at compile time; any other accumulator
+    leaves the two alone). The GEMM recogniser reads the result as the GEMM
+    with A and B swapped, so a ViT's patch embedding multiplies by its
+    packed weight.
 
     ```
     // bias + GELU (elementwise) then a matmul: the first two fuse into one

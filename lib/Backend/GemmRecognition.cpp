@@ -235,27 +235,39 @@ mlir::tac::recogniseGemm(func::FuncOp func, GemmOuterLoop *outer) {
     g.strideC = batch > 1 ? cB->stride : 0;
     return g;
   };
-  if (std::optional<format::GemmDesc> g = describe(*dims))
-    return g;
-  // A dim only B and C index (or only A and C) counts as N (or M) to linalg,
-  // but when it does not collapse with the others it is a batch over which
-  // the other operand is shared: an im2col convolution's images against
-  // its weight, C[b][o][p] = W[o][k] X[b][k][p].
-  auto sharedOver = [&](bool n, bool m) {
-    linalg::ContractionDimensions shared = *dims;
-    for (auto [move, group] : {std::pair{n, &shared.n}, {m, &shared.m}})
-      if (move) {
-        shared.batch.push_back(group->front());
-        group->erase(group->begin());
-      }
-    llvm::sort(shared.batch);
-    return describe(shared);
+  auto recognise = [&](const linalg::ContractionDimensions &dims)
+      -> std::optional<format::GemmDesc> {
+    if (std::optional<format::GemmDesc> g = describe(dims))
+      return g;
+    // A dim only B and C index (or only A and C) counts as N (or M) to
+    // linalg, but when it does not collapse with the others it is a batch
+    // over which the other operand is shared: an im2col convolution's
+    // images against its weight, C[b][o][p] = W[o][k] X[b][k][p].
+    auto sharedOver = [&](bool n, bool m) {
+      linalg::ContractionDimensions shared = dims;
+      for (auto [move, group] : {std::pair{n, &shared.n}, {m, &shared.m}})
+        if (move) {
+          shared.batch.push_back(group->front());
+          group->erase(group->begin());
+        }
+      llvm::sort(shared.batch);
+      return describe(shared);
+    };
+    bool n = dims.n.size() > 1, m = dims.m.size() > 1;
+    for (auto [moveN, moveM] : {std::pair{n, false}, {false, m}, {n, m}})
+      if (moveN || moveM)
+        if (std::optional<format::GemmDesc> g = sharedOver(moveN, moveM))
+          return g;
+    return std::nullopt;
   };
-  bool n = dims->n.size() > 1, m = dims->m.size() > 1;
-  for (auto [moveN, moveM] : {std::pair{n, false}, {false, m}, {n, m}})
-    if (moveN || moveM)
-      if (std::optional<format::GemmDesc> g = sharedOver(moveN, moveM))
-        return g;
-  return std::nullopt;
+  if (std::optional<format::GemmDesc> g = recognise(*dims))
+    return g;
+  // C written transposed (N x M: a transpose folded into the contraction,
+  // tac-fuse-elementwise) is C^T = B^T A^T, the GEMM with M and N, and A
+  // and B, swapped.
+  linalg::ContractionDimensions swapped = *dims;
+  std::swap(swapped.m, swapped.n);
+  std::swap(a, b);
+  return recognise(swapped);
 }
 
