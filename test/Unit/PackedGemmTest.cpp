@@ -168,10 +168,11 @@ std::string describe(const Shape &s) {
 
 std::vector<Shape> shapes() {
   std::vector<Shape> all;
-  // m: blocks split into tiles of every height up to the 8 rows of the
-  // AVX-512 tiling (8 = 8, 13 = 6 + 7, 23 = 7 + 8 + 8) and the 6 of AVX2
-  // (13 = 4 + 4 + 5, 23 = 5 + 6 + 6 + 6), one row, and short blocks (the
-  // later additions last: the random data of the earlier shapes stays)
+  // m: blocks split into tiles of every height up to the 9 rows of the
+  // AVX-512 tiling (8 = 8, 13 = 6 + 7, 17 = 8 + 9, 23 = 7 + 8 + 8) and
+  // the 6 of AVX2 (13 = 4 + 4 + 5, 23 = 5 + 6 + 6 + 6), one row, and
+  // short blocks (the later additions last: the random data of the
+  // earlier shapes stays)
   for (int64_t m : {1, 2, 5, 6, 7, 13, 17, 40, 8, 23})
     for (int64_t n : {1, 15, 16, 17, 33, 48, 70})
       for (int64_t k : {1, 3, 64, 257, 600})
